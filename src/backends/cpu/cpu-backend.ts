@@ -1,0 +1,51 @@
+/**
+ * The CPU backend: TypeScript reference loops for everything, with the GEMM family routed through a
+ * `GemmKernels` implementation (native C when built, the TypeScript twin otherwise).
+ */
+import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, CompareOp, DType, ReduceOp, RopeLayout, Tensor, UnaryOp } from '../../tensor/index.js';
+import type { GemmKernels } from '../kernels.js';
+import { attention, attentionGrad } from './attention.js';
+import * as ew from './elementwise.js';
+import { matmul } from './matmul.js';
+import * as nn from './nn.js';
+import { reduce } from './reduce.js';
+
+export class CpuBackend implements Backend {
+  constructor(
+    readonly name: string,
+    private readonly gemm: GemmKernels,
+  ) {}
+
+  contiguous = (x: Tensor): Tensor => ew.contiguous(x);
+  assign = (dst: Tensor, src: Tensor): void => ew.assign(dst, src);
+  fill = (dst: Tensor, value: number): void => ew.fill(dst, value);
+  cast = (x: Tensor, dtype: DType): Tensor => ew.cast(x, dtype);
+  unary = (op: UnaryOp, x: Tensor): Tensor => ew.unary(op, x);
+  unaryGrad = (op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor => ew.unaryGrad(op, x, y, dy);
+  binary = (op: BinaryOp, a: Tensor, b: Tensor): Tensor => ew.binary(op, a, b);
+  compare = (op: CompareOp, a: Tensor, b: Tensor): Tensor => ew.compare(op, a, b);
+  scalar = (op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Tensor => ew.scalar(op, x, value);
+  where = (cond: Tensor, a: Tensor, b: Tensor): Tensor => ew.where(cond, a, b);
+  reduce = (op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor => reduce(op, x, axes, keepdim);
+  matmul = (a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor => matmul(this.gemm, a, b, transA, transB);
+  softmax = (x: Tensor): Tensor => nn.softmax(x, false);
+  softmaxGrad = (y: Tensor, dy: Tensor): Tensor => nn.softmaxGrad(y, dy, false);
+  logSoftmax = (x: Tensor): Tensor => nn.softmax(x, true);
+  logSoftmaxGrad = (y: Tensor, dy: Tensor): Tensor => nn.softmaxGrad(y, dy, true);
+  embedding = (weight: Tensor, ids: Tensor): Tensor => nn.embedding(weight, ids);
+  scatterAddRows = (base: Tensor, ids: Tensor, src: Tensor): Tensor => nn.scatterAddRows(base, ids, src);
+  rmsNorm = (x: Tensor, gain: Tensor, eps: number) => nn.rmsNorm(x, gain, eps);
+  rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) => nn.rmsNormGrad(x, gain, rstd, dy);
+  rope = (x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor =>
+    nn.rope(x, cos, sin, pos, layout, inverse);
+  attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) => attention(q, k, v, mask, opts);
+  attentionGrad = (
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
+  ) => attentionGrad(q, k, v, mask, out, lse, dout, opts);
+  swiglu = (gate: Tensor, up: Tensor): Tensor => nn.swiglu(gate, up);
+  swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) => nn.swigluGrad(gate, up, dy);
+  crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) => nn.crossEntropy(logits, targets, ignoreIndex);
+  crossEntropyGrad = (logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor =>
+    nn.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex);
+  adamw = (param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): void => nn.adamw(param, grad, m, v, hp);
+}

@@ -1,0 +1,114 @@
+/**
+ * Batched matmul over views. Each operand's matrix part is used in place when one of its last two
+ * dims has unit stride (a transposed view just flips the trans flag); otherwise it is copied.
+ */
+import { broadcastShapes, Tensor, type FloatArray } from '../../tensor/index.js';
+import type { GemmKernels } from '../kernels.js';
+import { contiguous } from './elementwise.js';
+import { forEachRow, stridesFor } from './strided.js';
+
+interface MatrixOperand {
+  t: Tensor;
+  trans: boolean;
+  ld: number;
+  owned: boolean;
+}
+
+/** Describes the last two dims of t as a row-major matrix, possibly transposed, with leading dim. */
+function asMatrix(t: Tensor, trans: boolean): MatrixOperand {
+  const r = t.rank;
+  const rows = t.shape[r - 2];
+  const cols = t.shape[r - 1];
+  const sr = rows === 1 ? Math.max(cols, 1) : t.strides[r - 2];
+  const sc = cols === 1 ? 1 : t.strides[r - 1];
+  if (sc === 1 && sr >= cols) return { t, trans, ld: sr, owned: false };
+  const sc2 = cols === 1 ? Math.max(rows, 1) : t.strides[r - 1];
+  const sr2 = rows === 1 ? 1 : t.strides[r - 2];
+  if (sr2 === 1 && sc2 >= rows) return { t, trans: !trans, ld: sc2, owned: false };
+  const c = contiguous(t);
+  return { t: c, trans, ld: Math.max(cols, 1), owned: true };
+}
+
+/** Plain triple loop for f64 (gradient checks) — the f32 path goes through GemmKernels. */
+function gemmGeneric(
+  tA: boolean, tB: boolean, M: number, N: number, K: number,
+  A: FloatArray, aOff: number, lda: number, B: FloatArray, bOff: number, ldb: number,
+  C: FloatArray, cOff: number, ldc: number,
+): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) {
+        const a = A[aOff + (tA ? k * lda + i : i * lda + k)];
+        const b = B[bOff + (tB ? j * ldb + k : k * ldb + j)];
+        acc += a * b;
+      }
+      C[cOff + i * ldc + j] = acc;
+    }
+  }
+}
+
+export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  const ra = a.rank;
+  const rb = b.rank;
+  const M = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const N = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batchShape = broadcastShapes(a.shape.slice(0, ra - 2), b.shape.slice(0, rb - 2));
+  const out = Tensor.empty([...batchShape, M, N], a.dtype);
+  if (out.size === 0) return out;
+  if (K === 0) {
+    out.data.fill(0);
+    return out;
+  }
+  const A = asMatrix(a, transA);
+  const B = asMatrix(b, transB);
+  const f32 = a.dtype === 'f32';
+  const run = (aOff: number, bOff: number, cOff: number, m: number): void => {
+    if (f32) {
+      gemm.sgemm(A.trans, B.trans, m, N, K, 1, A.t.data as Float32Array, aOff, A.ld,
+        B.t.data as Float32Array, bOff, B.ld, 0, out.data as Float32Array, cOff, N);
+    } else {
+      gemmGeneric(A.trans, B.trans, m, N, K, A.t.data as FloatArray, aOff, A.ld,
+        B.t.data as FloatArray, bOff, B.ld, out.data as FloatArray, cOff, N);
+    }
+  };
+  const batch = batchShape.reduce((p, d) => p * d, 1);
+  // A shared 2-D weight and a contiguous, untransposed batch of rows: one tall GEMM.
+  const aFoldable = !A.trans && A.t.isContiguous() && A.ld === K;
+  if (rb === 2 && aFoldable && batch > 1 && ra > 2) {
+    run(A.t.offset, B.t.offset, 0, batch * M);
+  } else if (batchShape.length === 0) {
+    run(A.t.offset, B.t.offset, 0, M);
+  } else {
+    const aStr = { offset: A.t.offset, strides: [...stridesFor(A.t.shape.slice(0, ra - 2), A.t.strides.slice(0, ra - 2), batchShape), 0] };
+    const bStr = { offset: B.t.offset, strides: [...stridesFor(B.t.shape.slice(0, rb - 2), B.t.strides.slice(0, rb - 2), batchShape), 0] };
+    let c = 0;
+    forEachRow([...batchShape, 1], [aStr, bStr], ([oa, ob]) => {
+      run(oa, ob, c, M);
+      c += M * N;
+    });
+  }
+  if (A.owned) A.t.dispose();
+  if (B.owned) B.t.dispose();
+  return out;
+}
+
+/** Interim GEMM adapter over the generic loop (also handles f32). */
+export const genericGemmKernels: GemmKernels = {
+  sgemm: (tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) => {
+    const tmp = new Float64Array(M * N);
+    gemmGeneric(tA, tB, M, N, K, A, aOff, lda, B, bOff, ldb, tmp, 0, N);
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        const c = cOff + i * ldc + j;
+        C[c] = alpha * tmp[i * N + j] + (beta === 0 ? 0 : beta * C[c]);
+      }
+  },
+  sgemmBatched: () => {
+    throw new Error('not used');
+  },
+  gemmBf16: () => {
+    throw new Error('not used');
+  },
+};

@@ -1,0 +1,83 @@
+/**
+ * The Backend interface: what a device must compute. Implementations live in src/backends/ and are
+ * installed with `setBackend`. Methods return new tensors (allocated with `Tensor.empty`) unless they
+ * say "in place". Inputs may be strided views unless a method says "contiguous".
+ */
+import type { DType } from './dtype.js';
+import type { AttentionOptions, BinaryOp, CompareOp, ReduceOp, RopeLayout, UnaryOp } from './op-names.js';
+import type { Tensor } from './tensor.js';
+
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** 1-based step for bias correction. */
+  step: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Contiguous copy of any view. */
+  contiguous(x: Tensor): Tensor;
+  /** Copies `src` (broadcast to dst's shape) into the view `dst`, in place. */
+  assign(dst: Tensor, src: Tensor): void;
+  fill(dst: Tensor, value: number): void;
+  cast(x: Tensor, dtype: DType): Tensor;
+
+  unary(op: UnaryOp, x: Tensor): Tensor;
+  /** dx for y = op(x), given x, y and dy (all the same shape). */
+  unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor;
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor;
+  compare(op: CompareOp, a: Tensor, b: Tensor): Tensor;
+  scalar(op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Tensor;
+  where(cond: Tensor, a: Tensor, b: Tensor): Tensor;
+  reduce(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor;
+
+  /** Batched matmul: leading dims of a and b broadcast; the last two are the matrix. */
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor;
+
+  softmax(x: Tensor): Tensor;
+  softmaxGrad(y: Tensor, dy: Tensor): Tensor;
+  logSoftmax(x: Tensor): Tensor;
+  logSoftmaxGrad(y: Tensor, dy: Tensor): Tensor;
+
+  /** out[..., :] = weight[ids[...], :]. */
+  embedding(weight: Tensor, ids: Tensor): Tensor;
+  /** out = copy of base with out[ids[i], :] += src[i, :]. */
+  scatterAddRows(base: Tensor, ids: Tensor, src: Tensor): Tensor;
+
+  rmsNorm(x: Tensor, gain: Tensor, eps: number): { y: Tensor; rstd: Tensor };
+  rmsNormGrad(x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor): { dx: Tensor; dgain: Tensor };
+  /** x: [B, T, H, D]; cos/sin: [maxPos, D/2]. `inverse` rotates by −θ (the backward pass). */
+  rope(x: Tensor, cos: Tensor, sin: Tensor, posOffset: number, layout: RopeLayout, inverse: boolean): Tensor;
+  /** q: [B, T, Hq, D], k/v: [B, S, Hkv, D], mask: additive, broadcastable to [B, Hq, T, S]. */
+  attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions): { out: Tensor; lse: Tensor };
+  attentionGrad(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
+  ): { dq: Tensor; dk: Tensor; dv: Tensor };
+  swiglu(gate: Tensor, up: Tensor): Tensor;
+  swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): { dgate: Tensor; dup: Tensor };
+  /** logits [N, V], targets i32 [N]: mean NLL over targets ≠ ignoreIndex, plus per-row logsumexp. */
+  crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor; count: number };
+  crossEntropyGrad(logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor;
+
+  /** In place: decoupled weight decay then a bias-corrected Adam step. */
+  adamw(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): void;
+}
+
+let current: Backend | null = null;
+
+export function setBackend(b: Backend): void {
+  current = b;
+}
+
+export function getBackend(): Backend {
+  if (!current) {
+    throw new Error(
+      "no tensor backend is installed: import 'minicpm' (or call useBackend() from 'minicpm/backends') before creating tensors",
+    );
+  }
+  return current;
+}

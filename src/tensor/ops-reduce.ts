@@ -1,0 +1,54 @@
+/** Reductions and matmul. */
+import { record } from './autograd.js';
+import { getBackend } from './backend.js';
+import { DTypeError, ShapeError } from './errors.js';
+import { normalizeAxis, shapeStr } from './shape.js';
+import { Tensor } from './tensor.js';
+
+function axesOf(x: Tensor, axes?: number | readonly number[]): number[] {
+  if (axes === undefined) return [...Array(x.rank).keys()];
+  const list = typeof axes === 'number' ? [axes] : axes;
+  return [...new Set(list.map((a) => normalizeAxis(a, x.rank)))].sort((a, b) => a - b);
+}
+
+export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  const ax = axesOf(x, axes);
+  return record('sum', [x], { axes: ax, keepdim }, getBackend().reduce('sum', x, ax, keepdim));
+}
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  const ax = axesOf(x, axes);
+  const count = ax.reduce((n, a) => n * x.shape[a], 1);
+  const s = sum(x, ax, keepdim);
+  return record('mulScalar', [s], { value: 1 / count }, getBackend().scalar('mul', s, 1 / count));
+}
+
+/** Max over axes; the gradient is split evenly among tied maxima. */
+export function max(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  const ax = axesOf(x, axes);
+  return record('max', [x], { axes: ax, keepdim }, getBackend().reduce('max', x, ax, keepdim));
+}
+
+/**
+ * Batched matrix product of the last two dims: op(a) [.., M, K] · op(b) [.., K, N]. Leading dims
+ * broadcast; a 2-D b (a weight) is shared by every batch.
+ */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul needs rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f64')) {
+    throw new DTypeError(`matmul needs two f32 (or two f64) tensors, got ${a.dtype} and ${b.dtype}`);
+  }
+  const k1 = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];
+  const k2 = transB ? b.shape[b.rank - 1] : b.shape[b.rank - 2];
+  if (k1 !== k2) {
+    throw new ShapeError(
+      `matmul inner dims differ: ${shapeStr(a.shape)}${transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${transB ? 'ᵀ' : ''}`,
+    );
+  }
+  return record('matmul', [a, b], { transA, transB }, getBackend().matmul(a, b, transA, transB));
+}
+
+/** x · Wᵀ for a PyTorch-layout weight W [out, in]. */
+export function linear(x: Tensor, weight: Tensor): Tensor {
+  return matmul(x, weight, false, true);
+}

@@ -1,0 +1,119 @@
+/**
+ * Buffers and the memory rule.
+ *
+ * THE RULE: every tensor created inside `scope(fn)` is disposed when `fn` returns, except the tensors
+ * it returns (they move to the enclosing scope) and those passed to `keep()`. Disposing drops a
+ * reference on the tensor's Storage; a Storage with no references hands its buffer back to the pool,
+ * keyed by dtype and exact length, so a training step that repeats the same shapes allocates nothing
+ * after its first iteration. Parameters, gradients and optimizer state are created untracked and live
+ * until disposed explicitly. Outside any scope, tensors are ordinary garbage-collected objects.
+ */
+import { DTYPES, type DType, type StorageArray } from './dtype.js';
+
+export type Allocator = (bytes: number) => ArrayBuffer;
+
+let allocator: Allocator = (bytes) => new ArrayBuffer(bytes);
+
+/** The native backend installs a 64-byte aligned allocator here. */
+export function setAllocator(fn: Allocator): void {
+  allocator = fn;
+}
+
+function makeArray(dtype: DType, length: number): StorageArray {
+  const info = DTYPES[dtype];
+  const buf = allocator(Math.max(length, 1) * info.bytes);
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(buf, 0, length);
+    case 'f64':
+      return new Float64Array(buf, 0, length);
+    case 'bf16':
+    case 'f16':
+      return new Uint16Array(buf, 0, length);
+    case 'i32':
+      return new Int32Array(buf, 0, length);
+    case 'u8':
+      return new Uint8Array(buf, 0, length);
+    case 'i8':
+      return new Int8Array(buf, 0, length);
+  }
+}
+
+interface PoolStats {
+  /** Bytes currently handed out to live storages. */
+  liveBytes: number;
+  /** Bytes parked in the pool, ready for reuse. */
+  pooledBytes: number;
+  allocations: number;
+  reuses: number;
+}
+
+class BufferPool {
+  private free = new Map<string, StorageArray[]>();
+  readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
+  /** Pooled bytes above this are released to the GC instead of parked. */
+  maxPooledBytes = 8 * 2 ** 30;
+
+  acquire(dtype: DType, length: number): StorageArray {
+    const bytes = length * DTYPES[dtype].bytes;
+    const list = this.free.get(`${dtype}:${length}`);
+    const reused = list?.pop();
+    this.stats.liveBytes += bytes;
+    if (reused) {
+      this.stats.pooledBytes -= bytes;
+      this.stats.reuses++;
+      return reused;
+    }
+    this.stats.allocations++;
+    return makeArray(dtype, length);
+  }
+
+  release(dtype: DType, array: StorageArray): void {
+    const bytes = array.length * DTYPES[dtype].bytes;
+    this.stats.liveBytes -= bytes;
+    if (this.stats.pooledBytes + bytes > this.maxPooledBytes) return;
+    const key = `${dtype}:${array.length}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(array);
+    this.stats.pooledBytes += bytes;
+  }
+
+  /** Drop every parked buffer (e.g. between unrelated phases of a program). */
+  clear(): void {
+    this.free.clear();
+    this.stats.pooledBytes = 0;
+  }
+}
+
+export const pool = new BufferPool();
+
+/** A reference-counted buffer shared by a tensor and its views. */
+export class Storage {
+  private refs = 0;
+  private released = false;
+  constructor(
+    readonly dtype: DType,
+    readonly data: StorageArray,
+    /** Pooled storages return their buffer on release; wrapped user arrays never do. */
+    private readonly pooled: boolean,
+  ) {}
+
+  static allocate(dtype: DType, length: number): Storage {
+    return new Storage(dtype, pool.acquire(dtype, length), true);
+  }
+
+  static wrap(dtype: DType, data: StorageArray): Storage {
+    return new Storage(dtype, data, false);
+  }
+
+  retain(): void {
+    this.refs++;
+  }
+
+  release(): void {
+    if (--this.refs > 0 || this.released) return;
+    this.released = true;
+    if (this.pooled) pool.release(this.dtype, this.data);
+  }
+}

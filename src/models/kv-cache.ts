@@ -1,0 +1,67 @@
+/**
+ * Per-layer key/value cache [B, capacity, Hkv, D]. Appending writes in place; when capacity runs out
+ * it doubles (one copy per doubling, never a copy per step).
+ */
+import { getBackend, slice, Tensor } from '../tensor/index.js';
+
+export class KVCache {
+  private keys: Tensor[] = [];
+  private values: Tensor[] = [];
+  private capacity = 0;
+  /** Positions already cached (equal across layers once a forward pass completes). */
+  length = 0;
+
+  constructor(
+    readonly numLayers: number,
+    readonly batch: number,
+    readonly numKvHeads: number,
+    readonly headDim: number,
+    initialCapacity = 256,
+  ) {
+    this.grow(initialCapacity);
+  }
+
+  private grow(capacity: number): void {
+    const b = getBackend();
+    for (let l = 0; l < this.numLayers; l++) {
+      const k = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim]).keep();
+      const v = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim]).keep();
+      if (this.length > 0) {
+        b.assign(slice(k, 1, 0, this.length), slice(this.keys[l], 1, 0, this.length));
+        b.assign(slice(v, 1, 0, this.length), slice(this.values[l], 1, 0, this.length));
+      }
+      this.keys[l]?.dispose();
+      this.values[l]?.dispose();
+      this.keys[l] = k;
+      this.values[l] = v;
+    }
+    this.capacity = capacity;
+  }
+
+  /** Writes k/v [B, T, Hkv, D] of `layer` at the current length; returns views of all S = length+T keys/values. */
+  append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
+    const T = k.shape[1];
+    const end = this.length + T;
+    if (end > this.capacity) this.grow(Math.max(end, this.capacity * 2));
+    const b = getBackend();
+    b.assign(slice(this.keys[layer], 1, this.length, end), k);
+    b.assign(slice(this.values[layer], 1, this.length, end), v);
+    return { k: slice(this.keys[layer], 1, 0, end), v: slice(this.values[layer], 1, 0, end) };
+  }
+
+  /** Marks `T` new positions as cached (called once per forward pass, after every layer appended). */
+  advance(T: number): void {
+    this.length += T;
+  }
+
+  /** Forgets everything past `length` (e.g. to re-run a prompt suffix). */
+  truncate(length: number): void {
+    this.length = Math.min(this.length, length);
+  }
+
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t.dispose();
+    this.keys = [];
+    this.values = [];
+  }
+}

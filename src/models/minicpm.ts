@@ -1,0 +1,147 @@
+/**
+ * MiniCPM (SPEC.md §1): a Llama-style decoder with pre-RMSNorm, rotate-half RoPE, SwiGLU, GQA and a
+ * tied head, plus three μP multipliers. Parameters keep their Hugging Face names verbatim.
+ */
+import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
+import { normal } from '../nn/init.js';
+import {
+  add, attention, crossEntropy, embedding, linear, mulScalar, reshape, rmsNorm, rope, Rng, swiglu, Tensor,
+} from '../tensor/index.js';
+import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
+import type { KVCache } from './kv-cache.js';
+
+export const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+/** Every parameter name and shape of a config, in checkpoint order. */
+export function parameterShapes(c: MiniCPMConfig): Map<string, number[]> {
+  const d = c.hiddenSize;
+  const qd = c.numHeads * c.headDim;
+  const kvd = c.numKvHeads * c.headDim;
+  const m = new Map<string, number[]>([['model.embed_tokens.weight', [c.vocabSize, d]]]);
+  for (let l = 0; l < c.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    m.set(`${p}.input_layernorm.weight`, [d]);
+    m.set(`${p}.self_attn.q_proj.weight`, [qd, d]);
+    m.set(`${p}.self_attn.k_proj.weight`, [kvd, d]);
+    m.set(`${p}.self_attn.v_proj.weight`, [kvd, d]);
+    m.set(`${p}.self_attn.o_proj.weight`, [d, qd]);
+    m.set(`${p}.post_attention_layernorm.weight`, [d]);
+    m.set(`${p}.mlp.gate_proj.weight`, [c.intermediateSize, d]);
+    m.set(`${p}.mlp.up_proj.weight`, [c.intermediateSize, d]);
+    m.set(`${p}.mlp.down_proj.weight`, [d, c.intermediateSize]);
+  }
+  m.set('model.norm.weight', [d]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, d]);
+  return m;
+}
+
+export class MiniCPM {
+  private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
+
+  constructor(
+    readonly config: MiniCPMConfig,
+    /** Hugging Face name → parameter tensor. */
+    readonly params: Map<string, Tensor>,
+  ) {}
+
+  /** μP initialisation: hidden matrices N(0, init_std/√m), embedding (and head) N(0, init_std), gains 1. */
+  static init(config: MiniCPMConfig, rng: Rng): MiniCPM {
+    const params = new Map<string, Tensor>();
+    const hiddenStd = config.initStd / Math.sqrt(widthMultiplier(config));
+    for (const [name, shape] of parameterShapes(config)) {
+      let t: Tensor;
+      if (shape.length === 1) t = Tensor.ones(shape);
+      else if (PROJ.some((p) => name.endsWith(`${p}.weight`))) t = normal(rng, shape, hiddenStd);
+      else t = normal(rng, shape, config.initStd);
+      params.set(name, Tensor.parameter(t, name));
+    }
+    return new MiniCPM(config, params);
+  }
+
+  p(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`model has no parameter "${name}"`);
+    return t;
+  }
+
+  parameters(): Tensor[] {
+    return [...this.params.values()];
+  }
+
+  /** Output head: the raw tied embedding unless the config unties it. */
+  head(): Tensor {
+    return this.config.tieWordEmbeddings ? this.p('model.embed_tokens.weight') : this.p('lm_head.weight');
+  }
+
+  private ropeFor(positions: number): { cos: Tensor; sin: Tensor } {
+    const c = this.config;
+    const spec: RopeSpec = { headDim: c.headDim, theta: c.ropeTheta, maxPositionEmbeddings: c.maxPositionEmbeddings, scaling: c.ropeScaling };
+    // Dynamic NTK enlarges the base with the sequence length, so past max_position_embeddings the
+    // tables are rebuilt for each length; otherwise one table grows by doubling.
+    const dynamicLen = c.ropeScaling?.type === 'dynamic' && positions > c.maxPositionEmbeddings ? positions : 0;
+    const r = this.rope;
+    if (r && r.dynamicLen === dynamicLen && positions <= r.positions) return r;
+    r?.cos.dispose();
+    r?.sin.dispose();
+    const size = dynamicLen || Math.max(positions, 2 * (r?.positions ?? 0), 64);
+    this.rope = { ...ropeTables(spec, size, dynamicLen || 1), positions: size, dynamicLen };
+    return this.rope;
+  }
+
+  private attentionBlock(l: number, h: Tensor, pos: number, cache?: KVCache): Tensor {
+    const c = this.config;
+    const [B, T] = h.shape;
+    const a = `model.layers.${l}.self_attn`;
+    const { cos, sin } = this.ropeFor(pos + T);
+    let q = reshape(linear(h, this.p(`${a}.q_proj.weight`)), [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
+    let k = reshape(linear(h, this.p(`${a}.k_proj.weight`)), [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
+    let v = reshape(linear(h, this.p(`${a}.v_proj.weight`)), [B, T, c.numKvHeads, c.headDim]);
+    q = rope(q, cos, sin, pos);
+    k = rope(k, cos, sin, pos);
+    if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
+    const o = attention(q, k, v, { causal: true, qOffset: pos }); // (B, T, Hq, D)
+    return linear(reshape(o, [B, T, c.numHeads * c.headDim]), this.p(`${a}.o_proj.weight`)); // (B, T, d)
+  }
+
+  private mlpBlock(l: number, h: Tensor): Tensor {
+    const m = `model.layers.${l}.mlp`;
+    const gate = linear(h, this.p(`${m}.gate_proj.weight`)); // (B, T, d_ff)
+    const up = linear(h, this.p(`${m}.up_proj.weight`));
+    return linear(swiglu(gate, up), this.p(`${m}.down_proj.weight`)); // (B, T, d)
+  }
+
+  /** Final hidden states [B, T, d] (before the head) for ids [B, T]. */
+  hidden(ids: Tensor, cache?: KVCache): Tensor {
+    const c = this.config;
+    const mult = multipliers(c);
+    const pos = cache?.length ?? 0;
+    let x = embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
+    if (mult.embedding !== 1) x = mulScalar(x, mult.embedding);
+    for (let l = 0; l < c.numLayers; l++) {
+      const p = `model.layers.${l}`;
+      const attn = this.attentionBlock(l, rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps), pos, cache);
+      x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
+      const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
+      x = add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
+    }
+    cache?.advance(ids.shape[1]);
+    return rmsNorm(x, this.p('model.norm.weight'), c.rmsNormEps);
+  }
+
+  /** Logits [B, T, V]; the 1/m logit scale is applied to h before the head (same product, fewer flops). */
+  logitsFromHidden(h: Tensor): Tensor {
+    const div = multipliers(this.config).logitDivisor;
+    return linear(div === 1 ? h : mulScalar(h, 1 / div), this.head());
+  }
+
+  forward(ids: Tensor, cache?: KVCache): Tensor {
+    return this.logitsFromHidden(this.hidden(ids, cache));
+  }
+
+  /** Mean next-token cross-entropy; targets [B, T] i32 with −100 ignored. */
+  loss(ids: Tensor, targets: Tensor): Tensor {
+    const logits = this.forward(ids);
+    const V = this.config.vocabSize;
+    return crossEntropy(reshape(logits, [-1, V]), reshape(targets, [-1]));
+  }
+}

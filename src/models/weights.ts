@@ -1,0 +1,70 @@
+/**
+ * Moving weights between checkpoint records (io/) and model parameters, with the checks that turn a
+ * mismatched checkpoint into a clear message instead of garbage.
+ */
+import { bf16ToF32, f16ToF32, Tensor } from '../tensor/index.js';
+import { toFloat32, type TensorRecord } from '../io/dtypes.js';
+import type { TensorReader } from '../io/tensor-source.js';
+import { ConfigError, type MiniCPMConfig } from './config.js';
+import { MiniCPM, parameterShapes } from './minicpm.js';
+
+export class WeightsMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WeightsMismatchError';
+  }
+}
+
+/** A checkpoint record as an f32 tensor (bf16/f16/f64 decoded exactly). */
+export function recordToTensor(rec: TensorRecord): Tensor {
+  if (rec.dtype === 'BF16' || rec.dtype === 'F16') {
+    const bits = new Uint16Array(rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength));
+    const out = new Float32Array(bits.length);
+    const dec = rec.dtype === 'BF16' ? bf16ToF32 : f16ToF32;
+    for (let i = 0; i < bits.length; i++) out[i] = dec(bits[i]);
+    return Tensor.from(out, rec.shape);
+  }
+  return Tensor.from(toFloat32(rec), rec.shape);
+}
+
+/** A parameter as an f32 checkpoint record. */
+export function tensorToRecord(name: string, t: Tensor): TensorRecord {
+  const f = Float32Array.from(t.toArray());
+  return { name, dtype: 'F32', shape: [...t.shape], data: new Uint8Array(f.buffer) };
+}
+
+/**
+ * Reads every parameter of `config` from `reader`. A tied checkpoint may omit lm_head.weight or carry
+ * a copy; extra tensors (e.g. rotary buffers) are ignored, missing ones and wrong shapes are errors.
+ */
+export function loadParameters(config: MiniCPMConfig, reader: TensorReader): MiniCPM {
+  const shapes = parameterShapes(config);
+  const params = new Map<string, Tensor>();
+  const missing = [...shapes.keys()].filter((n) => !reader.has(n));
+  if (missing.length) {
+    throw new WeightsMismatchError(
+      `${reader.path} lacks ${missing.length} tensor(s) the config needs, e.g. ${missing.slice(0, 3).join(', ')}: ` +
+        'the checkpoint and config.json do not match (wrong num_hidden_layers or tie_word_embeddings?)',
+    );
+  }
+  for (const [name, shape] of shapes) {
+    const info = reader.info(name);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new WeightsMismatchError(
+        `config.json implies ${name} is [${shape.join(', ')}] but ${reader.path} has [${info.shape.join(', ')}]: the checkpoint and config do not match`,
+      );
+    }
+    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype)) {
+      throw new WeightsMismatchError(`${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`);
+    }
+    params.set(name, Tensor.parameter(recordToTensor(reader.readSync(name)), name));
+  }
+  return new MiniCPM(config, params);
+}
+
+/** Guards against configs whose sizes cannot be real (a typo'd config.json). */
+export function assertSane(config: MiniCPMConfig): void {
+  if (config.vocabSize > 10_000_000 || config.hiddenSize > 65536) {
+    throw new ConfigError(`config sizes look wrong (vocab ${config.vocabSize}, hidden ${config.hiddenSize})`);
+  }
+}

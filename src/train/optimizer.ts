@@ -1,0 +1,95 @@
+/**
+ * AdamW with μP parameter groups (SPEC.md §2): the hidden `*_proj` matrices train at lr/m, the
+ * embedding and norm gains at lr. Decoupled weight decay and global-norm clipping as in the reference.
+ */
+import { adamwStep, noGrad, Tensor } from '../tensor/index.js';
+
+export interface AdamWConfig {
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  /** Global gradient-norm clip (0 or Infinity disables). */
+  clip: number;
+}
+
+export interface ParamGroup {
+  name: string;
+  params: Tensor[];
+  /** This group's LR = base LR × lrScale. */
+  lrScale: number;
+  weightDecay: number;
+}
+
+/** Splits named parameters into μP groups; `decayAll=false` exempts 1-D gains from weight decay. */
+export function muPGroups(params: Map<string, Tensor>, widthMultiplier: number, weightDecay: number, decayAll = true): ParamGroup[] {
+  const hidden: Tensor[] = [];
+  const rest: Tensor[] = [];
+  const gains: Tensor[] = [];
+  for (const [name, p] of params) {
+    if (/_proj\.weight$/.test(name)) hidden.push(p);
+    else if (!decayAll && p.rank === 1) gains.push(p);
+    else rest.push(p);
+  }
+  const groups: ParamGroup[] = [
+    { name: 'hidden matrices (lr/m)', params: hidden, lrScale: 1 / widthMultiplier, weightDecay },
+    { name: 'embedding and gains (lr)', params: rest, lrScale: 1, weightDecay },
+  ];
+  if (gains.length) groups.push({ name: 'gains without decay (lr)', params: gains, lrScale: 1, weightDecay: 0 });
+  return groups.filter((g) => g.params.length);
+}
+
+export class AdamW {
+  step = 0;
+  readonly m = new Map<Tensor, Tensor>();
+  readonly v = new Map<Tensor, Tensor>();
+
+  constructor(
+    readonly groups: ParamGroup[],
+    readonly config: AdamWConfig,
+  ) {
+    for (const g of groups) {
+      for (const p of g.params) {
+        this.m.set(p, Tensor.zeros(p.shape).keep());
+        this.v.set(p, Tensor.zeros(p.shape).keep());
+      }
+    }
+  }
+
+  params(): Tensor[] {
+    return this.groups.flatMap((g) => g.params);
+  }
+
+  /** L2 norm over every gradient (missing gradients count as zero). */
+  gradNorm(): number {
+    let s = 0;
+    for (const p of this.params()) {
+      if (!p.grad) continue;
+      const g = p.grad.toArray();
+      for (const x of g) s += x * x;
+    }
+    return Math.sqrt(s);
+  }
+
+  /** Clips, updates every parameter with a gradient, and returns the pre-clip gradient norm. */
+  update(baseLr: number): number {
+    const norm = this.gradNorm();
+    const { clip, betas, eps } = this.config;
+    const scale = clip > 0 && Number.isFinite(clip) ? Math.min(1, clip / (norm + 1e-6)) : 1;
+    this.step++;
+    noGrad(() => {
+      for (const g of this.groups) {
+        for (const p of g.params) {
+          if (!p.grad) continue;
+          if (scale !== 1) {
+            const d = p.grad.data as Float32Array;
+            for (let i = 0; i < d.length; i++) d[i] *= scale;
+          }
+          adamwStep(p, p.grad, this.m.get(p)!, this.v.get(p)!, {
+            lr: baseLr * g.lrScale, beta1: betas[0], beta2: betas[1], eps, weightDecay: g.weightDecay, step: this.step,
+          });
+        }
+      }
+    });
+    return norm;
+  }
+}

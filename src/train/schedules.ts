@@ -1,0 +1,72 @@
+/**
+ * Learning-rate schedules as pure functions of the 0-based step (SPEC.md §3). Each returns the factor
+ * to multiply the peak LR by... or the LR itself when built with a peak: `lrAt(step)`.
+ */
+
+export type DecayKind = 'exp' | 'linear' | 'cosine' | 'sqrt';
+
+export interface WsdSpec {
+  kind: 'wsd';
+  peak: number;
+  warmupSteps: number;
+  /** First step of the decay (the end of the stable phase). */
+  decayStart: number;
+  decay: DecayKind;
+  /** Exponential decay: steps for the LR to halve. */
+  halfLife?: number;
+  /** Linear/cosine/sqrt decay: steps from decayStart to the floor. */
+  decaySteps?: number;
+  /** Linear/cosine/sqrt floor as a fraction of peak (MiniCPM uses 0.1 for linear; 0 common for 1−√). */
+  floor?: number;
+}
+
+export interface CosineSpec {
+  kind: 'cosine';
+  peak: number;
+  warmupSteps: number;
+  /** Length T of the cosine: after T the LR stays at 0.1·peak. */
+  totalSteps: number;
+  /** Final fraction of peak (MiniCPM's baseline: 0.1). */
+  floor?: number;
+}
+
+export interface ConstantSpec {
+  kind: 'constant';
+  peak: number;
+  warmupSteps: number;
+}
+
+export type ScheduleSpec = WsdSpec | CosineSpec | ConstantSpec;
+
+/** Linear warmup `peak·(s+1)/W`, reaching the peak on step W−1. */
+function warmup(peak: number, W: number, s: number): number | null {
+  return s < W ? (peak * (s + 1)) / W : null;
+}
+
+export function lrAt(spec: ScheduleSpec, step: number): number {
+  const w = warmup(spec.peak, spec.warmupSteps, step);
+  if (w !== null) return w;
+  switch (spec.kind) {
+    case 'constant':
+      return spec.peak;
+    case 'cosine': {
+      const floor = spec.floor ?? 0.1;
+      const span = Math.max(1, spec.totalSteps - spec.warmupSteps);
+      const p = Math.min(1, (step - spec.warmupSteps) / span);
+      return spec.peak * (floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * p)));
+    }
+    case 'wsd': {
+      if (step < spec.decayStart) return spec.peak;
+      const t = step - spec.decayStart;
+      if (spec.decay === 'exp') {
+        if (!spec.halfLife || spec.halfLife <= 0) throw new Error('WSD exponential decay needs halfLife > 0');
+        return spec.peak * Math.pow(0.5, t / spec.halfLife);
+      }
+      if (!spec.decaySteps || spec.decaySteps <= 0) throw new Error(`WSD ${spec.decay} decay needs decaySteps > 0`);
+      const floor = spec.floor ?? (spec.decay === 'linear' ? 0.1 : 0);
+      const p = Math.min(1, t / spec.decaySteps);
+      const shape = spec.decay === 'linear' ? 1 - p : spec.decay === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * p)) : 1 - Math.sqrt(p);
+      return spec.peak * (floor + (1 - floor) * shape);
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Prefill + decode with a KV cache, as an async generator of token ids. The engine knows no text:
+ * stop strings are the caller's business (it can stop iterating at any time).
+ */
+import { KVCache } from '../models/kv-cache.js';
+import type { MiniCPM } from '../models/minicpm.js';
+import { noGrad, scope, slice, Tensor } from '../tensor/index.js';
+import { Sampler, type SamplerOptions } from './sampler.js';
+
+export interface GenerateOptions extends SamplerOptions {
+  maxNewTokens: number;
+  /** Ids that end a sequence (default: the config's eos). The stop id is yielded, then the row ends. */
+  stopIds?: number[];
+}
+
+export interface GenerateStep {
+  /** Index of the generated position (0 = first new token). */
+  step: number;
+  /** One new id per sequence; −1 for a sequence that has already stopped. */
+  ids: number[];
+}
+
+export class GenerateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GenerateError';
+  }
+}
+
+/** Logits of the last position of every row, as plain arrays. */
+function lastLogits(logits: Tensor): Float32Array[] {
+  const [B, T, V] = logits.shape;
+  const data = logits.data as Float32Array;
+  return Array.from({ length: B }, (_, b) => data.slice(logits.offset + (b * T + T - 1) * V, logits.offset + (b * T + T) * V));
+}
+
+/**
+ * Left-pads prompts of unequal length. RoPE depends only on relative positions, so a row shifted by
+ * its padding computes the same attention; the mask hides pads from real tokens (and lets each pad
+ * see itself, so no softmax row is empty).
+ */
+function padMask(lengths: number[], width: number): Tensor | null {
+  if (lengths.every((l) => l === width)) return null;
+  const B = lengths.length;
+  const m = new Float32Array(B * width * width);
+  for (let b = 0; b < B; b++) {
+    const pad = width - lengths[b];
+    for (let t = 0; t < width; t++) for (let s = 0; s < pad; s++) if (s !== t) m[(b * width + t) * width + s] = -Infinity;
+  }
+  return Tensor.from(m, [B, 1, width, width]).keep();
+}
+
+export async function* generate(model: MiniCPM, prompts: number[][], opts: GenerateOptions): AsyncGenerator<GenerateStep> {
+  const c = model.config;
+  if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new GenerateError('every prompt needs at least one token');
+  for (const p of prompts) {
+    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new GenerateError(`prompt id ${id} is outside [0, ${c.vocabSize})`);
+  }
+  const width = Math.max(...prompts.map((p) => p.length));
+  const padMaskT = padMask(prompts.map((p) => p.length), width);
+  if (padMaskT) throw new GenerateError('prompts of different lengths in one batch are not supported yet; batch equal-length prompts');
+  const B = prompts.length;
+  const sampler = new Sampler(opts);
+  const stop = new Set(opts.stopIds ?? [c.eosTokenId]);
+  const cache = new KVCache(c.numLayers, B, c.numKvHeads, c.headDim, width + opts.maxNewTokens);
+  const contexts = prompts.map((p) => [...p]);
+  const done = new Array<boolean>(B).fill(false);
+  try {
+    let rows = noGrad(() =>
+      scope(() => {
+        const ids = Tensor.from(Int32Array.from(prompts.flat()), [B, width], 'i32');
+        const h = model.hidden(ids, cache);
+        return lastLogits(model.logitsFromHidden(slice(h, 1, width - 1, width)));
+      }),
+    );
+    for (let step = 0; step < opts.maxNewTokens; step++) {
+      const next = rows.map((row, b) => (done[b] ? -1 : sampler.sample(row, contexts[b])));
+      next.forEach((id, b) => {
+        if (id < 0) return;
+        contexts[b].push(id);
+        if (stop.has(id)) done[b] = true;
+      });
+      yield { step, ids: next };
+      if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
+      const feed = next.map((id) => (id < 0 ? c.eosTokenId : id));
+      rows = noGrad(() =>
+        scope(() => lastLogits(model.forward(Tensor.from(Int32Array.from(feed), [B, 1], 'i32'), cache))),
+      );
+    }
+  } finally {
+    cache.dispose();
+  }
+}
+
+/** Runs generation to the end and returns each sequence's new ids (stop id included). */
+export async function generateAll(model: MiniCPM, prompts: number[][], opts: GenerateOptions): Promise<number[][]> {
+  const out = prompts.map(() => [] as number[]);
+  for await (const s of generate(model, prompts, opts)) s.ids.forEach((id, b) => id >= 0 && out[b].push(id));
+  return out;
+}

@@ -29,7 +29,10 @@ export function recordToTensor(rec: TensorRecord): Tensor {
 
 /** A parameter as an f32 checkpoint record. */
 export function tensorToRecord(name: string, t: Tensor): TensorRecord {
-  const f = Float32Array.from(t.toArray());
+  const f =
+    t.isContiguous() && t.dtype === 'f32'
+      ? (t.data as Float32Array).slice(t.offset, t.offset + t.size)
+      : Float32Array.from(t.toArray());
   return { name, dtype: 'F32', shape: [...t.shape], data: new Uint8Array(f.buffer) };
 }
 

@@ -1,0 +1,29 @@
+/** The `minicpm` command: thin wrappers over the library's modules. */
+import { Command } from 'commander';
+import { useBackend } from '../backends/index.js';
+import { registerModelCommands } from './model-commands.js';
+import { registerTrainCommand } from './train-command.js';
+
+export function buildProgram(): Command {
+  const program = new Command('minicpm')
+    .description('The MiniCPM system in TypeScript: train, study, align, evaluate, quantize and run small language models')
+    .option('--backend <name>', 'auto | native | ref', 'auto')
+    .hook('preAction', (cmd) => {
+      useBackend(cmd.opts<{ backend: 'auto' | 'native' | 'ref' }>().backend);
+    });
+  registerModelCommands(program);
+  registerTrainCommand(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (e) {
+    const err = e as Error;
+    // Our typed errors carry the message a user needs; a stack would only hide it.
+    console.error(`minicpm: ${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`);
+    if (process.env.MINICPM_DEBUG) console.error(err.stack);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,31 @@
+/** Hugging Face folders ↔ MiniCPM models (config.json + weights in any format io/ reads). */
+import { openWeights, readConfig, readGenerationConfig, saveFolder } from '../io/hf-folder.js';
+import { configFromHF, configToHF } from './config.js';
+import { MiniCPM } from './minicpm.js';
+import { assertSane, loadParameters, tensorToRecord } from './weights.js';
+
+export async function loadModel(dir: string): Promise<MiniCPM> {
+  const config = configFromHF(await readConfig(dir));
+  assertSane(config);
+  const reader = await openWeights(dir);
+  try {
+    return loadParameters(config, reader);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Writes `model` as a Hugging Face folder that loadModel reads back identically. */
+export async function saveModel(dir: string, model: MiniCPM, opts: { tokenizerFrom?: string; generationConfig?: Record<string, unknown> } = {}): Promise<void> {
+  const generationConfig = opts.generationConfig ??
+    (opts.tokenizerFrom ? await readGenerationConfig(opts.tokenizerFrom) : undefined) ?? {
+      bos_token_id: model.config.bosTokenId,
+      eos_token_id: model.config.eosTokenId,
+    };
+  await saveFolder(dir, {
+    config: configToHF(model.config),
+    generationConfig,
+    tensors: [...model.params].map(([name, t]) => tensorToRecord(name, t)),
+    tokenizerFrom: opts.tokenizerFrom,
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Training checkpoints: a Hugging Face folder (config.json + model.safetensors) plus the training
+ * state (optimizer moments, step, RNG, data cursor, resolved config). A checkpoint is written to a
+ * temporary folder and renamed into place, and `latest` is switched only afterwards, so a kill at any
+ * moment leaves the previous checkpoint intact and findable.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { openSafetensorsSync, writeSafetensors } from '../io/safetensors.js';
+import { configFromHF, configToHF } from '../models/config.js';
+import { MiniCPM } from '../models/minicpm.js';
+import { loadParameters, recordToTensor, tensorToRecord } from '../models/weights.js';
+import type { AdamW } from './optimizer.js';
+
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
+}
+
+export interface TrainerState {
+  /** Optimizer steps completed. */
+  step: number;
+  tokens: number;
+  /** Data cursor of the batch source (opaque JSON). */
+  data: unknown;
+  /** The resolved run configuration. */
+  config: Record<string, unknown>;
+  /** Extra bookkeeping (e.g. loss EMA for spike detection). */
+  extra?: Record<string, unknown>;
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = fs.openSync(tmp, 'w');
+  fs.writeSync(fd, JSON.stringify(value, null, 1));
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}
+
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}`;
+}
+
+/** Saves model + optimizer + state as RUN/checkpoints/step-N and points RUN/checkpoints/latest at it. */
+export async function saveCheckpoint(runDir: string, model: MiniCPM, opt: AdamW, state: TrainerState, keepLast = 2): Promise<string> {
+  const root = path.join(runDir, 'checkpoints');
+  fs.mkdirSync(root, { recursive: true });
+  const name = stepDirName(state.step);
+  const final = path.join(root, name);
+  const tmp = path.join(root, `${name}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  writeJsonAtomic(path.join(tmp, 'config.json'), configToHF(model.config));
+  writeJsonAtomic(path.join(tmp, 'generation_config.json'), { bos_token_id: model.config.bosTokenId, eos_token_id: model.config.eosTokenId });
+  await writeSafetensors(path.join(tmp, 'model.safetensors'), [...model.params].map(([n, t]) => tensorToRecord(n, t)), { format: 'pt' });
+  const moments = [...model.params].flatMap(([n, p]) => {
+    const m = opt.m.get(p);
+    const v = opt.v.get(p);
+    return m && v ? [tensorToRecord(`m.${n}`, m), tensorToRecord(`v.${n}`, v)] : [];
+  });
+  await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
+  writeJsonAtomic(path.join(tmp, 'trainer_state.json'), { ...state, optimizerStep: opt.step });
+  fs.rmSync(final, { recursive: true, force: true });
+  fs.renameSync(tmp, final);
+  writeJsonAtomic(path.join(root, 'latest.json'), { name });
+  // Older checkpoints go only after `latest` points at the new one.
+  const entries = fs.readdirSync(root);
+  // Temp folders left by a killed save are garbage once a newer checkpoint is complete.
+  for (const d of entries) if (/^step-\d+\.tmp-/.test(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+  const all = entries.filter((d) => /^step-\d+$/.test(d)).sort();
+  for (const old of all.slice(0, Math.max(0, all.length - keepLast))) fs.rmSync(path.join(root, old), { recursive: true, force: true });
+  return final;
+}
+
+/** Resolves a run folder or a checkpoint folder to the checkpoint folder. */
+export function resolveCheckpoint(dir: string): string {
+  if (fs.existsSync(path.join(dir, 'trainer_state.json'))) return dir;
+  const latest = path.join(dir, 'checkpoints', 'latest.json');
+  if (!fs.existsSync(latest)) throw new CheckpointError(`${dir} holds no checkpoint (no trainer_state.json and no checkpoints/latest.json)`);
+  const { name } = JSON.parse(fs.readFileSync(latest, 'utf8')) as { name: string };
+  return path.join(dir, 'checkpoints', name);
+}
+
+export interface LoadedCheckpoint {
+  model: MiniCPM;
+  state: TrainerState & { optimizerStep: number };
+  /** Copies the saved moments into `opt` (whose parameters must be `model`'s). */
+  restoreOptimizer(opt: AdamW): void;
+}
+
+export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  const ckpt = resolveCheckpoint(dir);
+  const config = configFromHF(JSON.parse(fs.readFileSync(path.join(ckpt, 'config.json'), 'utf8')) as Record<string, unknown>);
+  const model = loadParameters(config, openSafetensorsSync(path.join(ckpt, 'model.safetensors')));
+  const state = JSON.parse(fs.readFileSync(path.join(ckpt, 'trainer_state.json'), 'utf8')) as LoadedCheckpoint['state'];
+  return {
+    model,
+    state,
+    restoreOptimizer(opt: AdamW) {
+      const f = openSafetensorsSync(path.join(ckpt, 'optimizer.safetensors'));
+      for (const [n, p] of model.params) {
+        const m = opt.m.get(p);
+        const v = opt.v.get(p);
+        if (!m || !v) continue;
+        if (!f.has(`m.${n}`)) throw new CheckpointError(`${ckpt}/optimizer.safetensors lacks the moments of ${n}`);
+        (m.data as Float32Array).set(recordToTensor(f.readSync(`m.${n}`)).data as Float32Array);
+        (v.data as Float32Array).set(recordToTensor(f.readSync(`v.${n}`)).data as Float32Array);
+      }
+      opt.step = state.optimizerStep;
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * The training loop: gradient accumulation, scheduled LR, clipping and AdamW (optimizer.ts), metrics,
+ * validation, divergence detection and periodic atomic checkpoints. One loop for every caller: the
+ * CLI, the demo and every sandbox study run through `runTraining`.
+ */
+import { backward, noGrad, scope, Tensor, zeroGrad } from '../tensor/index.js';
+import type { MiniCPM } from '../models/minicpm.js';
+import type { BatchSource, Batch } from './batches.js';
+import { saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { DivergenceError } from './errors.js';
+import { FP32_PEAK, trainFlopsPerToken } from './flops.js';
+import { MetricsLog, type StepMetrics } from './metrics.js';
+import type { AdamW } from './optimizer.js';
+import { lrAt, type ScheduleSpec } from './schedules.js';
+
+export interface TrainLoopOptions {
+  /** Stop after this many optimizer steps in total (a resumed run continues up to it). */
+  steps: number;
+  schedule: ScheduleSpec;
+  gradAccum: number;
+  runDir: string | null;
+  /** Save every N steps (0: only at the end). */
+  saveEvery: number;
+  keepLast: number;
+  evalEvery: number;
+  evalBatches: number;
+  evalSource?: BatchSource;
+  /** Bytes of text per token in the eval data, for bits-per-byte (0: not reported). */
+  bytesPerToken?: number;
+  /** Stop when loss > spikeFactor × its running mean (0 disables; NaN/Inf always stop). */
+  spikeFactor: number;
+  /** Resolved run config, saved with every checkpoint. */
+  config: Record<string, unknown>;
+  phase?: string;
+  onStep?: (m: StepMetrics) => void;
+}
+
+export interface TrainResult {
+  state: TrainerState;
+  metrics: StepMetrics[];
+  checkpoint: string | null;
+}
+
+function toTensors(b: Batch): { ids: Tensor; targets: Tensor } {
+  return {
+    ids: Tensor.from(b.inputs, [b.batch, b.seqLen], 'i32'),
+    targets: Tensor.from(b.targets, [b.batch, b.seqLen], 'i32'),
+  };
+}
+
+/** Mean loss over `n` batches of `source`, without gradients. */
+export function evaluate(model: MiniCPM, source: BatchSource, n: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    total += noGrad(() => scope(() => {
+      const { ids, targets } = toTensors(source.next());
+      return model.loss(ids, targets).item();
+    }));
+  }
+  return total / n;
+}
+
+export async function runTraining(
+  model: MiniCPM, opt: AdamW, source: BatchSource, o: TrainLoopOptions, start?: TrainerState,
+): Promise<TrainResult> {
+  let step = start?.step ?? 0;
+  let tokens = start?.tokens ?? 0;
+  let ema = (start?.extra?.lossEma as number | undefined) ?? NaN;
+  if (start) source.setState(start.data);
+  const log = o.runDir ? new MetricsLog(o.runDir, step) : null;
+  const metrics: StepMetrics[] = [];
+  const t0 = performance.now();
+  let checkpoint: string | null = null;
+  const state = (): TrainerState => ({ step, tokens, data: source.state(), config: o.config, extra: { lossEma: ema } });
+
+  while (step < o.steps) {
+    const tStep = performance.now();
+    const lr = lrAt(o.schedule, step);
+    let lossSum = 0;
+    let stepTokens = 0;
+    let seqLen = 0;
+    for (let micro = 0; micro < o.gradAccum; micro++) {
+      const batch = source.next();
+      seqLen = batch.seqLen;
+      stepTokens += batch.batch * batch.seqLen;
+      lossSum += scope(() => {
+        const { ids, targets } = toTensors(batch);
+        const loss = model.loss(ids, targets);
+        backward(loss, Tensor.full([], 1 / o.gradAccum));
+        return loss.item();
+      });
+    }
+    const loss = lossSum / o.gradAccum;
+    if (!Number.isFinite(loss)) {
+      zeroGrad(model.parameters());
+      throw new DivergenceError(`loss became ${loss} at step ${step}: lower --lr or raise --warmup-steps; the last good checkpoint is kept`, step);
+    }
+    if (o.spikeFactor > 0 && step >= 20 && loss > o.spikeFactor * ema) {
+      zeroGrad(model.parameters());
+      throw new DivergenceError(
+        `loss spiked to ${loss.toFixed(4)} at step ${step} (running mean ${ema.toFixed(4)}): lower --lr or pass --spike-factor 0; the last good checkpoint is kept`,
+        step,
+      );
+    }
+    ema = Number.isNaN(ema) ? loss : 0.9 * ema + 0.1 * loss;
+    const gradNorm = opt.update(lr);
+    zeroGrad(model.parameters());
+    step++;
+    tokens += stepTokens;
+    const dt = (performance.now() - tStep) / 1000;
+    const tps = stepTokens / dt;
+    const m: StepMetrics = {
+      step: step - 1, loss, lr, grad_norm: gradNorm, tokens, tokens_per_s: tps,
+      elapsed_s: (performance.now() - t0) / 1000,
+      mfu: (tps * trainFlopsPerToken(model.config, seqLen)) / FP32_PEAK,
+    };
+    if (o.phase) m.phase = o.phase;
+    if (o.evalSource && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
+      m.val_loss = evaluate(model, o.evalSource, o.evalBatches);
+      if (o.bytesPerToken) m.val_bpb = m.val_loss / Math.LN2 / o.bytesPerToken;
+    }
+    metrics.push(m);
+    log?.append(m);
+    o.onStep?.(m);
+    if (o.runDir && ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps)) {
+      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast);
+    }
+  }
+  return { state: state(), metrics, checkpoint };
+}

@@ -13,6 +13,8 @@ import { TrainError } from '../train/errors.js';
 import { AdamW, muPGroups } from '../train/optimizer.js';
 import type { DecayKind, ScheduleSpec } from '../train/schedules.js';
 import { runTraining } from '../train/trainer.js';
+import { writeTrainingReport } from '../report/training-report.js';
+import { readMetrics } from '../train/metrics.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
 
@@ -41,6 +43,8 @@ export const TRAIN_DEFAULTS = {
   saveEvery: 0,
   keepLast: 2,
   spikeFactor: 3,
+  /** Write RUN/report/ (loss and LR charts, HTML) at the end. */
+  report: true,
 };
 
 export type TrainConfig = typeof TRAIN_DEFAULTS;
@@ -126,6 +130,10 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
     onStep: (m) => process.stderr.write(progressLine(m, c.steps) + '\n'),
   }, start);
   const last = result.metrics[result.metrics.length - 1];
+  if (c.out && c.report) {
+    const file = await writeTrainingReport(c.out, readMetrics(path.join(c.out, 'metrics.jsonl')));
+    process.stderr.write(`report: ${file}\n`);
+  }
   console.log(JSON.stringify({ steps: result.state.step, loss: last?.loss ?? null, checkpoint: result.checkpoint }));
 }
 
@@ -160,6 +168,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--save-every <n>', 'checkpoint every n steps (and always at the end)', int)
     .option('--keep-last <n>', 'checkpoints to keep', int)
     .option('--spike-factor <x>', 'stop when loss exceeds x × its running mean (0: off)', num)
+    .option('--no-report', 'skip the end-of-run report')
     .option('--resume <dir>', 'continue a run exactly from its latest checkpoint')
     .option('--branch-decay-from <ckpt>', 'start a decay run from a stable checkpoint (needs --decay-steps, --out)')
     .action(async (opts: Record<string, unknown>) => trainCommand(opts));

@@ -35,7 +35,11 @@ export function parameterShapes(c: MiniCPMConfig): Map<string, number[]> {
   return m;
 }
 
+/** Observes named activations during a forward pass (e.g. the μP coordinate check). */
+export type ActivationProbe = (name: string, t: Tensor) => void;
+
 export class MiniCPM {
+  probe: ActivationProbe | null = null;
   private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
 
   constructor(
@@ -117,12 +121,14 @@ export class MiniCPM {
     const pos = cache?.length ?? 0;
     let x = embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
     if (mult.embedding !== 1) x = mulScalar(x, mult.embedding);
+    this.probe?.('embedding', x);
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
       const attn = this.attentionBlock(l, rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps), pos, cache);
       x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
       const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
       x = add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
+      this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);
     return rmsNorm(x, this.p('model.norm.weight'), c.rmsNormEps);
@@ -135,7 +141,9 @@ export class MiniCPM {
   }
 
   forward(ids: Tensor, cache?: KVCache): Tensor {
-    return this.logitsFromHidden(this.hidden(ids, cache));
+    const logits = this.logitsFromHidden(this.hidden(ids, cache));
+    this.probe?.('logits', logits);
+    return logits;
   }
 
   /** Mean next-token cross-entropy; targets [B, T] i32 with −100 ignored. */

@@ -14,14 +14,15 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'minicpm-train-'
 
 const fixtureFlags = {
   init: F, overfitBatch: path.join(F, 'expected.json'), lr: 0.02, schedule: 'wsd', warmupSteps: 2, decayStart: 6,
-  decay: 'exp', halfLife: 2, weightDecay: 0.1, clip: 1.0, betas: [0.9, 0.95], eps: 1e-8,
+  decay: 'exp', halfLife: 2, weightDecay: 0.1, clip: 1.0, betas: [0.9, 0.95], eps: 1e-8, report: false,
 };
 
 describe.skipIf(!have)('minicpm train', () => {
   it('reproduces the fixture losses and writes metrics.jsonl', async () => {
     setBackend(refBackend());
     const out = tmp();
-    await trainCommand({ ...fixtureFlags, steps: 10, out });
+    await trainCommand({ ...fixtureFlags, steps: 10, out, report: true });
+    for (const f of ['index.html', 'loss.svg', 'loss.png', 'lr.png']) expect(fs.existsSync(path.join(out, 'report', f)), f).toBe(true);
     const expected = (JSON.parse(fs.readFileSync(path.join(F, 'expected.json'), 'utf8')) as { train: { losses: number[] } }).train.losses;
     const m = readMetrics(path.join(out, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([...Array(10).keys()]);
@@ -35,7 +36,7 @@ describe.skipIf(!have)('minicpm train', () => {
     await trainCommand({ ...fixtureFlags, steps: 10, out: straight });
     const split = tmp();
     await trainCommand({ ...fixtureFlags, steps: 5, out: split });
-    await trainCommand({ resume: split, steps: 10 });
+    await trainCommand({ resume: split, steps: 10, report: false });
     const a = readMetrics(path.join(straight, 'metrics.jsonl'));
     const b = readMetrics(path.join(split, 'metrics.jsonl'));
     expect(b.map((x) => x.step)).toEqual([...Array(10).keys()]);
@@ -51,7 +52,7 @@ describe.skipIf(!have)('minicpm train', () => {
     await trainCommand({ ...fixtureFlags, schedule: 'constant', steps: 4, out: stable });
     const before = fs.readFileSync(path.join(stable, 'checkpoints', 'step-00000004', 'model.safetensors'));
     const decay = tmp();
-    await trainCommand({ branchDecayFrom: stable, decaySteps: 3, decay: 'linear', out: decay });
+    await trainCommand({ branchDecayFrom: stable, decaySteps: 3, decay: 'linear', out: decay, report: false });
     const m = readMetrics(path.join(decay, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([4, 5, 6]);
     expect(m[0].lr).toBeCloseTo(0.02, 12);
@@ -66,7 +67,7 @@ describe.skipIf(!have)('minicpm train', () => {
     // Simulate a kill during the next save: a temp folder exists, latest still names step 3.
     fs.mkdirSync(path.join(out, 'checkpoints', 'step-00000004.tmp-99999'));
     fs.writeFileSync(path.join(out, 'checkpoints', 'step-00000004.tmp-99999', 'model.safetensors'), 'partial');
-    await trainCommand({ resume: out, steps: 5 });
+    await trainCommand({ resume: out, steps: 5, report: false });
     const m = readMetrics(path.join(out, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
   });

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
 import { registerModelCommands } from './model-commands.js';
+import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTrainCommand } from './train-command.js';
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     });
   registerModelCommands(program);
   registerTrainCommand(program);
+  registerSandboxCommands(program);
   return program;
 }
 

@@ -11,7 +11,7 @@ let native: CpuBackend | null | undefined;
 
 /** The pure TypeScript backend: the executable specification every fast kernel is tested against. */
 export function refBackend(): Backend {
-  return (ref ??= new CpuBackend('cpu-ref', refGemmKernels));
+  return (ref ??= new CpuBackend('cpu-ref', refGemmKernels, false));
 }
 
 /** The backend over the C kernel library, or null when the addon is not built (a warning was printed). */

@@ -5,6 +5,7 @@
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, CompareOp, DType, ReduceOp, RopeLayout, Tensor, UnaryOp } from '../../tensor/index.js';
 import type { GemmKernels } from '../kernels.js';
 import { attention, attentionGrad } from './attention.js';
+import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
 import * as ew from './elementwise.js';
 import { matmul } from './matmul.js';
 import * as nn from './nn.js';
@@ -14,6 +15,8 @@ export class CpuBackend implements Backend {
   constructor(
     readonly name: string,
     private readonly gemm: GemmKernels,
+    /** Route attention through GEMMs (off for the pure reference backend: its loops are the oracle). */
+    private readonly fastAttention = true,
   ) {}
 
   contiguous = (x: Tensor): Tensor => ew.contiguous(x);
@@ -38,10 +41,18 @@ export class CpuBackend implements Backend {
   rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) => nn.rmsNormGrad(x, gain, rstd, dy);
   rope = (x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor =>
     nn.rope(x, cos, sin, pos, layout, inverse);
-  attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) => attention(q, k, v, mask, opts);
+  /** f32 without a mask runs through GEMM calls; masks and f64 use the reference loops. */
+  private gemmAttention(q: Tensor, mask: Tensor | null): boolean {
+    return this.fastAttention && !mask && q.dtype === 'f32';
+  }
+  attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) =>
+    this.gemmAttention(q, mask) ? attentionGemm(this.gemm, q, k, v, opts) : attention(q, k, v, mask, opts);
   attentionGrad = (
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
-  ) => attentionGrad(q, k, v, mask, out, lse, dout, opts);
+  ) =>
+    this.gemmAttention(q, mask)
+      ? attentionGemmGrad(this.gemm, q, k, v, out, lse, dout, opts)
+      : attentionGrad(q, k, v, mask, out, lse, dout, opts);
   swiglu = (gate: Tensor, up: Tensor): Tensor => nn.swiglu(gate, up);
   swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) => nn.swigluGrad(gate, up, dy);
   crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) => nn.crossEntropy(logits, targets, ignoreIndex);

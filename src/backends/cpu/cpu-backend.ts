@@ -3,7 +3,8 @@
  * `GemmKernels` implementation (native C when built, the TypeScript twin otherwise).
  */
 import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, CompareOp, DType, ReduceOp, RopeLayout, Tensor, UnaryOp } from '../../tensor/index.js';
-import type { GemmKernels } from '../kernels.js';
+import type { GemmKernels, NnKernels } from '../kernels.js';
+import { NativeNn } from './native-nn.js';
 import { attention, attentionGrad } from './attention.js';
 import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
 import * as ew from './elementwise.js';
@@ -17,30 +18,40 @@ export class CpuBackend implements Backend {
     private readonly gemm: GemmKernels,
     /** Route attention through GEMMs (off for the pure reference backend: its loops are the oracle). */
     private readonly fastAttention = true,
-  ) {}
+    nnKernels?: NnKernels,
+  ) {
+    this.fast = nnKernels ? new NativeNn(nnKernels) : null;
+  }
+
+  /** Native row/elementwise kernels, used when inputs are contiguous f32. */
+  private readonly fast: NativeNn | null;
 
   contiguous = (x: Tensor): Tensor => ew.contiguous(x);
   assign = (dst: Tensor, src: Tensor): void => ew.assign(dst, src);
   fill = (dst: Tensor, value: number): void => ew.fill(dst, value);
   cast = (x: Tensor, dtype: DType): Tensor => ew.cast(x, dtype);
-  unary = (op: UnaryOp, x: Tensor): Tensor => ew.unary(op, x);
-  unaryGrad = (op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor => ew.unaryGrad(op, x, y, dy);
-  binary = (op: BinaryOp, a: Tensor, b: Tensor): Tensor => ew.binary(op, a, b);
+  unary = (op: UnaryOp, x: Tensor): Tensor => this.fast?.unary(op, x) ?? ew.unary(op, x);
+  unaryGrad = (op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor =>
+    this.fast?.unaryGrad(op, x, y, dy) ?? ew.unaryGrad(op, x, y, dy);
+  binary = (op: BinaryOp, a: Tensor, b: Tensor): Tensor => this.fast?.binary(op, a, b) ?? ew.binary(op, a, b);
   compare = (op: CompareOp, a: Tensor, b: Tensor): Tensor => ew.compare(op, a, b);
-  scalar = (op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Tensor => ew.scalar(op, x, value);
+  scalar = (op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Tensor =>
+    this.fast?.scalar(op, x, value) ?? ew.scalar(op, x, value);
   where = (cond: Tensor, a: Tensor, b: Tensor): Tensor => ew.where(cond, a, b);
-  reduce = (op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor => reduce(op, x, axes, keepdim);
+  reduce = (op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor =>
+    reduce(op, x, axes, keepdim, x.dtype === 'f32' ? this.fast : null);
   matmul = (a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor => matmul(this.gemm, a, b, transA, transB);
-  softmax = (x: Tensor): Tensor => nn.softmax(x, false);
-  softmaxGrad = (y: Tensor, dy: Tensor): Tensor => nn.softmaxGrad(y, dy, false);
-  logSoftmax = (x: Tensor): Tensor => nn.softmax(x, true);
-  logSoftmaxGrad = (y: Tensor, dy: Tensor): Tensor => nn.softmaxGrad(y, dy, true);
+  softmax = (x: Tensor): Tensor => this.fast?.softmax(x, false) ?? nn.softmax(x, false);
+  softmaxGrad = (y: Tensor, dy: Tensor): Tensor => this.fast?.softmaxGrad(y, dy, false) ?? nn.softmaxGrad(y, dy, false);
+  logSoftmax = (x: Tensor): Tensor => this.fast?.softmax(x, true) ?? nn.softmax(x, true);
+  logSoftmaxGrad = (y: Tensor, dy: Tensor): Tensor => this.fast?.softmaxGrad(y, dy, true) ?? nn.softmaxGrad(y, dy, true);
   embedding = (weight: Tensor, ids: Tensor): Tensor => nn.embedding(weight, ids);
   scatterAddRows = (base: Tensor, ids: Tensor, src: Tensor): Tensor => nn.scatterAddRows(base, ids, src);
-  rmsNorm = (x: Tensor, gain: Tensor, eps: number) => nn.rmsNorm(x, gain, eps);
-  rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) => nn.rmsNormGrad(x, gain, rstd, dy);
+  rmsNorm = (x: Tensor, gain: Tensor, eps: number) => this.fast?.rmsNorm(x, gain, eps) ?? nn.rmsNorm(x, gain, eps);
+  rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) =>
+    this.fast?.rmsNormGrad(x, gain, rstd, dy) ?? nn.rmsNormGrad(x, gain, rstd, dy);
   rope = (x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor =>
-    nn.rope(x, cos, sin, pos, layout, inverse);
+    this.fast?.rope(x, cos, sin, pos, layout, inverse) ?? nn.rope(x, cos, sin, pos, layout, inverse);
   /** f32 without a mask runs through GEMM calls; masks and f64 use the reference loops. */
   private gemmAttention(q: Tensor, mask: Tensor | null): boolean {
     return this.fastAttention && !mask && q.dtype === 'f32';
@@ -53,10 +64,13 @@ export class CpuBackend implements Backend {
     this.gemmAttention(q, mask)
       ? attentionGemmGrad(this.gemm, q, k, v, out, lse, dout, opts)
       : attentionGrad(q, k, v, mask, out, lse, dout, opts);
-  swiglu = (gate: Tensor, up: Tensor): Tensor => nn.swiglu(gate, up);
-  swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) => nn.swigluGrad(gate, up, dy);
-  crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) => nn.crossEntropy(logits, targets, ignoreIndex);
+  swiglu = (gate: Tensor, up: Tensor): Tensor => this.fast?.swiglu(gate, up) ?? nn.swiglu(gate, up);
+  swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) => this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);
+  crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) =>
+    this.fast?.crossEntropy(logits, targets, ignoreIndex) ?? nn.crossEntropy(logits, targets, ignoreIndex);
   crossEntropyGrad = (logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor =>
-    nn.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex);
-  adamw = (param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): void => nn.adamw(param, grad, m, v, hp);
+    this.fast?.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex) ?? nn.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex);
+  adamw = (param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): void => {
+    if (!this.fast?.adamw(param, grad, m, v, hp)) nn.adamw(param, grad, m, v, hp);
+  };
 }

@@ -1,6 +1,7 @@
 /** Reference reductions: consecutive reduced axes collapse into one [outer, r, inner] pass. */
 import { Tensor, type FloatArray, type ReduceOp } from '../../tensor/index.js';
 import { contiguous } from './elementwise.js';
+import type { NativeNn } from './native-nn.js';
 
 function reduceRun(src: FloatArray, outer: number, r: number, inner: number, op: ReduceOp, dst: FloatArray): void {
   for (let o = 0; o < outer; o++) {
@@ -17,7 +18,7 @@ function reduceRun(src: FloatArray, outer: number, r: number, inner: number, op:
   }
 }
 
-export function reduce(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor {
+export function reduce(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, fast: NativeNn | null = null): Tensor {
   let cur = x.isContiguous() && x.offset === 0 ? x : contiguous(x);
   const shape = [...x.shape];
   // Runs of consecutive axes, processed from the last so earlier axis numbers stay valid.
@@ -34,7 +35,8 @@ export function reduce(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean
     const inner = shape.slice(e).reduce((p, d) => p * d, 1);
     for (let i = s; i < e; i++) shape[i] = 1;
     const next = Tensor.empty(shape, x.dtype);
-    reduceRun(cur.data as FloatArray, outer, r, inner, op, next.data as FloatArray);
+    if (fast) fast.reduceRun(op, cur.data as Float32Array, 0, outer, r, inner, next.data as Float32Array);
+    else reduceRun(cur.data as FloatArray, outer, r, inner, op, next.data as FloatArray);
     if (cur !== x) cur.dispose();
     cur = next;
   }

@@ -1,0 +1,260 @@
+/*
+ * N-API wrappers of the NN kernels (nn.h). Each JS function takes typed arrays with element offsets
+ * and sizes, described by a short signature string; every window is checked against its array so a
+ * kernel can never touch memory outside it. Registered by addon.c through mc_register_nn().
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nn.h"
+
+#define MAXARGS 24
+
+/* A parsed call: arrays (pointer + length after the offset) and numbers, in argument order. */
+typedef struct {
+  napi_env env;
+  const char *fn;
+  void *ptr[MAXARGS];
+  double len[MAXARGS]; /* elements available from the offset on */
+  double num[MAXARGS];
+} call_t;
+
+static bool fail(call_t *c, bool range, const char *fmt, ...) {
+  char msg[256], detail[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  snprintf(msg, sizeof msg, "%s: %s", c->fn, detail);
+  if (range) napi_throw_range_error(c->env, "ERR_OUT_OF_RANGE", msg);
+  else napi_throw_type_error(c->env, "ERR_INVALID_ARG_TYPE", msg);
+  return false;
+}
+
+/*
+ * Signature letters: 'f' Float32Array then its element offset, 'I' Int32Array then offset,
+ * 'n' a number. Slot k of ptr/len/num is argument group k.
+ */
+static bool parse(call_t *c, napi_callback_info info, const char *sig) {
+  napi_value argv[MAXARGS * 2];
+  size_t argc = MAXARGS * 2;
+  if (napi_get_cb_info(c->env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
+  size_t want = 0;
+  for (const char *s = sig; *s; s++) want += (*s == 'n') ? 1 : 2;
+  if (argc < want) return fail(c, false, "expected %d arguments, got %d", (int)want, (int)argc);
+  size_t a = 0;
+  for (int k = 0; sig[k]; k++) {
+    if (sig[k] == 'n') {
+      if (napi_get_value_double(c->env, argv[a++], &c->num[k]) != napi_ok)
+        return fail(c, false, "argument group %d must be a number", k);
+      continue;
+    }
+    bool is = false;
+    napi_is_typedarray(c->env, argv[a], &is);
+    if (!is) return fail(c, false, "argument group %d must be a typed array", k);
+    napi_typedarray_type type;
+    size_t length;
+    void *data;
+    napi_get_typedarray_info(c->env, argv[a], &type, &length, &data, NULL, NULL);
+    napi_typedarray_type want_type = sig[k] == 'f' ? napi_float32_array : napi_int32_array;
+    if (type != want_type) return fail(c, false, "argument group %d must be a %s", k, sig[k] == 'f' ? "Float32Array" : "Int32Array");
+    double off;
+    if (napi_get_value_double(c->env, argv[a + 1], &off) != napi_ok || off < 0 || off != (double)(long long)off || off > (double)length)
+      return fail(c, true, "offset of argument group %d is %g, outside [0, %g]", k, off, (double)length);
+    c->ptr[k] = (char *)data + (size_t)off * 4;
+    c->len[k] = (double)length - off;
+    a += 2;
+  }
+  return true;
+}
+
+/* Group k must provide at least `need` elements. */
+static bool need(call_t *c, int k, double need) {
+  if (need < 0 || need > c->len[k]) return fail(c, true, "argument group %d needs %g elements but has %g", k, need, c->len[k]);
+  return true;
+}
+
+static bool nonneg_ints(call_t *c, int from, int to) {
+  for (int k = from; k < to; k++) {
+    double x = c->num[k];
+    if (x < 0 || x != (double)(long long)x || x > 9007199254740991.0) return fail(c, true, "argument group %d must be a non-negative integer, got %g", k, x);
+  }
+  return true;
+}
+
+#define BEGIN(name, sig)                         \
+  call_t c = {.env = env, .fn = name};           \
+  if (!parse(&c, info, sig)) return NULL;
+#define F(k) ((float *)c.ptr[k])
+#define I(k) ((int32_t *)c.ptr[k])
+#define N(k) (c.num[k])
+#define L(k) ((long)c.num[k])
+
+static napi_value js_rmsnorm_fwd(napi_env env, napi_callback_info info) {
+  BEGIN("rmsnormFwd", "ffffnnn");  /* x g y rstd rows D eps */
+  if (!nonneg_ints(&c, 4, 6)) return NULL;
+  double n = N(4) * N(5);
+  if (!need(&c, 0, n) || !need(&c, 1, N(5)) || !need(&c, 2, n) || !need(&c, 3, N(4))) return NULL;
+  mc_rmsnorm_fwd(F(0), F(1), F(2), F(3), L(4), (int)L(5), (float)N(6));
+  return NULL;
+}
+
+static napi_value js_rmsnorm_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("rmsnormBwd", "ffffffnn");  /* x g rstd dy dx dg rows D */
+  if (!nonneg_ints(&c, 6, 8)) return NULL;
+  double n = N(6) * N(7);
+  if (!need(&c, 0, n) || !need(&c, 1, N(7)) || !need(&c, 2, N(6)) || !need(&c, 3, n) || !need(&c, 4, n) || !need(&c, 5, N(7))) return NULL;
+  mc_rmsnorm_bwd(F(0), F(1), F(2), F(3), F(4), F(5), L(6), (int)L(7));
+  return NULL;
+}
+
+static napi_value js_softmax_fwd(napi_env env, napi_callback_info info) {
+  BEGIN("softmaxFwd", "ffnnn");  /* x y rows V log */
+  if (!nonneg_ints(&c, 2, 4)) return NULL;
+  double n = N(2) * N(3);
+  if (!need(&c, 0, n) || !need(&c, 1, n)) return NULL;
+  mc_softmax_fwd(F(0), F(1), L(2), (int)L(3), N(4) != 0);
+  return NULL;
+}
+
+static napi_value js_softmax_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("softmaxBwd", "fffnnn");  /* y dy dx rows V log */
+  if (!nonneg_ints(&c, 3, 5)) return NULL;
+  double n = N(3) * N(4);
+  if (!need(&c, 0, n) || !need(&c, 1, n) || !need(&c, 2, n)) return NULL;
+  mc_softmax_bwd(F(0), F(1), F(2), L(3), (int)L(4), N(5) != 0);
+  return NULL;
+}
+
+static napi_value js_ce_fwd(napi_env env, napi_callback_info info) {
+  BEGIN("ceFwd", "fIfnnn");  /* logits targets lse rows V ignore → [sum, count, badRow] */
+  if (!nonneg_ints(&c, 3, 5)) return NULL;
+  if (!need(&c, 0, N(3) * N(4)) || !need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
+  double out[2];
+  long bad = mc_ce_fwd(F(0), I(1), F(2), L(3), (int)L(4), (int)N(5), out);
+  napi_value arr, v;
+  napi_create_array_with_length(env, 3, &arr);
+  double vals[3] = {out[0], out[1], (double)bad};
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_create_double(env, vals[i], &v);
+    napi_set_element(env, arr, i, v);
+  }
+  return arr;
+}
+
+static napi_value js_ce_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("ceBwd", "fIffnnnn");  /* logits targets lse dlogits rows V scale ignore */
+  if (!nonneg_ints(&c, 4, 6)) return NULL;
+  double n = N(4) * N(5);
+  if (!need(&c, 0, n) || !need(&c, 1, N(4)) || !need(&c, 2, N(4)) || !need(&c, 3, n)) return NULL;
+  /* Targets were validated by the forward; re-check so a bad id can never index out of a row. */
+  for (long r = 0; r < L(4); r++) {
+    int t = I(1)[r];
+    if (t != (int)N(7) && (t < 0 || t >= (int)L(5))) { fail(&c, true, "target at row %ld is %d, outside the vocabulary of %ld", r, t, L(5)); return NULL; }
+  }
+  mc_ce_bwd(F(0), I(1), F(2), F(3), L(4), (int)L(5), (float)N(6), (int)N(7));
+  return NULL;
+}
+
+static napi_value js_swiglu_fwd(napi_env env, napi_callback_info info) {
+  BEGIN("swigluFwd", "fffn");
+  if (!nonneg_ints(&c, 3, 4)) return NULL;
+  if (!need(&c, 0, N(3)) || !need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
+  mc_swiglu_fwd(F(0), F(1), F(2), L(3));
+  return NULL;
+}
+
+static napi_value js_swiglu_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("swigluBwd", "fffffn");
+  if (!nonneg_ints(&c, 5, 6)) return NULL;
+  for (int k = 0; k < 5; k++) if (!need(&c, k, N(5))) return NULL;
+  mc_swiglu_bwd(F(0), F(1), F(2), F(3), F(4), L(5));
+  return NULL;
+}
+
+static napi_value js_rope(napi_env env, napi_callback_info info) {
+  BEGIN("rope", "ffffnnnnnnn");  /* x cos sin y B T H D pos0 interleaved inverse */
+  if (!nonneg_ints(&c, 4, 9)) return NULL;
+  double n = N(4) * N(5) * N(6) * N(7);
+  double table = (N(8) + N(5)) * (N(7) / 2);
+  if ((L(7) & 1) || !need(&c, 0, n) || !need(&c, 1, table) || !need(&c, 2, table) || !need(&c, 3, n)) return NULL;
+  mc_rope(F(0), F(1), F(2), F(3), (int)L(4), (int)L(5), (int)L(6), (int)L(7), (int)L(8), N(9) != 0, N(10) != 0);
+  return NULL;
+}
+
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  BEGIN("adamw", "ffffnnnnnnnn");  /* p g m v n lr b1 b2 eps wd bc1 bc2 */
+  if (!nonneg_ints(&c, 4, 5)) return NULL;
+  for (int k = 0; k < 4; k++) if (!need(&c, k, N(4))) return NULL;
+  mc_adamw(F(0), F(1), F(2), F(3), L(4), (float)N(5), (float)N(6), (float)N(7), (float)N(8), (float)N(9), (float)N(10), (float)N(11));
+  return NULL;
+}
+
+static napi_value js_unary(napi_env env, napi_callback_info info) {
+  BEGIN("unary", "nffn");  /* op x y n */
+  if (!nonneg_ints(&c, 0, 1) || !nonneg_ints(&c, 3, 4)) return NULL;
+  if (N(0) > MC_ABS) { fail(&c, true, "unknown unary op %g", N(0)); return NULL; }
+  if (!need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
+  mc_unary((int)N(0), F(1), F(2), L(3));
+  return NULL;
+}
+
+static napi_value js_unary_grad(napi_env env, napi_callback_info info) {
+  BEGIN("unaryGrad", "nffffn");  /* op x y dy dx n */
+  if (!nonneg_ints(&c, 0, 1) || !nonneg_ints(&c, 5, 6)) return NULL;
+  if (N(0) > MC_ABS) { fail(&c, true, "unknown unary op %g", N(0)); return NULL; }
+  for (int k = 1; k < 5; k++) if (!need(&c, k, N(5))) return NULL;
+  mc_unary_grad((int)N(0), F(1), F(2), F(3), F(4), L(5));
+  return NULL;
+}
+
+static napi_value js_binary(napi_env env, napi_callback_info info) {
+  BEGIN("binary", "nfffnn");  /* op a b out n period */
+  if (!nonneg_ints(&c, 0, 1) || !nonneg_ints(&c, 4, 6)) return NULL;
+  if (N(0) > MC_MINIMUM) { fail(&c, true, "unknown binary op %g", N(0)); return NULL; }
+  if (N(5) < 1 || (L(4) % L(5)) != 0) { fail(&c, true, "period %ld must divide n = %ld", L(5), L(4)); return NULL; }
+  if (!need(&c, 1, N(4)) || !need(&c, 2, N(5)) || !need(&c, 3, N(4))) return NULL;
+  mc_binary((int)N(0), F(1), F(2), F(3), L(4), L(5));
+  return NULL;
+}
+
+static napi_value js_affine(napi_env env, napi_callback_info info) {
+  BEGIN("affine", "ffnnn");  /* x y n s t */
+  if (!nonneg_ints(&c, 2, 3)) return NULL;
+  if (!need(&c, 0, N(2)) || !need(&c, 1, N(2))) return NULL;
+  mc_affine(F(0), F(1), L(2), (float)N(3), (float)N(4));
+  return NULL;
+}
+
+static napi_value js_reduce(napi_env env, napi_callback_info info) {
+  BEGIN("reduce", "nffnnn");  /* op src dst outer r inner */
+  if (!nonneg_ints(&c, 0, 1) || !nonneg_ints(&c, 3, 6)) return NULL;
+  if (N(0) > 1) { fail(&c, true, "unknown reduce op %g", N(0)); return NULL; }
+  if (!need(&c, 1, N(3) * N(4) * N(5)) || !need(&c, 2, N(3) * N(5))) return NULL;
+  mc_reduce((int)N(0), F(1), F(2), L(3), L(4), L(5));
+  return NULL;
+}
+
+napi_value mc_register_nn(napi_env env, napi_value exports) {
+  static const struct {
+    const char *name;
+    napi_callback cb;
+  } fns[] = {
+      {"rmsnormFwd", js_rmsnorm_fwd}, {"rmsnormBwd", js_rmsnorm_bwd}, {"softmaxFwd", js_softmax_fwd},
+      {"softmaxBwd", js_softmax_bwd}, {"ceFwd", js_ce_fwd},           {"ceBwd", js_ce_bwd},
+      {"swigluFwd", js_swiglu_fwd},   {"swigluBwd", js_swiglu_bwd},   {"rope", js_rope},
+      {"adamw", js_adamw},            {"unary", js_unary},            {"unaryGrad", js_unary_grad},
+      {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
+      return NULL;
+  }
+  return exports;
+}

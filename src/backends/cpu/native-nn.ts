@@ -1,0 +1,152 @@
+/**
+ * The native fast path of the row-wise and elementwise ops: each function returns null when its
+ * inputs are not contiguous f32 (the caller then runs the TypeScript reference loop).
+ */
+import {
+  broadcastShapes, ShapeError, Tensor, type AdamWHyper, type BinaryOp, type RopeLayout, type UnaryOp,
+} from '../../tensor/index.js';
+import { BINARY_OPS, UNARY_OPS, type NnKernels } from '../kernels.js';
+
+const f32 = (t: Tensor): Float32Array => t.data as Float32Array;
+const ok = (...ts: Tensor[]): boolean => ts.every((t) => t.dtype === 'f32' && t.isContiguous());
+
+export class NativeNn {
+  constructor(private readonly k: NnKernels) {}
+
+  unary(op: UnaryOp, x: Tensor): Tensor | null {
+    if (!ok(x)) return null;
+    const y = Tensor.empty(x.shape);
+    this.k.unary(UNARY_OPS.indexOf(op), f32(x), x.offset, f32(y), 0, x.size);
+    return y;
+  }
+
+  unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor | null {
+    if (!ok(x, y, dy) || x.size !== dy.size) return null;
+    const dx = Tensor.empty(x.shape);
+    this.k.unaryGrad(UNARY_OPS.indexOf(op), f32(x), x.offset, f32(y), y.offset, f32(dy), dy.offset, f32(dx), 0, x.size);
+    return dx;
+  }
+
+  /** Same shapes, a scalar, or b a trailing-dims suffix of a (rows broadcast); commutative ops may swap. */
+  binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor | null {
+    if (!ok(a, b)) return null;
+    const shape = broadcastShapes(a.shape, b.shape);
+    const n = shape.reduce((p, d) => p * d, 1);
+    const commutative = op === 'add' || op === 'mul' || op === 'maximum' || op === 'minimum';
+    let [x, y] = [a, b];
+    if (x.size !== n && commutative && y.size === n) [x, y] = [b, a];
+    if (x.size !== n || n === 0) return null;
+    const period = y.size;
+    if (period !== n && period !== 1) {
+      // y must equal the trailing dims of the output (ignoring its leading 1s).
+      const ys = y.shape.slice(y.shape.findIndex((d) => d !== 1));
+      const tail = shape.slice(shape.length - ys.length);
+      if (!ys.every((d, i) => d === tail[i])) return null;
+    }
+    const out = Tensor.empty(shape);
+    this.k.binary(BINARY_OPS.indexOf(op), f32(x), x.offset, f32(y), y.offset, f32(out), 0, n, period);
+    return out;
+  }
+
+  scalar(op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Tensor | null {
+    if (!ok(x)) return null;
+    if (op === 'pow') return value === 2 ? this.unary('square', x) : null;
+    const y = Tensor.empty(x.shape);
+    this.k.affine(f32(x), x.offset, f32(y), 0, x.size, op === 'mul' ? value : 1, op === 'add' ? value : 0);
+    return y;
+  }
+
+  /** One [outer, r, inner] reduction of a contiguous tensor. */
+  reduceRun(op: 'sum' | 'max', src: Float32Array, srcOff: number, outer: number, r: number, inner: number, dst: Float32Array): void {
+    this.k.reduce(op === 'sum' ? 0 : 1, src, srcOff, dst, 0, outer, r, inner);
+  }
+
+  softmax(x: Tensor, log: boolean): Tensor | null {
+    if (!ok(x)) return null;
+    const V = x.shape[x.rank - 1];
+    const y = Tensor.empty(x.shape);
+    this.k.softmaxFwd(f32(x), x.offset, f32(y), 0, V ? x.size / V : 0, V, log ? 1 : 0);
+    return y;
+  }
+
+  softmaxGrad(y: Tensor, dy: Tensor, log: boolean): Tensor | null {
+    if (!ok(y, dy)) return null;
+    const V = y.shape[y.rank - 1];
+    const dx = Tensor.empty(y.shape);
+    this.k.softmaxBwd(f32(y), y.offset, f32(dy), dy.offset, f32(dx), 0, V ? y.size / V : 0, V, log ? 1 : 0);
+    return dx;
+  }
+
+  rmsNorm(x: Tensor, g: Tensor, eps: number): { y: Tensor; rstd: Tensor } | null {
+    if (!ok(x, g)) return null;
+    const D = x.shape[x.rank - 1];
+    const rows = D ? x.size / D : 0;
+    const y = Tensor.empty(x.shape);
+    const rstd = Tensor.empty(x.shape.slice(0, -1));
+    this.k.rmsnormFwd(f32(x), x.offset, f32(g), g.offset, f32(y), 0, f32(rstd), 0, rows, D, eps);
+    return { y, rstd };
+  }
+
+  rmsNormGrad(x: Tensor, g: Tensor, rstd: Tensor, dy: Tensor): { dx: Tensor; dgain: Tensor } | null {
+    if (!ok(x, g, rstd, dy)) return null;
+    const D = x.shape[x.rank - 1];
+    const dx = Tensor.empty(x.shape);
+    const dgain = Tensor.empty([D]);
+    this.k.rmsnormBwd(f32(x), x.offset, f32(g), g.offset, f32(rstd), rstd.offset, f32(dy), dy.offset, f32(dx), 0, f32(dgain), 0, D ? x.size / D : 0, D);
+    return { dx, dgain };
+  }
+
+  rope(x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor | null {
+    if (!ok(x, cos, sin)) return null;
+    const [B, T, H, D] = x.shape;
+    const y = Tensor.empty(x.shape);
+    this.k.rope(f32(x), x.offset, f32(cos), cos.offset, f32(sin), sin.offset, f32(y), 0, B, T, H, D, pos, layout === 'interleaved' ? 1 : 0, inverse ? 1 : 0);
+    return y;
+  }
+
+  swiglu(g: Tensor, u: Tensor): Tensor | null {
+    if (!ok(g, u)) return null;
+    const y = Tensor.empty(g.shape);
+    this.k.swigluFwd(f32(g), g.offset, f32(u), u.offset, f32(y), 0, g.size);
+    return y;
+  }
+
+  swigluGrad(g: Tensor, u: Tensor, dy: Tensor): { dgate: Tensor; dup: Tensor } | null {
+    if (!ok(g, u, dy)) return null;
+    const dgate = Tensor.empty(g.shape);
+    const dup = Tensor.empty(g.shape);
+    this.k.swigluBwd(f32(g), g.offset, f32(u), u.offset, f32(dy), dy.offset, f32(dgate), 0, f32(dup), 0, g.size);
+    return { dgate, dup };
+  }
+
+  crossEntropy(logits: Tensor, targets: Tensor, ignore: number): { loss: Tensor; lse: Tensor; count: number } | null {
+    if (!ok(logits) || !targets.isContiguous()) return null;
+    const [N, V] = logits.shape;
+    const lse = Tensor.empty([N]);
+    const [sum, count, bad] = this.k.ceFwd(f32(logits), logits.offset, targets.data as Int32Array, targets.offset, f32(lse), 0, N, V, ignore);
+    if (bad >= 0) {
+      const t = (targets.data as Int32Array)[targets.offset + bad];
+      lse.dispose();
+      throw new ShapeError(`crossEntropy: target ${t} at row ${bad} is outside [0, ${V}) and is not the ignore index ${ignore}`);
+    }
+    return { loss: Tensor.full([], count ? sum / count : 0), lse, count };
+  }
+
+  crossEntropyGrad(logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignore: number): Tensor | null {
+    if (!ok(logits, lse) || !targets.isContiguous()) return null;
+    const [N, V] = logits.shape;
+    const T = targets.data as Int32Array;
+    let count = 0;
+    for (let i = 0; i < N; i++) if (T[targets.offset + i] !== ignore) count++;
+    const out = Tensor.empty([N, V]);
+    this.k.ceBwd(f32(logits), logits.offset, T, targets.offset, f32(lse), lse.offset, f32(out), 0, N, V, count ? dloss / count : 0, ignore);
+    return out;
+  }
+
+  adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): boolean {
+    if (!ok(p, g, m, v)) return false;
+    this.k.adamw(f32(p), p.offset, f32(g), g.offset, f32(m), m.offset, f32(v), v.offset, p.size, hp.lr, hp.beta1, hp.beta2, hp.eps,
+      hp.weightDecay, 1 - Math.pow(hp.beta1, hp.step), 1 - Math.pow(hp.beta2, hp.step));
+    return true;
+  }
+}

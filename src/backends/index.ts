@@ -1,8 +1,9 @@
 /** Choosing and installing the tensor backend. */
 import { setAllocator, setBackend, type Backend } from '../tensor/index.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
-import { genericGemmKernels as refGemmKernels } from './cpu/matmul.js';
-const loadNativeKernels = (): null => null;
+import { loadNativeKernels } from './kernels-native.js';
+import { refGemmKernels } from './kernels-ref-gemm.js';
+import type { NnKernels } from './kernels.js';
 
 export type BackendChoice = 'auto' | 'native' | 'ref';
 
@@ -18,7 +19,7 @@ export function refBackend(): Backend {
 export function nativeBackend(): Backend | null {
   if (native === undefined) {
     const k = loadNativeKernels();
-    native = k ? new CpuBackend(`cpu-native (${k.features().isa})`, k) : null;
+    native = k ? new CpuBackend(`cpu-native (${k.features().isa})`, k, true, nnKernelsOf(k)) : null;
     if (k) setAllocator((bytes) => k.alignedBuffer(bytes));
   }
   return native;
@@ -39,4 +40,9 @@ export function useBackend(choice: BackendChoice = 'auto'): Backend {
   const chosen = b ?? refBackend();
   setBackend(chosen);
   return chosen;
+}
+
+/** The addon's NN kernels, when this build has them (an older build may carry only the GEMM family). */
+function nnKernelsOf(addon: object): NnKernels | undefined {
+  return typeof (addon as Partial<NnKernels>).rmsnormFwd === 'function' ? (addon as NnKernels) : undefined;
 }

@@ -1,8 +1,10 @@
 /** The `minicpm` command: thin wrappers over the library's modules. */
 import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
+import { registerDataCommands } from './data-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
+import { registerTokenizerCommands } from './tokenizer-commands.js';
 import { registerTrainCommand } from './train-command.js';
 
 export function buildProgram(): Command {
@@ -15,6 +17,8 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerTrainCommand(program);
   registerSandboxCommands(program);
+  registerTokenizerCommands(program);
+  registerDataCommands(program);
   return program;
 }
 

@@ -51,7 +51,12 @@ export function isValidShape(shape: unknown): shape is number[] {
   return Array.isArray(shape) && shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0);
 }
 
-function checkRecordSize(r: { name: string; dtype: DType; shape: readonly number[]; data: Uint8Array }): void {
+function checkRecordSize(r: {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+  data: Uint8Array;
+}): void {
   const want = byteSize(r.dtype, r.shape);
   if (r.data.byteLength !== want) {
     throw new RangeError(
@@ -247,7 +252,9 @@ export function fromFloat32(
   dtype: 'F32' | 'F16' | 'BF16' | 'F64' = 'F32',
 ): TensorRecord {
   if (data.length !== numel(shape)) {
-    throw new RangeError(`tensor '${name}': shape [${shape.join(', ')}] has ${numel(shape)} elements, data ${data.length}`);
+    throw new RangeError(
+      `tensor '${name}': shape [${shape.join(', ')}] has ${numel(shape)} elements, data ${data.length}`,
+    );
   }
   switch (dtype) {
     case 'F32':

@@ -27,7 +27,12 @@ function readPromise(fd: number, buf: Uint8Array, off: number, len: number, pos:
   });
 }
 
-export async function readAt(fd: number, position: number, length: number, filePath: string): Promise<Uint8Array> {
+export async function readAt(
+  fd: number,
+  position: number,
+  length: number,
+  filePath: string,
+): Promise<Uint8Array> {
   const buf = Buffer.allocUnsafeSlow(length); // own ArrayBuffer at offset 0: aligned, never pooled
   let done = 0;
   while (done < length) {
@@ -40,6 +45,11 @@ export async function readAt(fd: number, position: number, length: number, fileP
 
 export function closeFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Run a synchronous opener as a promise (a throw becomes a rejection), for async-style APIs. */
+export function promised<T>(f: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(f()));
 }
 
 /** Sequential writer that tracks its position and batches small writes (headers) into one syscall. */
@@ -59,7 +69,7 @@ export class FileWriter {
       return;
     }
     await this.flush();
-    for (let off = 0; off < data.byteLength; ) {
+    for (let off = 0; off < data.byteLength;) {
       const len = Math.min(MAX_IO, data.byteLength - off);
       const { bytesWritten } = await this.fh.write(data, off, len, this.position);
       off += bytesWritten;
@@ -91,7 +101,7 @@ export function tempSibling(target: string, tag = 'tmp'): string {
   return path.join(dir, `.${path.basename(target)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string): Promise<void> {
   // Makes the rename itself durable; some filesystems refuse to fsync a directory, which is fine.
   try {
     const dh = await fsp.open(dir, 'r');
@@ -131,5 +141,3 @@ export async function atomicWriteFile(target: string, body: (w: FileWriter) => P
 export async function atomicWriteText(target: string, text: string): Promise<void> {
   await atomicWriteFile(target, (w) => w.write(new TextEncoder().encode(text)));
 }
-
-export { fsyncDir };

@@ -47,7 +47,14 @@ export const TOKENIZER_KEYS = {
 } as const;
 
 /** tokenizer.ggml.token_type values (llama.cpp's TokenType). */
-export const GGUF_TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
+export const GGUF_TOKEN_TYPE = {
+  NORMAL: 1,
+  UNKNOWN: 2,
+  CONTROL: 3,
+  USER_DEFINED: 4,
+  UNUSED: 5,
+  BYTE: 6,
+} as const;
 
 /** general.file_type values (llama.cpp's LlamaFileType) for the types we write. */
 export const GGUF_FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const;
@@ -147,14 +154,18 @@ export function minicpmConfigFromGguf(file: GgufFile): MiniCpmHfConfig {
   }
   const L = file.getNumber(K.blockCount);
   const hidden = file.getNumber(K.embeddingLength);
-  const vocab = file.has(K.vocabSize) ? file.getNumber(K.vocabSize) : file.getStringArray(TOKENIZER_KEYS.tokens).length;
+  const vocab = file.has(K.vocabSize)
+    ? file.getNumber(K.vocabSize)
+    : file.getStringArray(TOKENIZER_KEYS.tokens).length;
   return {
     vocab_size: vocab,
     hidden_size: hidden,
     intermediate_size: file.getNumber(K.feedForwardLength),
     num_hidden_layers: L,
     num_attention_heads: file.getNumber(K.headCount),
-    num_key_value_heads: file.has(K.headCountKv) ? file.getNumber(K.headCountKv) : file.getNumber(K.headCount),
+    num_key_value_heads: file.has(K.headCountKv)
+      ? file.getNumber(K.headCountKv)
+      : file.getNumber(K.headCount),
     max_position_embeddings: file.getNumber(K.contextLength),
     rms_norm_eps: f32Decimal(file.getNumber(K.rmsEps)),
     rope_theta: file.has(K.ropeFreqBase) ? f32Decimal(file.getNumber(K.ropeFreqBase)) : 10000,
@@ -215,7 +226,9 @@ export function ggufToHfName(name: string): string | undefined {
 function permuteRows(r: TensorRecord, nHeads: number, inverse: boolean): TensorRecord {
   const rows = r.shape[0];
   if (!(nHeads > 0) || rows % nHeads !== 0 || (rows / nHeads) % 2 !== 0) {
-    throw new RangeError(`tensor '${r.name}': ${rows} rows cannot be split into ${nHeads} heads of even size`);
+    throw new RangeError(
+      `tensor '${r.name}': ${rows} rows cannot be split into ${nHeads} heads of even size`,
+    );
   }
   const rowBytes = rows === 0 ? 0 : r.data.byteLength / rows;
   const d = rows / nHeads;

@@ -22,7 +22,8 @@ export const GGUF_VALUE_TYPES = [
   'float64',
 ] as const;
 export type GgufValueType = (typeof GGUF_VALUE_TYPES)[number];
-export type GgufNumberType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+export type GgufNumberType =
+  'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 export type GgufBigIntType = 'uint64' | 'int64';
 
 /** Arrays keep numeric items in typed arrays: a 150k-token vocabulary's scores stay one Float32Array. */

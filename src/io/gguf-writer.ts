@@ -36,7 +36,6 @@ export interface WriteGgufOptions {
 
 class ByteBuilder {
   buf = new Uint8Array(1 << 16);
-  view = new DataView(this.buf.buffer);
   len = 0;
   private enc = new TextEncoder();
 
@@ -45,25 +44,30 @@ class ByteBuilder {
       const next = new Uint8Array(Math.max(this.buf.byteLength * 2, this.len + n));
       next.set(this.buf.subarray(0, this.len));
       this.buf = next;
-      this.view = new DataView(next.buffer);
     }
     const at = this.len;
     this.len += n;
     return at;
   }
+  /** Reserve `n` bytes and return a view positioned on them (reserve first: it may replace the buffer). */
+  at(n: number): DataView {
+    const o = this.reserve(n);
+    return new DataView(this.buf.buffer, o, n);
+  }
   u8(x: number) {
-    this.view.setUint8(this.reserve(1), x);
+    this.at(1).setUint8(0, x);
   }
   u32(x: number) {
-    this.view.setUint32(this.reserve(4), x, true);
+    this.at(4).setUint32(0, x, true);
   }
   u64(x: number | bigint) {
-    this.view.setBigUint64(this.reserve(8), BigInt(x), true);
+    this.at(8).setBigUint64(0, BigInt(x), true);
   }
   string(s: string) {
     const b = this.enc.encode(s);
     this.u64(b.byteLength);
-    this.buf.set(b, this.reserve(b.byteLength));
+    const o = this.reserve(b.byteLength);
+    this.buf.set(b, o);
   }
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.len);
@@ -89,29 +93,30 @@ function writeScalar(b: ByteBuilder, type: GgufValueType, x: unknown, key: strin
   const n = x as number;
   switch (type) {
     case 'uint8':
-      return b.view.setUint8(b.reserve(1), n);
+      return b.at(1).setUint8(0, n);
     case 'int8':
-      return b.view.setInt8(b.reserve(1), n);
+      return b.at(1).setInt8(0, n);
     case 'uint16':
-      return b.view.setUint16(b.reserve(2), n, true);
+      return b.at(2).setUint16(0, n, true);
     case 'int16':
-      return b.view.setInt16(b.reserve(2), n, true);
+      return b.at(2).setInt16(0, n, true);
     case 'uint32':
-      return b.view.setUint32(b.reserve(4), n, true);
+      return b.at(4).setUint32(0, n, true);
     case 'int32':
-      return b.view.setInt32(b.reserve(4), n, true);
+      return b.at(4).setInt32(0, n, true);
     case 'float32':
       if (typeof x !== 'number') throw new TypeError(`GGUF key '${key}': float32 needs a number`);
-      return b.view.setFloat32(b.reserve(4), n, true);
+      return b.at(4).setFloat32(0, n, true);
     case 'float64':
       if (typeof x !== 'number') throw new TypeError(`GGUF key '${key}': float64 needs a number`);
-      return b.view.setFloat64(b.reserve(8), n, true);
+      return b.at(8).setFloat64(0, n, true);
     case 'uint64':
     case 'int64': {
       const v = typeof x === 'bigint' ? x : Number.isSafeInteger(x) ? BigInt(x as number) : undefined;
-      const ok = v !== undefined && (type === 'uint64' ? BigInt.asUintN(64, v) === v : BigInt.asIntN(64, v) === v);
+      const ok =
+        v !== undefined && (type === 'uint64' ? BigInt.asUintN(64, v) === v : BigInt.asIntN(64, v) === v);
       if (!ok) throw new RangeError(`GGUF key '${key}': ${String(x)} is not a valid ${type}`);
-      return type === 'uint64' ? b.view.setBigUint64(b.reserve(8), v!, true) : b.view.setBigInt64(b.reserve(8), v!, true);
+      return type === 'uint64' ? b.at(8).setBigUint64(0, v, true) : b.at(8).setBigInt64(0, v, true);
     }
     case 'bool':
       if (typeof x !== 'boolean') throw new TypeError(`GGUF key '${key}': bool needs a boolean`);
@@ -125,7 +130,8 @@ function writeScalar(b: ByteBuilder, type: GgufValueType, x: unknown, key: strin
 }
 
 function writeArray(b: ByteBuilder, a: GgufArray, key: string): void {
-  if (!a || a.type !== 'array' || !GGUF_VALUE_TYPES.includes(a.itemType)) throw new TypeError(`GGUF key '${key}': malformed array value`);
+  if (!a || a.type !== 'array' || !GGUF_VALUE_TYPES.includes(a.itemType))
+    throw new TypeError(`GGUF key '${key}': malformed array value`);
   b.u32(GGUF_VALUE_TYPES.indexOf(a.itemType));
   const items = a.value as ArrayLike<unknown>;
   b.u64(items.length);
@@ -133,7 +139,8 @@ function writeArray(b: ByteBuilder, a: GgufArray, key: string): void {
 }
 
 function writeValue(b: ByteBuilder, key: string, v: GgufValue): void {
-  if (!v || !GGUF_VALUE_TYPES.includes(v.type)) throw new TypeError(`GGUF key '${key}': unknown value type ${String(v?.type)}`);
+  if (!v || !GGUF_VALUE_TYPES.includes(v.type))
+    throw new TypeError(`GGUF key '${key}': unknown value type ${String(v?.type)}`);
   b.u32(GGUF_VALUE_TYPES.indexOf(v.type));
   writeScalar(b, v.type, v.type === 'array' ? v : v.value, key);
 }
@@ -152,16 +159,22 @@ function plan(t: GgufTensorSource, alignOff: { off: number }, alignment: number)
   if ('ggmlType' in t) {
     type = ggmlType(t.ggmlType);
     if (!type) throw new TypeError(`tensor '${t.name}': unknown ggml type ${t.ggmlType}`);
-    if (!isValidShape(t.shape)) throw new TypeError(`tensor '${t.name}': invalid shape ${JSON.stringify(t.shape)}`);
+    if (!isValidShape(t.shape))
+      throw new TypeError(`tensor '${t.name}': invalid shape ${JSON.stringify(t.shape)}`);
   } else {
     checkSource(t);
     type = ggmlTypeForDType(t.dtype);
-    if (!type) throw new TypeError(`tensor '${t.name}': ${t.dtype} has no ggml type; convert it (e.g. to I8 or F32) first`);
+    if (!type)
+      throw new TypeError(
+        `tensor '${t.name}': ${t.dtype} has no ggml type; convert it (e.g. to I8 or F32) first`,
+      );
   }
   const n = t.shape.reduce((a, b) => a * b, 1);
   const cols = t.shape.length ? t.shape[t.shape.length - 1] : 1;
   if (cols % type.blockSize !== 0) {
-    throw new RangeError(`tensor '${t.name}': ${type.name} needs the last dimension divisible by ${type.blockSize}, got ${cols}`);
+    throw new RangeError(
+      `tensor '${t.name}': ${type.name} needs the last dimension divisible by ${type.blockSize}, got ${cols}`,
+    );
   }
   const byteSize = (n / type.blockSize) * type.typeSize;
   const rel = alignOff.off;
@@ -237,7 +250,9 @@ export async function writeGguf(
     for (const p of planned) {
       const data = await p.load();
       if (data.byteLength !== p.byteSize) {
-        throw new RangeError(`tensor '${p.name}': ${p.type.name} [${p.shape.join(', ')}] needs ${p.byteSize} bytes, data has ${data.byteLength}`);
+        throw new RangeError(
+          `tensor '${p.name}': ${p.type.name} [${p.shape.join(', ')}] needs ${p.byteSize} bytes, data has ${data.byteLength}`,
+        );
       }
       await w.write(data);
       await w.zeros(Math.ceil(p.byteSize / alignment) * alignment - p.byteSize);

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import type { DType, TensorRecord } from './dtypes.js';
 import { CheckpointFormatError, GgufKeyError, TensorNotFoundError } from './errors.js';
-import { closeFd, readAt, readAtSync } from './file-io.js';
+import { closeFd, promised, readAt, readAtSync } from './file-io.js';
 import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
@@ -21,7 +21,12 @@ import {
 } from './gguf-types.js';
 
 export * from './gguf-types.js';
-export { writeGguf, type GgufTensorSource, type GgufRawTensor, type WriteGgufOptions } from './gguf-writer.js';
+export {
+  writeGguf,
+  type GgufTensorSource,
+  type GgufRawTensor,
+  type WriteGgufOptions,
+} from './gguf-writer.js';
 
 export interface GgufTensorInfo {
   name: string;
@@ -61,7 +66,10 @@ class Cursor {
     const at = this.pos - this.bufStart;
     if (at + n <= this.buf.byteLength) return at;
     if (this.pos + n > this.size) {
-      throw new CheckpointFormatError(this.path, `truncated GGUF header: needs byte ${this.pos + n}, file has ${this.size}`);
+      throw new CheckpointFormatError(
+        this.path,
+        `truncated GGUF header: needs byte ${this.pos + n}, file has ${this.size}`,
+      );
     }
     const len = Math.min(Math.max(n, CHUNK), this.size - this.pos);
     this.buf = readAtSync(this.fd, this.pos, len, this.path);
@@ -80,11 +88,17 @@ class Cursor {
     this.pos += 4;
     return this.view.getUint32(at, true);
   }
-  u64(): number {
+  /** A u64 that must not exceed `limit`: counts and lengths can never exceed the file size. */
+  u64(limit = this.size): number {
     const at = this.ensure(8);
     this.pos += 8;
     const n = this.view.getBigUint64(at, true);
-    if (n > BigInt(this.size)) throw new CheckpointFormatError(this.path, `GGUF count or size ${n} at byte ${this.pos - 8} exceeds the file size`);
+    if (n > BigInt(limit)) {
+      throw new CheckpointFormatError(
+        this.path,
+        `GGUF count or size ${n} at byte ${this.pos - 8} exceeds ${limit === this.size ? 'the file size' : limit}`,
+      );
+    }
     return Number(n);
   }
   bytes(n: number): Uint8Array {
@@ -97,7 +111,8 @@ class Cursor {
   }
   /** `n` items of `size` bytes as an aligned copy, for typed arrays. */
   block(n: number, size: number): ArrayBuffer {
-    if (n * size > this.size - this.pos) throw new CheckpointFormatError(this.path, `GGUF array of ${n} items runs past the end of the file`);
+    if (n * size > this.size - this.pos)
+      throw new CheckpointFormatError(this.path, `GGUF array of ${n} items runs past the end of the file`);
     const b = this.bytes(n * size);
     return b.slice().buffer;
   }
@@ -120,8 +135,8 @@ export class GgufFile {
     this.byName = new Map(tensors.map((t) => [t.name, t]));
   }
 
-  static async open(path: string): Promise<GgufFile> {
-    return GgufFile.openSync(path);
+  static open(path: string): Promise<GgufFile> {
+    return promised(() => GgufFile.openSync(path));
   }
 
   static openSync(path: string): GgufFile {
@@ -141,7 +156,12 @@ export class GgufFile {
 
   get(key: string): GgufValue {
     const v = this.metadata.get(key);
-    if (!v) throw new GgufKeyError(this.path, key, `GGUF metadata has no key '${key}' (the file may be for another architecture or converter version)`);
+    if (!v)
+      throw new GgufKeyError(
+        this.path,
+        key,
+        `GGUF metadata has no key '${key}' (the file may be for another architecture or converter version)`,
+      );
     return v;
   }
 
@@ -159,7 +179,8 @@ export class GgufFile {
       if (!Number.isSafeInteger(n)) throw this.mistyped(key, v, 'a number below 2^53');
       return n;
     }
-    if (v.type === 'string' || v.type === 'bool' || v.type === 'array') throw this.mistyped(key, v, 'a number');
+    if (v.type === 'string' || v.type === 'bool' || v.type === 'array')
+      throw this.mistyped(key, v, 'a number');
     return v.value as number;
   }
 
@@ -183,7 +204,12 @@ export class GgufFile {
 
   tensor(name: string): GgufTensorInfo {
     const t = this.byName.get(name);
-    if (!t) throw new TensorNotFoundError(this.path, name, this.tensors.map((x) => x.name));
+    if (!t)
+      throw new TensorNotFoundError(
+        this.path,
+        name,
+        this.tensors.map((x) => x.name),
+      );
     return t;
   }
 
@@ -260,10 +286,15 @@ function readValue(c: Cursor, type: GgufValueType, path: string, depth: number):
     case 'uint64':
     case 'int64': {
       const b = new DataView(c.block(1, 8));
-      return type === 'uint64' ? { type, value: b.getBigUint64(0, true) } : { type, value: b.getBigInt64(0, true) };
+      return type === 'uint64'
+        ? { type, value: b.getBigUint64(0, true) }
+        : { type, value: b.getBigInt64(0, true) };
     }
     default: {
-      const arr = readArrayData(c, type, 1, path, depth) as Exclude<GgufArrayData, boolean[] | string[] | GgufArray[]>;
+      const arr = readArrayData(c, type, 1, path, depth) as Exclude<
+        GgufArrayData,
+        boolean[] | string[] | GgufArray[]
+      >;
       return { type, value: Number(arr[0]) };
     }
   }
@@ -282,7 +313,13 @@ const ITEM_SIZE: Partial<Record<GgufValueType, number>> = {
   float64: 8,
 };
 
-function readArrayData(c: Cursor, itemType: GgufValueType, n: number, path: string, depth: number): GgufArrayData {
+function readArrayData(
+  c: Cursor,
+  itemType: GgufValueType,
+  n: number,
+  path: string,
+  depth: number,
+): GgufArrayData {
   const size = ITEM_SIZE[itemType];
   switch (itemType) {
     case 'uint8':
@@ -308,13 +345,21 @@ function readArrayData(c: Cursor, itemType: GgufValueType, n: number, path: stri
     case 'bool':
       return Array.from(new Uint8Array(c.block(n, 1)), (b) => b !== 0);
     case 'string': {
-      if (n * 8 > c.size - c.pos) throw new CheckpointFormatError(path, `GGUF string array of ${n} items runs past the end of the file`);
+      if (n * 8 > c.size - c.pos)
+        throw new CheckpointFormatError(
+          path,
+          `GGUF string array of ${n} items runs past the end of the file`,
+        );
       const out = new Array<string>(n);
       for (let i = 0; i < n; i++) out[i] = c.string();
       return out;
     }
     case 'array': {
-      if (n * 12 > c.size - c.pos) throw new CheckpointFormatError(path, `GGUF nested array of ${n} items runs past the end of the file`);
+      if (n * 12 > c.size - c.pos)
+        throw new CheckpointFormatError(
+          path,
+          `GGUF nested array of ${n} items runs past the end of the file`,
+        );
       const out = new Array<GgufArray>(n);
       for (let i = 0; i < n; i++) out[i] = readArray(c, path, depth + 1);
       return out;
@@ -332,7 +377,8 @@ function readArray(c: Cursor, path: string, depth: number): GgufArray {
 function valueType(c: Cursor, path: string): GgufValueType {
   const id = c.u32();
   const t = GGUF_VALUE_TYPES[id];
-  if (t === undefined) throw new CheckpointFormatError(path, `unknown GGUF value type ${id} at byte ${c.pos - 4}`);
+  if (t === undefined)
+    throw new CheckpointFormatError(path, `unknown GGUF value type ${id} at byte ${c.pos - 4}`);
   return t;
 }
 
@@ -341,13 +387,23 @@ function parse(path: string, fd: number, size: number) {
   if (size < 24) throw new CheckpointFormatError(path, `not a GGUF file: only ${size} bytes`);
   const magic = c.u32();
   if (magic !== GGUF_MAGIC) {
-    throw new CheckpointFormatError(path, `not a GGUF file: bad magic 0x${magic.toString(16).padStart(8, '0')} (expected "GGUF")`);
+    throw new CheckpointFormatError(
+      path,
+      `not a GGUF file: bad magic 0x${magic.toString(16).padStart(8, '0')} (expected "GGUF")`,
+    );
   }
   const version = c.u32();
-  if (version === 1) throw new CheckpointFormatError(path, 'GGUF version 1 is not supported; re-convert the model with a current llama.cpp');
+  if (version === 1)
+    throw new CheckpointFormatError(
+      path,
+      'GGUF version 1 is not supported; re-convert the model with a current llama.cpp',
+    );
   if (version !== 2 && version !== 3) {
     const hint = version > 0xffff ? ' (a big-endian GGUF?)' : '';
-    throw new CheckpointFormatError(path, `unsupported GGUF version ${version}${hint}; versions 2 and 3 are supported`);
+    throw new CheckpointFormatError(
+      path,
+      `unsupported GGUF version ${version}${hint}; versions 2 and 3 are supported`,
+    );
   }
   const nTensors = c.u64();
   const nKv = c.u64();
@@ -361,7 +417,10 @@ function parse(path: string, fd: number, size: number) {
   const al = metadata.get('general.alignment');
   if (al) {
     if (al.type !== 'uint32' || al.value === 0 || (al.value & (al.value - 1)) !== 0) {
-      throw new CheckpointFormatError(path, `general.alignment must be a uint32 power of two, got ${al.type} ${String(al.value)}`);
+      throw new CheckpointFormatError(
+        path,
+        `general.alignment must be a uint32 power of two, got ${al.type}${al.type === 'uint32' ? ` ${al.value}` : ''}`,
+      );
     }
     alignment = al.value;
   }
@@ -374,16 +433,27 @@ function parse(path: string, fd: number, size: number) {
     const nd = c.u32();
     if (nd > 8) throw new CheckpointFormatError(path, `tensor '${name}' has ${nd} dimensions`);
     const dims: number[] = [];
-    for (let d = 0; d < nd; d++) dims.push(c.u64());
+    for (let d = 0; d < nd; d++) dims.push(c.u64(Number.MAX_SAFE_INTEGER)); // checked below via the byte size
     const typeId = c.u32();
-    const rel = c.u64();
+    const rel = c.u64(Number.MAX_SAFE_INTEGER); // checked below against the file end
     const t = ggmlType(typeId);
-    if (!t) throw new CheckpointFormatError(path, `tensor '${name}' has unknown ggml type ${typeId} (a newer llama.cpp quantization?)`);
+    if (!t)
+      throw new CheckpointFormatError(
+        path,
+        `tensor '${name}' has unknown ggml type ${typeId} (a newer llama.cpp quantization?)`,
+      );
     const n = dims.reduce((a, b) => a * b, 1);
     if ((dims[0] ?? 1) % t.blockSize !== 0) {
-      throw new CheckpointFormatError(path, `tensor '${name}': ${t.name} needs ne[0] divisible by ${t.blockSize}, got ${dims[0]}`);
+      throw new CheckpointFormatError(
+        path,
+        `tensor '${name}': ${t.name} needs ne[0] divisible by ${t.blockSize}, got ${dims[0]}`,
+      );
     }
-    if (rel % alignment !== 0) throw new CheckpointFormatError(path, `tensor '${name}' offset ${rel} is not a multiple of the alignment ${alignment}`);
+    if (rel % alignment !== 0)
+      throw new CheckpointFormatError(
+        path,
+        `tensor '${name}' offset ${rel} is not a multiple of the alignment ${alignment}`,
+      );
     infos.push({
       name,
       dims,
@@ -402,10 +472,14 @@ function parse(path: string, fd: number, size: number) {
   const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
   let end = dataOffset;
   for (const t of sorted) {
-    if (t.offset < end && t.byteSize > 0) throw new CheckpointFormatError(path, `tensor '${t.name}' overlaps the tensor before it`);
+    if (t.offset < end && t.byteSize > 0)
+      throw new CheckpointFormatError(path, `tensor '${t.name}' overlaps the tensor before it`);
     end = Math.max(end, t.offset + t.byteSize);
     if (end > size) {
-      throw new CheckpointFormatError(path, `tensor '${t.name}' ends at byte ${end} but the file has ${size} bytes (truncated download?)`);
+      throw new CheckpointFormatError(
+        path,
+        `tensor '${t.name}' ends at byte ${end} but the file has ${size} bytes (truncated download?)`,
+      );
     }
   }
   return { version, metadata, tensors, alignment, dataOffset };

@@ -99,7 +99,8 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   } catch (e) {
     throw new CheckpointFormatError(file, `invalid JSON (${(e as Error).message})`);
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new CheckpointFormatError(file, 'expected a JSON object');
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new CheckpointFormatError(file, 'expected a JSON object');
   return json as Record<string, unknown>;
 }
 
@@ -156,7 +157,8 @@ export async function saveFolder(dir: string, opts: SaveFolderOptions): Promise<
   await fsp.mkdir(tmp);
   try {
     await writeJson(path.join(tmp, 'config.json'), opts.config);
-    if (opts.generationConfig) await writeJson(path.join(tmp, 'generation_config.json'), opts.generationConfig);
+    if (opts.generationConfig)
+      await writeJson(path.join(tmp, 'generation_config.json'), opts.generationConfig);
     await writeShardedSafetensors(tmp, opts.tensors, {
       maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
       metadata: opts.metadata ?? { format: 'pt' },

@@ -25,7 +25,12 @@ export interface PickleCallable {
 }
 
 export function isPickleCallable(v: unknown): v is PickleCallable {
-  return typeof v === 'object' && v !== null && typeof (v as PickleCallable).call === 'function' && 'pickleName' in v;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as PickleCallable).call === 'function' &&
+    'pickleName' in v
+  );
 }
 
 export interface UnpickleOptions {
@@ -37,36 +42,36 @@ export interface UnpickleOptions {
   persistentLoad?(pid: PickleValue): PickleValue;
 }
 
-const MARK = Symbol('mark');
-
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue {
   const { path } = opts;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const latin1 = new TextDecoder('latin1');
   const utf8 = new TextDecoder('utf-8');
   let pos = 0;
-  let stack: (PickleValue | typeof MARK)[] = [];
-  const metastack: (PickleValue | typeof MARK)[][] = [];
+  let stack: PickleValue[] = []; // MARK saves the current stack on the metastack and starts a fresh one
+  const metastack: PickleValue[][] = [];
   const memo = new Map<number, PickleValue>();
 
   const fail = (msg: string) => new CheckpointFormatError(path, `corrupted pickle: ${msg} (at byte ${pos})`);
   const need = (n: number) => {
     if (n < 0 || pos + n > bytes.byteLength) throw fail('unexpected end of data');
   };
-  const u8 = () => (need(1), bytes[pos++]);
-  const take = (n: number) => {
+  /** Consume `n` bytes and return where they start. */
+  const advance = (n: number) => {
     need(n);
-    const s = bytes.subarray(pos, pos + n);
     pos += n;
-    return s;
+    return pos - n;
   };
-  const u16 = () => (need(2), (pos += 2), view.getUint16(pos - 2, true));
-  const u32 = () => (need(4), (pos += 4), view.getUint32(pos - 4, true));
-  const i32 = () => (need(4), (pos += 4), view.getInt32(pos - 4, true));
+  const u8 = () => bytes[advance(1)];
+  const take = (n: number) => {
+    const at = advance(n);
+    return bytes.subarray(at, at + n);
+  };
+  const u16 = () => view.getUint16(advance(2), true);
+  const u32 = () => view.getUint32(advance(4), true);
+  const i32 = () => view.getInt32(advance(4), true);
   const u64 = () => {
-    need(8);
-    const n = view.getBigUint64(pos, true);
-    pos += 8;
+    const n = view.getBigUint64(advance(8), true);
     if (n > BigInt(bytes.byteLength)) throw fail('length larger than the pickle');
     return Number(n);
   };
@@ -80,17 +85,14 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
   const push = (v: PickleValue) => stack.push(v);
   const pop = (): PickleValue => {
     if (stack.length === 0) throw fail('stack underflow');
-    const v = stack.pop()!;
-    if (v === MARK) throw fail('unexpected MARK');
-    return v;
+    return stack.pop()!;
   };
   const top = (): PickleValue => {
-    const v = stack[stack.length - 1];
-    if (v === undefined || v === MARK) throw fail('stack underflow');
-    return v;
+    if (stack.length === 0) throw fail('stack underflow');
+    return stack[stack.length - 1];
   };
   const popMark = (): PickleValue[] => {
-    const items = stack as PickleValue[];
+    const items = stack;
     if (metastack.length === 0) throw fail('no MARK to pop to');
     stack = metastack.pop()!;
     return items;
@@ -203,8 +205,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
         break;
       case 0x56: // UNICODE (protocol 0): raw-unicode-escape text
         push(
-          line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, a: string | undefined, b: string | undefined) =>
-            String.fromCodePoint(parseInt(a ?? b!, 16)),
+          line().replace(
+            /\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g,
+            (_, a: string | undefined, b: string | undefined) => String.fromCodePoint(parseInt(a ?? b!, 16)),
           ),
         );
         break;
@@ -342,7 +345,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') throw fail('STACK_GLOBAL needs two strings');
+        if (typeof module !== 'string' || typeof name !== 'string')
+          throw fail('STACK_GLOBAL needs two strings');
         push(global(module, name));
         break;
       }
@@ -381,7 +385,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
         const kwargs = pop();
         const args = pop();
         const cls = pop();
-        if (!Array.isArray(args) || !(kwargs instanceof Map) || kwargs.size > 0) throw fail('NEWOBJ_EX with keyword arguments');
+        if (!Array.isArray(args) || !(kwargs instanceof Map) || kwargs.size > 0)
+          throw fail('NEWOBJ_EX with keyword arguments');
         push(callable(cls, 'NEWOBJ_EX').call(args));
         break;
       }

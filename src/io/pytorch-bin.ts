@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { DTYPE_SIZE, numel, type DType, type TensorRecord } from './dtypes.js';
 import { CheckpointFormatError, TensorNotFoundError, UnsafePickleError } from './errors.js';
-import { closeFd, readAtSync } from './file-io.js';
+import { closeFd, promised, readAtSync } from './file-io.js';
 import { isPickleCallable, unpickle, type PickleCallable, type PickleValue } from './pickle.js';
 import type { TensorInfo, TensorReader } from './tensor-source.js';
 import { ZipReader, type ZipEntry } from './zip.js';
@@ -80,8 +80,8 @@ export class PytorchBinFile implements TensorReader {
     readonly extras: Map<string, PickleValue>,
   ) {}
 
-  static async open(path: string): Promise<PytorchBinFile> {
-    return PytorchBinFile.openSync(path);
+  static open(path: string): Promise<PytorchBinFile> {
+    return promised(() => PytorchBinFile.openSync(path));
   }
 
   static openSync(path: string): PytorchBinFile {
@@ -97,7 +97,10 @@ export class PytorchBinFile implements TensorReader {
               're-save it with a recent PyTorch (torch.save(torch.load(f), f)) or convert it to safetensors',
           );
         }
-        throw new CheckpointFormatError(path, 'not a PyTorch checkpoint: the file does not start with a zip header');
+        throw new CheckpointFormatError(
+          path,
+          'not a PyTorch checkpoint: the file does not start with a zip header',
+        );
       }
       const zip = ZipReader.fromFd(path, fd);
       const { tensors, extras } = loadIndex(path, zip);
@@ -118,7 +121,12 @@ export class PytorchBinFile implements TensorReader {
 
   info(name: string): TensorInfo {
     const t = this.ref(name);
-    return { name, dtype: t.storage.dtype, shape: [...t.shape], byteLength: numel(t.shape) * DTYPE_SIZE[t.storage.dtype] };
+    return {
+      name,
+      dtype: t.storage.dtype,
+      shape: [...t.shape],
+      byteLength: numel(t.shape) * DTYPE_SIZE[t.storage.dtype],
+    };
   }
 
   /** Storage key and layout of a tensor, e.g. to see which tensors share storage. */
@@ -130,14 +138,20 @@ export class PytorchBinFile implements TensorReader {
   async read(name: string): Promise<TensorRecord> {
     const t = this.ref(name);
     const span = spanOf(t);
-    const bytes = span.length === 0 ? new Uint8Array(0) : await this.zip.readRange(t.storage.entry, span.start, span.length);
+    const bytes =
+      span.length === 0
+        ? new Uint8Array(0)
+        : await this.zip.readRange(t.storage.entry, span.start, span.length);
     return { name, dtype: t.storage.dtype, shape: [...t.shape], data: gather(t, bytes) };
   }
 
   readSync(name: string): TensorRecord {
     const t = this.ref(name);
     const span = spanOf(t);
-    const bytes = span.length === 0 ? new Uint8Array(0) : this.zip.readRangeSync(t.storage.entry, span.start, span.length);
+    const bytes =
+      span.length === 0
+        ? new Uint8Array(0)
+        : this.zip.readRangeSync(t.storage.entry, span.start, span.length);
     return { name, dtype: t.storage.dtype, shape: [...t.shape], data: gather(t, bytes) };
   }
 
@@ -201,14 +215,31 @@ function gather(t: TensorRef, bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+const isList = (v: PickleValue): v is PickleValue[] => Array.isArray(v);
+
+/** Keys and values in messages: strings and numbers as themselves, anything else by kind. */
+function describeValue(v: PickleValue): string {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean')
+    return String(v);
+  if (v === null) return 'None';
+  if (Array.isArray(v)) return `(${v.map(describeValue).join(', ')})`;
+  return Object.prototype.toString.call(v);
+}
+
 function asIntList(v: PickleValue, what: string, path: string): number[] {
   if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) {
-    throw new CheckpointFormatError(path, `${what} must be a tuple of non-negative integers, got ${String(v)}`);
+    throw new CheckpointFormatError(
+      path,
+      `${what} must be a tuple of non-negative integers, got ${describeValue(v)}`,
+    );
   }
   return v as number[];
 }
 
-function loadIndex(path: string, zip: ZipReader): { tensors: Map<string, TensorRef>; extras: Map<string, PickleValue> } {
+function loadIndex(
+  path: string,
+  zip: ZipReader,
+): { tensors: Map<string, TensorRef>; extras: Map<string, PickleValue> } {
   const pkl = [...zip.entries.keys()].find((n) => /^([^/]+\/)?data\.pkl$/.test(n));
   if (!pkl) throw new CheckpointFormatError(path, 'the zip has no data.pkl: not a torch.save checkpoint');
   const root = pkl.slice(0, -'data.pkl'.length);
@@ -220,47 +251,63 @@ function loadIndex(path: string, zip: ZipReader): { tensors: Map<string, TensorR
 
   const rebuildTensor = (args: PickleValue[]) => {
     const [storage, offset, size, stride] = args;
-    if (!(storage instanceof Object) || !('entry' in storage)) throw bad('_rebuild_tensor: first argument is not a storage');
+    if (!(storage instanceof Object) || !('entry' in storage))
+      throw bad('_rebuild_tensor: first argument is not a storage');
     const s = storage as StorageRef;
-    if (!Number.isSafeInteger(offset) || (offset as number) < 0) throw bad('_rebuild_tensor: bad storage offset');
+    if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+      throw bad('_rebuild_tensor: bad storage offset');
     const shape = asIntList(size, 'tensor size', path);
     const strides = asIntList(stride, 'tensor stride', path);
     if (shape.length !== strides.length) throw bad('tensor size and stride differ in length');
     const t = new TensorRef(s, offset as number, [...shape], [...strides]);
     const span = spanOf(t);
     if (span.length > 0 && span.start + span.length > s.numel * DTYPE_SIZE[s.dtype]) {
-      throw bad(`a tensor of shape [${shape.join(', ')}] runs past the end of storage '${s.key}' (${s.numel} elements)`);
+      throw bad(
+        `a tensor of shape [${shape.join(', ')}] runs past the end of storage '${s.key}' (${s.numel} elements)`,
+      );
     }
     return t;
   };
-  const globals: Record<string, PickleValue> = {
-    'collections.OrderedDict': fn('collections.OrderedDict', (args) => {
-      const m = new Map<PickleValue, PickleValue>();
-      const items = args[0];
-      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0], kv[1]);
-      return m;
+  // A Map, not an object literal: a pickle must not reach Object.prototype through a crafted name.
+  const globals = new Map<string, PickleValue>(
+    Object.entries({
+      'collections.OrderedDict': fn('collections.OrderedDict', (args) => {
+        const m = new Map<PickleValue, PickleValue>();
+        const items = args[0];
+        if (Array.isArray(items)) {
+          for (const kv of items as PickleValue[]) if (isList(kv) && kv.length === 2) m.set(kv[0], kv[1]);
+        }
+        return m;
+      }),
+      'torch._utils._rebuild_tensor': fn('torch._utils._rebuild_tensor', rebuildTensor),
+      'torch._utils._rebuild_tensor_v2': fn('torch._utils._rebuild_tensor_v2', rebuildTensor),
+      'torch._utils._rebuild_parameter': fn('torch._utils._rebuild_parameter', (args) => args[0]),
+      'torch._utils._rebuild_parameter_with_state': fn(
+        'torch._utils._rebuild_parameter_with_state',
+        (args) => args[0],
+      ),
     }),
-    'torch._utils._rebuild_tensor': fn('torch._utils._rebuild_tensor', rebuildTensor),
-    'torch._utils._rebuild_tensor_v2': fn('torch._utils._rebuild_tensor_v2', rebuildTensor),
-    'torch._utils._rebuild_parameter': fn('torch._utils._rebuild_parameter', (args) => args[0]),
-    'torch._utils._rebuild_parameter_with_state': fn('torch._utils._rebuild_parameter_with_state', (args) => args[0]),
-  };
-  for (const [name, dtype] of Object.entries(STORAGE_DTYPES)) globals[`torch.${name}`] = new StorageType(dtype);
-  for (const [name, dtype] of Object.entries(TORCH_DTYPES)) globals[`torch.${name}`] = new TorchDType(dtype);
+  );
+  for (const [name, dtype] of Object.entries(STORAGE_DTYPES))
+    globals.set(`torch.${name}`, new StorageType(dtype));
+  for (const [name, dtype] of Object.entries(TORCH_DTYPES))
+    globals.set(`torch.${name}`, new TorchDType(dtype));
 
   const storages = new Map<string, StorageRef>();
   const value = unpickle(zip.readAllSync(zip.entry(pkl)!), {
     path,
     findGlobal(module, name) {
-      const g = globals[`${module}.${name}`];
+      const g = globals.get(`${module}.${name}`);
       if (g === undefined) throw new UnsafePickleError(path, `${module}.${name}`);
       return g;
     },
     persistentLoad(pid) {
-      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw bad('unsupported persistent id in data.pkl');
+      if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5)
+        throw bad('unsupported persistent id in data.pkl');
       const [, type, key, , count] = pid;
       if (!(type instanceof StorageType)) throw bad('persistent id without a storage type');
-      if (typeof key !== 'string' || !Number.isSafeInteger(count)) throw bad('malformed storage persistent id');
+      if (typeof key !== 'string' || !Number.isSafeInteger(count))
+        throw bad('malformed storage persistent id');
       const cached = storages.get(key);
       if (cached) return cached;
       const entry = zip.entry(`${root}data/${key}`);
@@ -278,7 +325,8 @@ function loadIndex(path: string, zip: ZipReader): { tensors: Map<string, TensorR
   // Nested dicts ({"model": {...}} or {"nested": {"b": t}}) flatten to dotted names.
   const walk = (v: PickleValue, prefix: string) => {
     if (v instanceof TensorRef) tensors.set(prefix, v);
-    else if (v instanceof Map) for (const [k, x] of v) walk(x, prefix ? `${prefix}.${String(k)}` : String(k));
+    else if (v instanceof Map)
+      for (const [k, x] of v) walk(x, prefix ? `${prefix}.${describeValue(k)}` : describeValue(k));
     else if (!isPickleCallable(v)) extras.set(prefix, v);
   };
   if (!(value instanceof Map)) throw bad('data.pkl does not hold a dict of tensors (a state dict)');

@@ -6,7 +6,15 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { byteSize, DTYPE_SIZE, isDType, isValidShape, type DType, type TensorRecord } from './dtypes.js';
 import { CheckpointFormatError, TensorNotFoundError } from './errors.js';
-import { atomicWriteFile, closeFd, readAt, readAtSync, tempSibling, type FileWriter } from './file-io.js';
+import {
+  atomicWriteFile,
+  closeFd,
+  promised,
+  readAt,
+  readAtSync,
+  tempSibling,
+  type FileWriter,
+} from './file-io.js';
 import {
   checkSource,
   sourceBytes,
@@ -35,8 +43,8 @@ export class SafetensorsFile implements TensorReader {
   ) {}
 
   /** Open and validate the header; tensor data is read later, on demand. */
-  static async open(path: string): Promise<SafetensorsFile> {
-    return SafetensorsFile.openSync(path);
+  static open(path: string): Promise<SafetensorsFile> {
+    return promised(() => SafetensorsFile.openSync(path));
   }
 
   static openSync(path: string): SafetensorsFile {
@@ -119,10 +127,14 @@ function parseHeader(
   const lenBytes = readAtSync(fd, 0, 8, path);
   const headerLen = Number(new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true));
   if (headerLen > MAX_HEADER_BYTES) {
-    throw bad(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupted or another format)`);
+    throw bad(
+      `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupted or another format)`,
+    );
   }
   if (8 + headerLen > fileSize) {
-    throw bad(`header length ${headerLen} runs past the end of the ${fileSize}-byte file (truncated download?)`);
+    throw bad(
+      `header length ${headerLen} runs past the end of the ${fileSize}-byte file (truncated download?)`,
+    );
   }
   let text: string;
   let json: unknown;
@@ -132,7 +144,8 @@ function parseHeader(
   } catch {
     throw bad('the header is not valid UTF-8 JSON');
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw bad('the header is not a JSON object');
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw bad('the header is not a JSON object');
 
   const dataStart = 8 + headerLen;
   const dataLen = fileSize - dataStart;
@@ -140,7 +153,8 @@ function parseHeader(
   const list: Entry[] = [];
   for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('__metadata__ must be an object');
+      if (v === null || typeof v !== 'object' || Array.isArray(v))
+        throw bad('__metadata__ must be an object');
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
         if (typeof s !== 'string') throw bad(`__metadata__.${k} must be a string`);
         metadata[k] = s;
@@ -150,11 +164,17 @@ function parseHeader(
     const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (t === null || typeof t !== 'object') throw bad(`entry '${name}' is not an object`);
     if (!isDType(t.dtype)) {
-      throw bad(`tensor '${name}' has unsupported dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPE_SIZE).join(', ')})`);
+      throw bad(
+        `tensor '${name}' has unsupported dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPE_SIZE).join(', ')})`,
+      );
     }
     if (!isValidShape(t.shape)) throw bad(`tensor '${name}' has invalid shape ${JSON.stringify(t.shape)}`);
     const off = t.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)
+    ) {
       throw bad(`tensor '${name}' has invalid data_offsets ${JSON.stringify(off)}`);
     }
     const [begin, end] = off as [number, number];
@@ -165,9 +185,11 @@ function parseHeader(
       );
     }
     if (end > dataLen) {
-      throw bad(`tensor '${name}' ends at data byte ${end} but the file has only ${dataLen} data bytes (truncated?)`);
+      throw bad(
+        `tensor '${name}' ends at data byte ${end} but the file has only ${dataLen} data bytes (truncated?)`,
+      );
     }
-    list.push({ name, dtype: t.dtype as DType, shape: t.shape, byteLength: want, begin });
+    list.push({ name, dtype: t.dtype, shape: t.shape, byteLength: want, begin });
   }
   // File order; overlapping ranges mean a corrupted or hostile header.
   const order = list.map((e, i) => ({ e, i })).sort((a, b) => a.e.begin - b.e.begin || a.i - b.i);
@@ -186,7 +208,8 @@ function parseHeader(
 
 function checkMetadata(metadata: Record<string, string> | undefined): void {
   for (const [k, v] of Object.entries(metadata ?? {})) {
-    if (typeof v !== 'string') throw new TypeError(`safetensors metadata '${k}' must be a string, got ${typeof v}`);
+    if (typeof v !== 'string')
+      throw new TypeError(`safetensors metadata '${k}' must be a string, got ${typeof v}`);
   }
 }
 
@@ -195,7 +218,7 @@ function encodeHeader(
   layout: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[],
   metadata: Record<string, string> | undefined,
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
+  const header = Object.create(null) as Record<string, unknown>; // a tensor may be named __proto__
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   for (const t of layout) header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [t.begin, t.end] };
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -265,14 +288,26 @@ async function writeFromAsync(
     let off = 0;
     for await (const t of tensors) {
       checkSource(t);
-      if (seen.has(t.name) || t.name === '__metadata__') throw new TypeError(`duplicate or reserved tensor name '${t.name}'`);
+      if (seen.has(t.name) || t.name === '__metadata__')
+        throw new TypeError(`duplicate or reserved tensor name '${t.name}'`);
       seen.add(t.name);
       const data = await sourceBytes(t);
-      for (let done = 0; done < data.byteLength; ) {
-        const { bytesWritten } = await fh.write(data, done, Math.min(1 << 30, data.byteLength - done), off + done);
+      for (let done = 0; done < data.byteLength;) {
+        const { bytesWritten } = await fh.write(
+          data,
+          done,
+          Math.min(1 << 30, data.byteLength - done),
+          off + done,
+        );
         done += bytesWritten;
       }
-      layout.push({ name: t.name, dtype: t.dtype, shape: [...t.shape], begin: off, end: off + data.byteLength });
+      layout.push({
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        begin: off,
+        end: off + data.byteLength,
+      });
       off += data.byteLength;
     }
     await atomicWriteFile(path, async (w) => {
@@ -287,7 +322,7 @@ async function writeFromAsync(
 
 async function copyRange(src: fsp.FileHandle, start: number, length: number, w: FileWriter): Promise<void> {
   const chunk = Buffer.allocUnsafeSlow(Math.min(length, 16 << 20));
-  for (let done = 0; done < length; ) {
+  for (let done = 0; done < length;) {
     const { bytesRead } = await src.read(chunk, 0, Math.min(chunk.byteLength, length - done), start + done);
     if (bytesRead === 0) throw new Error('spill file ended early');
     await w.write(chunk.subarray(0, bytesRead));

@@ -19,7 +19,10 @@ export async function readShardIndex(indexPath: string): Promise<ShardIndex> {
   try {
     json = JSON.parse(await fsp.readFile(indexPath, 'utf8'));
   } catch (e) {
-    throw new CheckpointFormatError(indexPath, `cannot read the shard index as JSON (${(e as Error).message})`);
+    throw new CheckpointFormatError(
+      indexPath,
+      `cannot read the shard index as JSON (${(e as Error).message})`,
+    );
   }
   const wm = (json as { weight_map?: unknown } | null)?.weight_map;
   if (wm === null || typeof wm !== 'object' || Array.isArray(wm)) {
@@ -28,8 +31,17 @@ export async function readShardIndex(indexPath: string): Promise<ShardIndex> {
   const weightMap = new Map<string, string>();
   for (const [name, file] of Object.entries(wm as Record<string, unknown>)) {
     // A shard path must stay inside the folder: an index must not make us open arbitrary files.
-    if (typeof file !== 'string' || file.includes('/') || file.includes('\\') || file === '..' || file === '.') {
-      throw new CheckpointFormatError(indexPath, `weight_map entry '${name}' points to an invalid shard ${JSON.stringify(file)}`);
+    if (
+      typeof file !== 'string' ||
+      file.includes('/') ||
+      file.includes('\\') ||
+      file === '..' ||
+      file === '.'
+    ) {
+      throw new CheckpointFormatError(
+        indexPath,
+        `weight_map entry '${name}' points to an invalid shard ${JSON.stringify(file)}`,
+      );
     }
     weightMap.set(name, file);
   }
@@ -46,7 +58,10 @@ export class ShardedReader implements TensorReader {
     private readonly order: string[],
   ) {}
 
-  static async open(indexPath: string, openShard: (file: string) => Promise<TensorReader>): Promise<ShardedReader> {
+  static async open(
+    indexPath: string,
+    openShard: (file: string) => Promise<TensorReader>,
+  ): Promise<ShardedReader> {
     const index = await readShardIndex(indexPath);
     const dir = path.dirname(indexPath);
     const shards = new Map<string, TensorReader>();
@@ -56,7 +71,10 @@ export class ShardedReader implements TensorReader {
         try {
           await fsp.access(full);
         } catch {
-          throw new CheckpointFormatError(indexPath, `the index lists shard '${file}', which is missing from ${dir}`);
+          throw new CheckpointFormatError(
+            indexPath,
+            `the index lists shard '${file}', which is missing from ${dir}`,
+          );
         }
         shards.set(file, await openShard(full));
       }
@@ -65,7 +83,10 @@ export class ShardedReader implements TensorReader {
         const listed = new Set(reader.names());
         for (const [name, f] of index.weightMap) {
           if (f === file && !listed.has(name)) {
-            throw new CheckpointFormatError(indexPath, `the index puts '${name}' in '${file}', but that shard does not contain it`);
+            throw new CheckpointFormatError(
+              indexPath,
+              `the index puts '${name}' in '${file}', but that shard does not contain it`,
+            );
           }
         }
         // File order within each shard, shards in index order; tensors the index does not list are skipped.
@@ -153,18 +174,21 @@ export async function writeShardedSafetensors(
   }
   const pad = (i: number) => String(i).padStart(5, '0');
   const files = groups.map((_, i) => `${prefix}-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`);
-  const weightMap: Record<string, string> = {};
+  const weightMap = new Map<string, string>();
   let total = 0;
   for (let i = 0; i < groups.length; i++) {
     await writeSafetensors(path.join(dir, files[i]), groups[i], opts.metadata);
     for (const t of groups[i]) {
-      weightMap[t.name] = files[i];
+      weightMap.set(t.name, files[i]);
       total += byteSize(t.dtype, t.shape);
     }
   }
-  const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const sorted = Object.fromEntries([...weightMap].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const index = `${prefix}.safetensors.index.json`;
   // The index goes last: a reader never sees an index that points at shards not yet written.
-  await atomicWriteText(path.join(dir, index), JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2) + '\n');
+  await atomicWriteText(
+    path.join(dir, index),
+    JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2) + '\n',
+  );
   return { files, index };
 }

@@ -61,10 +61,13 @@ export async function sourceBytes(t: TensorSource): Promise<Uint8Array> {
 
 /** Reject a malformed source before anything is written, so a bad call never leaves half a file. */
 export function checkSource(t: TensorSource): void {
-  if (typeof t.name !== 'string' || t.name.length === 0) throw new TypeError('tensor name must be a non-empty string');
+  if (typeof t.name !== 'string' || t.name.length === 0)
+    throw new TypeError('tensor name must be a non-empty string');
   if (!isDType(t.dtype)) throw new TypeError(`tensor '${t.name}': unknown dtype ${String(t.dtype)}`);
-  if (!isValidShape(t.shape)) throw new TypeError(`tensor '${t.name}': invalid shape ${JSON.stringify(t.shape)}`);
-  if (!isLazy(t) && !(t.data instanceof Uint8Array)) throw new TypeError(`tensor '${t.name}': data must be a Uint8Array`);
+  if (!isValidShape(t.shape))
+    throw new TypeError(`tensor '${t.name}': invalid shape ${JSON.stringify(t.shape)}`);
+  if (!isLazy(t) && !(t.data instanceof Uint8Array))
+    throw new TypeError(`tensor '${t.name}': data must be a Uint8Array`);
 }
 
 /** Read every tensor of a reader, one at a time, in file order. */

@@ -45,13 +45,19 @@ export class ZipReader {
   async readRange(e: ZipEntry, start: number, length: number): Promise<Uint8Array> {
     this.checkRange(e, start, length);
     if (e.method === 0) return readAt(this.fd, this.dataOffset(e) + start, length, this.path);
-    return this.inflate(await readAt(this.fd, this.dataOffset(e), e.compressedSize, this.path), e).subarray(start, start + length);
+    return this.inflate(await readAt(this.fd, this.dataOffset(e), e.compressedSize, this.path), e).subarray(
+      start,
+      start + length,
+    );
   }
 
   readRangeSync(e: ZipEntry, start: number, length: number): Uint8Array {
     this.checkRange(e, start, length);
     if (e.method === 0) return readAtSync(this.fd, this.dataOffset(e) + start, length, this.path);
-    return this.inflate(readAtSync(this.fd, this.dataOffset(e), e.compressedSize, this.path), e).subarray(start, start + length);
+    return this.inflate(readAtSync(this.fd, this.dataOffset(e), e.compressedSize, this.path), e).subarray(
+      start,
+      start + length,
+    );
   }
 
   readAllSync(e: ZipEntry): Uint8Array {
@@ -60,10 +66,16 @@ export class ZipReader {
 
   private checkRange(e: ZipEntry, start: number, length: number): void {
     if (start < 0 || length < 0 || start + length > e.size) {
-      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' has ${e.size} bytes; bytes ${start}..${start + length} were requested`);
+      throw new CheckpointFormatError(
+        this.path,
+        `zip entry '${e.name}' has ${e.size} bytes; bytes ${start}..${start + length} were requested`,
+      );
     }
     if (e.method !== 0 && e.method !== 8) {
-      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' uses compression method ${e.method}; only stored and deflate are supported`);
+      throw new CheckpointFormatError(
+        this.path,
+        `zip entry '${e.name}' uses compression method ${e.method}; only stored and deflate are supported`,
+      );
     }
   }
 
@@ -72,10 +84,16 @@ export class ZipReader {
     try {
       out = inflateRawSync(raw);
     } catch (err) {
-      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' is corrupted (${(err as Error).message})`);
+      throw new CheckpointFormatError(
+        this.path,
+        `zip entry '${e.name}' is corrupted (${(err as Error).message})`,
+      );
     }
     if (out.byteLength !== e.size) {
-      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' inflates to ${out.byteLength} bytes, not ${e.size}`);
+      throw new CheckpointFormatError(
+        this.path,
+        `zip entry '${e.name}' inflates to ${out.byteLength} bytes, not ${e.size}`,
+      );
     }
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
@@ -84,13 +102,18 @@ export class ZipReader {
   private dataOffset(e: ZipEntry): number {
     let off = this.dataOffsets.get(e.name);
     if (off !== undefined) return off;
-    if (e.localHeaderOffset + 30 > this.size) throw new CheckpointFormatError(this.path, `zip entry '${e.name}' points past the end of the file`);
+    if (e.localHeaderOffset + 30 > this.size)
+      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' points past the end of the file`);
     const h = readAtSync(this.fd, e.localHeaderOffset, 30, this.path);
     const v = new DataView(h.buffer, h.byteOffset, 30);
-    if (v.getUint32(0, true) !== LFH_SIG) throw new CheckpointFormatError(this.path, `zip entry '${e.name}' has a bad local header`);
+    if (v.getUint32(0, true) !== LFH_SIG)
+      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' has a bad local header`);
     off = e.localHeaderOffset + 30 + v.getUint16(26, true) + v.getUint16(28, true);
     if (off + e.compressedSize > this.size) {
-      throw new CheckpointFormatError(this.path, `zip entry '${e.name}' runs past the end of the file (truncated?)`);
+      throw new CheckpointFormatError(
+        this.path,
+        `zip entry '${e.name}' runs past the end of the file (truncated?)`,
+      );
     }
     this.dataOffsets.set(e.name, off);
     return off;
@@ -137,7 +160,8 @@ function readCentralDirectory(path: string, fd: number, size: number): Map<strin
   const dec = new TextDecoder();
   let p = 0;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > cdSize || v.getUint32(p, true) !== CDH_SIG) throw bad(`central directory entry ${i} is damaged`);
+    if (p + 46 > cdSize || v.getUint32(p, true) !== CDH_SIG)
+      throw bad(`central directory entry ${i} is damaged`);
     const method = v.getUint16(p + 10, true);
     let compressedSize = v.getUint32(p + 20, true);
     let usize = v.getUint32(p + 24, true);
@@ -145,10 +169,11 @@ function readCentralDirectory(path: string, fd: number, size: number): Map<strin
     const extraLen = v.getUint16(p + 30, true);
     const commentLen = v.getUint16(p + 32, true);
     let localHeaderOffset = v.getUint32(p + 42, true);
-    if (p + 46 + nameLen + extraLen + commentLen > cdSize) throw bad(`central directory entry ${i} is damaged`);
+    if (p + 46 + nameLen + extraLen + commentLen > cdSize)
+      throw bad(`central directory entry ${i} is damaged`);
     const name = dec.decode(cd.subarray(p + 46, p + 46 + nameLen));
     // ZIP64 extra field (id 1): 64-bit values for exactly those 32-bit fields that are 0xFFFFFFFF.
-    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen; ) {
+    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen;) {
       const id = v.getUint16(x, true);
       const len = v.getUint16(x + 2, true);
       if (id === 1) {

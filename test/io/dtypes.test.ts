@@ -155,6 +155,8 @@ describe('records', () => {
   it('rejects data that does not match the shape', () => {
     expect(() => fromTypedArray('x', [3], new Float32Array(2))).toThrow(/needs 12 bytes but data has 8/);
     expect(() => fromFloat32('x', [2, 2], new Float32Array(3))).toThrow(/4 elements/);
-    expect(() => typedView({ name: 'y', dtype: 'F16', shape: [3], data: new Uint8Array(4) })).toThrow(RangeError);
+    expect(() => typedView({ name: 'y', dtype: 'F16', shape: [3], data: new Uint8Array(4) })).toThrow(
+      RangeError,
+    );
   });
 });

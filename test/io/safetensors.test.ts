@@ -10,7 +10,12 @@ import {
   type TensorRecord,
 } from '../../src/io/dtypes.js';
 import { CheckpointFormatError, TensorNotFoundError } from '../../src/io/errors.js';
-import { MAX_HEADER_BYTES, openSafetensors, openSafetensorsSync, writeSafetensors } from '../../src/io/safetensors.js';
+import {
+  MAX_HEADER_BYTES,
+  openSafetensors,
+  openSafetensorsSync,
+  writeSafetensors,
+} from '../../src/io/safetensors.js';
 import { ShardedReader, writeShardedSafetensors } from '../../src/io/sharded.js';
 import { lazyTensors, type LazyTensor } from '../../src/io/tensor-source.js';
 import { hasShared, leftovers, sharedFixtures, tempDir } from './helpers.js';
@@ -34,7 +39,10 @@ function rawFile(bytes: string | Uint8Array): string {
 
 /** A hand-made safetensors file: header object (or raw header bytes) then `dataLen` bytes. */
 function craft(header: unknown, dataLen: number, headerLenOverride?: bigint): string {
-  const json = typeof header === 'string' ? new TextEncoder().encode(header) : new TextEncoder().encode(JSON.stringify(header));
+  const json =
+    typeof header === 'string'
+      ? new TextEncoder().encode(header)
+      : new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(8 + json.length + dataLen);
   new DataView(out.buffer).setBigUint64(0, headerLenOverride ?? BigInt(json.length), true);
   out.set(json, 8);
@@ -59,11 +67,17 @@ describe('safetensors round trip', () => {
       const got = await f.read(r.name);
       expect(got).toEqual(r);
       expect(f.readSync(r.name)).toEqual(r);
-      expect(f.info(r.name)).toEqual({ name: r.name, dtype: r.dtype, shape: r.shape, byteLength: r.data.byteLength });
+      expect(f.info(r.name)).toEqual({
+        name: r.name,
+        dtype: r.dtype,
+        shape: r.shape,
+        byteLength: r.data.byteLength,
+      });
     }
     // Header padded to 8 bytes and every tensor aligned to its element size, as in the reference writer.
     expect(f.dataStart % 8).toBe(0);
-    for (const n of f.names()) expect((f.byteRange(n).start - f.dataStart) % DTYPE_SIZE[f.info(n).dtype]).toBe(0);
+    for (const n of f.names())
+      expect((f.byteRange(n).start - f.dataStart) % DTYPE_SIZE[f.info(n).dtype]).toBe(0);
     await f.close();
     expect(leftovers(dir)).toEqual([]);
   });
@@ -77,6 +91,16 @@ describe('safetensors round trip', () => {
     f.closeSync();
   });
 
+  it('keeps awkward names: __proto__ and integer-like keys (which JSON objects reorder)', async () => {
+    const recs = ['__proto__', '10', '2', 'b'].map((n, i) => record(n, 'F32', [2], i));
+    const p = tmp();
+    await writeSafetensors(p, recs);
+    const f = await openSafetensors(p);
+    expect(f.names()).toEqual(['__proto__', '10', '2', 'b']);
+    for (const r of recs) expect(await f.read(r.name)).toEqual(r);
+    await f.close();
+  });
+
   it('streams lazy tensors and async iterables', async () => {
     const src = [record('a', 'F16', [4, 4]), record('b', 'I64', [3]), record('c', 'U8', [5])];
     let loads = 0;
@@ -85,7 +109,7 @@ describe('safetensors round trip', () => {
     await writeSafetensors(p1, lazy);
     expect(loads).toBe(3);
     async function* gen() {
-      for (const r of src) yield r;
+      for (const r of src) yield await Promise.resolve(r);
     }
     const p2 = tmp();
     await writeSafetensors(p2, gen(), { k: 'v' });
@@ -108,9 +132,15 @@ describe('safetensors round trip', () => {
 
   it('rejects bad input before writing anything', async () => {
     const p = tmp();
-    await expect(writeSafetensors(p, [record('a', 'F32', [2]), record('a', 'F32', [2])])).rejects.toThrow(/duplicate/);
-    await expect(writeSafetensors(p, [{ ...record('a', 'F32', [2]), shape: [3] }])).rejects.toThrow(/needs 12 bytes/);
-    await expect(writeSafetensors(p, [{ ...record('a', 'F32', [2]), dtype: 'F8' as DType }])).rejects.toThrow(/dtype/);
+    await expect(writeSafetensors(p, [record('a', 'F32', [2]), record('a', 'F32', [2])])).rejects.toThrow(
+      /duplicate/,
+    );
+    await expect(writeSafetensors(p, [{ ...record('a', 'F32', [2]), shape: [3] }])).rejects.toThrow(
+      /needs 12 bytes/,
+    );
+    await expect(writeSafetensors(p, [{ ...record('a', 'F32', [2]), dtype: 'F8' as DType }])).rejects.toThrow(
+      /dtype/,
+    );
     await expect(writeSafetensors(p, [], { n: 1 as unknown as string })).rejects.toThrow(/must be a string/);
     expect(fs.existsSync(p)).toBe(false);
     expect(leftovers(dir)).toEqual([]);
@@ -138,17 +168,49 @@ describe('safetensors reader rejects malformed files', () => {
   const ok = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
   const cases: [string, () => string, RegExp][] = [
     ['a file shorter than 8 bytes', () => rawFile('abc'), /shorter than the 8-byte/],
-    ['an absurd header length', () => craft(ok, 8, BigInt(MAX_HEADER_BYTES + 1)), /exceeds the 104857600-byte limit/],
+    [
+      'an absurd header length',
+      () => craft(ok, 8, BigInt(MAX_HEADER_BYTES + 1)),
+      /exceeds the 104857600-byte limit/,
+    ],
     ['a header length past the end of the file', () => craft(ok, 8, 5000n), /runs past the end/],
     ['a header that is not JSON', () => craft('{"a": nope}', 8), /not valid UTF-8 JSON/],
     ['a header that is a JSON array', () => craft('[1,2]', 8), /not a JSON object/],
-    ['an unknown dtype', () => craft({ a: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, 2), /unsupported dtype "F8_E4M3"/],
-    ['a size that does not match dtype × shape', () => craft({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /= 12 bytes but data_offsets \[0, 8\] span 8/],
-    ['offsets out of range (truncated data)', () => craft(ok, 4), /ends at data byte 8 but the file has only 4/],
-    ['overlapping tensors', () => craft({ ...ok, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12), /overlap/],
-    ['negative offsets', () => craft({ a: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }, 8), /invalid data_offsets/],
-    ['a bad shape', () => craft({ a: { dtype: 'F32', shape: [2.5], data_offsets: [0, 8] } }, 8), /invalid shape/],
-    ['non-string metadata', () => craft({ ...ok, __metadata__: { x: 1 } }, 8), /__metadata__.x must be a string/],
+    [
+      'an unknown dtype',
+      () => craft({ a: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] } }, 2),
+      /unsupported dtype "F8_E4M3"/,
+    ],
+    [
+      'a size that does not match dtype × shape',
+      () => craft({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8),
+      /= 12 bytes but data_offsets \[0, 8\] span 8/,
+    ],
+    [
+      'offsets out of range (truncated data)',
+      () => craft(ok, 4),
+      /ends at data byte 8 but the file has only 4/,
+    ],
+    [
+      'overlapping tensors',
+      () => craft({ ...ok, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12),
+      /overlap/,
+    ],
+    [
+      'negative offsets',
+      () => craft({ a: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }, 8),
+      /invalid data_offsets/,
+    ],
+    [
+      'a bad shape',
+      () => craft({ a: { dtype: 'F32', shape: [2.5], data_offsets: [0, 8] } }, 8),
+      /invalid shape/,
+    ],
+    [
+      'non-string metadata',
+      () => craft({ ...ok, __metadata__: { x: 1 } }, 8),
+      /__metadata__.x must be a string/,
+    ],
   ];
   for (const [what, make, msg] of cases) {
     it(what, async () => {
@@ -201,10 +263,20 @@ describe('sharded safetensors', () => {
     const out = path.join(dir, 'sharded');
     fs.mkdirSync(out);
     const recs = Array.from({ length: 5 }, (_, i) => record(`layer.${i}.weight`, 'F32', [10, 10], i)); // 400 B each
-    const { files, index } = await writeShardedSafetensors(out, recs, { maxShardBytes: 900, metadata: { format: 'pt' } });
-    expect(files).toEqual(['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors']);
+    const { files, index } = await writeShardedSafetensors(out, recs, {
+      maxShardBytes: 900,
+      metadata: { format: 'pt' },
+    });
+    expect(files).toEqual([
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
+    ]);
     expect(index).toBe('model.safetensors.index.json');
-    const idx = JSON.parse(fs.readFileSync(path.join(out, index!), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    const idx = JSON.parse(fs.readFileSync(path.join(out, index!), 'utf8')) as {
+      metadata: { total_size: number };
+      weight_map: Record<string, string>;
+    };
     expect(idx.metadata.total_size).toBe(2000);
     expect(idx.weight_map['layer.4.weight']).toBe('model-00003-of-00003.safetensors');
     const r = await ShardedReader.open(path.join(out, index!), (f) => openSafetensors(f));
@@ -220,12 +292,27 @@ describe('sharded safetensors', () => {
     fs.mkdirSync(out);
     const res = await writeShardedSafetensors(out, [record('a', 'F32', [2])], { maxShardBytes: 1e9 });
     expect(res).toEqual({ files: ['model.safetensors'] });
-    fs.writeFileSync(path.join(out, 'bad.index.json'), JSON.stringify({ weight_map: { a: 'model.safetensors', b: 'model.safetensors' } }));
-    await expect(ShardedReader.open(path.join(out, 'bad.index.json'), (f) => openSafetensors(f))).rejects.toThrow(/does not contain it/);
-    fs.writeFileSync(path.join(out, 'bad2.index.json'), JSON.stringify({ weight_map: { a: 'gone.safetensors' } }));
-    await expect(ShardedReader.open(path.join(out, 'bad2.index.json'), (f) => openSafetensors(f))).rejects.toThrow(/missing/);
-    fs.writeFileSync(path.join(out, 'bad3.index.json'), JSON.stringify({ weight_map: { a: '../../etc/passwd' } }));
-    await expect(ShardedReader.open(path.join(out, 'bad3.index.json'), (f) => openSafetensors(f))).rejects.toThrow(/invalid shard/);
+    fs.writeFileSync(
+      path.join(out, 'bad.index.json'),
+      JSON.stringify({ weight_map: { a: 'model.safetensors', b: 'model.safetensors' } }),
+    );
+    await expect(
+      ShardedReader.open(path.join(out, 'bad.index.json'), (f) => openSafetensors(f)),
+    ).rejects.toThrow(/does not contain it/);
+    fs.writeFileSync(
+      path.join(out, 'bad2.index.json'),
+      JSON.stringify({ weight_map: { a: 'gone.safetensors' } }),
+    );
+    await expect(
+      ShardedReader.open(path.join(out, 'bad2.index.json'), (f) => openSafetensors(f)),
+    ).rejects.toThrow(/missing/);
+    fs.writeFileSync(
+      path.join(out, 'bad3.index.json'),
+      JSON.stringify({ weight_map: { a: '../../etc/passwd' } }),
+    );
+    await expect(
+      ShardedReader.open(path.join(out, 'bad3.index.json'), (f) => openSafetensors(f)),
+    ).rejects.toThrow(/invalid shard/);
   });
 });
 
@@ -235,7 +322,10 @@ describe.skipIf(!hasShared)('real fixtures (../shared/fixtures/minicpm)', () => 
       const base = path.join(sharedFixtures, 'minicpm', model);
       const f32 = await openSafetensors(path.join(base, 'model.safetensors'));
       const bf16 = await openSafetensors(path.join(base, 'model.bf16.safetensors'));
-      const config = JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')) as { hidden_size: number; vocab_size: number };
+      const config = JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')) as {
+        hidden_size: number;
+        vocab_size: number;
+      };
       expect(f32.info('model.embed_tokens.weight').shape).toEqual([config.vocab_size, config.hidden_size]);
       expect(bf16.names()).toEqual(f32.names());
       for (const name of f32.names()) {

@@ -1,0 +1,106 @@
+/**
+ * The GEMM family in plain TypeScript: the executable specification that the native kernels are
+ * tested against. Obviously correct first, fast never: accumulation is in JS doubles.
+ */
+import type { GemmKernels } from './kernels.js';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** bf16 bits → f32: the bf16 is the high half of an f32. */
+export function bf16ToF32(bits: number): number {
+  u32[0] = bits << 16;
+  return f32[0];
+}
+
+function sgemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  aOff: number,
+  lda: number,
+  B: Float32Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let acc = 0;
+      for (let p = 0; p < K; p++) {
+        const a = transA ? A[aOff + p * lda + i] : A[aOff + i * lda + p];
+        const b = transB ? B[bOff + j * ldb + p] : B[bOff + p * ldb + j];
+        acc += a * b;
+      }
+      const c = cOff + i * ldc + j;
+      // beta = 0 ignores C entirely, so NaN or garbage there cannot leak into the result
+      C[c] = beta === 0 ? alpha * acc : alpha * acc + beta * C[c];
+    }
+  }
+}
+
+export const refGemmKernels: GemmKernels = {
+  sgemm,
+
+  sgemmBatched(
+    batch,
+    transA,
+    transB,
+    M,
+    N,
+    K,
+    alpha,
+    A,
+    aOff,
+    lda,
+    strideA,
+    B,
+    bOff,
+    ldb,
+    strideB,
+    beta,
+    C,
+    cOff,
+    ldc,
+    strideC,
+  ) {
+    for (let b = 0; b < batch; b++) {
+      sgemm(
+        transA,
+        transB,
+        M,
+        N,
+        K,
+        alpha,
+        A,
+        aOff + b * strideA,
+        lda,
+        B,
+        bOff + b * strideB,
+        ldb,
+        beta,
+        C,
+        cOff + b * strideC,
+        ldc,
+      );
+    }
+  },
+
+  gemmBf16(M, N, K, alpha, A, aOff, lda, W, wOff, ldw, beta, C, cOff, ldc) {
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let p = 0; p < K; p++) acc += A[aOff + i * lda + p] * bf16ToF32(W[wOff + j * ldw + p]);
+        const c = cOff + i * ldc + j;
+        C[c] = beta === 0 ? alpha * acc : alpha * acc + beta * C[c];
+      }
+    }
+  },
+};

@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'bench/results/**', '*.config.*', 'bin/**', 'scripts/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'bench/results/**', '*.config.*', 'bin/**', 'scripts/**', '**/*.mjs', '**/*.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -3,7 +3,13 @@ import { useBackend } from './backends/index.js';
 
 export * from './tensor/index.js';
 export { useBackend, refBackend, nativeBackend, type BackendChoice } from './backends/index.js';
-export { configFromHF, configToHF, multipliers, widthMultiplier, type MiniCPMConfig } from './models/config.js';
+export {
+  configFromHF,
+  configToHF,
+  multipliers,
+  widthMultiplier,
+  type MiniCPMConfig,
+} from './models/config.js';
 export { MiniCPM, parameterShapes } from './models/minicpm.js';
 export { KVCache } from './models/kv-cache.js';
 export { presetConfig, presetNames, nonEmbeddingParams } from './models/presets.js';

@@ -34,7 +34,9 @@ export function useBackend(choice: BackendChoice = 'auto'): Backend {
   else {
     b = nativeBackend();
     if (!b && want === 'native') {
-      throw new Error('the native backend is not built: run `npm run build-native` (needs python3, make and g++)');
+      throw new Error(
+        'the native backend is not built: run `npm run build-native` (needs python3, make and g++)',
+      );
     }
   }
   const chosen = b ?? refBackend();

@@ -10,27 +10,65 @@ export interface GemmKernels {
    * beta = 0 must ignore C's previous contents (NaN in C must not leak).
    */
   sgemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Float32Array, aOff: number, lda: number,
-    B: Float32Array, bOff: number, ldb: number,
-    beta: number, C: Float32Array, cOff: number, ldc: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    B: Float32Array,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
   ): void;
   /** `batch` independent sgemms; operand i starts at off + i*stride (a stride of 0 broadcasts). */
   sgemmBatched(
-    batch: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: Float32Array, aOff: number, lda: number, strideA: number,
-    B: Float32Array, bOff: number, ldb: number, strideB: number,
-    beta: number, C: Float32Array, cOff: number, ldc: number, strideC: number,
+    batch: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    strideA: number,
+    B: Float32Array,
+    bOff: number,
+    ldb: number,
+    strideB: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
+    strideC: number,
   ): void;
   /**
    * Mixed precision: C[M,N] = alpha * A[M,K](f32) · W[N,K]ᵀ(bf16 bits) + beta * C.
    * W is in PyTorch [out, in] layout (the weight of a Linear), ldw >= K.
    */
   gemmBf16(
-    M: number, N: number, K: number, alpha: number,
-    A: Float32Array, aOff: number, lda: number,
-    W: Uint16Array, wOff: number, ldw: number,
-    beta: number, C: Float32Array, cOff: number, ldc: number,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    W: Uint16Array,
+    wOff: number,
+    ldw: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
   ): void;
 }
 
@@ -42,27 +80,191 @@ export type Kernels = GemmKernels;
  * contiguous f32 data and falls back to the loops otherwise.
  */
 export interface NnKernels {
-  rmsnormFwd(x: Float32Array, xo: number, g: Float32Array, go: number, y: Float32Array, yo: number, rstd: Float32Array, ro: number, rows: number, D: number, eps: number): void;
-  rmsnormBwd(x: Float32Array, xo: number, g: Float32Array, go: number, rstd: Float32Array, ro: number, dy: Float32Array, dyo: number, dx: Float32Array, dxo: number, dg: Float32Array, dgo: number, rows: number, D: number): void;
-  softmaxFwd(x: Float32Array, xo: number, y: Float32Array, yo: number, rows: number, V: number, log: number): void;
-  softmaxBwd(y: Float32Array, yo: number, dy: Float32Array, dyo: number, dx: Float32Array, dxo: number, rows: number, V: number, log: number): void;
+  rmsnormFwd(
+    x: Float32Array,
+    xo: number,
+    g: Float32Array,
+    go: number,
+    y: Float32Array,
+    yo: number,
+    rstd: Float32Array,
+    ro: number,
+    rows: number,
+    D: number,
+    eps: number,
+  ): void;
+  rmsnormBwd(
+    x: Float32Array,
+    xo: number,
+    g: Float32Array,
+    go: number,
+    rstd: Float32Array,
+    ro: number,
+    dy: Float32Array,
+    dyo: number,
+    dx: Float32Array,
+    dxo: number,
+    dg: Float32Array,
+    dgo: number,
+    rows: number,
+    D: number,
+  ): void;
+  softmaxFwd(
+    x: Float32Array,
+    xo: number,
+    y: Float32Array,
+    yo: number,
+    rows: number,
+    V: number,
+    log: number,
+  ): void;
+  softmaxBwd(
+    y: Float32Array,
+    yo: number,
+    dy: Float32Array,
+    dyo: number,
+    dx: Float32Array,
+    dxo: number,
+    rows: number,
+    V: number,
+    log: number,
+  ): void;
   /** Returns [Σ(lse − logit[target]) over kept rows, kept-row count, first bad row or −1]. */
-  ceFwd(logits: Float32Array, lo: number, targets: Int32Array, to: number, lse: Float32Array, lseo: number, rows: number, V: number, ignore: number): [number, number, number];
-  ceBwd(logits: Float32Array, lo: number, targets: Int32Array, to: number, lse: Float32Array, lseo: number, dl: Float32Array, dlo: number, rows: number, V: number, scale: number, ignore: number): void;
-  swigluFwd(g: Float32Array, go: number, u: Float32Array, uo: number, y: Float32Array, yo: number, n: number): void;
-  swigluBwd(g: Float32Array, go: number, u: Float32Array, uo: number, dy: Float32Array, dyo: number, dg: Float32Array, dgo: number, du: Float32Array, duo: number, n: number): void;
-  rope(x: Float32Array, xo: number, cos: Float32Array, co: number, sin: Float32Array, so: number, y: Float32Array, yo: number, B: number, T: number, H: number, D: number, pos0: number, interleaved: number, inverse: number): void;
-  adamw(p: Float32Array, po: number, g: Float32Array, go: number, m: Float32Array, mo: number, v: Float32Array, vo: number, n: number, lr: number, b1: number, b2: number, eps: number, wd: number, bc1: number, bc2: number): void;
+  ceFwd(
+    logits: Float32Array,
+    lo: number,
+    targets: Int32Array,
+    to: number,
+    lse: Float32Array,
+    lseo: number,
+    rows: number,
+    V: number,
+    ignore: number,
+  ): [number, number, number];
+  ceBwd(
+    logits: Float32Array,
+    lo: number,
+    targets: Int32Array,
+    to: number,
+    lse: Float32Array,
+    lseo: number,
+    dl: Float32Array,
+    dlo: number,
+    rows: number,
+    V: number,
+    scale: number,
+    ignore: number,
+  ): void;
+  swigluFwd(
+    g: Float32Array,
+    go: number,
+    u: Float32Array,
+    uo: number,
+    y: Float32Array,
+    yo: number,
+    n: number,
+  ): void;
+  swigluBwd(
+    g: Float32Array,
+    go: number,
+    u: Float32Array,
+    uo: number,
+    dy: Float32Array,
+    dyo: number,
+    dg: Float32Array,
+    dgo: number,
+    du: Float32Array,
+    duo: number,
+    n: number,
+  ): void;
+  rope(
+    x: Float32Array,
+    xo: number,
+    cos: Float32Array,
+    co: number,
+    sin: Float32Array,
+    so: number,
+    y: Float32Array,
+    yo: number,
+    B: number,
+    T: number,
+    H: number,
+    D: number,
+    pos0: number,
+    interleaved: number,
+    inverse: number,
+  ): void;
+  adamw(
+    p: Float32Array,
+    po: number,
+    g: Float32Array,
+    go: number,
+    m: Float32Array,
+    mo: number,
+    v: Float32Array,
+    vo: number,
+    n: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    bc1: number,
+    bc2: number,
+  ): void;
   /** op: index in UNARY_OPS. */
   unary(op: number, x: Float32Array, xo: number, y: Float32Array, yo: number, n: number): void;
-  unaryGrad(op: number, x: Float32Array, xo: number, y: Float32Array, yo: number, dy: Float32Array, dyo: number, dx: Float32Array, dxo: number, n: number): void;
+  unaryGrad(
+    op: number,
+    x: Float32Array,
+    xo: number,
+    y: Float32Array,
+    yo: number,
+    dy: Float32Array,
+    dyo: number,
+    dx: Float32Array,
+    dxo: number,
+    n: number,
+  ): void;
   /** out[i] = a[i] op b[i % period]; op: index in BINARY_OPS. */
-  binary(op: number, a: Float32Array, ao: number, b: Float32Array, bo: number, out: Float32Array, oo: number, n: number, period: number): void;
+  binary(
+    op: number,
+    a: Float32Array,
+    ao: number,
+    b: Float32Array,
+    bo: number,
+    out: Float32Array,
+    oo: number,
+    n: number,
+    period: number,
+  ): void;
   affine(x: Float32Array, xo: number, y: Float32Array, yo: number, n: number, s: number, t: number): void;
   /** dst[o, i] = Σ_r (op 0) or max_r (op 1) of src[o, r, i]. */
-  reduce(op: number, src: Float32Array, so: number, dst: Float32Array, dO: number, outer: number, r: number, inner: number): void;
+  reduce(
+    op: number,
+    src: Float32Array,
+    so: number,
+    dst: Float32Array,
+    dO: number,
+    outer: number,
+    r: number,
+    inner: number,
+  ): void;
 }
 
 /** Op numbering shared with native/src/nn.h. */
-export const UNARY_OPS = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'relu', 'square', 'abs'] as const;
+export const UNARY_OPS = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'sigmoid',
+  'tanh',
+  'silu',
+  'gelu',
+  'relu',
+  'square',
+  'abs',
+] as const;
 export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'] as const;

@@ -9,7 +9,9 @@ import { registerTrainCommand } from './train-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('minicpm')
-    .description('The MiniCPM system in TypeScript: train, study, align, evaluate, quantize and run small language models')
+    .description(
+      'The MiniCPM system in TypeScript: train, study, align, evaluate, quantize and run small language models',
+    )
     .option('--backend <name>', 'auto | native | ref', 'auto')
     .hook('preAction', (cmd) => {
       useBackend(cmd.opts<{ backend: 'auto' | 'native' | 'ref' }>().backend);

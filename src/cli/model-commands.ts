@@ -14,7 +14,13 @@ class CliError extends Error {
 }
 
 function idsMatrix(json: unknown, what: string): number[][] {
-  if (!Array.isArray(json) || !json.length || !json.every((r) => Array.isArray(r) && r.length === (json[0] as unknown[]).length && r.every(Number.isInteger))) {
+  if (
+    !Array.isArray(json) ||
+    !json.length ||
+    !json.every(
+      (r) => Array.isArray(r) && r.length === (json[0] as unknown[]).length && r.every(Number.isInteger),
+    )
+  ) {
     throw new CliError(`${what} must be a non-empty [B][T] array of integer ids with rows of equal length`);
   }
   return json as number[][];
@@ -27,11 +33,24 @@ export async function logitsCommand(o: { model: string; input: string; output: s
   const [B, T] = [inputs.length, inputs[0].length];
   const logits = noGrad(() => model.forward(Tensor.from(Int32Array.from(inputs.flat()), [B, T], 'i32')));
   const f = logits.data as Float32Array;
-  await writeSafetensors(o.output, [{ name: 'logits', dtype: 'F32', shape: [B, T, model.config.vocabSize], data: new Uint8Array(f.buffer, f.byteOffset, logits.size * 4) }]);
+  await writeSafetensors(o.output, [
+    {
+      name: 'logits',
+      dtype: 'F32',
+      shape: [B, T, model.config.vocabSize],
+      data: new Uint8Array(f.buffer, f.byteOffset, logits.size * 4),
+    },
+  ]);
   if (input.targets !== undefined) {
     const targets = idsMatrix(input.targets, `${o.input} "targets"`);
-    if (targets.length !== B || targets[0].length !== T) throw new CliError('"targets" must have the shape of "inputs"');
-    const loss = noGrad(() => crossEntropy(reshape(logits, [-1, model.config.vocabSize]), Tensor.from(Int32Array.from(targets.flat()), [B * T], 'i32')));
+    if (targets.length !== B || targets[0].length !== T)
+      throw new CliError('"targets" must have the shape of "inputs"');
+    const loss = noGrad(() =>
+      crossEntropy(
+        reshape(logits, [-1, model.config.vocabSize]),
+        Tensor.from(Int32Array.from(targets.flat()), [B * T], 'i32'),
+      ),
+    );
     console.log(`loss ${loss.item()}`);
   }
 }
@@ -51,15 +70,27 @@ interface GenerateCli {
 }
 
 export async function generateCommand(o: GenerateCli): Promise<void> {
-  if (!o.promptIds) throw new CliError('pass --prompt-ids JSON (e.g. "[1, 200, 3]"); text prompts need a tokenizer in the model folder');
+  if (!o.promptIds)
+    throw new CliError(
+      'pass --prompt-ids JSON (e.g. "[1, 200, 3]"); text prompts need a tokenizer in the model folder',
+    );
   const parsed = JSON.parse(o.promptIds) as unknown;
-  const prompts = Array.isArray(parsed) && Array.isArray(parsed[0]) ? idsMatrix(parsed, '--prompt-ids') : idsMatrix([parsed], '--prompt-ids');
+  const prompts =
+    Array.isArray(parsed) && Array.isArray(parsed[0])
+      ? idsMatrix(parsed, '--prompt-ids')
+      : idsMatrix([parsed], '--prompt-ids');
   const model = await loadModel(o.model);
   const num = (v?: string): number | undefined => (v === undefined ? undefined : Number(v));
   const all: number[][] = prompts.map(() => []);
   for await (const step of generate(model, prompts, {
-    maxNewTokens: Number(o.maxNewTokens), greedy: o.greedy, temperature: num(o.temperature), topK: num(o.topK),
-    topP: num(o.topP), minP: num(o.minP), repetitionPenalty: num(o.repetitionPenalty), seed: num(o.seed),
+    maxNewTokens: Number(o.maxNewTokens),
+    greedy: o.greedy,
+    temperature: num(o.temperature),
+    topK: num(o.topK),
+    topP: num(o.topP),
+    minP: num(o.minP),
+    repetitionPenalty: num(o.repetitionPenalty),
+    seed: num(o.seed),
   })) {
     step.ids.forEach((id, b) => id >= 0 && all[b].push(id));
     if (!o.json && prompts.length === 1) process.stdout.write(`${step.ids[0]} `);
@@ -71,7 +102,9 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
 export function registerModelCommands(program: Command): void {
   program
     .command('logits')
-    .description('run a forward pass and write logits [B, T, V] as safetensors (prints the loss when targets are given)')
+    .description(
+      'run a forward pass and write logits [B, T, V] as safetensors (prints the loss when targets are given)',
+    )
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--input <file>', 'JSON {"inputs": [[ids]], "targets": [[ids]]?}')
     .requiredOption('--output <file>', 'output .safetensors')

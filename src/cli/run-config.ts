@@ -23,18 +23,26 @@ export function mergeChecked<T extends Plain>(defaults: T, override: Plain, sour
   for (const [k, v] of Object.entries(override)) {
     if (v === undefined) continue;
     if (!(k in defaults)) {
-      throw new RunConfigError(`${source}: unknown key "${k}"; known keys: ${Object.keys(defaults).join(', ')}`);
+      throw new RunConfigError(
+        `${source}: unknown key "${k}"; known keys: ${Object.keys(defaults).join(', ')}`,
+      );
     }
     const want = typeName(defaults[k]);
     if (want !== 'null' && v !== null && typeName(v) !== want) {
-      throw new RunConfigError(`${source}: "${k}" must be ${want} like its default (${JSON.stringify(defaults[k])}), got ${JSON.stringify(v)}`);
+      throw new RunConfigError(
+        `${source}: "${k}" must be ${want} like its default (${JSON.stringify(defaults[k])}), got ${JSON.stringify(v)}`,
+      );
     }
     out[k] = v;
   }
   return out as T;
 }
 
-export function resolveRunConfig<T extends Plain>(defaults: T, presetFile: string | undefined, cli: Plain): T {
+export function resolveRunConfig<T extends Plain>(
+  defaults: T,
+  presetFile: string | undefined,
+  cli: Plain,
+): T {
   let cfg = defaults;
   if (presetFile) {
     let json: unknown;

@@ -3,14 +3,17 @@ import type { Command } from 'commander';
 import { coordCheck, growth, type CoordCheckOptions } from '../sandbox/coord-check.js';
 import { writeCoordCheckReport } from '../sandbox/coord-check-report.js';
 
-const ints = (v: string): number[] => v.split(',').map((x) => {
-  const n = Number(x);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`"${x}" is not a positive integer`);
-  return n;
-});
+const ints = (v: string): number[] =>
+  v.split(',').map((x) => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`"${x}" is not a positive integer`);
+    return n;
+  });
 
 export function registerSandboxCommands(program: Command): void {
-  const sandbox = program.command('sandbox').description('model-sandbox studies at laptop scale (SPEC.md §4)');
+  const sandbox = program
+    .command('sandbox')
+    .description('model-sandbox studies at laptop scale (SPEC.md §4)');
   sandbox
     .command('coord-check')
     .description('μP coordinate check: activation RMS per layer across widths, with μP and without')
@@ -23,12 +26,19 @@ export function registerSandboxCommands(program: Command): void {
     .option('--out <dir>', 'report folder', 'runs/coord-check')
     .action(async (o: Record<string, string>) => {
       const opts: CoordCheckOptions = {
-        widths: ints(o.widths), layers: Number(o.layers), steps: Number(o.steps), lr: Number(o.lr),
-        seqLen: Number(o.seqLen), batch: Number(o.batch), vocab: 256, seed: 0,
+        widths: ints(o.widths),
+        layers: Number(o.layers),
+        steps: Number(o.steps),
+        lr: Number(o.lr),
+        seqLen: Number(o.seqLen),
+        batch: Number(o.batch),
+        vocab: 256,
+        seed: 0,
       };
       const points = await coordCheck(opts, (m) => process.stderr.write(`${m}\n`));
       const file = await writeCoordCheckReport(o.out, points, opts);
-      const fmt = (m: Map<string, number>): string => [...m].map(([k, v]) => `${k} ×${v.toFixed(2)}`).join(', ');
+      const fmt = (m: Map<string, number>): string =>
+        [...m].map(([k, v]) => `${k} ×${v.toFixed(2)}`).join(', ');
       console.log(`μP growth: ${fmt(growth(points, 'mup', opts.steps - 1))}`);
       console.log(`SP growth: ${fmt(growth(points, 'sp', opts.steps - 1))}`);
       console.log(`report: ${file}`);

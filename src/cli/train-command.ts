@@ -67,30 +67,48 @@ const pair = (v: string): number[] => {
 
 export function scheduleFrom(c: TrainConfig, decayStartOverride?: number): ScheduleSpec {
   if (c.schedule === 'constant') return { kind: 'constant', peak: c.lr, warmupSteps: c.warmupSteps };
-  if (c.schedule === 'cosine') return { kind: 'cosine', peak: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps };
-  if (c.schedule !== 'wsd') throw new TrainError(`--schedule must be wsd, cosine or constant, got "${c.schedule}"`);
-  if (!['exp', 'linear', 'cosine', 'sqrt'].includes(c.decay)) throw new TrainError(`--decay must be exp, linear, cosine or sqrt, got "${c.decay}"`);
+  if (c.schedule === 'cosine')
+    return { kind: 'cosine', peak: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps };
+  if (c.schedule !== 'wsd')
+    throw new TrainError(`--schedule must be wsd, cosine or constant, got "${c.schedule}"`);
+  if (!['exp', 'linear', 'cosine', 'sqrt'].includes(c.decay))
+    throw new TrainError(`--decay must be exp, linear, cosine or sqrt, got "${c.decay}"`);
   const decayStart = decayStartOverride ?? (c.decayStart >= 0 ? c.decayStart : Math.round(0.9 * c.steps));
   const decaySteps = c.decaySteps > 0 ? c.decaySteps : Math.max(1, c.steps - decayStart);
   return {
-    kind: 'wsd', peak: c.lr, warmupSteps: c.warmupSteps, decayStart, decay: c.decay as DecayKind,
-    halfLife: c.halfLife > 0 ? c.halfLife : Math.max(1, decaySteps / 5), decaySteps,
+    kind: 'wsd',
+    peak: c.lr,
+    warmupSteps: c.warmupSteps,
+    decayStart,
+    decay: c.decay as DecayKind,
+    halfLife: c.halfLife > 0 ? c.halfLife : Math.max(1, decaySteps / 5),
+    decaySteps,
   };
 }
 
 function makeOptimizer(model: MiniCPM, c: TrainConfig): AdamW {
   return new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), {
-    betas: c.betas as [number, number], eps: c.eps, weightDecay: c.weightDecay, clip: c.clip,
+    betas: c.betas as [number, number],
+    eps: c.eps,
+    weightDecay: c.weightDecay,
+    clip: c.clip,
   });
 }
 
 function batchSource(c: TrainConfig): BatchSource {
   if (c.overfitBatch) return FixedBatch.fromJson(JSON.parse(fs.readFileSync(c.overfitBatch, 'utf8')));
-  throw new TrainError('no training data: pass --overfit-batch FILE.json (shard datasets: `minicpm data prepare` then --data DIR)');
+  throw new TrainError(
+    'no training data: pass --overfit-batch FILE.json (shard datasets: `minicpm data prepare` then --data DIR)',
+  );
 }
 
 export async function trainCommand(cliOptions: Record<string, unknown>): Promise<void> {
-  const { config: presetFile, resume, branchDecayFrom, ...rest } = cliOptions as { config?: string; resume?: string; branchDecayFrom?: string };
+  const {
+    config: presetFile,
+    resume,
+    branchDecayFrom,
+    ...rest
+  } = cliOptions as { config?: string; resume?: string; branchDecayFrom?: string };
   let c = resolveRunConfig(TRAIN_DEFAULTS, presetFile, rest);
   let model: MiniCPM;
   let start;
@@ -100,15 +118,30 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
     const ck = loadCheckpoint((resume ?? branchDecayFrom)!);
     model = ck.model;
     start = ck.state;
-    restore = ck.restoreOptimizer;
+    restore = (o) => ck.restoreOptimizer(o);
     // The saved config wins for a resume; command-line flags may still extend --steps.
-    if (resume) c = { ...c, ...(ck.state.config as Partial<TrainConfig>), ...stripUndefined(rest), out: c.out ?? resume };
+    if (resume)
+      c = {
+        ...c,
+        ...(ck.state.config as Partial<TrainConfig>),
+        ...stripUndefined(rest),
+        out: c.out ?? resume,
+      };
     if (branchDecayFrom) {
       // WSD's "take a model out at any time": decay from the stable checkpoint into a new run.
-      if (!c.out) throw new TrainError('--branch-decay-from needs --out NEW_RUN_DIR (the stable run is never modified)');
+      if (!c.out)
+        throw new TrainError(
+          '--branch-decay-from needs --out NEW_RUN_DIR (the stable run is never modified)',
+        );
       if (!(c.decaySteps > 0)) throw new TrainError('--branch-decay-from needs --decay-steps N');
       scheduleStart = ck.state.step;
-      c = { ...(ck.state.config as TrainConfig), ...stripUndefined(rest), steps: ck.state.step + c.decaySteps, out: c.out, schedule: 'wsd' };
+      c = {
+        ...(ck.state.config as TrainConfig),
+        ...stripUndefined(rest),
+        steps: ck.state.step + c.decaySteps,
+        out: c.out,
+        schedule: 'wsd',
+      };
     }
   } else if (c.init) {
     model = await loadModel(c.init);
@@ -121,20 +154,39 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
   const source = batchSource(c);
   if (c.out) {
     fs.mkdirSync(c.out, { recursive: true });
-    fs.writeFileSync(path.join(c.out, 'run_config.json'), JSON.stringify({ ...c, model: configToHF(model.config) }, null, 1));
+    fs.writeFileSync(
+      path.join(c.out, 'run_config.json'),
+      JSON.stringify({ ...c, model: configToHF(model.config) }, null, 1),
+    );
   }
-  const result = await runTraining(model, opt, source, {
-    steps: c.steps, schedule, gradAccum: c.gradAccum, runDir: c.out, saveEvery: c.saveEvery, keepLast: c.keepLast,
-    evalEvery: 0, evalBatches: 0, spikeFactor: c.spikeFactor, config: c as unknown as Record<string, unknown>,
-    phase: branchDecayFrom ? 'decay' : undefined,
-    onStep: (m) => process.stderr.write(progressLine(m, c.steps) + '\n'),
-  }, start);
+  const result = await runTraining(
+    model,
+    opt,
+    source,
+    {
+      steps: c.steps,
+      schedule,
+      gradAccum: c.gradAccum,
+      runDir: c.out,
+      saveEvery: c.saveEvery,
+      keepLast: c.keepLast,
+      evalEvery: 0,
+      evalBatches: 0,
+      spikeFactor: c.spikeFactor,
+      config: c,
+      phase: branchDecayFrom ? 'decay' : undefined,
+      onStep: (m) => process.stderr.write(progressLine(m, c.steps) + '\n'),
+    },
+    start,
+  );
   const last = result.metrics[result.metrics.length - 1];
   if (c.out && c.report) {
     const file = await writeTrainingReport(c.out, readMetrics(path.join(c.out, 'metrics.jsonl')));
     process.stderr.write(`report: ${file}\n`);
   }
-  console.log(JSON.stringify({ steps: result.state.step, loss: last?.loss ?? null, checkpoint: result.checkpoint }));
+  console.log(
+    JSON.stringify({ steps: result.state.step, loss: last?.loss ?? null, checkpoint: result.checkpoint }),
+  );
 }
 
 function stripUndefined(o: Record<string, unknown>): Record<string, unknown> {
@@ -170,6 +222,9 @@ export function registerTrainCommand(program: Command): void {
     .option('--spike-factor <x>', 'stop when loss exceeds x × its running mean (0: off)', num)
     .option('--no-report', 'skip the end-of-run report')
     .option('--resume <dir>', 'continue a run exactly from its latest checkpoint')
-    .option('--branch-decay-from <ckpt>', 'start a decay run from a stable checkpoint (needs --decay-steps, --out)')
+    .option(
+      '--branch-decay-from <ckpt>',
+      'start a decay run from a stable checkpoint (needs --decay-steps, --out)',
+    )
     .action(async (opts: Record<string, unknown>) => trainCommand(opts));
 }

@@ -31,7 +31,9 @@ export class GenerateError extends Error {
 function lastLogits(logits: Tensor): Float32Array[] {
   const [B, T, V] = logits.shape;
   const data = logits.data as Float32Array;
-  return Array.from({ length: B }, (_, b) => data.slice(logits.offset + (b * T + T - 1) * V, logits.offset + (b * T + T) * V));
+  return Array.from({ length: B }, (_, b) =>
+    data.slice(logits.offset + (b * T + T - 1) * V, logits.offset + (b * T + T) * V),
+  );
 }
 
 /**
@@ -45,20 +47,34 @@ function padMask(lengths: number[], width: number): Tensor | null {
   const m = new Float32Array(B * width * width);
   for (let b = 0; b < B; b++) {
     const pad = width - lengths[b];
-    for (let t = 0; t < width; t++) for (let s = 0; s < pad; s++) if (s !== t) m[(b * width + t) * width + s] = -Infinity;
+    for (let t = 0; t < width; t++)
+      for (let s = 0; s < pad; s++) if (s !== t) m[(b * width + t) * width + s] = -Infinity;
   }
   return Tensor.from(m, [B, 1, width, width]).keep();
 }
 
-export async function* generate(model: MiniCPM, prompts: number[][], opts: GenerateOptions): AsyncGenerator<GenerateStep> {
+export async function* generate(
+  model: MiniCPM,
+  prompts: number[][],
+  opts: GenerateOptions,
+): AsyncGenerator<GenerateStep> {
   const c = model.config;
-  if (prompts.length === 0 || prompts.some((p) => p.length === 0)) throw new GenerateError('every prompt needs at least one token');
+  if (prompts.length === 0 || prompts.some((p) => p.length === 0))
+    throw new GenerateError('every prompt needs at least one token');
   for (const p of prompts) {
-    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new GenerateError(`prompt id ${id} is outside [0, ${c.vocabSize})`);
+    for (const id of p)
+      if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize)
+        throw new GenerateError(`prompt id ${id} is outside [0, ${c.vocabSize})`);
   }
   const width = Math.max(...prompts.map((p) => p.length));
-  const padMaskT = padMask(prompts.map((p) => p.length), width);
-  if (padMaskT) throw new GenerateError('prompts of different lengths in one batch are not supported yet; batch equal-length prompts');
+  const padMaskT = padMask(
+    prompts.map((p) => p.length),
+    width,
+  );
+  if (padMaskT)
+    throw new GenerateError(
+      'prompts of different lengths in one batch are not supported yet; batch equal-length prompts',
+    );
   const B = prompts.length;
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopIds ?? [c.eosTokenId]);
@@ -81,6 +97,8 @@ export async function* generate(model: MiniCPM, prompts: number[][], opts: Gener
         if (stop.has(id)) done[b] = true;
       });
       yield { step, ids: next };
+      // Let the event loop run between tokens (a server streams to other clients meanwhile).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
       const feed = next.map((id) => (id < 0 ? c.eosTokenId : id));
       rows = noGrad(() =>
@@ -93,7 +111,11 @@ export async function* generate(model: MiniCPM, prompts: number[][], opts: Gener
 }
 
 /** Runs generation to the end and returns each sequence's new ids (stop id included). */
-export async function generateAll(model: MiniCPM, prompts: number[][], opts: GenerateOptions): Promise<number[][]> {
+export async function generateAll(
+  model: MiniCPM,
+  prompts: number[][],
+  opts: GenerateOptions,
+): Promise<number[][]> {
   const out = prompts.map(() => [] as number[]);
   for await (const s of generate(model, prompts, opts)) s.ids.forEach((id, b) => id >= 0 && out[b].push(id));
   return out;

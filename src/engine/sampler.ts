@@ -33,15 +33,20 @@ function validate(o: SamplerOptions): void {
   const bad = (what: string): never => {
     throw new SamplerError(what);
   };
-  if (o.temperature !== undefined && !(o.temperature >= 0)) bad(`temperature must be ≥ 0, got ${o.temperature}`);
-  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad(`top-k must be an integer ≥ 0, got ${o.topK}`);
+  if (o.temperature !== undefined && !(o.temperature >= 0))
+    bad(`temperature must be ≥ 0, got ${o.temperature}`);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0))
+    bad(`top-k must be an integer ≥ 0, got ${o.topK}`);
   if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad(`top-p must be in (0, 1], got ${o.topP}`);
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP < 1)) bad(`min-p must be in [0, 1), got ${o.minP}`);
-  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0)) bad(`repetition penalty must be > 0, got ${o.repetitionPenalty}`);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0))
+    bad(`repetition penalty must be > 0, got ${o.repetitionPenalty}`);
 }
 
 function sortByLogit(c: Candidates): void {
-  const order = Array.from({ length: c.n }, (_, i) => i).sort((a, b) => c.logits[b] - c.logits[a] || c.ids[a] - c.ids[b]);
+  const order = Array.from({ length: c.n }, (_, i) => i).sort(
+    (a, b) => c.logits[b] - c.logits[a] || c.ids[a] - c.ids[b],
+  );
   const ids = order.map((i) => c.ids[i]);
   const logits = order.map((i) => c.logits[i]);
   c.ids.set(ids);
@@ -86,7 +91,11 @@ export class Sampler {
       return best;
     }
     const temperature = o.temperature ?? 1;
-    const c: Candidates = { ids: Int32Array.from({ length: logits.length }, (_, i) => i), logits, n: logits.length };
+    const c: Candidates = {
+      ids: Int32Array.from({ length: logits.length }, (_, i) => i),
+      logits,
+      n: logits.length,
+    };
     for (let i = 0; i < c.n; i++) c.logits[i] /= temperature;
     // Top-k first keeps the sort cheap for large vocabularies.
     if (o.topK && o.topK < c.n) {

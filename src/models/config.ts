@@ -60,13 +60,15 @@ function num(json: Json, key: string, fallback?: number): number {
     if (fallback === undefined) throw new ConfigError(`config.json is missing "${key}"`);
     return fallback;
   }
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`config.json "${key}" must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new ConfigError(`config.json "${key}" must be a number, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function positiveInt(json: Json, key: string, fallback?: number): number {
   const v = num(json, key, fallback);
-  if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`config.json "${key}" must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new ConfigError(`config.json "${key}" must be a positive integer, got ${v}`);
   return v;
 }
 
@@ -84,9 +86,12 @@ export function configFromHF(json: Json): MiniCPMConfig {
   const hiddenSize = positiveInt(json, 'hidden_size');
   const numHeads = positiveInt(json, 'num_attention_heads');
   const numKvHeads = positiveInt(json, 'num_key_value_heads', numHeads);
-  if (hiddenSize % numHeads) throw new ConfigError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`);
+  if (hiddenSize % numHeads)
+    throw new ConfigError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`);
   if (numHeads % numKvHeads) {
-    throw new ConfigError(`num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    throw new ConfigError(
+      `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
+    );
   }
   const headDim = positiveInt(json, 'head_dim', hiddenSize / numHeads);
   if (headDim % 2) throw new ConfigError(`head dim ${headDim} must be even for rotary embeddings`);
@@ -94,7 +99,8 @@ export function configFromHF(json: Json): MiniCPMConfig {
   const rs = json.rope_scaling as Json | null | undefined;
   if (rs) {
     const type = (rs.type ?? rs.rope_type) as string;
-    if (type !== 'linear' && type !== 'dynamic') throw new ConfigError(`rope_scaling type "${type}" is not supported (linear, dynamic)`);
+    if (type !== 'linear' && type !== 'dynamic')
+      throw new ConfigError(`rope_scaling type "${type}" is not supported (linear, dynamic)`);
     ropeScaling = { type, factor: num(rs, 'factor') };
   }
   const isLlama = modelType === 'llama';
@@ -145,6 +151,7 @@ export function configToHF(c: MiniCPMConfig): Json {
     torch_dtype: 'float32',
   };
   if (c.headDim !== c.hiddenSize / c.numHeads) base.head_dim = c.headDim;
-  if (c.modelType === 'minicpm') Object.assign(base, { scale_emb: c.scaleEmb, scale_depth: c.scaleDepth, dim_model_base: c.dimModelBase });
+  if (c.modelType === 'minicpm')
+    Object.assign(base, { scale_emb: c.scaleEmb, scale_depth: c.scaleDepth, dim_model_base: c.dimModelBase });
   return base;
 }

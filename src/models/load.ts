@@ -16,7 +16,11 @@ export async function loadModel(dir: string): Promise<MiniCPM> {
 }
 
 /** Writes `model` as a Hugging Face folder that loadModel reads back identically. */
-export async function saveModel(dir: string, model: MiniCPM, opts: { tokenizerFrom?: string; generationConfig?: Record<string, unknown> } = {}): Promise<void> {
+export async function saveModel(
+  dir: string,
+  model: MiniCPM,
+  opts: { tokenizerFrom?: string; generationConfig?: Record<string, unknown> } = {},
+): Promise<void> {
   const generationConfig = opts.generationConfig ??
     (opts.tokenizerFrom ? await readGenerationConfig(opts.tokenizerFrom) : undefined) ?? {
       bos_token_id: model.config.bosTokenId,

@@ -5,7 +5,18 @@
 import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
 import { normal } from '../nn/init.js';
 import {
-  add, attention, crossEntropy, embedding, linear, mulScalar, reshape, rmsNorm, rope, Rng, swiglu, Tensor,
+  add,
+  attention,
+  crossEntropy,
+  embedding,
+  linear,
+  mulScalar,
+  reshape,
+  rmsNorm,
+  rope,
+  Rng,
+  swiglu,
+  Tensor,
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
@@ -79,10 +90,16 @@ export class MiniCPM {
 
   private ropeFor(positions: number): { cos: Tensor; sin: Tensor } {
     const c = this.config;
-    const spec: RopeSpec = { headDim: c.headDim, theta: c.ropeTheta, maxPositionEmbeddings: c.maxPositionEmbeddings, scaling: c.ropeScaling };
+    const spec: RopeSpec = {
+      headDim: c.headDim,
+      theta: c.ropeTheta,
+      maxPositionEmbeddings: c.maxPositionEmbeddings,
+      scaling: c.ropeScaling,
+    };
     // Dynamic NTK enlarges the base with the sequence length, so past max_position_embeddings the
     // tables are rebuilt for each length; otherwise one table grows by doubling.
-    const dynamicLen = c.ropeScaling?.type === 'dynamic' && positions > c.maxPositionEmbeddings ? positions : 0;
+    const dynamicLen =
+      c.ropeScaling?.type === 'dynamic' && positions > c.maxPositionEmbeddings ? positions : 0;
     const r = this.rope;
     if (r && r.dynamicLen === dynamicLen && positions <= r.positions) return r;
     r?.cos.dispose();
@@ -124,7 +141,12 @@ export class MiniCPM {
     this.probe?.('embedding', x);
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
-      const attn = this.attentionBlock(l, rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps), pos, cache);
+      const attn = this.attentionBlock(
+        l,
+        rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps),
+        pos,
+        cache,
+      );
       x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
       const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
       x = add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));

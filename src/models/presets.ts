@@ -32,7 +32,11 @@ export function presetNames(): string[] {
   return Object.keys(SHAPES);
 }
 
-export function presetConfig(name: string, vocabSize: number, overrides: Partial<MiniCPMConfig> = {}): MiniCPMConfig {
+export function presetConfig(
+  name: string,
+  vocabSize: number,
+  overrides: Partial<MiniCPMConfig> = {},
+): MiniCPMConfig {
   const s = SHAPES[name];
   if (!s) throw new ConfigError(`unknown model preset "${name}": choose one of ${presetNames().join(', ')}`);
   const heads = s.heads ?? s.d / 64;

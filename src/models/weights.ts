@@ -18,7 +18,9 @@ export class WeightsMismatchError extends Error {
 /** A checkpoint record as an f32 tensor (bf16/f16/f64 decoded exactly). */
 export function recordToTensor(rec: TensorRecord): Tensor {
   if (rec.dtype === 'BF16' || rec.dtype === 'F16') {
-    const bits = new Uint16Array(rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength));
+    const bits = new Uint16Array(
+      rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength),
+    );
     const out = new Float32Array(bits.length);
     const dec = rec.dtype === 'BF16' ? bf16ToF32 : f16ToF32;
     for (let i = 0; i < bits.length; i++) out[i] = dec(bits[i]);
@@ -58,7 +60,9 @@ export function loadParameters(config: MiniCPMConfig, reader: TensorReader): Min
       );
     }
     if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype)) {
-      throw new WeightsMismatchError(`${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`);
+      throw new WeightsMismatchError(
+        `${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`,
+      );
     }
     params.set(name, Tensor.parameter(recordToTensor(reader.readSync(name)), name));
   }

@@ -20,7 +20,11 @@ export function ropeBase(spec: RopeSpec, seqLen: number): number {
   return theta * Math.pow((f * seqLen) / maxPos - (f - 1), d / (d - 2));
 }
 
-export function ropeTables(spec: RopeSpec, positions: number, seqLenForBase = positions): { cos: Tensor; sin: Tensor } {
+export function ropeTables(
+  spec: RopeSpec,
+  positions: number,
+  seqLenForBase = positions,
+): { cos: Tensor; sin: Tensor } {
   const half = spec.headDim / 2;
   const base = ropeBase(spec, seqLenForBase);
   const posScale = spec.scaling?.type === 'linear' ? 1 / spec.scaling.factor : 1;

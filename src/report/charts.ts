@@ -42,7 +42,7 @@ function spec(c: LineChart): vl.TopLevelSpec {
       y: axis(c.y, c.yTitle, c.logY),
       ...(c.series ? { color: { field: c.series, type: 'nominal' as const } } : {}),
     },
-  } as vl.TopLevelSpec;
+  };
 }
 
 export async function lineChartSvg(c: LineChart): Promise<string> {
@@ -54,5 +54,7 @@ export async function lineChartSvg(c: LineChart): Promise<string> {
 }
 
 export function svgToPng(svg: string): Buffer {
-  return new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true } }).render().asPng();
+  return new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true } })
+    .render()
+    .asPng();
 }

@@ -40,11 +40,19 @@ function rms(t: Tensor): number {
   return Math.sqrt(s / t.size);
 }
 
-function modelFor(param: Parametrization, width: number, o: CoordCheckOptions): { model: MiniCPM; m: number } {
+function modelFor(
+  param: Parametrization,
+  width: number,
+  o: CoordCheckOptions,
+): { model: MiniCPM; m: number } {
   const base: MiniCPMConfig = {
     ...presetConfig('tiny', o.vocab),
-    hiddenSize: width, intermediateSize: Math.round(2.5 * width), numLayers: o.layers,
-    numHeads: Math.max(1, width / 32), numKvHeads: Math.max(1, width / 32), headDim: Math.min(32, width),
+    hiddenSize: width,
+    intermediateSize: Math.round(2.5 * width),
+    numLayers: o.layers,
+    numHeads: Math.max(1, width / 32),
+    numKvHeads: Math.max(1, width / 32),
+    headDim: Math.min(32, width),
   };
   // Same initial weights for both parametrizations (μP's variance-1/fan-in style init).
   const mup = MiniCPM.init(base, new Rng(o.seed));
@@ -53,24 +61,47 @@ function modelFor(param: Parametrization, width: number, o: CoordCheckOptions): 
   return { model: new MiniCPM(sp, mup.params), m: 1 };
 }
 
-export async function coordCheck(o: CoordCheckOptions, onProgress?: (msg: string) => void): Promise<CoordPoint[]> {
+export async function coordCheck(
+  o: CoordCheckOptions,
+  onProgress?: (msg: string) => void,
+): Promise<CoordPoint[]> {
   const rng = new Rng(o.seed + 1);
   // A learnable stream (a noisy repeating pattern) so training actually moves the weights.
-  const row = (): number[] => Array.from({ length: o.seqLen + 1 }, (_, i) => (rng.uniform() < 0.8 ? (i * 7) % o.vocab : rng.int(o.vocab)));
+  const row = (): number[] =>
+    Array.from({ length: o.seqLen + 1 }, (_, i) =>
+      rng.uniform() < 0.8 ? (i * 7) % o.vocab : rng.int(o.vocab),
+    );
   const rows = Array.from({ length: o.batch }, row);
-  const batch = new FixedBatch(rows.map((r) => r.slice(0, -1)), rows.map((r) => r.slice(1)));
+  const batch = new FixedBatch(
+    rows.map((r) => r.slice(0, -1)),
+    rows.map((r) => r.slice(1)),
+  );
   const points: CoordPoint[] = [];
   for (const param of ['mup', 'sp'] as const) {
     for (const width of o.widths) {
       const { model, m } = modelFor(param, width, o);
       let step = 0;
       model.probe = (name, t) => {
-        if (t.requiresGrad || t.kind === 'activation') points.push({ param, width, step, activation: name, rms: rms(t) });
+        if (t.requiresGrad || t.kind === 'activation')
+          points.push({ param, width, step, activation: name, rms: rms(t) });
       };
-      const opt = new AdamW(muPGroups(model.params, m, 0), { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0, clip: 0 });
+      const opt = new AdamW(muPGroups(model.params, m, 0), {
+        betas: [0.9, 0.95],
+        eps: 1e-8,
+        weightDecay: 0,
+        clip: 0,
+      });
       await runTraining(model, opt, batch, {
-        steps: o.steps, schedule: { kind: 'constant', peak: o.lr, warmupSteps: 0 }, gradAccum: 1, runDir: null,
-        saveEvery: 0, keepLast: 0, evalEvery: 0, evalBatches: 0, spikeFactor: 0, config: { ...o, param, width },
+        steps: o.steps,
+        schedule: { kind: 'constant', peak: o.lr, warmupSteps: 0 },
+        gradAccum: 1,
+        runDir: null,
+        saveEvery: 0,
+        keepLast: 0,
+        evalEvery: 0,
+        evalBatches: 0,
+        spikeFactor: 0,
+        config: { ...o, param, width },
         onStep: () => step++,
       });
       onProgress?.(`${param} width ${width}: done`);

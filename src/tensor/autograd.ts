@@ -27,7 +27,7 @@ export function record<K extends OpName>(
 ): Tensor {
   if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, attrs, saved, extra } as Node;
+    out.node = { op, inputs, attrs, saved, extra };
   }
   return out;
 }
@@ -91,7 +91,9 @@ export function backward(root: Tensor, seed?: Tensor): void {
         const g = inputGrads[i];
         if (!g || !input.requiresGrad) return;
         if (!sameShape(g.shape, input.shape)) {
-          throw new GradError(`gradient rule of '${node.op}' gave ${shapeStr(g.shape)} for input ${shapeStr(input.shape)}`);
+          throw new GradError(
+            `gradient rule of '${node.op}' gave ${shapeStr(g.shape)} for input ${shapeStr(input.shape)}`,
+          );
         }
         const prev = grads.get(input.id);
         grads.set(input.id, prev ? getBackend().binary('add', prev, g) : g);

@@ -53,14 +53,31 @@ export interface Backend {
   /** x: [B, T, H, D]; cos/sin: [maxPos, D/2]. `inverse` rotates by −θ (the backward pass). */
   rope(x: Tensor, cos: Tensor, sin: Tensor, posOffset: number, layout: RopeLayout, inverse: boolean): Tensor;
   /** q: [B, T, Hq, D], k/v: [B, S, Hkv, D], mask: additive, broadcastable to [B, Hq, T, S]. */
-  attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions): { out: Tensor; lse: Tensor };
+  attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | null,
+    opts: AttentionOptions,
+  ): { out: Tensor; lse: Tensor };
   attentionGrad(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | null,
+    out: Tensor,
+    lse: Tensor,
+    dout: Tensor,
+    opts: AttentionOptions,
   ): { dq: Tensor; dk: Tensor; dv: Tensor };
   swiglu(gate: Tensor, up: Tensor): Tensor;
   swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): { dgate: Tensor; dup: Tensor };
   /** logits [N, V], targets i32 [N]: mean NLL over targets ≠ ignoreIndex, plus per-row logsumexp. */
-  crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor; count: number };
+  crossEntropy(
+    logits: Tensor,
+    targets: Tensor,
+    ignoreIndex: number,
+  ): { loss: Tensor; lse: Tensor; count: number };
   crossEntropyGrad(logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor;
 
   /** In place: decoupled weight decay then a bias-corrected Adam step. */

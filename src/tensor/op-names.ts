@@ -2,7 +2,8 @@
  * The closed op set of the engine. Every op that autodiff can record is named here with its attributes;
  * `grad-rules.ts` must give each one a gradient rule (or mark it not differentiable) to compile.
  */
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sigmoid' | 'tanh' | 'silu' | 'gelu' | 'relu' | 'square' | 'abs';
+export type UnaryOp =
+  'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sigmoid' | 'tanh' | 'silu' | 'gelu' | 'relu' | 'square' | 'abs';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum';
 export type CompareOp = 'eq' | 'gt' | 'lt';
 export type ReduceOp = 'sum' | 'max';

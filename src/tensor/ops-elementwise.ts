@@ -13,7 +13,9 @@ function checkFloat(op: string, ...ts: Tensor[]): void {
     }
   }
   if (ts.some((t) => t.dtype !== ts[0].dtype)) {
-    throw new DTypeError(`${op} got mixed dtypes (${ts.map((t) => t.dtype).join(', ')}): cast() to one dtype first`);
+    throw new DTypeError(
+      `${op} got mixed dtypes (${ts.map((t) => t.dtype).join(', ')}): cast() to one dtype first`,
+    );
   }
 }
 

@@ -8,7 +8,8 @@ import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
 function expectDtype(what: string, t: Tensor, ...dtypes: string[]): void {
-  if (!dtypes.includes(t.dtype)) throw new DTypeError(`${what} must be ${dtypes.join(' or ')}, got ${t.dtype}`);
+  if (!dtypes.includes(t.dtype))
+    throw new DTypeError(`${what} must be ${dtypes.join(' or ')}, got ${t.dtype}`);
 }
 
 /** Softmax over the last axis. */
@@ -25,7 +26,8 @@ export function logSoftmax(x: Tensor): Tensor {
 /** Rows of `weight` [V, D] picked by integer `ids` (any shape) → [...ids.shape, D]. */
 export function embedding(weight: Tensor, ids: Tensor): Tensor {
   expectDtype('embedding ids', ids, 'i32');
-  if (weight.rank !== 2) throw new ShapeError(`embedding weight must be [V, D], got ${shapeStr(weight.shape)}`);
+  if (weight.rank !== 2)
+    throw new ShapeError(`embedding weight must be [V, D], got ${shapeStr(weight.shape)}`);
   return record('embedding', [weight, ids], {}, getBackend().embedding(weight, ids));
 }
 
@@ -33,7 +35,9 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
 export function scatterAddRows(base: Tensor, ids: Tensor, src: Tensor): Tensor {
   expectDtype('scatterAddRows ids', ids, 'i32');
   if (base.rank !== 2 || src.rank !== 2 || src.shape[1] !== base.shape[1] || ids.size !== src.shape[0]) {
-    throw new ShapeError(`scatterAddRows: base ${shapeStr(base.shape)}, ids ${shapeStr(ids.shape)}, src ${shapeStr(src.shape)} do not fit`);
+    throw new ShapeError(
+      `scatterAddRows: base ${shapeStr(base.shape)}, ids ${shapeStr(ids.shape)}, src ${shapeStr(src.shape)} do not fit`,
+    );
   }
   return record('scatterAddRows', [base, ids, src], {}, getBackend().scatterAddRows(base, ids, src));
 }
@@ -41,7 +45,9 @@ export function scatterAddRows(base: Tensor, ids: Tensor, src: Tensor): Tensor {
 /** y = gain ⊙ x / sqrt(mean(x², last axis) + eps). */
 export function rmsNorm(x: Tensor, gain: Tensor, eps: number): Tensor {
   if (gain.rank !== 1 || gain.shape[0] !== x.shape[x.rank - 1]) {
-    throw new ShapeError(`rmsNorm gain ${shapeStr(gain.shape)} does not match the last dim of ${shapeStr(x.shape)}`);
+    throw new ShapeError(
+      `rmsNorm gain ${shapeStr(gain.shape)} does not match the last dim of ${shapeStr(x.shape)}`,
+    );
   }
   const { y, rstd } = getBackend().rmsNorm(x, gain, eps);
   return record('rmsNorm', [x, gain], { eps }, y, [rstd]);
@@ -51,14 +57,22 @@ export function rmsNorm(x: Tensor, gain: Tensor, eps: number): Tensor {
  * Rotary position embedding of x [B, T, H, D] at positions posOffset..posOffset+T−1, with tables
  * cos/sin [maxPos, D/2]. 'half' pairs element i with i + D/2 (Hugging Face); 'interleaved' pairs 2i, 2i+1.
  */
-export function rope(x: Tensor, cos: Tensor, sin: Tensor, posOffset: number, layout: RopeLayout = 'half'): Tensor {
+export function rope(
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  posOffset: number,
+  layout: RopeLayout = 'half',
+): Tensor {
   if (x.rank !== 4) throw new ShapeError(`rope expects [B, T, H, D], got ${shapeStr(x.shape)}`);
   const d = x.shape[3];
   if (d % 2 || cos.shape[1] !== d / 2 || sin.shape[1] !== d / 2) {
     throw new ShapeError(`rope tables ${shapeStr(cos.shape)} do not fit head dim ${d}`);
   }
   if (posOffset + x.shape[1] > cos.shape[0]) {
-    throw new ShapeError(`rope positions up to ${posOffset + x.shape[1]} exceed the table length ${cos.shape[0]}`);
+    throw new ShapeError(
+      `rope positions up to ${posOffset + x.shape[1]} exceed the table length ${cos.shape[0]}`,
+    );
   }
   const out = getBackend().rope(x, cos, sin, posOffset, layout, false);
   return record('rope', [x, cos, sin], { posOffset, layout }, out);
@@ -78,18 +92,22 @@ export interface AttentionArgs {
  * Query head j reads kv head ⌊j / (Hq/Hkv)⌋. Softmax statistics are kept for the backward, never P.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, args: AttentionArgs = {}): Tensor {
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new ShapeError('attention expects rank-4 [B, T, H, D] tensors');
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new ShapeError('attention expects rank-4 [B, T, H, D] tensors');
   const [B, T, Hq, D] = q.shape;
   const [Bk, S, Hkv, Dk] = k.shape;
   if (Bk !== B || Dk !== D || v.shape.some((n, i) => n !== k.shape[i]) || Hq % Hkv !== 0) {
-    throw new ShapeError(`attention shapes do not fit: q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}`);
+    throw new ShapeError(
+      `attention shapes do not fit: q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)}, v ${shapeStr(v.shape)}`,
+    );
   }
   const opts = {
     causal: args.causal ?? true,
     qOffset: args.qOffset ?? S - T,
     scale: args.scale ?? 1 / Math.sqrt(D),
   };
-  if (opts.causal && opts.qOffset + T > S) throw new ShapeError(`causal attention: qOffset ${opts.qOffset} + T ${T} > S ${S}`);
+  if (opts.causal && opts.qOffset + T > S)
+    throw new ShapeError(`causal attention: qOffset ${opts.qOffset} + T ${T} > S ${S}`);
   const mask = args.mask ?? null;
   const { out, lse } = getBackend().attention(q, k, v, mask, opts);
   const inputs = mask ? [q, k, v, mask] : [q, k, v];
@@ -111,7 +129,9 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
 export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100): Tensor {
   expectDtype('crossEntropy targets', targets, 'i32');
   if (logits.rank !== 2 || targets.size !== logits.shape[0]) {
-    throw new ShapeError(`crossEntropy: logits ${shapeStr(logits.shape)} and targets ${shapeStr(targets.shape)} do not fit`);
+    throw new ShapeError(
+      `crossEntropy: logits ${shapeStr(logits.shape)} and targets ${shapeStr(targets.shape)} do not fit`,
+    );
   }
   const { loss, lse, count } = getBackend().crossEntropy(logits, targets, ignoreIndex);
   return record('crossEntropy', [logits, targets], { ignoreIndex }, loss, [lse], { count });

@@ -34,7 +34,8 @@ export function max(x: Tensor, axes?: number | readonly number[], keepdim = fals
  * broadcast; a 2-D b (a weight) is shared by every batch.
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
-  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul needs rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  if (a.rank < 2 || b.rank < 2)
+    throw new ShapeError(`matmul needs rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
   if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f64')) {
     throw new DTypeError(`matmul needs two f32 (or two f64) tensors, got ${a.dtype} and ${b.dtype}`);
   }

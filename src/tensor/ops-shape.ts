@@ -55,10 +55,12 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
 
 /** Broadcasts x to `shape` without copying (size-1 dims get stride 0). */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
-  if (shape.length < x.rank) throw new ShapeError(`cannot expand ${shapeStr(x.shape)} to fewer dims ${shapeStr(shape)}`);
+  if (shape.length < x.rank)
+    throw new ShapeError(`cannot expand ${shapeStr(x.shape)} to fewer dims ${shapeStr(shape)}`);
   const lead = shape.length - x.rank;
   x.shape.forEach((d, i) => {
-    if (d !== 1 && d !== shape[lead + i]) throw new ShapeError(`cannot expand ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
+    if (d !== 1 && d !== shape[lead + i])
+      throw new ShapeError(`cannot expand ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
   });
   const out = x.view(shape, broadcastStrides(x.shape, x.strides, shape), x.offset);
   return record('expand', [x], { shape: [...shape] }, out);
@@ -83,8 +85,14 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const shape = [...xs[0].shape];
   shape[a] = 0;
   for (const x of xs) {
-    if (x.rank !== shape.length || x.shape.some((d, i) => i !== a && d !== xs[0].shape[i]) || x.dtype !== xs[0].dtype) {
-      throw new ShapeError(`concat along ${a}: ${xs.map((t) => `${shapeStr(t.shape)} ${t.dtype}`).join(', ')} do not fit`);
+    if (
+      x.rank !== shape.length ||
+      x.shape.some((d, i) => i !== a && d !== xs[0].shape[i]) ||
+      x.dtype !== xs[0].dtype
+    ) {
+      throw new ShapeError(
+        `concat along ${a}: ${xs.map((t) => `${shapeStr(t.shape)} ${t.dtype}`).join(', ')} do not fit`,
+      );
     }
     shape[a] += x.shape[a];
   }

@@ -40,7 +40,9 @@ export function broadcastShapes(a: Shape, b: Shape): number[] {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(`cannot broadcast shapes [${a.join(', ')}] and [${b.join(', ')}] (dim ${i}: ${da} vs ${db})`);
+      throw new ShapeError(
+        `cannot broadcast shapes [${a.join(', ')}] and [${b.join(', ')}] (dim ${i}: ${da} vs ${db})`,
+      );
     }
     out[i] = da === 1 ? db : da;
   }

@@ -146,7 +146,8 @@ export class Tensor {
   }
 
   item(): number {
-    if (this.size !== 1) throw new ShapeError(`item() needs a tensor with one element, got ${shapeStr(this.shape)}`);
+    if (this.size !== 1)
+      throw new ShapeError(`item() needs a tensor with one element, got ${shapeStr(this.shape)}`);
     this.assertAlive();
     return this.storage.data[this.offset];
   }
@@ -196,7 +197,8 @@ export class Tensor {
 
 function checkShape(shape: Shape): void {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid shape ${shapeStr(shape)}: dims must be integers ≥ 0`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new ShapeError(`invalid shape ${shapeStr(shape)}: dims must be integers ≥ 0`);
   }
 }
 

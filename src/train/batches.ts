@@ -21,14 +21,22 @@ export class FixedBatch implements BatchSource {
   private readonly batch: Batch;
 
   constructor(inputs: number[][], targets: number[][]) {
-    if (!inputs.length || inputs.length !== targets.length) throw new TrainError('overfit batch: "inputs" and "targets" must be non-empty lists of equal length');
+    if (!inputs.length || inputs.length !== targets.length)
+      throw new TrainError('overfit batch: "inputs" and "targets" must be non-empty lists of equal length');
     const T = inputs[0].length;
     for (const [i, row] of [...inputs, ...targets].entries()) {
       if (!Array.isArray(row) || row.length !== T || row.some((x) => !Number.isInteger(x))) {
-        throw new TrainError(`overfit batch: row ${i % inputs.length} must be ${T} integer ids like the first`);
+        throw new TrainError(
+          `overfit batch: row ${i % inputs.length} must be ${T} integer ids like the first`,
+        );
       }
     }
-    this.batch = { inputs: Int32Array.from(inputs.flat()), targets: Int32Array.from(targets.flat()), batch: inputs.length, seqLen: T };
+    this.batch = {
+      inputs: Int32Array.from(inputs.flat()),
+      targets: Int32Array.from(targets.flat()),
+      batch: inputs.length,
+      seqLen: T,
+    };
   }
 
   static fromJson(json: unknown): FixedBatch {

@@ -45,7 +45,13 @@ export function stepDirName(step: number): string {
 }
 
 /** Saves model + optimizer + state as RUN/checkpoints/step-N and points RUN/checkpoints/latest at it. */
-export async function saveCheckpoint(runDir: string, model: MiniCPM, opt: AdamW, state: TrainerState, keepLast = 2): Promise<string> {
+export async function saveCheckpoint(
+  runDir: string,
+  model: MiniCPM,
+  opt: AdamW,
+  state: TrainerState,
+  keepLast = 2,
+): Promise<string> {
   const root = path.join(runDir, 'checkpoints');
   fs.mkdirSync(root, { recursive: true });
   const name = stepDirName(state.step);
@@ -54,8 +60,15 @@ export async function saveCheckpoint(runDir: string, model: MiniCPM, opt: AdamW,
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
   writeJsonAtomic(path.join(tmp, 'config.json'), configToHF(model.config));
-  writeJsonAtomic(path.join(tmp, 'generation_config.json'), { bos_token_id: model.config.bosTokenId, eos_token_id: model.config.eosTokenId });
-  await writeSafetensors(path.join(tmp, 'model.safetensors'), [...model.params].map(([n, t]) => tensorToRecord(n, t)), { format: 'pt' });
+  writeJsonAtomic(path.join(tmp, 'generation_config.json'), {
+    bos_token_id: model.config.bosTokenId,
+    eos_token_id: model.config.eosTokenId,
+  });
+  await writeSafetensors(
+    path.join(tmp, 'model.safetensors'),
+    [...model.params].map(([n, t]) => tensorToRecord(n, t)),
+    { format: 'pt' },
+  );
   const moments = [...model.params].flatMap(([n, p]) => {
     const m = opt.m.get(p);
     const v = opt.v.get(p);
@@ -69,9 +82,11 @@ export async function saveCheckpoint(runDir: string, model: MiniCPM, opt: AdamW,
   // Older checkpoints go only after `latest` points at the new one.
   const entries = fs.readdirSync(root);
   // Temp folders left by a killed save are garbage once a newer checkpoint is complete.
-  for (const d of entries) if (/^step-\d+\.tmp-/.test(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+  for (const d of entries)
+    if (/^step-\d+\.tmp-/.test(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
   const all = entries.filter((d) => /^step-\d+$/.test(d)).sort();
-  for (const old of all.slice(0, Math.max(0, all.length - keepLast))) fs.rmSync(path.join(root, old), { recursive: true, force: true });
+  for (const old of all.slice(0, Math.max(0, all.length - keepLast)))
+    fs.rmSync(path.join(root, old), { recursive: true, force: true });
   return final;
 }
 
@@ -79,7 +94,10 @@ export async function saveCheckpoint(runDir: string, model: MiniCPM, opt: AdamW,
 export function resolveCheckpoint(dir: string): string {
   if (fs.existsSync(path.join(dir, 'trainer_state.json'))) return dir;
   const latest = path.join(dir, 'checkpoints', 'latest.json');
-  if (!fs.existsSync(latest)) throw new CheckpointError(`${dir} holds no checkpoint (no trainer_state.json and no checkpoints/latest.json)`);
+  if (!fs.existsSync(latest))
+    throw new CheckpointError(
+      `${dir} holds no checkpoint (no trainer_state.json and no checkpoints/latest.json)`,
+    );
   const { name } = JSON.parse(fs.readFileSync(latest, 'utf8')) as { name: string };
   return path.join(dir, 'checkpoints', name);
 }
@@ -93,9 +111,13 @@ export interface LoadedCheckpoint {
 
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
   const ckpt = resolveCheckpoint(dir);
-  const config = configFromHF(JSON.parse(fs.readFileSync(path.join(ckpt, 'config.json'), 'utf8')) as Record<string, unknown>);
+  const config = configFromHF(
+    JSON.parse(fs.readFileSync(path.join(ckpt, 'config.json'), 'utf8')) as Record<string, unknown>,
+  );
   const model = loadParameters(config, openSafetensorsSync(path.join(ckpt, 'model.safetensors')));
-  const state = JSON.parse(fs.readFileSync(path.join(ckpt, 'trainer_state.json'), 'utf8')) as LoadedCheckpoint['state'];
+  const state = JSON.parse(
+    fs.readFileSync(path.join(ckpt, 'trainer_state.json'), 'utf8'),
+  ) as LoadedCheckpoint['state'];
   return {
     model,
     state,
@@ -105,9 +127,10 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
         const m = opt.m.get(p);
         const v = opt.v.get(p);
         if (!m || !v) continue;
-        if (!f.has(`m.${n}`)) throw new CheckpointError(`${ckpt}/optimizer.safetensors lacks the moments of ${n}`);
-        (m.data as Float32Array).set(recordToTensor(f.readSync(`m.${n}`)).data as Float32Array);
-        (v.data as Float32Array).set(recordToTensor(f.readSync(`v.${n}`)).data as Float32Array);
+        if (!f.has(`m.${n}`))
+          throw new CheckpointError(`${ckpt}/optimizer.safetensors lacks the moments of ${n}`);
+        (m.data as Float32Array).set(recordToTensor(f.readSync(`m.${n}`)).data);
+        (v.data as Float32Array).set(recordToTensor(f.readSync(`v.${n}`)).data);
       }
       opt.step = state.optimizerStep;
     },

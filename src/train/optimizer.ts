@@ -21,7 +21,12 @@ export interface ParamGroup {
 }
 
 /** Splits named parameters into μP groups; `decayAll=false` exempts 1-D gains from weight decay. */
-export function muPGroups(params: Map<string, Tensor>, widthMultiplier: number, weightDecay: number, decayAll = true): ParamGroup[] {
+export function muPGroups(
+  params: Map<string, Tensor>,
+  widthMultiplier: number,
+  weightDecay: number,
+  decayAll = true,
+): ParamGroup[] {
   const hidden: Tensor[] = [];
   const rest: Tensor[] = [];
   const gains: Tensor[] = [];
@@ -34,7 +39,8 @@ export function muPGroups(params: Map<string, Tensor>, widthMultiplier: number, 
     { name: 'hidden matrices (lr/m)', params: hidden, lrScale: 1 / widthMultiplier, weightDecay },
     { name: 'embedding and gains (lr)', params: rest, lrScale: 1, weightDecay },
   ];
-  if (gains.length) groups.push({ name: 'gains without decay (lr)', params: gains, lrScale: 1, weightDecay: 0 });
+  if (gains.length)
+    groups.push({ name: 'gains without decay (lr)', params: gains, lrScale: 1, weightDecay: 0 });
   return groups.filter((g) => g.params.length);
 }
 
@@ -85,7 +91,12 @@ export class AdamW {
             for (let i = 0; i < d.length; i++) d[i] *= scale;
           }
           adamwStep(p, p.grad, this.m.get(p)!, this.v.get(p)!, {
-            lr: baseLr * g.lrScale, beta1: betas[0], beta2: betas[1], eps, weightDecay: g.weightDecay, step: this.step,
+            lr: baseLr * g.lrScale,
+            beta1: betas[0],
+            beta2: betas[1],
+            eps,
+            weightDecay: g.weightDecay,
+            step: this.step,
           });
         }
       }

@@ -62,10 +62,16 @@ export function lrAt(spec: ScheduleSpec, step: number): number {
         if (!spec.halfLife || spec.halfLife <= 0) throw new Error('WSD exponential decay needs halfLife > 0');
         return spec.peak * Math.pow(0.5, t / spec.halfLife);
       }
-      if (!spec.decaySteps || spec.decaySteps <= 0) throw new Error(`WSD ${spec.decay} decay needs decaySteps > 0`);
+      if (!spec.decaySteps || spec.decaySteps <= 0)
+        throw new Error(`WSD ${spec.decay} decay needs decaySteps > 0`);
       const floor = spec.floor ?? (spec.decay === 'linear' ? 0.1 : 0);
       const p = Math.min(1, t / spec.decaySteps);
-      const shape = spec.decay === 'linear' ? 1 - p : spec.decay === 'cosine' ? 0.5 * (1 + Math.cos(Math.PI * p)) : 1 - Math.sqrt(p);
+      const shape =
+        spec.decay === 'linear'
+          ? 1 - p
+          : spec.decay === 'cosine'
+            ? 0.5 * (1 + Math.cos(Math.PI * p))
+            : 1 - Math.sqrt(p);
       return spec.peak * (floor + (1 - floor) * shape);
     }
   }

@@ -52,16 +52,22 @@ function toTensors(b: Batch): { ids: Tensor; targets: Tensor } {
 export function evaluate(model: MiniCPM, source: BatchSource, n: number): number {
   let total = 0;
   for (let i = 0; i < n; i++) {
-    total += noGrad(() => scope(() => {
-      const { ids, targets } = toTensors(source.next());
-      return model.loss(ids, targets).item();
-    }));
+    total += noGrad(() =>
+      scope(() => {
+        const { ids, targets } = toTensors(source.next());
+        return model.loss(ids, targets).item();
+      }),
+    );
   }
   return total / n;
 }
 
 export async function runTraining(
-  model: MiniCPM, opt: AdamW, source: BatchSource, o: TrainLoopOptions, start?: TrainerState,
+  model: MiniCPM,
+  opt: AdamW,
+  source: BatchSource,
+  o: TrainLoopOptions,
+  start?: TrainerState,
 ): Promise<TrainResult> {
   let step = start?.step ?? 0;
   let tokens = start?.tokens ?? 0;
@@ -71,7 +77,13 @@ export async function runTraining(
   const metrics: StepMetrics[] = [];
   const t0 = performance.now();
   let checkpoint: string | null = null;
-  const state = (): TrainerState => ({ step, tokens, data: source.state(), config: o.config, extra: { lossEma: ema } });
+  const state = (): TrainerState => ({
+    step,
+    tokens,
+    data: source.state(),
+    config: o.config,
+    extra: { lossEma: ema },
+  });
 
   while (step < o.steps) {
     const tStep = performance.now();
@@ -93,7 +105,10 @@ export async function runTraining(
     const loss = lossSum / o.gradAccum;
     if (!Number.isFinite(loss)) {
       zeroGrad(model.parameters());
-      throw new DivergenceError(`loss became ${loss} at step ${step}: lower --lr or raise --warmup-steps; the last good checkpoint is kept`, step);
+      throw new DivergenceError(
+        `loss became ${loss} at step ${step}: lower --lr or raise --warmup-steps; the last good checkpoint is kept`,
+        step,
+      );
     }
     if (o.spikeFactor > 0 && step >= 20 && loss > o.spikeFactor * ema) {
       zeroGrad(model.parameters());
@@ -110,7 +125,12 @@ export async function runTraining(
     const dt = (performance.now() - tStep) / 1000;
     const tps = stepTokens / dt;
     const m: StepMetrics = {
-      step: step - 1, loss, lr, grad_norm: gradNorm, tokens, tokens_per_s: tps,
+      step: step - 1,
+      loss,
+      lr,
+      grad_norm: gradNorm,
+      tokens,
+      tokens_per_s: tps,
       elapsed_s: (performance.now() - t0) / 1000,
       mfu: (tps * trainFlopsPerToken(model.config, seqLen)) / FP32_PEAK,
     };

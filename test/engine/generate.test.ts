@@ -17,9 +17,13 @@ const have = fs.existsSync(FIXTURES);
 
 function load(name: string) {
   const dir = path.join(FIXTURES, name);
-  const config = configFromHF(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+  const config = configFromHF(
+    JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+  );
   const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.safetensors')));
-  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as { greedy: { prompt: number[]; ids: number[] } };
+  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
+    greedy: { prompt: number[]; ids: number[] };
+  };
   return { model, expected };
 }
 
@@ -30,7 +34,11 @@ for (const { name: backendName, backend } of backendCases()) {
         install(backend);
         const { model, expected } = load(fixture);
         const { prompt, ids } = expected.greedy;
-        const [out] = await generateAll(model, [prompt], { greedy: true, maxNewTokens: ids.length - prompt.length, stopIds: [] });
+        const [out] = await generateAll(model, [prompt], {
+          greedy: true,
+          maxNewTokens: ids.length - prompt.length,
+          stopIds: [],
+        });
         expect([...prompt, ...out]).toEqual(ids);
       });
 
@@ -39,13 +47,17 @@ for (const { name: backendName, backend } of backendCases()) {
         const { model } = load(fixture);
         const c = model.config;
         const seq = [5, 17, 99, 3, 250, 8, 64, 12, 7, 1];
-        const full = T.noGrad(() => model.forward(Tensor.from(Int32Array.from([...seq, ...seq]), [2, seq.length], 'i32'))).toArray();
+        const full = T.noGrad(() =>
+          model.forward(Tensor.from(Int32Array.from([...seq, ...seq]), [2, seq.length], 'i32')),
+        ).toArray();
         const cache = new KVCache(c.numLayers, 2, c.numKvHeads, c.headDim, 2);
         const pieces: number[][] = [];
         let at = 0;
         for (const len of [4, 1, 3, 1, 1]) {
           const chunk = seq.slice(at, at + len);
-          const logits = T.noGrad(() => model.forward(Tensor.from(Int32Array.from([...chunk, ...chunk]), [2, len], 'i32'), cache));
+          const logits = T.noGrad(() =>
+            model.forward(Tensor.from(Int32Array.from([...chunk, ...chunk]), [2, len], 'i32'), cache),
+          );
           pieces.push(logits.toArray().slice(0, len * c.vocabSize));
           at += len;
         }
@@ -66,8 +78,12 @@ describe('sampler chain', () => {
     expect(new Sampler({ topK: 1, seed: 4 }).sample(row)).toBe(1);
   });
   it('is reproducible with a seed and respects top-p / min-p support', () => {
-    const a = Array.from({ length: 50 }, (_, i) => new Sampler({ seed: i, temperature: 1.5, topP: 0.6 }).sample(row));
-    const b = Array.from({ length: 50 }, (_, i) => new Sampler({ seed: i, temperature: 1.5, topP: 0.6 }).sample(row));
+    const a = Array.from({ length: 50 }, (_, i) =>
+      new Sampler({ seed: i, temperature: 1.5, topP: 0.6 }).sample(row),
+    );
+    const b = Array.from({ length: 50 }, (_, i) =>
+      new Sampler({ seed: i, temperature: 1.5, topP: 0.6 }).sample(row),
+    );
     expect(a).toEqual(b);
     expect(new Set(a).size).toBeGreaterThan(1);
     for (const id of a) expect([1, 4]).toContain(id);

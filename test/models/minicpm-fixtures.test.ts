@@ -21,11 +21,21 @@ interface Expected {
 
 function load(name: string, weights = 'model.safetensors') {
   const dir = path.join(FIXTURES, name);
-  const config = configFromHF(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+  const config = configFromHF(
+    JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+  );
   const model = loadParameters(config, openSafetensorsSync(path.join(dir, weights)));
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;
-  const ids = Tensor.from(Int32Array.from(expected.inputs.flat()), [expected.inputs.length, expected.inputs[0].length], 'i32');
-  const targets = Tensor.from(Int32Array.from(expected.targets.flat()), [expected.targets.length, expected.targets[0].length], 'i32');
+  const ids = Tensor.from(
+    Int32Array.from(expected.inputs.flat()),
+    [expected.inputs.length, expected.inputs[0].length],
+    'i32',
+  );
+  const targets = Tensor.from(
+    Int32Array.from(expected.targets.flat()),
+    [expected.targets.length, expected.targets[0].length],
+    'i32',
+  );
   return { dir, config, model, expected, ids, targets };
 }
 
@@ -41,7 +51,9 @@ for (const { name: backendName, backend } of backendCases()) {
       it('logits within 1e-4 and loss within 1e-5 of the reference', () => {
         install(backend);
         const { dir, model, expected, ids, targets } = load(fixture);
-        const want = recordToTensor(openSafetensorsSync(path.join(dir, 'expected.safetensors')).readSync('logits'));
+        const want = recordToTensor(
+          openSafetensorsSync(path.join(dir, 'expected.safetensors')).readSync('logits'),
+        );
         const logits = T.noGrad(() => model.forward(ids));
         expect(logits.shape).toEqual(want.shape);
         expect(maxAbsDiff(logits.toArray(), want.toArray())).toBeLessThan(1e-4);
@@ -65,7 +77,9 @@ for (const { name: backendName, backend } of backendCases()) {
       it('the bf16 weights give the bf16 expected logits', () => {
         install(backend);
         const { dir, model, ids } = load(fixture, 'model.bf16.safetensors');
-        const want = recordToTensor(openSafetensorsSync(path.join(dir, 'expected_bf16.safetensors')).readSync('logits'));
+        const want = recordToTensor(
+          openSafetensorsSync(path.join(dir, 'expected_bf16.safetensors')).readSync('logits'),
+        );
         const logits = T.noGrad(() => model.forward(ids));
         expect(maxAbsDiff(logits.toArray(), want.toArray())).toBeLessThan(1e-4);
       });

@@ -17,7 +17,20 @@ function expectGrad(f: (xs: Tensor[]) => Tensor, inputs: Tensor[], wrt?: number[
 }
 
 describe('gradients match finite differences', () => {
-  const unary: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'sigmoid', 'tanh', 'silu', 'gelu', 'relu', 'square', 'abs'];
+  const unary: UnaryOp[] = [
+    'neg',
+    'exp',
+    'log',
+    'sqrt',
+    'rsqrt',
+    'sigmoid',
+    'tanh',
+    'silu',
+    'gelu',
+    'relu',
+    'square',
+    'abs',
+  ];
   for (const op of unary) {
     it(`unary ${op}`, () => {
       const needsPositive = op === 'log' || op === 'sqrt' || op === 'rsqrt';
@@ -52,7 +65,12 @@ describe('gradients match finite differences', () => {
   });
 
   it('matmul in every transpose combination, batched and with a shared weight', () => {
-    for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+    for (const [tA, tB] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as const) {
       const a = tA ? r(4, 3) : r(3, 4);
       const b = tB ? r(5, 4) : r(4, 5);
       expectGrad(([x, y]) => T.matmul(x, y, tA, tB), [a, b]);
@@ -74,7 +92,11 @@ describe('gradients match finite differences', () => {
 
   it('where and cast', () => {
     const cond = Tensor.from(new Uint8Array([1, 0, 0, 1, 1, 0]), [2, 3], 'u8');
-    expectGrad(([a, b]) => T.where(cond, a, b), [r(2, 3), r(1, 3)], [1, 2].map((i) => i - 1));
+    expectGrad(
+      ([a, b]) => T.where(cond, a, b),
+      [r(2, 3), r(1, 3)],
+      [1, 2].map((i) => i - 1),
+    );
   });
 
   it('embedding and scatterAddRows (repeated ids accumulate)', () => {
@@ -114,8 +136,14 @@ describe('gradients match finite differences', () => {
   it('attention: causal GQA, non-causal with mask, KV-cache offset', () => {
     expectGrad(([q, k, v]) => T.attention(q, k, v), [r(2, 5, 4, 3), r(2, 5, 2, 3), r(2, 5, 2, 3)]);
     const mask = r(1, 1, 3, 6);
-    expectGrad(([q, k, v]) => T.attention(q, k, v, { causal: false, mask }), [r(1, 3, 2, 4), r(1, 6, 1, 4), r(1, 6, 1, 4)]);
-    expectGrad(([q, k, v]) => T.attention(q, k, v, { qOffset: 4 }), [r(1, 2, 3, 4), r(1, 6, 3, 4), r(1, 6, 3, 4)]);
+    expectGrad(
+      ([q, k, v]) => T.attention(q, k, v, { causal: false, mask }),
+      [r(1, 3, 2, 4), r(1, 6, 1, 4), r(1, 6, 1, 4)],
+    );
+    expectGrad(
+      ([q, k, v]) => T.attention(q, k, v, { qOffset: 4 }),
+      [r(1, 2, 3, 4), r(1, 6, 3, 4), r(1, 6, 3, 4)],
+    );
   });
 
   it('swiglu', () => {

@@ -19,8 +19,15 @@ for (const { name, backend } of backendCases()) {
       const w2 = init(rng, [32, 4], 0.3);
       const params = [w1, w2];
       const moments = params.map((p) => [Tensor.zeros(p.shape).keep(), Tensor.zeros(p.shape).keep()]);
-      const x = Tensor.from(Float32Array.from({ length: 64 * 16 }, () => rng.normal()), [64, 16]).keep();
-      const y = Tensor.from(Int32Array.from({ length: 64 }, (_, i) => i % 4), [64], 'i32').keep();
+      const x = Tensor.from(
+        Float32Array.from({ length: 64 * 16 }, () => rng.normal()),
+        [64, 16],
+      ).keep();
+      const y = Tensor.from(
+        Int32Array.from({ length: 64 }, (_, i) => i % 4),
+        [64],
+        'i32',
+      ).keep();
       const losses: number[] = [];
       let liveAfterWarmup = 0;
       let allocsAfterWarmup = 0;
@@ -33,7 +40,12 @@ for (const { name, backend } of backendCases()) {
           T.backward(loss);
           params.forEach((p, i) => {
             T.adamwStep(p, p.grad!, moments[i][0], moments[i][1], {
-              lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, step,
+              lr: 1e-2,
+              beta1: 0.9,
+              beta2: 0.95,
+              eps: 1e-8,
+              weightDecay: 0,
+              step,
             });
           });
           T.zeroGrad(params);

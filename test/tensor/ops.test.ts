@@ -93,7 +93,11 @@ for (const { name, backend } of backendCases()) {
       install(backend);
       const x = f32([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 65504, 1e-7], [5]);
       close(T.cast(T.cast(x, 'bf16'), 'f32').toArray().slice(0, 4), [1, 1, 1 + 2 ** -6, 65536], 1e-12);
-      close(T.cast(T.cast(x, 'f16'), 'f32').toArray(), [1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 65504, 2 ** -23], 1e-12);
+      close(
+        T.cast(T.cast(x, 'f16'), 'f32').toArray(),
+        [1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 65504, 2 ** -23],
+        1e-12,
+      );
     });
   });
 }

@@ -18,7 +18,10 @@ const fastCases: { name: string; backend: Backend | null }[] = [
 
 function rand(rng: Rng, shape: number[], scale = 1): Tensor {
   const n = shape.reduce((p, d) => p * d, 1);
-  return Tensor.from(Float32Array.from({ length: n }, () => rng.normal() * scale), shape).keep();
+  return Tensor.from(
+    Float32Array.from({ length: n }, () => rng.normal() * scale),
+    shape,
+  ).keep();
 }
 
 /** Runs f (returning a scalar-reducible tensor) on both backends; compares outputs and input grads. */
@@ -27,7 +30,10 @@ function compare(fast: Backend, f: (xs: Tensor[]) => Tensor, inputs: Tensor[], t
     T.setBackend(b);
     const ps = inputs.map((x) => (x.dtype === 'f32' ? Tensor.parameter(x.contiguousCopy()) : x));
     const out = f(ps);
-    const R = Tensor.from(Float32Array.from({ length: out.size }, (_, i) => Math.sin(i + 1)), out.shape as number[]);
+    const R = Tensor.from(
+      Float32Array.from({ length: out.size }, (_, i) => Math.sin(i + 1)),
+      out.shape,
+    );
     T.backward(T.sum(T.mul(out, R)));
     return { out: out.toArray(), grads: ps.map((p) => (p.grad ? p.grad.toArray() : [])) };
   };
@@ -48,8 +54,19 @@ for (const { name, backend } of fastCases) {
     const rng = new Rng(11);
     const fast = backend!;
     it('matmul over odd shapes and transposes', () => {
-      for (const [m, k, n] of [[1, 1, 1], [1, 7, 13], [3, 17, 1], [31, 33, 29], [65, 2, 129]]) {
-        for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+      for (const [m, k, n] of [
+        [1, 1, 1],
+        [1, 7, 13],
+        [3, 17, 1],
+        [31, 33, 29],
+        [65, 2, 129],
+      ]) {
+        for (const [tA, tB] of [
+          [false, false],
+          [false, true],
+          [true, false],
+          [true, true],
+        ] as const) {
           const a = rand(rng, tA ? [k, m] : [m, k]);
           const b = rand(rng, tB ? [n, k] : [k, n]);
           compare(fast, ([x, y]) => T.matmul(x, y, tA, tB), [a, b]);
@@ -58,7 +75,12 @@ for (const { name, backend } of fastCases) {
       compare(fast, ([x, y]) => T.matmul(x, y, false, true), [rand(rng, [3, 5, 17]), rand(rng, [11, 17])]);
     });
     it('attention: causal MHA/GQA, odd lengths, KV offset', () => {
-      for (const [B, Tq, S, Hq, Hkv, D] of [[1, 1, 1, 1, 1, 2], [2, 7, 7, 4, 2, 8], [1, 3, 11, 6, 3, 16], [2, 13, 13, 3, 1, 5]]) {
+      for (const [B, Tq, S, Hq, Hkv, D] of [
+        [1, 1, 1, 1, 1, 2],
+        [2, 7, 7, 4, 2, 8],
+        [1, 3, 11, 6, 3, 16],
+        [2, 13, 13, 3, 1, 5],
+      ]) {
         const q = rand(rng, [B, Tq, Hq, D]);
         const k = rand(rng, [B, S, Hkv, D]);
         const v = rand(rng, [B, S, Hkv, D]);

@@ -15,9 +15,19 @@ const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/min
 const have = fs.existsSync(FIXTURES);
 
 interface TrainRef {
-  lr: number; betas: [number, number]; eps: number; weight_decay: number; clip: number;
-  warmup: number; stable_end: number; half_life: number; steps: number; scale_width: number;
-  lrs: number[]; grad_norms_before_clip: number[]; losses: number[];
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weight_decay: number;
+  clip: number;
+  warmup: number;
+  stable_end: number;
+  half_life: number;
+  steps: number;
+  scale_width: number;
+  lrs: number[];
+  grad_norms_before_clip: number[];
+  losses: number[];
 }
 
 for (const { name: backendName, backend } of backendCases()) {
@@ -26,17 +36,41 @@ for (const { name: backendName, backend } of backendCases()) {
       it('ten steps match the reference losses within 1e-4', () => {
         install(backend);
         const dir = path.join(FIXTURES, fixture);
-        const config = configFromHF(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+        const config = configFromHF(
+          JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+        );
         const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.safetensors')));
-        const ex = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as { inputs: number[][]; targets: number[][]; train: TrainRef };
+        const ex = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
+          inputs: number[][];
+          targets: number[][];
+          train: TrainRef;
+        };
         const tr = ex.train;
         expect(widthMultiplier(config)).toBe(tr.scale_width);
-        const ids = Tensor.from(Int32Array.from(ex.inputs.flat()), [ex.inputs.length, ex.inputs[0].length], 'i32');
-        const targets = Tensor.from(Int32Array.from(ex.targets.flat()), [ex.targets.length, ex.targets[0].length], 'i32');
+        const ids = Tensor.from(
+          Int32Array.from(ex.inputs.flat()),
+          [ex.inputs.length, ex.inputs[0].length],
+          'i32',
+        );
+        const targets = Tensor.from(
+          Int32Array.from(ex.targets.flat()),
+          [ex.targets.length, ex.targets[0].length],
+          'i32',
+        );
         const opt = new AdamW(muPGroups(model.params, widthMultiplier(config), tr.weight_decay), {
-          betas: tr.betas, eps: tr.eps, weightDecay: tr.weight_decay, clip: tr.clip,
+          betas: tr.betas,
+          eps: tr.eps,
+          weightDecay: tr.weight_decay,
+          clip: tr.clip,
         });
-        const spec = { kind: 'wsd', peak: tr.lr, warmupSteps: tr.warmup, decayStart: tr.stable_end, decay: 'exp', halfLife: tr.half_life } as const;
+        const spec = {
+          kind: 'wsd',
+          peak: tr.lr,
+          warmupSteps: tr.warmup,
+          decayStart: tr.stable_end,
+          decay: 'exp',
+          halfLife: tr.half_life,
+        } as const;
         for (let s = 0; s < tr.steps; s++) {
           expect(Math.abs(lrAt(spec, s) - tr.lrs[s])).toBeLessThan(1e-12);
           T.scope(() => {
@@ -44,7 +78,9 @@ for (const { name: backendName, backend } of backendCases()) {
             expect(Math.abs(loss.item() - tr.losses[s]), `loss at step ${s}`).toBeLessThan(1e-4);
             T.backward(loss);
             const norm = opt.update(lrAt(spec, s));
-            expect(Math.abs(norm - tr.grad_norms_before_clip[s]), `grad norm at step ${s}`).toBeLessThan(1e-4);
+            expect(Math.abs(norm - tr.grad_norms_before_clip[s]), `grad norm at step ${s}`).toBeLessThan(
+              1e-4,
+            );
             T.zeroGrad(model.parameters());
           });
         }

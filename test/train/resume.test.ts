@@ -13,8 +13,19 @@ const have = fs.existsSync(F);
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'minicpm-train-'));
 
 const fixtureFlags = {
-  init: F, overfitBatch: path.join(F, 'expected.json'), lr: 0.02, schedule: 'wsd', warmupSteps: 2, decayStart: 6,
-  decay: 'exp', halfLife: 2, weightDecay: 0.1, clip: 1.0, betas: [0.9, 0.95], eps: 1e-8, report: false,
+  init: F,
+  overfitBatch: path.join(F, 'expected.json'),
+  lr: 0.02,
+  schedule: 'wsd',
+  warmupSteps: 2,
+  decayStart: 6,
+  decay: 'exp',
+  halfLife: 2,
+  weightDecay: 0.1,
+  clip: 1.0,
+  betas: [0.9, 0.95],
+  eps: 1e-8,
+  report: false,
 };
 
 describe.skipIf(!have)('minicpm train', () => {
@@ -22,8 +33,11 @@ describe.skipIf(!have)('minicpm train', () => {
     setBackend(refBackend());
     const out = tmp();
     await trainCommand({ ...fixtureFlags, steps: 10, out, report: true });
-    for (const f of ['index.html', 'loss.svg', 'loss.png', 'lr.png']) expect(fs.existsSync(path.join(out, 'report', f)), f).toBe(true);
-    const expected = (JSON.parse(fs.readFileSync(path.join(F, 'expected.json'), 'utf8')) as { train: { losses: number[] } }).train.losses;
+    for (const f of ['index.html', 'loss.svg', 'loss.png', 'lr.png'])
+      expect(fs.existsSync(path.join(out, 'report', f)), f).toBe(true);
+    const expected = (
+      JSON.parse(fs.readFileSync(path.join(F, 'expected.json'), 'utf8')) as { train: { losses: number[] } }
+    ).train.losses;
     const m = readMetrics(path.join(out, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([...Array(10).keys()]);
     m.forEach((x, i) => expect(Math.abs(x.loss - expected[i])).toBeLessThan(1e-4));
@@ -52,12 +66,20 @@ describe.skipIf(!have)('minicpm train', () => {
     await trainCommand({ ...fixtureFlags, schedule: 'constant', steps: 4, out: stable });
     const before = fs.readFileSync(path.join(stable, 'checkpoints', 'step-00000004', 'model.safetensors'));
     const decay = tmp();
-    await trainCommand({ branchDecayFrom: stable, decaySteps: 3, decay: 'linear', out: decay, report: false });
+    await trainCommand({
+      branchDecayFrom: stable,
+      decaySteps: 3,
+      decay: 'linear',
+      out: decay,
+      report: false,
+    });
     const m = readMetrics(path.join(decay, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([4, 5, 6]);
     expect(m[0].lr).toBeCloseTo(0.02, 12);
     expect(m[2].lr).toBeLessThan(m[0].lr);
-    expect(fs.readFileSync(path.join(stable, 'checkpoints', 'step-00000004', 'model.safetensors')).equals(before)).toBe(true);
+    expect(
+      fs.readFileSync(path.join(stable, 'checkpoints', 'step-00000004', 'model.safetensors')).equals(before),
+    ).toBe(true);
   });
 
   it('a half-written checkpoint (killed mid-save) leaves the previous one as latest', async () => {
@@ -66,7 +88,10 @@ describe.skipIf(!have)('minicpm train', () => {
     await trainCommand({ ...fixtureFlags, steps: 3, out });
     // Simulate a kill during the next save: a temp folder exists, latest still names step 3.
     fs.mkdirSync(path.join(out, 'checkpoints', 'step-00000004.tmp-99999'));
-    fs.writeFileSync(path.join(out, 'checkpoints', 'step-00000004.tmp-99999', 'model.safetensors'), 'partial');
+    fs.writeFileSync(
+      path.join(out, 'checkpoints', 'step-00000004.tmp-99999', 'model.safetensors'),
+      'partial',
+    );
     await trainCommand({ resume: out, steps: 5, report: false });
     const m = readMetrics(path.join(out, 'metrics.jsonl'));
     expect(m.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);

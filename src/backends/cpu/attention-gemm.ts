@@ -9,7 +9,14 @@ import type { GemmKernels } from '../kernels.js';
 import { withContiguous } from './nn.js';
 
 /** Softmax of the visible prefix of each row of P [T, S] in place; writes log-sum-exp per row. */
-function causalSoftmaxRows(P: Float32Array, T: number, S: number, opts: AttentionOptions, lse: Float32Array, lseOff: number): void {
+function causalSoftmaxRows(
+  P: Float32Array,
+  T: number,
+  S: number,
+  opts: AttentionOptions,
+  lse: Float32Array,
+  lseOff: number,
+): void {
   for (let t = 0; t < T; t++) {
     const n = opts.causal ? Math.min(S, opts.qOffset + t + 1) : S;
     const row = t * S;
@@ -24,7 +31,13 @@ function causalSoftmaxRows(P: Float32Array, T: number, S: number, opts: Attentio
   }
 }
 
-export function attentionGemm(gemm: GemmKernels, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): { out: Tensor; lse: Tensor } {
+export function attentionGemm(
+  gemm: GemmKernels,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOptions,
+): { out: Tensor; lse: Tensor } {
   return withContiguous([q, k, v], (qc, kc, vc) => {
     const [B, T, Hq, D] = qc.shape;
     const [, S, Hkv] = kc.shape;
@@ -49,7 +62,14 @@ export function attentionGemm(gemm: GemmKernels, q: Tensor, k: Tensor, v: Tensor
 }
 
 export function attentionGemmGrad(
-  gemm: GemmKernels, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
+  gemm: GemmKernels,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
+  opts: AttentionOptions,
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   return withContiguous([q, k, v, out, lse, dout], (qc, kc, vc, oc, lc, dc) => {
     const [B, T, Hq, D] = qc.shape;
@@ -68,7 +88,24 @@ export function attentionGemmGrad(
         const qOff = (b * T * Hq + h) * D;
         const kOff = (b * S * Hkv + hk) * D;
         // Recompute P from the saved log-sum-exp.
-        gemm.sgemm(false, true, T, S, D, opts.scale, Q, qc.offset + qOff, Hq * D, K, kc.offset + kOff, Hkv * D, 0, P, 0, S);
+        gemm.sgemm(
+          false,
+          true,
+          T,
+          S,
+          D,
+          opts.scale,
+          Q,
+          qc.offset + qOff,
+          Hq * D,
+          K,
+          kc.offset + kOff,
+          Hkv * D,
+          0,
+          P,
+          0,
+          S,
+        );
         const lseOff = lc.offset + (b * Hq + h) * T;
         for (let t = 0; t < T; t++) {
           const n = opts.causal ? Math.min(S, opts.qOffset + t + 1) : S;
@@ -79,7 +116,24 @@ export function attentionGemmGrad(
         }
         // dV += Pᵀ·dO ; dP = dO·Vᵀ (GQA heads sharing a kv head accumulate with beta = 1).
         gemm.sgemm(true, false, S, D, T, 1, P, 0, S, DO, dc.offset + qOff, Hq * D, 1, DV, kOff, Hkv * D);
-        gemm.sgemm(false, true, T, S, D, 1, DO, dc.offset + qOff, Hq * D, V, vc.offset + kOff, Hkv * D, 0, dP, 0, S);
+        gemm.sgemm(
+          false,
+          true,
+          T,
+          S,
+          D,
+          1,
+          DO,
+          dc.offset + qOff,
+          Hq * D,
+          V,
+          vc.offset + kOff,
+          Hkv * D,
+          0,
+          dP,
+          0,
+          S,
+        );
         // dS = P ⊙ (dP − Δ), Δ_t = dO_t·O_t.
         for (let t = 0; t < T; t++) {
           let delta = 0;
@@ -89,8 +143,42 @@ export function attentionGemmGrad(
           for (let s = 0; s < S; s++) dP[row + s] = P[row + s] * (dP[row + s] - delta);
         }
         // dQ = scale·dS·K ; dK += scale·dSᵀ·Q.
-        gemm.sgemm(false, false, T, D, S, opts.scale, dP, 0, S, K, kc.offset + kOff, Hkv * D, 0, DQ, qOff, Hq * D);
-        gemm.sgemm(true, false, S, D, T, opts.scale, dP, 0, S, Q, qc.offset + qOff, Hq * D, 1, DK, kOff, Hkv * D);
+        gemm.sgemm(
+          false,
+          false,
+          T,
+          D,
+          S,
+          opts.scale,
+          dP,
+          0,
+          S,
+          K,
+          kc.offset + kOff,
+          Hkv * D,
+          0,
+          DQ,
+          qOff,
+          Hq * D,
+        );
+        gemm.sgemm(
+          true,
+          false,
+          S,
+          D,
+          T,
+          opts.scale,
+          dP,
+          0,
+          S,
+          Q,
+          qc.offset + qOff,
+          Hq * D,
+          1,
+          DK,
+          kOff,
+          Hkv * D,
+        );
       }
     }
     return { dq, dk, dv };

@@ -8,7 +8,13 @@ import { withContiguous } from './nn.js';
 import { stridesFor } from './strided.js';
 
 interface Geometry {
-  B: number; T: number; S: number; Hq: number; Hkv: number; D: number; group: number;
+  B: number;
+  T: number;
+  S: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  group: number;
 }
 
 function geometry(q: Tensor, k: Tensor): Geometry {
@@ -18,7 +24,10 @@ function geometry(q: Tensor, k: Tensor): Geometry {
 }
 
 /** Reads mask[b, h, t, s] of a mask broadcastable to [B, Hq, T, S]. */
-function maskReader(mask: Tensor | null, g: Geometry): ((b: number, h: number, t: number, s: number) => number) | null {
+function maskReader(
+  mask: Tensor | null,
+  g: Geometry,
+): ((b: number, h: number, t: number, s: number) => number) | null {
   if (!mask) return null;
   const st = stridesFor(mask.shape, mask.strides, [g.B, g.Hq, g.T, g.S]);
   const M = mask.data as FloatArray;
@@ -32,7 +41,11 @@ function visible(opts: AttentionOptions, t: number, S: number): number {
 }
 
 export function attention(
-  q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  opts: AttentionOptions,
 ): { out: Tensor; lse: Tensor } {
   return withContiguous([q, k, v], (qc, kc, vc) => {
     const g = geometry(qc, kc);
@@ -59,7 +72,7 @@ export function attention(
             if (sc > m) m = sc;
           }
           let sum = 0;
-          for (let s = 0; s < n; s++) sum += (scores[s] = Math.exp(scores[s] - m));
+          for (let s = 0; s < n; s++) sum += scores[s] = Math.exp(scores[s] - m);
           L[(b * Hq + h) * T + t] = m + Math.log(sum);
           const ob = ((b * T + t) * Hq + h) * D;
           for (let s = 0; s < n; s++) {
@@ -75,7 +88,13 @@ export function attention(
 }
 
 export function attentionGrad(
-  q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  mask: Tensor | null,
+  out: Tensor,
+  lse: Tensor,
+  dout: Tensor,
   opts: AttentionOptions,
 ): { dq: Tensor; dk: Tensor; dv: Tensor } {
   return withContiguous([q, k, v, out, lse, dout], (qc, kc, vc, oc, lc, dc) => {

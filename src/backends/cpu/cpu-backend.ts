@@ -2,7 +2,18 @@
  * The CPU backend: TypeScript reference loops for everything, with the GEMM family routed through a
  * `GemmKernels` implementation (native C when built, the TypeScript twin otherwise).
  */
-import type { AdamWHyper, AttentionOptions, Backend, BinaryOp, CompareOp, DType, ReduceOp, RopeLayout, Tensor, UnaryOp } from '../../tensor/index.js';
+import type {
+  AdamWHyper,
+  AttentionOptions,
+  Backend,
+  BinaryOp,
+  CompareOp,
+  DType,
+  ReduceOp,
+  RopeLayout,
+  Tensor,
+  UnaryOp,
+} from '../../tensor/index.js';
 import type { GemmKernels, NnKernels } from '../kernels.js';
 import { NativeNn } from './native-nn.js';
 import { attention, attentionGrad } from './attention.js';
@@ -40,14 +51,18 @@ export class CpuBackend implements Backend {
   where = (cond: Tensor, a: Tensor, b: Tensor): Tensor => ew.where(cond, a, b);
   reduce = (op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean): Tensor =>
     reduce(op, x, axes, keepdim, x.dtype === 'f32' ? this.fast : null);
-  matmul = (a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor => matmul(this.gemm, a, b, transA, transB);
+  matmul = (a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor =>
+    matmul(this.gemm, a, b, transA, transB);
   softmax = (x: Tensor): Tensor => this.fast?.softmax(x, false) ?? nn.softmax(x, false);
-  softmaxGrad = (y: Tensor, dy: Tensor): Tensor => this.fast?.softmaxGrad(y, dy, false) ?? nn.softmaxGrad(y, dy, false);
+  softmaxGrad = (y: Tensor, dy: Tensor): Tensor =>
+    this.fast?.softmaxGrad(y, dy, false) ?? nn.softmaxGrad(y, dy, false);
   logSoftmax = (x: Tensor): Tensor => this.fast?.softmax(x, true) ?? nn.softmax(x, true);
-  logSoftmaxGrad = (y: Tensor, dy: Tensor): Tensor => this.fast?.softmaxGrad(y, dy, true) ?? nn.softmaxGrad(y, dy, true);
+  logSoftmaxGrad = (y: Tensor, dy: Tensor): Tensor =>
+    this.fast?.softmaxGrad(y, dy, true) ?? nn.softmaxGrad(y, dy, true);
   embedding = (weight: Tensor, ids: Tensor): Tensor => nn.embedding(weight, ids);
   scatterAddRows = (base: Tensor, ids: Tensor, src: Tensor): Tensor => nn.scatterAddRows(base, ids, src);
-  rmsNorm = (x: Tensor, gain: Tensor, eps: number) => this.fast?.rmsNorm(x, gain, eps) ?? nn.rmsNorm(x, gain, eps);
+  rmsNorm = (x: Tensor, gain: Tensor, eps: number) =>
+    this.fast?.rmsNorm(x, gain, eps) ?? nn.rmsNorm(x, gain, eps);
   rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) =>
     this.fast?.rmsNormGrad(x, gain, rstd, dy) ?? nn.rmsNormGrad(x, gain, rstd, dy);
   rope = (x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor =>
@@ -59,17 +74,32 @@ export class CpuBackend implements Backend {
   attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) =>
     this.gemmAttention(q, mask) ? attentionGemm(this.gemm, q, k, v, opts) : attention(q, k, v, mask, opts);
   attentionGrad = (
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, out: Tensor, lse: Tensor, dout: Tensor, opts: AttentionOptions,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | null,
+    out: Tensor,
+    lse: Tensor,
+    dout: Tensor,
+    opts: AttentionOptions,
   ) =>
     this.gemmAttention(q, mask)
       ? attentionGemmGrad(this.gemm, q, k, v, out, lse, dout, opts)
       : attentionGrad(q, k, v, mask, out, lse, dout, opts);
   swiglu = (gate: Tensor, up: Tensor): Tensor => this.fast?.swiglu(gate, up) ?? nn.swiglu(gate, up);
-  swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) => this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);
+  swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) =>
+    this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);
   crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) =>
     this.fast?.crossEntropy(logits, targets, ignoreIndex) ?? nn.crossEntropy(logits, targets, ignoreIndex);
-  crossEntropyGrad = (logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor =>
-    this.fast?.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex) ?? nn.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex);
+  crossEntropyGrad = (
+    logits: Tensor,
+    targets: Tensor,
+    lse: Tensor,
+    dloss: number,
+    ignoreIndex: number,
+  ): Tensor =>
+    this.fast?.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex) ??
+    nn.crossEntropyGrad(logits, targets, lse, dloss, ignoreIndex);
   adamw = (param: Tensor, grad: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): void => {
     if (!this.fast?.adamw(param, grad, m, v, hp)) nn.adamw(param, grad, m, v, hp);
   };

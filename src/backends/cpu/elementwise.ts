@@ -1,7 +1,17 @@
 /** Reference elementwise kernels over strided views (generic over f32/f64 storage). */
 import {
-  bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, Tensor, broadcastShapes, DTypeError,
-  type BinaryOp, type CompareOp, type DType, type FloatArray, type UnaryOp,
+  bf16ToF32,
+  f16ToF32,
+  f32ToBf16,
+  f32ToF16,
+  Tensor,
+  broadcastShapes,
+  DTypeError,
+  type BinaryOp,
+  type CompareOp,
+  type DType,
+  type FloatArray,
+  type UnaryOp,
 } from '../../tensor/index.js';
 import { erf, INV_SQRT_2PI, sigmoid, SQRT1_2 } from './math.js';
 import { forEachRow, stridesFor } from './strided.js';
@@ -21,7 +31,7 @@ export function assign(dst: Tensor, src: Tensor): void {
   const ds = dst.strides[dst.rank - 1] ?? 1;
   const ss = sv.strides[dst.rank - 1] ?? 1;
   forEachRow(dst.shape, [dst, sv], ([od, os], n) => {
-    if (ds === 1 && ss === 1) d.set(s.subarray(os, os + n) as never, od);
+    if (ds === 1 && ss === 1) d.set(s.subarray(os, os + n), od);
     else for (let i = 0; i < n; i++) d[od + i * ds] = s[os + i * ss];
   });
 }
@@ -185,7 +195,10 @@ export function scalar(op: 'add' | 'mul' | 'pow', x: Tensor, value: number): Ten
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape), b.shape);
   const out = Tensor.empty(shape, a.dtype);
-  const views = [cond, a, b].map((t) => ({ offset: t.offset, strides: stridesFor(t.shape, t.strides, shape) }));
+  const views = [cond, a, b].map((t) => ({
+    offset: t.offset,
+    strides: stridesFor(t.shape, t.strides, shape),
+  }));
   const [C, A, B] = [cond.data, a.data, b.data];
   const O = out.data;
   const last = shape.length - 1;

@@ -31,9 +31,20 @@ function asMatrix(t: Tensor, trans: boolean): MatrixOperand {
 
 /** Plain triple loop for f64 (gradient checks) — the f32 path goes through GemmKernels. */
 function gemmGeneric(
-  tA: boolean, tB: boolean, M: number, N: number, K: number,
-  A: FloatArray, aOff: number, lda: number, B: FloatArray, bOff: number, ldb: number,
-  C: FloatArray, cOff: number, ldc: number,
+  tA: boolean,
+  tB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: FloatArray,
+  aOff: number,
+  lda: number,
+  B: FloatArray,
+  bOff: number,
+  ldb: number,
+  C: FloatArray,
+  cOff: number,
+  ldc: number,
 ): void {
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
@@ -66,11 +77,41 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
   const f32 = a.dtype === 'f32';
   const run = (aOff: number, bOff: number, cOff: number, m: number): void => {
     if (f32) {
-      gemm.sgemm(A.trans, B.trans, m, N, K, 1, A.t.data as Float32Array, aOff, A.ld,
-        B.t.data as Float32Array, bOff, B.ld, 0, out.data as Float32Array, cOff, N);
+      gemm.sgemm(
+        A.trans,
+        B.trans,
+        m,
+        N,
+        K,
+        1,
+        A.t.data as Float32Array,
+        aOff,
+        A.ld,
+        B.t.data as Float32Array,
+        bOff,
+        B.ld,
+        0,
+        out.data as Float32Array,
+        cOff,
+        N,
+      );
     } else {
-      gemmGeneric(A.trans, B.trans, m, N, K, A.t.data as FloatArray, aOff, A.ld,
-        B.t.data as FloatArray, bOff, B.ld, out.data as FloatArray, cOff, N);
+      gemmGeneric(
+        A.trans,
+        B.trans,
+        m,
+        N,
+        K,
+        A.t.data as FloatArray,
+        aOff,
+        A.ld,
+        B.t.data as FloatArray,
+        bOff,
+        B.ld,
+        out.data as FloatArray,
+        cOff,
+        N,
+      );
     }
   };
   const batch = batchShape.reduce((p, d) => p * d, 1);
@@ -81,8 +122,14 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
   } else if (batchShape.length === 0) {
     run(A.t.offset, B.t.offset, 0, M);
   } else {
-    const aStr = { offset: A.t.offset, strides: [...stridesFor(A.t.shape.slice(0, ra - 2), A.t.strides.slice(0, ra - 2), batchShape), 0] };
-    const bStr = { offset: B.t.offset, strides: [...stridesFor(B.t.shape.slice(0, rb - 2), B.t.strides.slice(0, rb - 2), batchShape), 0] };
+    const aStr = {
+      offset: A.t.offset,
+      strides: [...stridesFor(A.t.shape.slice(0, ra - 2), A.t.strides.slice(0, ra - 2), batchShape), 0],
+    };
+    const bStr = {
+      offset: B.t.offset,
+      strides: [...stridesFor(B.t.shape.slice(0, rb - 2), B.t.strides.slice(0, rb - 2), batchShape), 0],
+    };
     let c = 0;
     forEachRow([...batchShape, 1], [aStr, bStr], ([oa, ob]) => {
       run(oa, ob, c, M);

@@ -3,7 +3,13 @@
  * inputs are not contiguous f32 (the caller then runs the TypeScript reference loop).
  */
 import {
-  broadcastShapes, ShapeError, Tensor, type AdamWHyper, type BinaryOp, type RopeLayout, type UnaryOp,
+  broadcastShapes,
+  ShapeError,
+  Tensor,
+  type AdamWHyper,
+  type BinaryOp,
+  type RopeLayout,
+  type UnaryOp,
 } from '../../tensor/index.js';
 import { BINARY_OPS, UNARY_OPS, type NnKernels } from '../kernels.js';
 
@@ -23,7 +29,18 @@ export class NativeNn {
   unaryGrad(op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor | null {
     if (!ok(x, y, dy) || x.size !== dy.size) return null;
     const dx = Tensor.empty(x.shape);
-    this.k.unaryGrad(UNARY_OPS.indexOf(op), f32(x), x.offset, f32(y), y.offset, f32(dy), dy.offset, f32(dx), 0, x.size);
+    this.k.unaryGrad(
+      UNARY_OPS.indexOf(op),
+      f32(x),
+      x.offset,
+      f32(y),
+      y.offset,
+      f32(dy),
+      dy.offset,
+      f32(dx),
+      0,
+      x.size,
+    );
     return dx;
   }
 
@@ -57,7 +74,15 @@ export class NativeNn {
   }
 
   /** One [outer, r, inner] reduction of a contiguous tensor. */
-  reduceRun(op: 'sum' | 'max', src: Float32Array, srcOff: number, outer: number, r: number, inner: number, dst: Float32Array): void {
+  reduceRun(
+    op: 'sum' | 'max',
+    src: Float32Array,
+    srcOff: number,
+    outer: number,
+    r: number,
+    inner: number,
+    dst: Float32Array,
+  ): void {
     this.k.reduce(op === 'sum' ? 0 : 1, src, srcOff, dst, 0, outer, r, inner);
   }
 
@@ -92,15 +117,53 @@ export class NativeNn {
     const D = x.shape[x.rank - 1];
     const dx = Tensor.empty(x.shape);
     const dgain = Tensor.empty([D]);
-    this.k.rmsnormBwd(f32(x), x.offset, f32(g), g.offset, f32(rstd), rstd.offset, f32(dy), dy.offset, f32(dx), 0, f32(dgain), 0, D ? x.size / D : 0, D);
+    this.k.rmsnormBwd(
+      f32(x),
+      x.offset,
+      f32(g),
+      g.offset,
+      f32(rstd),
+      rstd.offset,
+      f32(dy),
+      dy.offset,
+      f32(dx),
+      0,
+      f32(dgain),
+      0,
+      D ? x.size / D : 0,
+      D,
+    );
     return { dx, dgain };
   }
 
-  rope(x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor | null {
+  rope(
+    x: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    pos: number,
+    layout: RopeLayout,
+    inverse: boolean,
+  ): Tensor | null {
     if (!ok(x, cos, sin)) return null;
     const [B, T, H, D] = x.shape;
     const y = Tensor.empty(x.shape);
-    this.k.rope(f32(x), x.offset, f32(cos), cos.offset, f32(sin), sin.offset, f32(y), 0, B, T, H, D, pos, layout === 'interleaved' ? 1 : 0, inverse ? 1 : 0);
+    this.k.rope(
+      f32(x),
+      x.offset,
+      f32(cos),
+      cos.offset,
+      f32(sin),
+      sin.offset,
+      f32(y),
+      0,
+      B,
+      T,
+      H,
+      D,
+      pos,
+      layout === 'interleaved' ? 1 : 0,
+      inverse ? 1 : 0,
+    );
     return y;
   }
 
@@ -115,38 +178,101 @@ export class NativeNn {
     if (!ok(g, u, dy)) return null;
     const dgate = Tensor.empty(g.shape);
     const dup = Tensor.empty(g.shape);
-    this.k.swigluBwd(f32(g), g.offset, f32(u), u.offset, f32(dy), dy.offset, f32(dgate), 0, f32(dup), 0, g.size);
+    this.k.swigluBwd(
+      f32(g),
+      g.offset,
+      f32(u),
+      u.offset,
+      f32(dy),
+      dy.offset,
+      f32(dgate),
+      0,
+      f32(dup),
+      0,
+      g.size,
+    );
     return { dgate, dup };
   }
 
-  crossEntropy(logits: Tensor, targets: Tensor, ignore: number): { loss: Tensor; lse: Tensor; count: number } | null {
+  crossEntropy(
+    logits: Tensor,
+    targets: Tensor,
+    ignore: number,
+  ): { loss: Tensor; lse: Tensor; count: number } | null {
     if (!ok(logits) || !targets.isContiguous()) return null;
     const [N, V] = logits.shape;
     const lse = Tensor.empty([N]);
-    const [sum, count, bad] = this.k.ceFwd(f32(logits), logits.offset, targets.data as Int32Array, targets.offset, f32(lse), 0, N, V, ignore);
+    const [sum, count, bad] = this.k.ceFwd(
+      f32(logits),
+      logits.offset,
+      targets.data as Int32Array,
+      targets.offset,
+      f32(lse),
+      0,
+      N,
+      V,
+      ignore,
+    );
     if (bad >= 0) {
       const t = (targets.data as Int32Array)[targets.offset + bad];
       lse.dispose();
-      throw new ShapeError(`crossEntropy: target ${t} at row ${bad} is outside [0, ${V}) and is not the ignore index ${ignore}`);
+      throw new ShapeError(
+        `crossEntropy: target ${t} at row ${bad} is outside [0, ${V}) and is not the ignore index ${ignore}`,
+      );
     }
     return { loss: Tensor.full([], count ? sum / count : 0), lse, count };
   }
 
-  crossEntropyGrad(logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignore: number): Tensor | null {
+  crossEntropyGrad(
+    logits: Tensor,
+    targets: Tensor,
+    lse: Tensor,
+    dloss: number,
+    ignore: number,
+  ): Tensor | null {
     if (!ok(logits, lse) || !targets.isContiguous()) return null;
     const [N, V] = logits.shape;
     const T = targets.data as Int32Array;
     let count = 0;
     for (let i = 0; i < N; i++) if (T[targets.offset + i] !== ignore) count++;
     const out = Tensor.empty([N, V]);
-    this.k.ceBwd(f32(logits), logits.offset, T, targets.offset, f32(lse), lse.offset, f32(out), 0, N, V, count ? dloss / count : 0, ignore);
+    this.k.ceBwd(
+      f32(logits),
+      logits.offset,
+      T,
+      targets.offset,
+      f32(lse),
+      lse.offset,
+      f32(out),
+      0,
+      N,
+      V,
+      count ? dloss / count : 0,
+      ignore,
+    );
     return out;
   }
 
   adamw(p: Tensor, g: Tensor, m: Tensor, v: Tensor, hp: AdamWHyper): boolean {
     if (!ok(p, g, m, v)) return false;
-    this.k.adamw(f32(p), p.offset, f32(g), g.offset, f32(m), m.offset, f32(v), v.offset, p.size, hp.lr, hp.beta1, hp.beta2, hp.eps,
-      hp.weightDecay, 1 - Math.pow(hp.beta1, hp.step), 1 - Math.pow(hp.beta2, hp.step));
+    this.k.adamw(
+      f32(p),
+      p.offset,
+      f32(g),
+      g.offset,
+      f32(m),
+      m.offset,
+      f32(v),
+      v.offset,
+      p.size,
+      hp.lr,
+      hp.beta1,
+      hp.beta2,
+      hp.eps,
+      hp.weightDecay,
+      1 - Math.pow(hp.beta1, hp.step),
+      1 - Math.pow(hp.beta2, hp.step),
+    );
     return true;
   }
 }

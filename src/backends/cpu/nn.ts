@@ -1,7 +1,5 @@
 /** Reference kernels for the fused NN ops (rows = every dim but the last). Inputs made contiguous first. */
-import {
-  Tensor, ShapeError, type AdamWHyper, type FloatArray, type RopeLayout,
-} from '../../tensor/index.js';
+import { Tensor, ShapeError, type AdamWHyper, type FloatArray, type RopeLayout } from '../../tensor/index.js';
 import { contiguous } from './elementwise.js';
 import { sigmoid } from './math.js';
 
@@ -83,7 +81,7 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
     const O = out.data;
     for (let i = 0; i < n; i++) {
       const row = I[idc.offset + i];
-      O.set(W.subarray(w.offset + row * D, w.offset + row * D + D) as never, i * D);
+      O.set(W.subarray(w.offset + row * D, w.offset + row * D + D), i * D);
     }
     return out;
   });
@@ -126,7 +124,12 @@ export function rmsNorm(x: Tensor, gain: Tensor, eps: number): { y: Tensor; rstd
 }
 
 /** With x̂ = x·rstd: dx = rstd·(dy⊙g − x̂·mean(dy⊙g⊙x̂)), dgain = Σ_rows dy⊙x̂. */
-export function rmsNormGrad(x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor): { dx: Tensor; dgain: Tensor } {
+export function rmsNormGrad(
+  x: Tensor,
+  gain: Tensor,
+  rstd: Tensor,
+  dy: Tensor,
+): { dx: Tensor; dgain: Tensor } {
   return withContiguous([x, gain, rstd, dy], (xc, g, rc, dyc) => {
     const D = xc.shape[xc.rank - 1];
     const rows = D === 0 ? 0 : xc.size / D;
@@ -153,7 +156,12 @@ export function rmsNormGrad(x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor): 
 }
 
 export function rope(
-  x: Tensor, cos: Tensor, sin: Tensor, posOffset: number, layout: RopeLayout, inverse: boolean,
+  x: Tensor,
+  cos: Tensor,
+  sin: Tensor,
+  posOffset: number,
+  layout: RopeLayout,
+  inverse: boolean,
 ): Tensor {
   return withContiguous([x, cos, sin], (xc, cc, sc) => {
     const [B, T, H, D] = xc.shape;
@@ -210,7 +218,11 @@ export function swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): { dgate: Tenso
   });
 }
 
-export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: number): { loss: Tensor; lse: Tensor; count: number } {
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  ignoreIndex: number,
+): { loss: Tensor; lse: Tensor; count: number } {
   return withContiguous([logits, targets], (l, t) => {
     const [N, V] = l.shape;
     const L = f(l);
@@ -228,7 +240,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: numbe
       LS[r] = m + Math.log(s);
       const tg = Tg[t.offset + r];
       if (tg === ignoreIndex) continue;
-      if (tg < 0 || tg >= V) throw new ShapeError(`crossEntropy: target ${tg} at row ${r} is outside [0, ${V}) and is not the ignore index ${ignoreIndex}`);
+      if (tg < 0 || tg >= V)
+        throw new ShapeError(
+          `crossEntropy: target ${tg} at row ${r} is outside [0, ${V}) and is not the ignore index ${ignoreIndex}`,
+        );
       total += m + Math.log(s) - L[b + tg];
       count++;
     }
@@ -238,7 +253,13 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex: numbe
   });
 }
 
-export function crossEntropyGrad(logits: Tensor, targets: Tensor, lse: Tensor, dloss: number, ignoreIndex: number): Tensor {
+export function crossEntropyGrad(
+  logits: Tensor,
+  targets: Tensor,
+  lse: Tensor,
+  dloss: number,
+  ignoreIndex: number,
+): Tensor {
   return withContiguous([logits, targets, lse], (l, t, ls) => {
     const [N, V] = l.shape;
     const L = f(l);

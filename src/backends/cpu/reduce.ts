@@ -3,7 +3,14 @@ import { Tensor, type FloatArray, type ReduceOp } from '../../tensor/index.js';
 import { contiguous } from './elementwise.js';
 import type { NativeNn } from './native-nn.js';
 
-function reduceRun(src: FloatArray, outer: number, r: number, inner: number, op: ReduceOp, dst: FloatArray): void {
+function reduceRun(
+  src: FloatArray,
+  outer: number,
+  r: number,
+  inner: number,
+  op: ReduceOp,
+  dst: FloatArray,
+): void {
   for (let o = 0; o < outer; o++) {
     const base = o * r * inner;
     for (let i = 0; i < inner; i++) {
@@ -18,7 +25,13 @@ function reduceRun(src: FloatArray, outer: number, r: number, inner: number, op:
   }
 }
 
-export function reduce(op: ReduceOp, x: Tensor, axes: number[], keepdim: boolean, fast: NativeNn | null = null): Tensor {
+export function reduce(
+  op: ReduceOp,
+  x: Tensor,
+  axes: number[],
+  keepdim: boolean,
+  fast: NativeNn | null = null,
+): Tensor {
   let cur = x.isContiguous() && x.offset === 0 ? x : contiguous(x);
   const shape = [...x.shape];
   // Runs of consecutive axes, processed from the last so earlier axis numbers stay valid.

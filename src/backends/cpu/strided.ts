@@ -38,7 +38,11 @@ export function forEachRow(
 }
 
 /** Strides of a broadcast view (size-1 and missing leading dims get stride 0). */
-export function stridesFor(shape: readonly number[], strides: readonly number[], target: readonly number[]): number[] {
+export function stridesFor(
+  shape: readonly number[],
+  strides: readonly number[],
+  target: readonly number[],
+): number[] {
   const out = new Array<number>(target.length).fill(0);
   const lead = target.length - shape.length;
   for (let i = 0; i < shape.length; i++) out[lead + i] = shape[i] === 1 ? 0 : strides[i];

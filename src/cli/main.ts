@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerDemoCommand } from './demo.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerTokenizerCommands(program);
   registerDataCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 

@@ -239,6 +239,37 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Checks the attention dims (groups d..d+5 = B T S Hq Hkv D) and returns the q and kv element counts. */
+static bool attn_dims(call_t *c, int d, double *nq, double *nkv) {
+  if (!nonneg_ints(c, d, d + 7)) return false;
+  double B = c->num[d], T = c->num[d + 1], S = c->num[d + 2], Hq = c->num[d + 3], Hkv = c->num[d + 4], D = c->num[d + 5];
+  if (Hkv < 1 || Hq < Hkv || (long)Hq % (long)Hkv) return fail(c, true, "Hq %g must be a multiple of Hkv %g", Hq, Hkv);
+  if (c->num[d + 7] != 0 && c->num[d + 6] + T > S) return fail(c, true, "causal attention needs qoff + T <= S (%g + %g > %g)", c->num[d + 6], T, S);
+  *nq = B * T * Hq * D;
+  *nkv = B * S * Hkv * D;
+  return true;
+}
+
+static napi_value js_attention_fwd(napi_env env, napi_callback_info info) {
+  BEGIN("attentionFwd", "fffffnnnnnnnnn");  /* q k v out lse B T S Hq Hkv D qoff causal scale */
+  double nq = 0, nkv = 0;
+  if (!attn_dims(&c, 5, &nq, &nkv)) return NULL;
+  if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, N(5) * N(8) * N(6))) return NULL;
+  mc_attention_fwd(F(0), F(1), F(2), F(3), F(4), (int)L(5), (int)L(6), (int)L(7), (int)L(8), (int)L(9), (int)L(10), (int)L(11), N(12) != 0, (float)N(13));
+  return NULL;
+}
+
+static napi_value js_attention_bwd(napi_env env, napi_callback_info info) {
+  BEGIN("attentionBwd", "fffffffffnnnnnnnnn");  /* q k v out lse dout dq dk dv B T S Hq Hkv D qoff causal scale */
+  double nq = 0, nkv = 0;
+  if (!attn_dims(&c, 9, &nq, &nkv)) return NULL;
+  double nl = N(9) * N(12) * N(10);
+  if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, nl) || !need(&c, 5, nq) ||
+      !need(&c, 6, nq) || !need(&c, 7, nkv) || !need(&c, 8, nkv)) return NULL;
+  mc_attention_bwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), (int)L(9), (int)L(10), (int)L(11), (int)L(12), (int)L(13), (int)L(14), (int)L(15), N(16) != 0, (float)N(17));
+  return NULL;
+}
+
 napi_value mc_register_nn(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -249,6 +280,7 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"swigluFwd", js_swiglu_fwd},   {"swigluBwd", js_swiglu_bwd},   {"rope", js_rope},
       {"adamw", js_adamw},            {"unary", js_unary},            {"unaryGrad", js_unary_grad},
       {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
+      {"attentionFwd", js_attention_fwd}, {"attentionBwd", js_attention_bwd},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -283,8 +283,41 @@ static void reduce_range(int op, const float *src, float *dst, long o0, long o1,
   }
 }
 
+/* Attention rows of one query block: P[t, 0:n) = softmax of the visible scores (n = visible keys of
+ * query t0+t), zero past it; lse[t] is kept for the backward. */
+static void attn_fwd_rows(float *P, long ldp, int t0, int t1, int ncols, int qoff, int causal, float *lse) {
+  for (int t = t0; t < t1; t++) {
+    float *row = P + (long)(t - t0) * ldp;
+    int n = causal ? MC_NN_MIN(ncols, qoff + t + 1) : ncols;
+    float m = -INFINITY;
+    SIMD_MAX(m) for (int s = 0; s < n; s++) m = row[s] > m ? row[s] : m;
+    float sum = 0;
+    SIMD_SUM(sum) for (int s = 0; s < n; s++) sum += (row[s] = fexp(row[s] - m));
+    float inv = 1.0f / sum;
+    SIMD for (int s = 0; s < n; s++) row[s] *= inv;
+    for (int s = n; s < ncols; s++) row[s] = 0.0f;
+    lse[t] = m + logf(sum);
+  }
+}
+
+/* Backward rows: P = exp(scores − lse) on the visible part (0 elsewhere); dP ← P ⊙ (dP − Δ_t). */
+static void attn_bwd_rows(float *P, float *dP, long ldp, int t0, int t1, int ncols, int qoff, int causal,
+                          const float *lse, const float *delta) {
+  for (int t = t0; t < t1; t++) {
+    float *row = P + (long)(t - t0) * ldp, *drow = dP + (long)(t - t0) * ldp;
+    int n = causal ? MC_NN_MIN(ncols, qoff + t + 1) : ncols;
+    float z = lse[t], d = delta[t];
+    SIMD for (int s = 0; s < n; s++) {
+      float p = fexp(row[s] - z);
+      row[s] = p;
+      drow[s] = p * (drow[s] - d);
+    }
+    for (int s = n; s < ncols; s++) row[s] = drow[s] = 0.0f;
+  }
+}
+
 const mc_nn_impl NN_IMPL = {
   rmsnorm_fwd_rows, rmsnorm_bwd_rows, softmax_fwd_rows, softmax_bwd_rows, ce_fwd_rows, ce_bwd_rows,
   swiglu_fwd_range, swiglu_bwd_range, rope_rows, adamw_range, unary_range, unary_grad_range, binary_range,
-  affine_range, reduce_range,
+  affine_range, reduce_range, attn_fwd_rows, attn_bwd_rows,
 };

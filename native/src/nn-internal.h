@@ -20,7 +20,11 @@ typedef struct {
   void (*binary)(int, const float *, const float *, float *, long, long, long, long);
   void (*affine)(const float *, float *, float, float, long, long);
   void (*reduce)(int, const float *, float *, long, long, long, long);
+  void (*attn_fwd_rows)(float *, long, int, int, int, int, int, float *);
+  void (*attn_bwd_rows)(float *, float *, long, int, int, int, int, int, const float *, const float *);
 } mc_nn_impl;
+
+#define MC_NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 extern const mc_nn_impl mc_nn_generic;
 #if defined(__x86_64__) || defined(_M_X64)

@@ -47,6 +47,15 @@ void mc_affine(const float *x, float *y, long n, float s, float t);
 /* dst[o, i] = Σ_r src[o, r, i] (op 0) or max_r (op 1). */
 void mc_reduce(int op, const float *src, float *dst, long outer, long r, long inner);
 
+/* Causal (or full) attention with GQA over [B, T, H, D] layouts: q [B,T,Hq,D], k/v [B,S,Hkv,D],
+ * out [B,T,Hq,D], lse [B,Hq,T]. Query t sits at position qoff + t. */
+void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
+                      int Hq, int Hkv, int D, int qoff, int causal, float scale);
+/* dq is overwritten; dk and dv are overwritten too (zeroed first). */
+void mc_attention_bwd(const float *q, const float *k, const float *v, const float *out, const float *lse,
+                      const float *dout, float *dq, float *dk, float *dv, int B, int T, int S, int Hq, int Hkv,
+                      int D, int qoff, int causal, float scale);
+
 #ifdef __cplusplus
 }
 #endif

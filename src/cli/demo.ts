@@ -50,7 +50,10 @@ const say = (msg: string): void => void process.stderr.write(`${msg}\n`);
 /** A tokenizer-training sample: the first bytes of every source's training split, as plain text lines. */
 function writeTokenizerSample(docsDir: string, file: string, perSource: number): void {
   const out: string[] = [];
-  for (const f of fs.readdirSync(docsDir).filter((n) => n.endsWith('.train.jsonl')).sort()) {
+  for (const f of fs
+    .readdirSync(docsDir)
+    .filter((n) => n.endsWith('.train.jsonl'))
+    .sort()) {
     let bytes = 0;
     const fd = fs.openSync(path.join(docsDir, f), 'r');
     const buf = Buffer.alloc(perSource * 2);
@@ -87,7 +90,10 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
     if (fs.existsSync(path.join(tokDir, 'tokenizer.model'))) return say('   reusing ' + tokDir);
     const sample = path.join(o.out, 'tokenizer-sample.txt');
     writeTokenizerSample(docsDir, sample, o.tokenizerSampleBytes);
-    const result = await trainBpeFromFiles([sample], { vocabSize: o.vocabSize, userDefinedSymbols: ['\n', '\t', '<用户>', '<AI>'] });
+    const result = await trainBpeFromFiles([sample], {
+      vocabSize: o.vocabSize,
+      userDefinedSymbols: ['\n', '\t', '<用户>', '<AI>'],
+    });
     writeTrainedTokenizer(result, tokDir);
   });
   const encoder = await loadTextEncoder(tokDir);
@@ -96,7 +102,14 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const shards = path.join(o.out, 'shards');
   await stage('3/6 tokenized shards for the stable and decay mixtures', async () => {
     for (const name of ['demo-stable', 'demo-decay']) {
-      await prepareMixture({ mixture: loadMixture(name), encoder, tokenizerPath: tokDir, output: shards, corpusDir, log: say });
+      await prepareMixture({
+        mixture: loadMixture(name),
+        encoder,
+        tokenizerPath: tokDir,
+        output: shards,
+        corpusDir,
+        log: say,
+      });
     }
   });
 
@@ -106,66 +119,155 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const total = o.stableSteps + o.decaySteps;
   const stableRun = path.join(o.out, 'stable');
   const decayRun = path.join(o.out, 'decay');
-  const common = { gradAccum: 1, keepLast: 2, evalEvery: o.evalEvery, evalBatches: o.evalBatches, spikeFactor: 3, saveEvery: 50 };
+  const common = {
+    gradAccum: 1,
+    keepLast: 2,
+    evalEvery: o.evalEvery,
+    evalBatches: o.evalBatches,
+    spikeFactor: 3,
+    saveEvery: 50,
+  };
 
-  await stage(`4/6 stable phase: ${o.stableSteps} steps at constant lr ${o.lr} (WSD), ${(nonEmbeddingParams(config) / 1e6).toFixed(1)}M non-embedding parameters`, async () => {
-    let model: MiniCPM;
-    let start;
-    let opt: AdamW;
-    const stableSchedule: ScheduleSpec = { kind: 'wsd', peak: o.lr, warmupSteps: o.warmupSteps, decayStart: total, decay: 'exp', halfLife: 1 };
-    if (fs.existsSync(path.join(stableRun, 'checkpoints', 'latest.json'))) {
-      const ck = loadCheckpoint(stableRun);
-      model = ck.model;
-      start = ck.state;
-      opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), 0.1), { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, clip: 1 });
+  await stage(
+    `4/6 stable phase: ${o.stableSteps} steps at constant lr ${o.lr} (WSD), ${(nonEmbeddingParams(config) / 1e6).toFixed(1)}M non-embedding parameters`,
+    async () => {
+      let model: MiniCPM;
+      let start;
+      let opt: AdamW;
+      const stableSchedule: ScheduleSpec = {
+        kind: 'wsd',
+        peak: o.lr,
+        warmupSteps: o.warmupSteps,
+        decayStart: total,
+        decay: 'exp',
+        halfLife: 1,
+      };
+      if (fs.existsSync(path.join(stableRun, 'checkpoints', 'latest.json'))) {
+        const ck = loadCheckpoint(stableRun);
+        model = ck.model;
+        start = ck.state;
+        opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), 0.1), {
+          betas: [0.9, 0.95],
+          eps: 1e-8,
+          weightDecay: 0.1,
+          clip: 1,
+        });
+        ck.restoreOptimizer(opt);
+        say(`   resuming at step ${start.step}`);
+      } else {
+        model = MiniCPM.init(config, new Rng(o.seed));
+        opt = new AdamW(muPGroups(model.params, widthMultiplier(config), 0.1), {
+          betas: [0.9, 0.95],
+          eps: 1e-8,
+          weightDecay: 0.1,
+          clip: 1,
+        });
+      }
+      await runTraining(
+        model,
+        opt,
+        loader('demo-stable', 'train', o.seed),
+        {
+          ...common,
+          steps: o.stableSteps,
+          schedule: stableSchedule,
+          runDir: stableRun,
+          phase: 'stable',
+          evalSource: loader('demo-stable', 'val', 0),
+          config: { ...o, phase: 'stable' },
+          onStep: (m) => say(`   ${progressLine(m, o.stableSteps)}`),
+        },
+        start,
+      );
+    },
+  );
+
+  await stage(
+    `5/6 decay phase: ${o.decaySteps} steps of exponential decay with high-quality and instruction data mixed in`,
+    async () => {
+      const from = fs.existsSync(path.join(decayRun, 'checkpoints', 'latest.json')) ? decayRun : stableRun;
+      const ck = loadCheckpoint(from);
+      const opt = new AdamW(muPGroups(ck.model.params, widthMultiplier(ck.model.config), 0.1), {
+        betas: [0.9, 0.95],
+        eps: 1e-8,
+        weightDecay: 0.1,
+        clip: 1,
+      });
       ck.restoreOptimizer(opt);
-      say(`   resuming at step ${start.step}`);
-    } else {
-      model = MiniCPM.init(config, new Rng(o.seed));
-      opt = new AdamW(muPGroups(model.params, widthMultiplier(config), 0.1), { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, clip: 1 });
-    }
-    await runTraining(model, opt, loader('demo-stable', 'train', o.seed), {
-      ...common, steps: o.stableSteps, schedule: stableSchedule, runDir: stableRun, phase: 'stable',
-      evalSource: loader('demo-stable', 'val', 0), config: { ...o, phase: 'stable' },
-      onStep: (m) => say(`   ${progressLine(m, o.stableSteps)}`),
-    }, start);
-  });
-
-  await stage(`5/6 decay phase: ${o.decaySteps} steps of exponential decay with high-quality and instruction data mixed in`, async () => {
-    const from = fs.existsSync(path.join(decayRun, 'checkpoints', 'latest.json')) ? decayRun : stableRun;
-    const ck = loadCheckpoint(from);
-    const opt = new AdamW(muPGroups(ck.model.params, widthMultiplier(ck.model.config), 0.1), { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, clip: 1 });
-    ck.restoreOptimizer(opt);
-    const branching = from === stableRun;
-    const schedule: ScheduleSpec = { kind: 'wsd', peak: o.lr, warmupSteps: o.warmupSteps, decayStart: o.stableSteps, decay: 'exp', halfLife: o.decaySteps / 5 };
-    const source = loader('demo-decay', 'train', o.seed + 1);
-    // A branch starts the decay mixture's loader fresh; a resumed decay run restores its own cursor.
-    const start = branching ? { ...ck.state, data: source.state() } : ck.state;
-    await runTraining(ck.model, opt, source, {
-      ...common, steps: total, schedule, runDir: decayRun, phase: 'decay',
-      evalSource: loader('demo-stable', 'val', 0), config: { ...o, phase: 'decay', branchedFrom: resolveCheckpoint(stableRun) },
-      onStep: (m) => say(`   ${progressLine(m, total)}`),
-    }, start);
-  });
+      const branching = from === stableRun;
+      const schedule: ScheduleSpec = {
+        kind: 'wsd',
+        peak: o.lr,
+        warmupSteps: o.warmupSteps,
+        decayStart: o.stableSteps,
+        decay: 'exp',
+        halfLife: o.decaySteps / 5,
+      };
+      const source = loader('demo-decay', 'train', o.seed + 1);
+      // A branch starts the decay mixture's loader fresh; a resumed decay run restores its own cursor.
+      const start = branching ? { ...ck.state, data: source.state() } : ck.state;
+      await runTraining(
+        ck.model,
+        opt,
+        source,
+        {
+          ...common,
+          steps: total,
+          schedule,
+          runDir: decayRun,
+          phase: 'decay',
+          evalSource: loader('demo-stable', 'val', 0),
+          config: { ...o, phase: 'decay', branchedFrom: resolveCheckpoint(stableRun) },
+          onStep: (m) => say(`   ${progressLine(m, total)}`),
+        },
+        start,
+      );
+    },
+  );
 
   await stage('6/6 samples and report', async () => {
     const { model } = loadCheckpoint(decayRun);
-    const prompts = ['The old man said', '床前明月光，', 'export function ', '<用户>What does the noun "ocean" mean?<AI>', '<用户>请写出下一句：白日依山尽，<AI>'];
+    const prompts = [
+      'The old man said',
+      '床前明月光，',
+      'export function ',
+      '<用户>What does the noun "ocean" mean?<AI>',
+      '<用户>请写出下一句：白日依山尽，<AI>',
+    ];
     for (const p of prompts) {
       const ids = [tokenizer.bosId, ...tokenizer.encode(p)];
-      const [out] = await generateAll(model, [ids], { maxNewTokens: 40, temperature: 0.7, topP: 0.9, seed: 1, stopIds: [tokenizer.eosId] });
+      const [out] = await generateAll(model, [ids], {
+        maxNewTokens: 40,
+        temperature: 0.7,
+        topP: 0.9,
+        seed: 1,
+        stopIds: [tokenizer.eosId],
+      });
       console.log(`\n> ${p}${tokenizer.decode(out)}`);
     }
-    const metrics = [...readMetrics(path.join(stableRun, 'metrics.jsonl')), ...readMetrics(path.join(decayRun, 'metrics.jsonl'))];
-    const file = await writeTrainingReport(o.out, metrics, 'MiniCPM demo: stable phase, then decay with high-quality data');
+    const metrics = [
+      ...readMetrics(path.join(stableRun, 'metrics.jsonl')),
+      ...readMetrics(path.join(decayRun, 'metrics.jsonl')),
+    ];
+    const file = await writeTrainingReport(
+      o.out,
+      metrics,
+      'MiniCPM demo: stable phase, then decay with high-quality data',
+    );
     const last = metrics[metrics.length - 1];
-    console.log(`\nfinal train loss ${last.loss.toFixed(3)}, validation loss ${last.val_loss?.toFixed(3) ?? '—'}; report: ${file}`);
+    console.log(
+      `\nfinal train loss ${last.loss.toFixed(3)}, validation loss ${last.val_loss?.toFixed(3) ?? '—'}; report: ${file}`,
+    );
   });
   say(`\ndemo finished in ${((performance.now() - tStart) / 60000).toFixed(1)} min`);
 }
 
 export function registerDemoCommand(program: Command): void {
-  const cmd = program.command('demo').description('the main job: corpus → tokenizer → shards → stable phase → decay phase → samples and report');
+  const cmd = program
+    .command('demo')
+    .description(
+      'the main job: corpus → tokenizer → shards → stable phase → decay phase → samples and report',
+    );
   for (const [key, value] of Object.entries(DEMO_DEFAULTS)) {
     const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
     const parse = (v: string): number | string => (typeof value === 'number' ? Number(v) : v);

@@ -131,8 +131,9 @@ export class Tensor {
   /** Contiguous copy of the elements as a plain array of numbers (bf16/f16 decoded by the caller). */
   toArray(): number[] {
     this.assertAlive();
-    const out = new Array<number>(this.size);
     const data = this.storage.data;
+    if (this.isContiguous()) return Array.from(data.subarray(this.offset, this.offset + this.size));
+    const out = new Array<number>(this.size);
     let i = 0;
     const walk = (dim: number, base: number): void => {
       if (dim === this.rank) {

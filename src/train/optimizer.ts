@@ -69,9 +69,12 @@ export class AdamW {
   gradNorm(): number {
     let s = 0;
     for (const p of this.params()) {
-      if (!p.grad) continue;
-      const g = p.grad.toArray();
-      for (const x of g) s += x * x;
+      const g = p.grad;
+      if (!g) continue;
+      if (g.isContiguous()) {
+        const d = g.data as Float32Array;
+        for (let i = g.offset, end = g.offset + g.size; i < end; i++) s += d[i] * d[i];
+      } else for (const x of g.toArray()) s += x * x;
     }
     return Math.sqrt(s);
   }

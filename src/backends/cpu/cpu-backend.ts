@@ -72,7 +72,8 @@ export class CpuBackend implements Backend {
     return this.fastAttention && !mask && q.dtype === 'f32';
   }
   attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) =>
-    this.gemmAttention(q, mask) ? attentionGemm(this.gemm, q, k, v, opts) : attention(q, k, v, mask, opts);
+    (this.gemmAttention(q, mask) ? this.fast?.attention(q, k, v, opts) : null) ??
+    (this.gemmAttention(q, mask) ? attentionGemm(this.gemm, q, k, v, opts) : attention(q, k, v, mask, opts));
   attentionGrad = (
     q: Tensor,
     k: Tensor,
@@ -83,9 +84,10 @@ export class CpuBackend implements Backend {
     dout: Tensor,
     opts: AttentionOptions,
   ) =>
-    this.gemmAttention(q, mask)
+    (this.gemmAttention(q, mask) ? this.fast?.attentionGrad(q, k, v, out, lse, dout, opts) : null) ??
+    (this.gemmAttention(q, mask)
       ? attentionGemmGrad(this.gemm, q, k, v, out, lse, dout, opts)
-      : attentionGrad(q, k, v, mask, out, lse, dout, opts);
+      : attentionGrad(q, k, v, mask, out, lse, dout, opts));
   swiglu = (gate: Tensor, up: Tensor): Tensor => this.fast?.swiglu(gate, up) ?? nn.swiglu(gate, up);
   swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) =>
     this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);

@@ -3,6 +3,7 @@
  * inputs are not contiguous f32 (the caller then runs the TypeScript reference loop).
  */
 import {
+  type AttentionOptions,
   broadcastShapes,
   ShapeError,
   Tensor,
@@ -274,5 +275,82 @@ export class NativeNn {
       1 - Math.pow(hp.beta2, hp.step),
     );
     return true;
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): { out: Tensor; lse: Tensor } | null {
+    if (!ok(q, k, v)) return null;
+    const [B, T, Hq, D] = q.shape;
+    const [, S, Hkv] = k.shape;
+    const out = Tensor.empty(q.shape);
+    const lse = Tensor.empty([B, Hq, T]);
+    this.k.attentionFwd(
+      f32(q),
+      q.offset,
+      f32(k),
+      k.offset,
+      f32(v),
+      v.offset,
+      f32(out),
+      0,
+      f32(lse),
+      0,
+      B,
+      T,
+      S,
+      Hq,
+      Hkv,
+      D,
+      o.qOffset,
+      o.causal ? 1 : 0,
+      o.scale,
+    );
+    return { out, lse };
+  }
+
+  attentionGrad(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    dout: Tensor,
+    o: AttentionOptions,
+  ): { dq: Tensor; dk: Tensor; dv: Tensor } | null {
+    if (!ok(q, k, v, out, lse, dout)) return null;
+    const [B, T, Hq, D] = q.shape;
+    const [, S, Hkv] = k.shape;
+    const dq = Tensor.empty(q.shape);
+    const dk = Tensor.empty(k.shape);
+    const dv = Tensor.empty(v.shape);
+    this.k.attentionBwd(
+      f32(q),
+      q.offset,
+      f32(k),
+      k.offset,
+      f32(v),
+      v.offset,
+      f32(out),
+      out.offset,
+      f32(lse),
+      lse.offset,
+      f32(dout),
+      dout.offset,
+      f32(dq),
+      0,
+      f32(dk),
+      0,
+      f32(dv),
+      0,
+      B,
+      T,
+      S,
+      Hq,
+      Hkv,
+      D,
+      o.qOffset,
+      o.causal ? 1 : 0,
+      o.scale,
+    );
+    return { dq, dk, dv };
   }
 }

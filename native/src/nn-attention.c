@@ -1,0 +1,123 @@
+/*
+ * Attention through GEMM calls, blocked over query rows so a causal block never computes scores for
+ * keys it cannot see (about half the work of the full T×S product). Work is split over (batch,
+ * kv-head) pairs: the query heads that share a kv head run in the same task, so dK/dV accumulate
+ * without races. GEMMs inside a task run on that task's thread (the pool is busy with the tasks).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "nn-internal.h"
+
+#define QBLOCK 64
+
+typedef struct {
+  const mc_nn_impl *k;
+  const float *q, *kk, *v, *out, *lse_in, *dout;
+  float *o, *lse, *dq, *dk, *dv;
+  int B, T, S, Hq, Hkv, D, qoff, causal, ntasks;
+  float scale;
+} attn_t;
+
+static const mc_nn_impl *attn_impl(void) {
+  mc_init();
+#ifdef MC_X86
+  if (mc_features().isa == MC_ISA_AVX512) return &mc_nn_avx512;
+#endif
+  return &mc_nn_generic;
+}
+
+/* Visible keys for the query block ending at t1 (exclusive). */
+static int visible(const attn_t *a, int t1) { return a->causal ? MC_MIN(a->S, a->qoff + t1) : a->S; }
+
+static void fwd_task(void *arg, int task, int tid) {
+  attn_t *a = arg;
+  long pairs = (long)a->B * a->Hkv;
+  long lo = pairs * task / a->ntasks, hi = pairs * (task + 1) / a->ntasks;
+  int group = a->Hq / a->Hkv, D = a->D, T = a->T, S = a->S;
+  long ldq = (long)a->Hq * D, ldk = (long)a->Hkv * D;
+  float *P = malloc(sizeof(float) * QBLOCK * S);
+  for (long pr = lo; pr < hi; pr++) {
+    int b = (int)(pr / a->Hkv), hk = (int)(pr % a->Hkv);
+    const float *K = a->kk + (long)b * S * ldk + (long)hk * D;
+    const float *V = a->v + (long)b * S * ldk + (long)hk * D;
+    for (int h = hk * group; h < (hk + 1) * group; h++) {
+      const float *Q = a->q + (long)b * T * ldq + (long)h * D;
+      float *O = a->o + (long)b * T * ldq + (long)h * D;
+      float *L = a->lse + ((long)b * a->Hq + h) * T;
+      for (int t0 = 0; t0 < T; t0 += QBLOCK) {
+        int t1 = MC_MIN(T, t0 + QBLOCK), n = visible(a, t1);
+        mc_sgemm(0, 1, t1 - t0, n, D, a->scale, Q + (long)t0 * ldq, ldq, K, ldk, 0.0f, P, S);
+        a->k->attn_fwd_rows(P, S, t0, t1, n, a->qoff, a->causal, L);
+        mc_sgemm(0, 0, t1 - t0, D, n, 1.0f, P, S, V, ldk, 0.0f, O + (long)t0 * ldq, ldq);
+      }
+    }
+  }
+  free(P);
+}
+
+void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
+                      int Hq, int Hkv, int D, int qoff, int causal, float scale) {
+  attn_t a = {.k = attn_impl(), .q = q, .kk = k, .v = v, .o = out, .lse = lse, .B = B, .T = T, .S = S, .Hq = Hq,
+              .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
+  long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;
+  a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
+  if (work < 65536 || a.ntasks < 1) a.ntasks = 1;
+  mc_parallel(a.ntasks, fwd_task, &a);
+}
+
+static void bwd_task(void *arg, int task, int tid) {
+  attn_t *a = arg;
+  long pairs = (long)a->B * a->Hkv;
+  long lo = pairs * task / a->ntasks, hi = pairs * (task + 1) / a->ntasks;
+  int group = a->Hq / a->Hkv, D = a->D, T = a->T, S = a->S;
+  long ldq = (long)a->Hq * D, ldk = (long)a->Hkv * D;
+  float *P = malloc(sizeof(float) * QBLOCK * S);
+  float *dP = malloc(sizeof(float) * QBLOCK * S);
+  float *delta = malloc(sizeof(float) * T);
+  for (long pr = lo; pr < hi; pr++) {
+    int b = (int)(pr / a->Hkv), hk = (int)(pr % a->Hkv);
+    const float *K = a->kk + (long)b * S * ldk + (long)hk * D;
+    const float *V = a->v + (long)b * S * ldk + (long)hk * D;
+    float *dK = a->dk + (long)b * S * ldk + (long)hk * D;
+    float *dV = a->dv + (long)b * S * ldk + (long)hk * D;
+    for (int h = hk * group; h < (hk + 1) * group; h++) {
+      long qo = (long)b * T * ldq + (long)h * D;
+      const float *Q = a->q + qo, *O = a->out + qo, *dO = a->dout + qo;
+      float *dQ = a->dq + qo;
+      const float *L = a->lse_in + ((long)b * a->Hq + h) * T;
+      for (int t = 0; t < T; t++) {
+        float d = 0;
+        for (int i = 0; i < D; i++) d += dO[(long)t * ldq + i] * O[(long)t * ldq + i];
+        delta[t] = d;
+      }
+      for (int t0 = 0; t0 < T; t0 += QBLOCK) {
+        int t1 = MC_MIN(T, t0 + QBLOCK), m = t1 - t0, n = visible(a, t1);
+        mc_sgemm(0, 1, m, n, D, a->scale, Q + (long)t0 * ldq, ldq, K, ldk, 0.0f, P, S);
+        mc_sgemm(0, 1, m, n, D, 1.0f, dO + (long)t0 * ldq, ldq, V, ldk, 0.0f, dP, S);
+        a->k->attn_bwd_rows(P, dP, S, t0, t1, n, a->qoff, a->causal, L, delta);
+        /* dV[0:n] += Pᵀ·dO ; dQ = scale·dS·K ; dK[0:n] += scale·dSᵀ·Q. */
+        mc_sgemm(1, 0, n, D, m, 1.0f, P, S, dO + (long)t0 * ldq, ldq, 1.0f, dV, ldk);
+        mc_sgemm(0, 0, m, D, n, a->scale, dP, S, K, ldk, 0.0f, dQ + (long)t0 * ldq, ldq);
+        mc_sgemm(1, 0, n, D, m, a->scale, dP, S, Q + (long)t0 * ldq, ldq, 1.0f, dK, ldk);
+      }
+    }
+  }
+  free(P);
+  free(dP);
+  free(delta);
+}
+
+void mc_attention_bwd(const float *q, const float *k, const float *v, const float *out, const float *lse,
+                      const float *dout, float *dq, float *dk, float *dv, int B, int T, int S, int Hq, int Hkv,
+                      int D, int qoff, int causal, float scale) {
+  memset(dk, 0, sizeof(float) * (size_t)B * S * Hkv * D);
+  memset(dv, 0, sizeof(float) * (size_t)B * S * Hkv * D);
+  attn_t a = {.k = attn_impl(), .q = q, .kk = k, .v = v, .out = out, .lse_in = lse, .dout = dout, .dq = dq, .dk = dk,
+              .dv = dv, .B = B, .T = T, .S = S, .Hq = Hq, .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal,
+              .scale = scale};
+  long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;
+  a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
+  if (work < 65536 || a.ntasks < 1) a.ntasks = 1;
+  mc_parallel(a.ntasks, bwd_task, &a);
+}

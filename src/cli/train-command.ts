@@ -7,6 +7,7 @@ import { loadModel } from '../models/load.js';
 import { MiniCPM } from '../models/minicpm.js';
 import { presetConfig } from '../models/presets.js';
 import { Rng } from '../tensor/index.js';
+import { PackedLoader } from '../data/loader.js';
 import { FixedBatch, type BatchSource } from '../train/batches.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { TrainError } from '../train/errors.js';
@@ -23,6 +24,14 @@ export const TRAIN_DEFAULTS = {
   preset: 'tiny',
   vocabSize: 512,
   overfitBatch: null as string | null,
+  /** Tokenized shards from `minicpm data prepare`. */
+  data: null as string | null,
+  /** Mixture name recorded in the shards (default: every source by its tokens). */
+  mixture: null as string | null,
+  seqLen: 256,
+  batchSize: 8,
+  evalEvery: 0,
+  evalBatches: 4,
   steps: 100,
   lr: 0.01,
   schedule: 'wsd',
@@ -95,8 +104,15 @@ function makeOptimizer(model: MiniCPM, c: TrainConfig): AdamW {
   });
 }
 
+function shardLoader(c: TrainConfig, split: 'train' | 'val'): PackedLoader {
+  return new PackedLoader({
+    shardsDir: c.data!, split, seqLen: c.seqLen, batchSize: c.batchSize, seed: c.seed, mixture: c.mixture ?? undefined,
+  });
+}
+
 function batchSource(c: TrainConfig): BatchSource {
   if (c.overfitBatch) return FixedBatch.fromJson(JSON.parse(fs.readFileSync(c.overfitBatch, 'utf8')));
+  if (c.data) return shardLoader(c, 'train');
   throw new TrainError(
     'no training data: pass --overfit-batch FILE.json (shard datasets: `minicpm data prepare` then --data DIR)',
   );
@@ -170,8 +186,9 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
       runDir: c.out,
       saveEvery: c.saveEvery,
       keepLast: c.keepLast,
-      evalEvery: 0,
-      evalBatches: 0,
+      evalEvery: c.data ? c.evalEvery : 0,
+      evalBatches: c.evalBatches,
+      evalSource: c.data && c.evalEvery > 0 ? shardLoader(c, 'val') : undefined,
       spikeFactor: c.spikeFactor,
       config: c,
       phase: branchDecayFrom ? 'decay' : undefined,
@@ -202,6 +219,12 @@ export function registerTrainCommand(program: Command): void {
     .option('--preset <name>', 'start from a fresh μP-initialised model of this shape')
     .option('--vocab-size <n>', 'vocabulary size for --preset', int)
     .option('--overfit-batch <file>', 'train on one fixed {"inputs","targets"} batch')
+    .option('--data <dir>', 'tokenized shards (minicpm data prepare)')
+    .option('--mixture <name>', 'mixture recorded in the shards')
+    .option('--seq-len <n>', 'tokens per sequence (--data)', int)
+    .option('--batch-size <n>', 'sequences per micro-batch (--data)', int)
+    .option('--eval-every <n>', 'validation loss every n steps (--data)', int)
+    .option('--eval-batches <n>', 'validation batches', int)
     .option('--steps <n>', 'total optimizer steps', int)
     .option('--lr <x>', 'peak learning rate (hidden matrices get lr/m)', num)
     .option('--schedule <kind>', 'wsd | cosine | constant')

@@ -36,12 +36,28 @@ function ensureTorch(): string | null {
 }
 
 function peerStep(s: Shape, threads: number, steps: number): number {
-  const r = spawnSync(PY, [join(here, 'peers', 'torch_train_step.py'), ...[s.d, s.L, s.T, s.B, s.V, threads, steps].map(String), 'fp32'], {
-    encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_CORETYPE: 'SkylakeX', OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
-  });
+  const r = spawnSync(
+    PY,
+    [
+      join(here, 'peers', 'torch_train_step.py'),
+      ...[s.d, s.L, s.T, s.B, s.V, threads, steps].map(String),
+      'fp32',
+    ],
+    {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        OPENBLAS_CORETYPE: 'SkylakeX',
+        OMP_NUM_THREADS: String(threads),
+        OPENBLAS_NUM_THREADS: String(threads),
+      },
+    },
+  );
   if (r.status !== 0) throw new Error(`PyTorch peer failed: ${r.stderr}`);
-  const { median_s, tokens } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { median_s: number; tokens: number };
+  const { median_s, tokens } = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    median_s: number;
+    tokens: number;
+  };
   return tokens / median_s;
 }
 
@@ -72,9 +88,18 @@ export default async function main(args: string[]): Promise<void> {
     numLayers: shape.L,
   };
   const model = MiniCPM.init(cfg, new Rng(0));
-  const opt = new AdamW(muPGroups(model.params, shape.d / 256, 0.1), { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0.1, clip: 1 });
+  const opt = new AdamW(muPGroups(model.params, shape.d / 256, 0.1), {
+    betas: [0.9, 0.95],
+    eps: 1e-8,
+    weightDecay: 0.1,
+    clip: 1,
+  });
   const rng = new Rng(1);
-  const ids = Tensor.from(Int32Array.from({ length: shape.B * shape.T }, () => rng.int(shape.V)), [shape.B, shape.T], 'i32').keep();
+  const ids = Tensor.from(
+    Int32Array.from({ length: shape.B * shape.T }, () => rng.int(shape.V)),
+    [shape.B, shape.T],
+    'i32',
+  ).keep();
   const passes = quick ? 1 : 3;
   const steps = quick ? 2 : 4;
   const ours: number[] = [];
@@ -82,7 +107,9 @@ export default async function main(args: string[]): Promise<void> {
   for (let p = 0; p < passes; p++) {
     ours.push(oursStep(model, opt, ids, steps));
     if (!missing) peer.push(peerStep(shape, 2, steps));
-    console.log(`pass ${p + 1}: ours ${ours[p].toFixed(0)} tok/s${missing ? '' : `, pytorch ${peer[p].toFixed(0)} tok/s`}`);
+    console.log(
+      `pass ${p + 1}: ours ${ours[p].toFixed(0)} tok/s${missing ? '' : `, pytorch ${peer[p].toFixed(0)} tok/s`}`,
+    );
   }
   const o = median(ours);
   const flops = trainFlopsPerToken(cfg, shape.T);
@@ -94,7 +121,7 @@ export default async function main(args: string[]): Promise<void> {
     peer_value: missing ? null : median(peer),
     ratio: missing ? null : o / median(peer),
     limit_fraction: (o * flops) / FP32_PEAK,
-    mfu_note: `MFU against the ${FP32_PEAK / 1e9} GFLOP/s fp32 peak of PERFORMANCE.md; ${(o * flops / 1e9).toFixed(0)} GFLOP/s achieved`,
+    mfu_note: `MFU against the ${FP32_PEAK / 1e9} GFLOP/s fp32 peak of PERFORMANCE.md; ${((o * flops) / 1e9).toFixed(0)} GFLOP/s achieved`,
   };
   console.table([row]);
   mkdirSync(join(here, 'results'), { recursive: true });

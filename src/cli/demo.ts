@@ -28,6 +28,7 @@ import { AdamW, muPGroups } from '../train/optimizer.js';
 import type { ScheduleSpec } from '../train/schedules.js';
 import { runTraining } from '../train/trainer.js';
 import { progressLine } from './progress.js';
+import { valBytesPerToken } from './train-command.js';
 
 export const DEMO_DEFAULTS = {
   out: 'runs/demo',

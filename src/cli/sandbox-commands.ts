@@ -17,7 +17,7 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command('coord-check')
     .description('μP coordinate check: activation RMS per layer across widths, with μP and without')
-    .option('--widths <list>', 'comma-separated hidden sizes', '64,128,256,512')
+    .option('--widths <list>', 'comma-separated hidden sizes', '128,256,512,1024')
     .option('--layers <n>', 'layers', '2')
     .option('--steps <n>', 'Adam steps', '8')
     .option('--lr <x>', 'learning rate', '0.01')

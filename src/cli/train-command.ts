@@ -12,7 +12,8 @@ import { FixedBatch, type BatchSource } from '../train/batches.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { TrainError } from '../train/errors.js';
 import { AdamW, muPGroups } from '../train/optimizer.js';
-import type { DecayKind, ScheduleSpec } from '../train/schedules.js';
+import { parseStepSchedule, type DecayKind, type ScheduleSpec } from '../train/schedules.js';
+import { bytesPerToken, readShardIndex } from '../data/shards/format.js';
 import { runTraining } from '../train/trainer.js';
 import { writeTrainingReport } from '../report/training-report.js';
 import { readMetrics } from '../train/metrics.js';
@@ -47,6 +48,8 @@ export const TRAIN_DEFAULTS = {
   betas: [0.9, 0.95],
   eps: 1e-8,
   gradAccum: 1,
+  /** Batch-size schedule in micro-batches per step, e.g. "0:1,200:2" (empty: constant gradAccum). */
+  batchSchedule: '',
   seed: 0,
   out: null as string | null,
   saveEvery: 0,
@@ -106,8 +109,20 @@ function makeOptimizer(model: MiniCPM, c: TrainConfig): AdamW {
 
 function shardLoader(c: TrainConfig, split: 'train' | 'val'): PackedLoader {
   return new PackedLoader({
-    shardsDir: c.data!, split, seqLen: c.seqLen, batchSize: c.batchSize, seed: c.seed, mixture: c.mixture ?? undefined,
+    shardsDir: c.data!,
+    split,
+    seqLen: c.seqLen,
+    batchSize: c.batchSize,
+    seed: c.seed,
+    mixture: c.mixture ?? undefined,
   });
+}
+
+/** Bytes per token of the validation text of a mixture's sources, for bits-per-byte. */
+export function valBytesPerToken(shardsDir: string, mixture: string | null): number {
+  const idx = readShardIndex(shardsDir);
+  const m = mixture ? idx.mixtures[mixture] : undefined;
+  return bytesPerToken(idx, 'val', m ? Object.keys(m.weights) : undefined);
 }
 
 function batchSource(c: TrainConfig): BatchSource {
@@ -183,6 +198,8 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
       steps: c.steps,
       schedule,
       gradAccum: c.gradAccum,
+      gradAccumAt: c.batchSchedule ? parseStepSchedule(c.batchSchedule) : undefined,
+      bytesPerToken: c.data ? valBytesPerToken(c.data, c.mixture) : undefined,
       runDir: c.out,
       saveEvery: c.saveEvery,
       keepLast: c.keepLast,
@@ -238,6 +255,10 @@ export function registerTrainCommand(program: Command): void {
     .option('--betas <b1,b2>', 'Adam betas', pair)
     .option('--eps <x>', 'Adam epsilon', num)
     .option('--grad-accum <n>', 'micro-batches per optimizer step', int)
+    .option(
+      '--batch-schedule <spec>',
+      'micro-batches per step by step, e.g. 0:1,200:2 (a batch-size schedule)',
+    )
     .option('--seed <n>', 'initialisation seed', int)
     .option('--out <dir>', 'run folder (metrics.jsonl, checkpoints/)')
     .option('--save-every <n>', 'checkpoint every n steps (and always at the end)', int)

@@ -76,3 +76,26 @@ export function lrAt(spec: ScheduleSpec, step: number): number {
     }
   }
 }
+
+/**
+ * A piecewise-constant step schedule ("0:1,200:2" → 1 until step 200, then 2), used for batch size
+ * in micro-batches per step (SPEC.md §3: raising the batch mid-run acts like an LR drop).
+ */
+export function parseStepSchedule(spec: string): (step: number) => number {
+  const points = spec.split(',').map((part) => {
+    const [s, v] = part.split(':').map(Number);
+    if (!Number.isInteger(s) || s < 0 || !Number.isInteger(v) || v < 1) {
+      throw new Error(
+        `step schedule "${spec}": each part must be STEP:VALUE with integers STEP ≥ 0 and VALUE ≥ 1`,
+      );
+    }
+    return [s, v] as const;
+  });
+  points.sort((a, b) => a[0] - b[0]);
+  if (points[0][0] !== 0) throw new Error(`step schedule "${spec}" must start at step 0`);
+  return (step) => {
+    let v = points[0][1];
+    for (const [s, val] of points) if (step >= s) v = val;
+    return v;
+  };
+}

@@ -18,6 +18,8 @@ export interface TrainLoopOptions {
   steps: number;
   schedule: ScheduleSpec;
   gradAccum: number;
+  /** Batch-size schedule: micro-batches for a given step (overrides gradAccum), e.g. from --batch-schedule. */
+  gradAccumAt?: (step: number) => number;
   runDir: string | null;
   /** Save every N steps (0: only at the end). */
   saveEvery: number;
@@ -91,18 +93,19 @@ export async function runTraining(
     let lossSum = 0;
     let stepTokens = 0;
     let seqLen = 0;
-    for (let micro = 0; micro < o.gradAccum; micro++) {
+    const accum = o.gradAccumAt?.(step) ?? o.gradAccum;
+    for (let micro = 0; micro < accum; micro++) {
       const batch = source.next();
       seqLen = batch.seqLen;
       stepTokens += batch.batch * batch.seqLen;
       lossSum += scope(() => {
         const { ids, targets } = toTensors(batch);
         const loss = model.loss(ids, targets);
-        backward(loss, Tensor.full([], 1 / o.gradAccum));
+        backward(loss, Tensor.full([], 1 / accum));
         return loss.item();
       });
     }
-    const loss = lossSum / o.gradAccum;
+    const loss = lossSum / accum;
     if (!Number.isFinite(loss)) {
       zeroGrad(model.parameters());
       throw new DivergenceError(

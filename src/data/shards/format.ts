@@ -118,3 +118,18 @@ export function readShard(dir: string, idx: ShardIndex, shard: ShardFile): Uint1
   const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   return idx.dtype === 'uint16' ? new Uint16Array(ab) : new Uint32Array(ab);
 }
+
+/**
+ * UTF-8 bytes per token of a split over the given sources (default: all), for bits-per-byte.
+ * Token counts include each document's BOS/EOS, as the loss does.
+ */
+export function bytesPerToken(idx: ShardIndex, split: 'train' | 'val', sources?: string[]): number {
+  let bytes = 0;
+  let tokens = 0;
+  for (const s of Object.values(idx.sources)) {
+    if (sources && !sources.includes(s.name)) continue;
+    bytes += s[split].textBytes;
+    tokens += s[split].tokens;
+  }
+  return tokens ? bytes / tokens : 0;
+}

@@ -76,7 +76,7 @@ function oursStep(model: MiniCPM, opt: AdamW, ids: Tensor, steps: number): numbe
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-export default async function main(args: string[]): Promise<void> {
+export default function main(args: string[]): void {
   const quick = args.includes('--quick');
   const shape: Shape = { d: 512, L: 8, T: 512, B: 4, V: 32000 };
   const backend = nativeBackend();

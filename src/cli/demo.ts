@@ -121,6 +121,7 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const stableRun = path.join(o.out, 'stable');
   const decayRun = path.join(o.out, 'decay');
   const common = {
+    bytesPerToken: valBytesPerToken(shards, 'demo-stable'),
     gradAccum: 1,
     keepLast: 2,
     evalEvery: o.evalEvery,

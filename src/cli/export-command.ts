@@ -1,0 +1,80 @@
+/** `minicpm export`: a Hugging Face MiniCPM folder → a GGUF file llama.cpp runs (arch "minicpm"). */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { readConfig } from '../io/hf-folder.js';
+import { configFromHF } from '../models/config.js';
+import { exportFolderToGguf, type GgufExportDType } from '../models/gguf-export.js';
+import { ggufVocabFromTokenizer, syntheticGgufVocab, type GgufVocab } from '../tokenizer/gguf-export.js';
+import { loadTokenizer } from '../tokenizer/load.js';
+
+class ExportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExportError';
+  }
+}
+
+export interface ExportCli {
+  model: string;
+  format: string;
+  output: string;
+  dtype: string;
+  tokenizer?: string;
+  name?: string;
+}
+
+/**
+ * The vocabulary to embed: --tokenizer, else a tokenizer.model in the model folder, else (models trained
+ * on raw ids, such as the test fixtures) a synthetic placeholder vocabulary, because llama.cpp refuses
+ * GGUF files without one. Returns what was used, for the message.
+ */
+export function exportVocab(
+  modelDir: string,
+  vocabSize: number,
+  tokenizerPath?: string,
+): { vocab: GgufVocab; source: string } {
+  const found = tokenizerPath ?? (fs.existsSync(path.join(modelDir, 'tokenizer.model')) ? modelDir : undefined);
+  if (found === undefined) return { vocab: syntheticGgufVocab(vocabSize), source: 'synthetic (no tokenizer)' };
+  const loaded = loadTokenizer(found, { prefer: 'model' });
+  return {
+    vocab: ggufVocabFromTokenizer(loaded.tokenizer, vocabSize, { chatTemplate: loaded.chatTemplate }),
+    source: loaded.path,
+  };
+}
+
+export async function exportCommand(o: ExportCli): Promise<void> {
+  if (o.format !== 'gguf') throw new ExportError(`--format ${o.format} is not supported (only gguf)`);
+  const dtype = o.dtype.toLowerCase();
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') {
+    throw new ExportError(`--dtype must be f32, f16 or bf16, got '${o.dtype}'`);
+  }
+  const config = configFromHF(await readConfig(o.model));
+  const { vocab, source } = exportVocab(o.model, config.vocabSize, o.tokenizer);
+  const t0 = Date.now();
+  await exportFolderToGguf(o.model, o.output, {
+    dtype: dtype as GgufExportDType,
+    tokenizer: vocab,
+    name: o.name ?? path.basename(path.resolve(o.model)),
+  });
+  const mb = fs.statSync(o.output).size / 1e6;
+  console.log(
+    `wrote ${o.output} (${mb.toFixed(1)} MB, ${dtype}, ${config.numLayers} layers, vocab ${config.vocabSize} from ${source}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description('convert a Hugging Face MiniCPM folder to GGUF for llama.cpp (general.architecture = minicpm)')
+    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .requiredOption('--output <file>', 'output .gguf file')
+    .option('--format <name>', 'output format', 'gguf')
+    .option('--dtype <type>', 'weight type: f32 | f16 | bf16 (norms stay f32)', 'f32')
+    .option(
+      '--tokenizer <path>',
+      'SentencePiece tokenizer.model (or folder) to embed; default: the model folder\'s, else a synthetic vocabulary',
+    )
+    .option('--name <name>', 'general.name (default: the folder name)')
+    .action(exportCommand);
+}

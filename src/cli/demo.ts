@@ -121,6 +121,7 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const stableRun = path.join(o.out, 'stable');
   const decayRun = path.join(o.out, 'decay');
   const common = {
+    tokenizerDir: tokDir,
     bytesPerToken: valBytesPerToken(shards, 'demo-stable'),
     gradAccum: 1,
     keepLast: 2,
@@ -257,6 +258,9 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
       'MiniCPM demo: stable phase, then decay with high-quality data',
     );
     const last = metrics[metrics.length - 1];
+    console.log(
+      `\ntry it: npx minicpm generate --model ${resolveCheckpoint(decayRun)} --prompt "床前明月光，" --stop 。`,
+    );
     console.log(
       `\nfinal train loss ${last.loss.toFixed(3)}, validation loss ${last.val_loss?.toFixed(3) ?? '—'}; report: ${file}`,
     );

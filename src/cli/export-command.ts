@@ -34,8 +34,10 @@ export function exportVocab(
   vocabSize: number,
   tokenizerPath?: string,
 ): { vocab: GgufVocab; source: string } {
-  const found = tokenizerPath ?? (fs.existsSync(path.join(modelDir, 'tokenizer.model')) ? modelDir : undefined);
-  if (found === undefined) return { vocab: syntheticGgufVocab(vocabSize), source: 'synthetic (no tokenizer)' };
+  const found =
+    tokenizerPath ?? (fs.existsSync(path.join(modelDir, 'tokenizer.model')) ? modelDir : undefined);
+  if (found === undefined)
+    return { vocab: syntheticGgufVocab(vocabSize), source: 'synthetic (no tokenizer)' };
   const loaded = loadTokenizer(found, { prefer: 'model' });
   return {
     vocab: ggufVocabFromTokenizer(loaded.tokenizer, vocabSize, { chatTemplate: loaded.chatTemplate }),
@@ -66,14 +68,16 @@ export async function exportCommand(o: ExportCli): Promise<void> {
 export function registerExportCommand(program: Command): void {
   program
     .command('export')
-    .description('convert a Hugging Face MiniCPM folder to GGUF for llama.cpp (general.architecture = minicpm)')
+    .description(
+      'convert a Hugging Face MiniCPM folder to GGUF for llama.cpp (general.architecture = minicpm)',
+    )
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--output <file>', 'output .gguf file')
     .option('--format <name>', 'output format', 'gguf')
     .option('--dtype <type>', 'weight type: f32 | f16 | bf16 (norms stay f32)', 'f32')
     .option(
       '--tokenizer <path>',
-      'SentencePiece tokenizer.model (or folder) to embed; default: the model folder\'s, else a synthetic vocabulary',
+      "SentencePiece tokenizer.model (or folder) to embed; default: the model folder's, else a synthetic vocabulary",
     )
     .option('--name <name>', 'general.name (default: the folder name)')
     .action(exportCommand);

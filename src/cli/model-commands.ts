@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadModel } from '../models/load.js';
+import { loadTokenizer } from '../tokenizer/load.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 
 class CliError extends Error {
@@ -58,6 +59,9 @@ export async function logitsCommand(o: { model: string; input: string; output: s
 interface GenerateCli {
   model: string;
   promptIds?: string;
+  prompt?: string;
+  tokenizer?: string;
+  stop?: string[];
   maxNewTokens: string;
   greedy?: boolean;
   temperature?: string;
@@ -70,18 +74,28 @@ interface GenerateCli {
 }
 
 export async function generateCommand(o: GenerateCli): Promise<void> {
-  if (!o.promptIds)
-    throw new CliError(
-      'pass --prompt-ids JSON (e.g. "[1, 200, 3]"); text prompts need a tokenizer in the model folder',
-    );
-  const parsed = JSON.parse(o.promptIds) as unknown;
-  const prompts =
-    Array.isArray(parsed) && Array.isArray(parsed[0])
-      ? idsMatrix(parsed, '--prompt-ids')
-      : idsMatrix([parsed], '--prompt-ids');
+  if (!o.promptIds && o.prompt === undefined)
+    throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
   const model = await loadModel(o.model);
+  // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
+  const tokenizer =
+    o.prompt !== undefined || o.tokenizer || o.stop?.length
+      ? loadTokenizer(o.tokenizer ?? o.model).tokenizer
+      : null;
+  let prompts: number[][];
+  if (o.promptIds) {
+    const parsed = JSON.parse(o.promptIds) as unknown;
+    prompts =
+      Array.isArray(parsed) && Array.isArray(parsed[0])
+        ? idsMatrix(parsed, '--prompt-ids')
+        : idsMatrix([parsed], '--prompt-ids');
+  } else {
+    prompts = [[tokenizer!.bosId, ...tokenizer!.encode(o.prompt!)]];
+  }
   const num = (v?: string): number | undefined => (v === undefined ? undefined : Number(v));
   const all: number[][] = prompts.map(() => []);
+  const stops = o.stop ?? [];
+  let printed = '';
   for await (const step of generate(model, prompts, {
     maxNewTokens: Number(o.maxNewTokens),
     greedy: o.greedy,
@@ -93,7 +107,17 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
     seed: num(o.seed),
   })) {
     step.ids.forEach((id, b) => id >= 0 && all[b].push(id));
-    if (!o.json && prompts.length === 1) process.stdout.write(`${step.ids[0]} `);
+    if (prompts.length !== 1) continue;
+    if (tokenizer && !o.json) {
+      // Decode everything so far and print the new suffix; hold back a trailing partial UTF-8 char.
+      let text = tokenizer.decode(all[0]);
+      const hit = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
+      if (hit.length) text = text.slice(0, Math.min(...hit));
+      const ready = text.endsWith('\uFFFD') ? text.slice(0, -1) : text;
+      if (ready.startsWith(printed)) process.stdout.write(ready.slice(printed.length));
+      printed = ready;
+      if (hit.length) break;
+    } else if (!o.json) process.stdout.write(`${step.ids[0]} `);
   }
   if (o.json) console.log(JSON.stringify(prompts.length === 1 ? { ids: all[0] } : { ids: all }));
   else process.stdout.write('\n');
@@ -113,6 +137,9 @@ export function registerModelCommands(program: Command): void {
     .command('generate')
     .description('generate tokens with a KV cache, streaming ids to stdout')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .option('--prompt <text>', "text prompt (tokenized with the model folder's tokenizer, BOS prepended)")
+    .option('--tokenizer <path>', 'tokenizer.model / tokenizer.json / folder (default: the model folder)')
+    .option('--stop <string...>', 'stop strings (text mode)')
     .option('--prompt-ids <json>', 'prompt ids, e.g. "[1, 200, 3]" or a batch [[...], [...]]')
     .option('--max-new-tokens <n>', 'tokens to generate', '64')
     .option('--greedy', 'argmax decoding')

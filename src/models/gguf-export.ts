@@ -104,7 +104,11 @@ export async function exportModelToGguf(
 ): Promise<void> {
   const dtype = opts.dtype ?? 'f32';
   const hf = ggufHfConfig(model.config);
-  const meta = minicpmGgufMetadata(hf, { name: opts.name, fileType: FILE_TYPE[dtype], tokenizer: opts.tokenizer });
+  const meta = minicpmGgufMetadata(hf, {
+    name: opts.name,
+    fileType: FILE_TYPE[dtype],
+    tokenizer: opts.tokenizer,
+  });
   const tensors = lazyTensors(model.config, hf, dtype, (name) => tensorToRecord(name, model.p(name)));
   await writeGguf(path, meta, tensors);
 }
@@ -136,8 +140,16 @@ export async function exportFolderToGguf(
         throw new ConfigError(`${dir}: '${n}' has shape [${got}], config.json implies [${shape}]`);
       }
     }
-    const meta = minicpmGgufMetadata(hf, { name: opts.name, fileType: FILE_TYPE[dtype], tokenizer: opts.tokenizer });
-    await writeGguf(path, meta, lazyTensors(config, hf, dtype, (name) => reader.read(name)));
+    const meta = minicpmGgufMetadata(hf, {
+      name: opts.name,
+      fileType: FILE_TYPE[dtype],
+      tokenizer: opts.tokenizer,
+    });
+    await writeGguf(
+      path,
+      meta,
+      lazyTensors(config, hf, dtype, (name) => reader.read(name)),
+    );
   } finally {
     await reader.close();
   }

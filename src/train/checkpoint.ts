@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { copyTokenizerFiles } from '../io/hf-folder.js';
 import { openSafetensorsSync, writeSafetensors } from '../io/safetensors.js';
 import { configFromHF, configToHF } from '../models/config.js';
 import { MiniCPM } from '../models/minicpm.js';
@@ -51,6 +52,7 @@ export async function saveCheckpoint(
   opt: AdamW,
   state: TrainerState,
   keepLast = 2,
+  tokenizerFrom?: string,
 ): Promise<string> {
   const root = path.join(runDir, 'checkpoints');
   fs.mkdirSync(root, { recursive: true });
@@ -75,6 +77,8 @@ export async function saveCheckpoint(
     return m && v ? [tensorToRecord(`m.${n}`, m), tensorToRecord(`v.${n}`, v)] : [];
   });
   await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
+  // The tokenizer travels with the weights so that a checkpoint is a complete Hugging Face folder.
+  if (tokenizerFrom) await copyTokenizerFiles(tokenizerFrom, tmp);
   writeJsonAtomic(path.join(tmp, 'trainer_state.json'), { ...state, optimizerStep: opt.step });
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);

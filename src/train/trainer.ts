@@ -34,6 +34,8 @@ export interface TrainLoopOptions {
   /** Resolved run config, saved with every checkpoint. */
   config: Record<string, unknown>;
   phase?: string;
+  /** A tokenizer folder copied into every checkpoint. */
+  tokenizerDir?: string;
   onStep?: (m: StepMetrics) => void;
 }
 
@@ -146,7 +148,7 @@ export async function runTraining(
     log?.append(m);
     o.onStep?.(m);
     if (o.runDir && ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps)) {
-      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast);
+      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast, o.tokenizerDir);
     }
   }
   return { state: state(), metrics, checkpoint };

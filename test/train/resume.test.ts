@@ -97,3 +97,19 @@ describe.skipIf(!have)('minicpm train', () => {
     expect(m.map((x) => x.step)).toEqual([0, 1, 2, 3, 4]);
   });
 });
+
+describe.skipIf(!have)('divergence', () => {
+  it('a diverging run stops with a clear message and keeps the last good checkpoint', async () => {
+    setBackend(refBackend());
+    const out = tmp();
+    await trainCommand({ ...fixtureFlags, steps: 2, out });
+    const good = fs.readFileSync(path.join(out, 'checkpoints', 'step-00000002', 'model.safetensors'));
+    // An absurd learning rate without clipping blows the loss up within a few steps.
+    await expect(
+      trainCommand({ resume: out, steps: 40, lr: 1e4, clip: 0, schedule: 'constant', warmupSteps: 0, saveEvery: 100 }),
+    ).rejects.toThrow(/loss (became|spiked)[\s\S]*last good checkpoint is kept/);
+    const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8')) as { name: string };
+    expect(latest.name).toBe('step-00000002');
+    expect(fs.readFileSync(path.join(out, 'checkpoints', 'step-00000002', 'model.safetensors')).equals(good)).toBe(true);
+  });
+});

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { readConfig } from '../io/hf-folder.js';
 import { configFromHF } from '../models/config.js';
-import { exportFolderToGguf, type GgufExportDType } from '../models/gguf-export.js';
+import { exportFolderToGguf } from '../models/gguf-export.js';
 import { ggufVocabFromTokenizer, syntheticGgufVocab, type GgufVocab } from '../tokenizer/gguf-export.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 
@@ -55,7 +55,7 @@ export async function exportCommand(o: ExportCli): Promise<void> {
   const { vocab, source } = exportVocab(o.model, config.vocabSize, o.tokenizer);
   const t0 = Date.now();
   await exportFolderToGguf(o.model, o.output, {
-    dtype: dtype as GgufExportDType,
+    dtype: dtype,
     tokenizer: vocab,
     name: o.name ?? path.basename(path.resolve(o.model)),
   });

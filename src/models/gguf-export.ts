@@ -13,6 +13,7 @@ import {
   type GgufTokenizer,
   type MiniCpmHfConfig,
 } from '../io/gguf-minicpm.js';
+import { gv, type GgufValue } from '../io/gguf-types.js';
 import { writeGguf } from '../io/gguf-writer.js';
 import { openWeights, readConfig } from '../io/hf-folder.js';
 import type { LazyTensor } from '../io/tensor-source.js';
@@ -27,7 +28,7 @@ export interface GgufExportOptions {
   /** Float type of the 2-D weights (default f32); norms stay F32. */
   dtype?: GgufExportDType;
   /** Vocabulary to embed (llama.cpp needs one; see tokenizer/gguf-export). */
-  tokenizer?: GgufTokenizer;
+  tokenizer?: GgufTokenizer & { addSpacePrefix?: boolean; removeExtraWhitespaces?: boolean };
   name?: string;
 }
 
@@ -74,6 +75,17 @@ function convert(rec: TensorRecord, hf: MiniCpmHfConfig, dtype: GgufExportDType)
   return out;
 }
 
+function metadata(hf: MiniCpmHfConfig, dtype: GgufExportDType, opts: GgufExportOptions): Map<string, GgufValue> {
+  const m = minicpmGgufMetadata(hf, { name: opts.name, fileType: FILE_TYPE[dtype], tokenizer: opts.tokenizer });
+  // SentencePiece normalizer flags llama.cpp reads (it assumes true for both when absent).
+  const t = opts.tokenizer;
+  if (t?.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(t.addSpacePrefix));
+  if (t?.removeExtraWhitespaces !== undefined) {
+    m.set('tokenizer.ggml.remove_extra_whitespaces', gv.bool(t.removeExtraWhitespaces));
+  }
+  return m;
+}
+
 /** One lazy GGUF tensor per parameter `names` (in checkpoint order), read through `read`. */
 function lazyTensors(
   config: MiniCPMConfig,
@@ -104,11 +116,7 @@ export async function exportModelToGguf(
 ): Promise<void> {
   const dtype = opts.dtype ?? 'f32';
   const hf = ggufHfConfig(model.config);
-  const meta = minicpmGgufMetadata(hf, {
-    name: opts.name,
-    fileType: FILE_TYPE[dtype],
-    tokenizer: opts.tokenizer,
-  });
+  const meta = metadata(hf, dtype, opts);
   const tensors = lazyTensors(model.config, hf, dtype, (name) => tensorToRecord(name, model.p(name)));
   await writeGguf(path, meta, tensors);
 }
@@ -140,11 +148,7 @@ export async function exportFolderToGguf(
         throw new ConfigError(`${dir}: '${n}' has shape [${got}], config.json implies [${shape}]`);
       }
     }
-    const meta = minicpmGgufMetadata(hf, {
-      name: opts.name,
-      fileType: FILE_TYPE[dtype],
-      tokenizer: opts.tokenizer,
-    });
+    const meta = metadata(hf, dtype, opts);
     await writeGguf(
       path,
       meta,

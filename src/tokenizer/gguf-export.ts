@@ -17,6 +17,9 @@ export interface GgufVocab {
   padId?: number;
   addBos: boolean;
   addEos: boolean;
+  /** SentencePiece add_dummy_prefix / remove_extra_whitespaces (GGUF add_space_prefix, remove_extra_whitespaces). */
+  addSpacePrefix?: boolean;
+  removeExtraWhitespaces?: boolean;
   chatTemplate?: string;
 }
 
@@ -67,6 +70,8 @@ export function ggufVocabFromTokenizer(
     ...(tok.padId >= 0 && tok.padId < vocabSize ? { padId: tok.padId } : {}),
     addBos: tok.addBosByDefault,
     addEos: tok.addEosByDefault,
+    addSpacePrefix: tok.normalizer.options.addDummyPrefix,
+    removeExtraWhitespaces: tok.normalizer.options.removeExtraWhitespaces,
     ...(opts.chatTemplate !== undefined ? { chatTemplate: opts.chatTemplate } : {}),
   };
 }

@@ -8,8 +8,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/export-command.js';
 import { openGguf } from '../../src/io/gguf.js';
+import { configFromHF } from '../../src/models/config.js';
+import { exportModelToGguf } from '../../src/models/gguf-export.js';
 import { loadModel } from '../../src/models/load.js';
-import { noGrad, Tensor } from '../../src/tensor/index.js';
+import { MiniCPM } from '../../src/models/minicpm.js';
+import { noGrad, Rng, Tensor } from '../../src/tensor/index.js';
+import { ggufVocabFromTokenizer } from '../../src/tokenizer/gguf-export.js';
+import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { backendCases, install } from '../helpers/backends.js';
 import { hasShared, sharedFixtures, tempDir } from './helpers.js';
 
@@ -59,8 +64,8 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
       const probs: Map<number, number>[] = [];
       const tokens = prompt as unknown as Parameters<typeof seq.evaluateWithMetadata>[0];
       for await (const r of seq.evaluateWithMetadata(tokens, { probabilities: true }, { temperature: 0 })) {
-        ids.push(r.token as number);
-        probs.push(r.probabilities as Map<number, number>);
+        ids.push(r.token);
+        probs.push(r.probabilities);
         if (ids.length >= n) break;
       }
       return { ids, probs };
@@ -77,7 +82,7 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
     const V = model.config.vocabSize;
     const logits = noGrad(() =>
       model.forward(Tensor.from(Int32Array.from(seqIds), [1, seqIds.length], 'i32')),
-    ).toArray() as number[];
+    ).toArray();
     let maxErr = 0;
     for (let s = 0; s < got.ids.length; s++) {
       const t = prompt.length - 1 + s;
@@ -108,7 +113,7 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
       const errGreedy = await compare(fixture, file, prompt, greedy);
 
       // 2. A longer pseudo-random prompt (every position and many ids), 6 steps.
-      const V = JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')).vocab_size as number;
+      const V = (JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
       let s = 12345;
       const rnd = Array.from({ length: 40 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) % V);
       const other = await llamaGreedy(file, rnd, 6);
@@ -121,4 +126,45 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
       expect(errRandom).toBeLessThan(1e-3);
     });
   }
+
+  const TOK = path.join(sharedFixtures, 'tokenizer/minicpm-2b/tokenizer.model');
+  it.skipIf(!fs.existsSync(TOK))('MiniCPM-2B tokenizer embedded: llama.cpp tokenizes and decodes as we do', async () => {
+    const { tokenizer, chatTemplate } = loadTokenizer(TOK);
+    const config = configFromHF({
+      vocab_size: tokenizer.vocabSize,
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      max_position_embeddings: 64,
+      scale_emb: 12,
+      scale_depth: 1.4,
+      dim_model_base: 16,
+    });
+    const model = MiniCPM.init(config, new Rng(7));
+    const file = path.join(dir, 'tok.gguf');
+    await exportModelToGguf(model, file, {
+      tokenizer: ggufVocabFromTokenizer(tokenizer, config.vocabSize, { chatTemplate }),
+    });
+    const lm = await llama.loadModel({ modelPath: file });
+    try {
+      const texts = [
+        'Hello world',
+        'MiniCPM 是面壁智能与清华大学自然语言处理实验室共同开源的系列端侧大模型。',
+        'Tabs\tand\nnewlines,  double  spaces and numbers 1234567.',
+        'emoji 🙂 and rare 𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+      ];
+      for (const text of texts) {
+        const ours = tokenizer.encode(text);
+        const theirs = [...lm.tokenize(text)].map(Number);
+        expect(theirs, text).toEqual(ours);
+        expect(lm.detokenize(ours as unknown as Parameters<typeof lm.detokenize>[0])).toBe(tokenizer.decode(ours));
+      }
+      expect(Number(lm.tokens.bos)).toBe(tokenizer.bosId);
+      expect(Number(lm.tokens.eos)).toBe(tokenizer.eosId);
+    } finally {
+      await lm.dispose();
+      model.parameters().forEach((t) => t.dispose());
+    }
+  });
 });

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportCommand, exportVocab } from '../../src/cli/export-command.js';
+import { Command } from 'commander';
+import { exportCommand, exportVocab, registerExportCommand } from '../../src/cli/export-command.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { openGguf } from '../../src/io/gguf.js';
 import { toFloat32 } from '../../src/io/dtypes.js';
@@ -94,6 +95,25 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
       });
     }
   }
+
+  it('`minicpm export --model DIR --format gguf --output FILE --dtype bf16` through commander', async () => {
+    const program = new Command('minicpm').exitOverride();
+    registerExportCommand(program);
+    const fx = path.join(sharedFixtures, 'minicpm', 'tiny-gqa');
+    const out = path.join(dir, 'cli.gguf');
+    await program.parseAsync(['export', '--model', fx, '--format', 'gguf', '--output', out, '--dtype', 'bf16'], {
+      from: 'user',
+    });
+    const g = await openGguf(out);
+    try {
+      expect(g.getString('general.architecture')).toBe('minicpm');
+      expect(g.getString('general.name')).toBe('tiny-gqa');
+      expect(g.tensor('blk.0.attn_q.weight').dtype).toBe('BF16');
+      expect(g.tensor('blk.0.attn_norm.weight').dtype).toBe('F32');
+    } finally {
+      await g.close();
+    }
+  });
 
   it('rejects an unknown format or dtype', async () => {
     const fx = path.join(sharedFixtures, 'minicpm', 'tiny-mha');

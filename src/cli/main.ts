@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDemoCommand } from './demo.js';
+import { registerExportCommand } from './export-command.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTokenizerCommands(program);
   registerDataCommands(program);
   registerDemoCommand(program);
+  registerExportCommand(program);
   return program;
 }
 

@@ -75,8 +75,16 @@ function convert(rec: TensorRecord, hf: MiniCpmHfConfig, dtype: GgufExportDType)
   return out;
 }
 
-function metadata(hf: MiniCpmHfConfig, dtype: GgufExportDType, opts: GgufExportOptions): Map<string, GgufValue> {
-  const m = minicpmGgufMetadata(hf, { name: opts.name, fileType: FILE_TYPE[dtype], tokenizer: opts.tokenizer });
+function metadata(
+  hf: MiniCpmHfConfig,
+  dtype: GgufExportDType,
+  opts: GgufExportOptions,
+): Map<string, GgufValue> {
+  const m = minicpmGgufMetadata(hf, {
+    name: opts.name,
+    fileType: FILE_TYPE[dtype],
+    tokenizer: opts.tokenizer,
+  });
   // SentencePiece normalizer flags llama.cpp reads (it assumes true for both when absent).
   const t = opts.tokenizer;
   if (t?.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(t.addSpacePrefix));

@@ -2,14 +2,14 @@
 import { openWeights, readConfig, readGenerationConfig, saveFolder } from '../io/hf-folder.js';
 import { configFromHF, configToHF } from './config.js';
 import { MiniCPM } from './minicpm.js';
-import { assertSane, loadParameters, tensorToRecord } from './weights.js';
+import { assertSane, loadParameters, tensorToRecord, type LoadOptions } from './weights.js';
 
-export async function loadModel(dir: string): Promise<MiniCPM> {
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
   const config = configFromHF(await readConfig(dir));
   assertSane(config);
   const reader = await openWeights(dir);
   try {
-    return loadParameters(config, reader);
+    return loadParameters(config, reader, opts);
   } finally {
     await reader.close();
   }

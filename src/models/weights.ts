@@ -2,7 +2,7 @@
  * Moving weights between checkpoint records (io/) and model parameters, with the checks that turn a
  * mismatched checkpoint into a clear message instead of garbage.
  */
-import { bf16ToF32, f16ToF32, Tensor } from '../tensor/index.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, Tensor } from '../tensor/index.js';
 import { toFloat32, type TensorRecord } from '../io/dtypes.js';
 import type { TensorReader } from '../io/tensor-source.js';
 import { ConfigError, type MiniCPMConfig } from './config.js';
@@ -42,7 +42,29 @@ export function tensorToRecord(name: string, t: Tensor): TensorRecord {
  * Reads every parameter of `config` from `reader`. A tied checkpoint may omit lm_head.weight or carry
  * a copy; extra tensors (e.g. rotary buffers) are ignored, missing ones and wrong shapes are errors.
  */
-export function loadParameters(config: MiniCPMConfig, reader: TensorReader): MiniCPM {
+export interface LoadOptions {
+  /**
+   * 'bf16' keeps every 2-D weight as bf16 (an f32 checkpoint is rounded to nearest even): half the
+   * memory and bytes per decoded token, for inference only (bf16 weights cannot be trained).
+   */
+  weightDtype?: 'f32' | 'bf16';
+}
+
+/** A checkpoint record as a bf16 tensor (raw bits when the file is bf16). */
+export function recordToBf16(rec: TensorRecord): Tensor {
+  if (rec.dtype === 'BF16') {
+    const bits = new Uint16Array(
+      rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength),
+    );
+    return Tensor.from(bits, rec.shape, 'bf16');
+  }
+  const f = toFloat32(rec);
+  const bits = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) bits[i] = f32ToBf16(f[i]);
+  return Tensor.from(bits, rec.shape, 'bf16');
+}
+
+export function loadParameters(config: MiniCPMConfig, reader: TensorReader, opts: LoadOptions = {}): MiniCPM {
   const shapes = parameterShapes(config);
   const params = new Map<string, Tensor>();
   const missing = [...shapes.keys()].filter((n) => !reader.has(n));
@@ -64,7 +86,12 @@ export function loadParameters(config: MiniCPMConfig, reader: TensorReader): Min
         `${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`,
       );
     }
-    params.set(name, Tensor.parameter(recordToTensor(reader.readSync(name)), name));
+    const rec = reader.readSync(name);
+    if (opts.weightDtype === 'bf16' && shape.length === 2) {
+      const t = recordToBf16(rec).keep();
+      t.name = name;
+      params.set(name, t);
+    } else params.set(name, Tensor.parameter(recordToTensor(rec), name));
   }
   return new MiniCPM(config, params);
 }

@@ -36,8 +36,14 @@ export function max(x: Tensor, axes?: number | readonly number[], keepdim = fals
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   if (a.rank < 2 || b.rank < 2)
     throw new ShapeError(`matmul needs rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  if (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f64')) {
-    throw new DTypeError(`matmul needs two f32 (or two f64) tensors, got ${a.dtype} and ${b.dtype}`);
+  // A bf16 weight is an inference-only path: f32 activations × W[out, in] stored as bf16.
+  const bf16Weight = b.dtype === 'bf16' && a.dtype === 'f32' && transB && !transA && b.rank === 2;
+  if (bf16Weight && b.requiresGrad)
+    throw new DTypeError('a bf16 weight cannot be trained: keep trainable weights in f32');
+  if (!bf16Weight && (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f64'))) {
+    throw new DTypeError(
+      `matmul needs two f32 (or two f64) tensors, or f32 · bf16 weightᵀ, got ${a.dtype} and ${b.dtype}`,
+    );
   }
   const k1 = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];
   const k2 = transB ? b.shape[b.rank - 1] : b.shape[b.rank - 2];

@@ -23,7 +23,9 @@ let nlc: NodeLlamaCpp | undefined;
 try {
   nlc = await import('node-llama-cpp');
 } catch {
-  console.warn('[gguf-llama-cpp] SKIPPING: node-llama-cpp is not installed (npm install --save-dev node-llama-cpp)');
+  console.warn(
+    '[gguf-llama-cpp] SKIPPING: node-llama-cpp is not installed (npm install --save-dev node-llama-cpp)',
+  );
 }
 const native = backendCases().find((c) => c.name === 'native')?.backend ?? null;
 const backend = native ?? backendCases()[0].backend;
@@ -76,7 +78,12 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
   }
 
   /** max |log p_ours − log p_llama| over tokens llama.cpp gives p > 1e-6, for each generated step. */
-  async function compare(fixture: string, file: string, prompt: number[], got: { ids: number[]; probs: Map<number, number>[] }) {
+  async function compare(
+    fixture: string,
+    file: string,
+    prompt: number[],
+    got: { ids: number[]; probs: Map<number, number>[] },
+  ) {
     const model = await loadModel(path.join(sharedFixtures, 'minicpm', fixture));
     const seqIds = [...prompt, ...got.ids.slice(0, -1)];
     const V = model.config.vocabSize;
@@ -92,7 +99,8 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
       let arg = 0;
       for (let i = 1; i < V; i++) if (ours[i] > ours[arg]) arg = i;
       expect(arg).toBe(got.ids[s]);
-      for (const [tok, p] of theirs) if (p > 1e-6) maxErr = Math.max(maxErr, Math.abs(Math.log(p) - ours[tok]));
+      for (const [tok, p] of theirs)
+        if (p > 1e-6) maxErr = Math.max(maxErr, Math.abs(Math.log(p) - ours[tok]));
     }
     return maxErr;
   }
@@ -113,7 +121,8 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
       const errGreedy = await compare(fixture, file, prompt, greedy);
 
       // 2. A longer pseudo-random prompt (every position and many ids), 6 steps.
-      const V = (JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
+      const V = (JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')) as { vocab_size: number })
+        .vocab_size;
       let s = 12345;
       const rnd = Array.from({ length: 40 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 8) % V);
       const other = await llamaGreedy(file, rnd, 6);
@@ -128,43 +137,48 @@ describe.skipIf(!run)('GGUF export → llama.cpp (node-llama-cpp, CPU)', () => {
   }
 
   const TOK = path.join(sharedFixtures, 'tokenizer/minicpm-2b/tokenizer.model');
-  it.skipIf(!fs.existsSync(TOK))('MiniCPM-2B tokenizer embedded: llama.cpp tokenizes and decodes as we do', async () => {
-    const { tokenizer, chatTemplate } = loadTokenizer(TOK);
-    const config = configFromHF({
-      vocab_size: tokenizer.vocabSize,
-      hidden_size: 32,
-      intermediate_size: 64,
-      num_hidden_layers: 1,
-      num_attention_heads: 2,
-      max_position_embeddings: 64,
-      scale_emb: 12,
-      scale_depth: 1.4,
-      dim_model_base: 16,
-    });
-    const model = MiniCPM.init(config, new Rng(7));
-    const file = path.join(dir, 'tok.gguf');
-    await exportModelToGguf(model, file, {
-      tokenizer: ggufVocabFromTokenizer(tokenizer, config.vocabSize, { chatTemplate }),
-    });
-    const lm = await llama.loadModel({ modelPath: file });
-    try {
-      const texts = [
-        'Hello world',
-        'MiniCPM 是面壁智能与清华大学自然语言处理实验室共同开源的系列端侧大模型。',
-        'Tabs\tand\nnewlines,  double  spaces and numbers 1234567.',
-        'emoji 🙂 and rare 𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
-      ];
-      for (const text of texts) {
-        const ours = tokenizer.encode(text);
-        const theirs = [...lm.tokenize(text)].map(Number);
-        expect(theirs, text).toEqual(ours);
-        expect(lm.detokenize(ours as unknown as Parameters<typeof lm.detokenize>[0])).toBe(tokenizer.decode(ours));
+  it.skipIf(!fs.existsSync(TOK))(
+    'MiniCPM-2B tokenizer embedded: llama.cpp tokenizes and decodes as we do',
+    async () => {
+      const { tokenizer, chatTemplate } = loadTokenizer(TOK);
+      const config = configFromHF({
+        vocab_size: tokenizer.vocabSize,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        max_position_embeddings: 64,
+        scale_emb: 12,
+        scale_depth: 1.4,
+        dim_model_base: 16,
+      });
+      const model = MiniCPM.init(config, new Rng(7));
+      const file = path.join(dir, 'tok.gguf');
+      await exportModelToGguf(model, file, {
+        tokenizer: ggufVocabFromTokenizer(tokenizer, config.vocabSize, { chatTemplate }),
+      });
+      const lm = await llama.loadModel({ modelPath: file });
+      try {
+        const texts = [
+          'Hello world',
+          'MiniCPM 是面壁智能与清华大学自然语言处理实验室共同开源的系列端侧大模型。',
+          'Tabs\tand\nnewlines,  double  spaces and numbers 1234567.',
+          'emoji 🙂 and rare 𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+        ];
+        for (const text of texts) {
+          const ours = tokenizer.encode(text);
+          const theirs = [...lm.tokenize(text)].map(Number);
+          expect(theirs, text).toEqual(ours);
+          expect(lm.detokenize(ours as unknown as Parameters<typeof lm.detokenize>[0])).toBe(
+            tokenizer.decode(ours),
+          );
+        }
+        expect(Number(lm.tokens.bos)).toBe(tokenizer.bosId);
+        expect(Number(lm.tokens.eos)).toBe(tokenizer.eosId);
+      } finally {
+        await lm.dispose();
+        model.parameters().forEach((t) => t.dispose());
       }
-      expect(Number(lm.tokens.bos)).toBe(tokenizer.bosId);
-      expect(Number(lm.tokens.eos)).toBe(tokenizer.eosId);
-    } finally {
-      await lm.dispose();
-      model.parameters().forEach((t) => t.dispose());
-    }
-  });
+    },
+  );
 });

@@ -7,7 +7,12 @@ import { exportCommand, exportVocab, registerExportCommand } from '../../src/cli
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { openGguf } from '../../src/io/gguf.js';
 import { toFloat32 } from '../../src/io/dtypes.js';
-import { ggufTensorToHf, minicpmConfigFromGguf, MINICPM_KEYS, TOKENIZER_KEYS } from '../../src/io/gguf-minicpm.js';
+import {
+  ggufTensorToHf,
+  minicpmConfigFromGguf,
+  MINICPM_KEYS,
+  TOKENIZER_KEYS,
+} from '../../src/io/gguf-minicpm.js';
 import { ggufHfConfig } from '../../src/models/gguf-export.js';
 import { configFromHF } from '../../src/models/config.js';
 import { ggufVocabFromTokenizer, syntheticGgufVocab } from '../../src/tokenizer/gguf-export.js';
@@ -25,7 +30,12 @@ describe('syntheticGgufVocab', () => {
       expect(v.tokens.length).toBe(n);
       expect(new Set(v.tokens).size).toBe(n);
       expect(v.tokens.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
-      expect([...v.tokenTypes.slice(0, 4)]).toEqual([PieceType.Unknown, PieceType.Control, PieceType.Control, PieceType.Byte]);
+      expect([...v.tokenTypes.slice(0, 4)]).toEqual([
+        PieceType.Unknown,
+        PieceType.Control,
+        PieceType.Control,
+        PieceType.Byte,
+      ]);
       expect(v.tokens.indexOf('<0x0A>')).toBe(13);
       expect([v.unkId, v.bosId, v.eosId]).toEqual([0, 1, 2]);
       expect(v.scores.length).toBe(n);
@@ -39,7 +49,10 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
     for (const dtype of ['f32', 'bf16', 'f16'] as const) {
       it(`${fixture} ${dtype}: metadata, names and weights round-trip`, async () => {
         const fx = path.join(sharedFixtures, 'minicpm', fixture);
-        const hfJson = JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')) as Record<string, unknown>;
+        const hfJson = JSON.parse(fs.readFileSync(path.join(fx, 'config.json'), 'utf8')) as Record<
+          string,
+          unknown
+        >;
         const config = configFromHF(hfJson);
         const file = path.join(dir, `${fixture}-${dtype}.gguf`);
         await exportCommand({ model: fx, format: 'gguf', output: file, dtype });
@@ -48,7 +61,10 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
           expect(g.getString(MINICPM_KEYS.architecture)).toBe('minicpm');
           expect(g.getNumber(MINICPM_KEYS.fileType)).toBe({ f32: 0, f16: 1, bf16: 32 }[dtype]);
           expect(minicpmConfigFromGguf(g)).toEqual(ggufHfConfig(config));
-          expect(g.getNumber(MINICPM_KEYS.logitScale)).toBeCloseTo(config.hiddenSize / config.dimModelBase, 6);
+          expect(g.getNumber(MINICPM_KEYS.logitScale)).toBeCloseTo(
+            config.hiddenSize / config.dimModelBase,
+            6,
+          );
           expect(g.getString(TOKENIZER_KEYS.model)).toBe('llama');
           expect(g.getStringArray(TOKENIZER_KEYS.tokens).length).toBe(config.vocabSize);
           expect(g.getNumber(TOKENIZER_KEYS.bosId)).toBe(1);
@@ -77,13 +93,20 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
                 .replace('model.embed_tokens', 'token_embd')
                 .replace('model.norm', 'output_norm');
               const info = g.tensor(ggName);
-              expect(info.dtype).toBe(info.shape.length === 1 || dtype === 'f32' ? 'F32' : dtype.toUpperCase());
+              expect(info.dtype).toBe(
+                info.shape.length === 1 || dtype === 'f32' ? 'F32' : dtype.toUpperCase(),
+              );
               const back = ggufTensorToHf(await g.readTensor(ggName), hf)!;
               expect(back.name).toBe(name);
               expect(back.shape).toEqual(st.info(name).shape);
               const got = toFloat32(back);
               let err = 0;
-              for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]) / Math.max(Math.abs(want[i]), dtype === 'f16' ? 2 ** -14 : 1e-30));
+              for (let i = 0; i < want.length; i++)
+                err = Math.max(
+                  err,
+                  Math.abs(got[i] - want[i]) /
+                    Math.max(Math.abs(want[i]), dtype === 'f16' ? 2 ** -14 : 1e-30),
+                );
               expect(err).toBeLessThanOrEqual(tol);
             }
           } finally {
@@ -101,9 +124,12 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
     registerExportCommand(program);
     const fx = path.join(sharedFixtures, 'minicpm', 'tiny-gqa');
     const out = path.join(dir, 'cli.gguf');
-    await program.parseAsync(['export', '--model', fx, '--format', 'gguf', '--output', out, '--dtype', 'bf16'], {
-      from: 'user',
-    });
+    await program.parseAsync(
+      ['export', '--model', fx, '--format', 'gguf', '--output', out, '--dtype', 'bf16'],
+      {
+        from: 'user',
+      },
+    );
     const g = await openGguf(out);
     try {
       expect(g.getString('general.architecture')).toBe('minicpm');
@@ -117,8 +143,12 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
 
   it('rejects an unknown format or dtype', async () => {
     const fx = path.join(sharedFixtures, 'minicpm', 'tiny-mha');
-    await expect(exportCommand({ model: fx, format: 'onnx', output: path.join(dir, 'x'), dtype: 'f32' })).rejects.toThrow(/format/);
-    await expect(exportCommand({ model: fx, format: 'gguf', output: path.join(dir, 'x'), dtype: 'q4' })).rejects.toThrow(/dtype/);
+    await expect(
+      exportCommand({ model: fx, format: 'onnx', output: path.join(dir, 'x'), dtype: 'f32' }),
+    ).rejects.toThrow(/format/);
+    await expect(
+      exportCommand({ model: fx, format: 'gguf', output: path.join(dir, 'x'), dtype: 'q4' }),
+    ).rejects.toThrow(/dtype/);
   });
 
   it('refuses a tokenizer larger than the model vocabulary', () => {
@@ -127,24 +157,31 @@ describe.skipIf(!hasShared)('minicpm export (tiny fixtures)', () => {
   });
 });
 
-describe.skipIf(!hasShared || !fs.existsSync(TOK))('ggufVocabFromTokenizer (MiniCPM-2B tokenizer.model)', () => {
-  it('carries pieces, scores, types and special ids; pads to vocab_size', () => {
-    const { tokenizer } = loadTokenizer(TOK);
-    const n = tokenizer.vocabSize;
-    const v = ggufVocabFromTokenizer(tokenizer, n + 2);
-    expect(v.model).toBe('llama');
-    expect(v.tokens.length).toBe(n + 2);
-    expect(v.tokens.slice(0, 3)).toEqual([tokenizer.idToPiece(0), tokenizer.idToPiece(1), tokenizer.idToPiece(2)]);
-    expect([v.bosId, v.eosId, v.unkId]).toEqual([tokenizer.bosId, tokenizer.eosId, tokenizer.unkId]);
-    expect(v.tokenTypes[tokenizer.bosId]).toBe(PieceType.Control);
-    expect(v.tokenTypes[tokenizer.unkId]).toBe(PieceType.Unknown);
-    const nl = tokenizer.pieceToId('<0x0A>');
-    expect(nl).toBeDefined();
-    expect(v.tokenTypes[nl!]).toBe(PieceType.Byte);
-    expect(v.tokens[n + 1]).toBe(`[PAD${n + 1}]`);
-    expect(v.tokenTypes[n + 1]).toBe(PieceType.Unused);
-    // every piece round-trips and ids keep their meaning
-    for (const id of [3, 100, 5000, n - 1]) expect(v.tokens[id]).toBe(tokenizer.idToPiece(id));
-    expect(v.scores[100]).toBeCloseTo((tokenizer as unknown as { scores: Float32Array }).scores[100], 6);
-  });
-});
+describe.skipIf(!hasShared || !fs.existsSync(TOK))(
+  'ggufVocabFromTokenizer (MiniCPM-2B tokenizer.model)',
+  () => {
+    it('carries pieces, scores, types and special ids; pads to vocab_size', () => {
+      const { tokenizer } = loadTokenizer(TOK);
+      const n = tokenizer.vocabSize;
+      const v = ggufVocabFromTokenizer(tokenizer, n + 2);
+      expect(v.model).toBe('llama');
+      expect(v.tokens.length).toBe(n + 2);
+      expect(v.tokens.slice(0, 3)).toEqual([
+        tokenizer.idToPiece(0),
+        tokenizer.idToPiece(1),
+        tokenizer.idToPiece(2),
+      ]);
+      expect([v.bosId, v.eosId, v.unkId]).toEqual([tokenizer.bosId, tokenizer.eosId, tokenizer.unkId]);
+      expect(v.tokenTypes[tokenizer.bosId]).toBe(PieceType.Control);
+      expect(v.tokenTypes[tokenizer.unkId]).toBe(PieceType.Unknown);
+      const nl = tokenizer.pieceToId('<0x0A>');
+      expect(nl).toBeDefined();
+      expect(v.tokenTypes[nl!]).toBe(PieceType.Byte);
+      expect(v.tokens[n + 1]).toBe(`[PAD${n + 1}]`);
+      expect(v.tokenTypes[n + 1]).toBe(PieceType.Unused);
+      // every piece round-trips and ids keep their meaning
+      for (const id of [3, 100, 5000, n - 1]) expect(v.tokens[id]).toBe(tokenizer.idToPiece(id));
+      expect(v.scores[100]).toBeCloseTo((tokenizer as unknown as { scores: Float32Array }).scores[100], 6);
+    });
+  },
+);

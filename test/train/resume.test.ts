@@ -106,10 +106,22 @@ describe.skipIf(!have)('divergence', () => {
     const good = fs.readFileSync(path.join(out, 'checkpoints', 'step-00000002', 'model.safetensors'));
     // An absurd learning rate without clipping blows the loss up within a few steps.
     await expect(
-      trainCommand({ resume: out, steps: 40, lr: 1e4, clip: 0, schedule: 'constant', warmupSteps: 0, saveEvery: 100 }),
+      trainCommand({
+        resume: out,
+        steps: 40,
+        lr: 1e4,
+        clip: 0,
+        schedule: 'constant',
+        warmupSteps: 0,
+        saveEvery: 100,
+      }),
     ).rejects.toThrow(/loss (became|spiked)[\s\S]*last good checkpoint is kept/);
-    const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8')) as { name: string };
+    const latest = JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', 'latest.json'), 'utf8')) as {
+      name: string;
+    };
     expect(latest.name).toBe('step-00000002');
-    expect(fs.readFileSync(path.join(out, 'checkpoints', 'step-00000002', 'model.safetensors')).equals(good)).toBe(true);
+    expect(
+      fs.readFileSync(path.join(out, 'checkpoints', 'step-00000002', 'model.safetensors')).equals(good),
+    ).toBe(true);
   });
 });

@@ -72,6 +72,7 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
     out.data.fill(0);
     return out;
   }
+  if (b.dtype === 'bf16') return bf16Linear(gemm, a, b, out, M, N, K);
   const A = asMatrix(a, transA);
   const B = asMatrix(b, transB);
   const f32 = a.dtype === 'f32';
@@ -159,3 +160,37 @@ export const genericGemmKernels: GemmKernels = {
     throw new Error('not used');
   },
 };
+
+/** out[.., M, N] = a[.., M, K] · W[N, K]ᵀ with W stored as bf16 bits (inference weights). */
+function bf16Linear(
+  gemm: GemmKernels,
+  a: Tensor,
+  w: Tensor,
+  out: Tensor,
+  M: number,
+  N: number,
+  K: number,
+): Tensor {
+  const ac = a.isContiguous() ? a : contiguous(a);
+  const W = w.isContiguous() ? w : contiguous(w);
+  const rows = ac.size / K;
+  gemm.gemmBf16(
+    rows,
+    N,
+    K,
+    1,
+    ac.data as Float32Array,
+    ac.offset,
+    K,
+    W.data as Uint16Array,
+    W.offset,
+    K,
+    0,
+    out.data as Float32Array,
+    0,
+    N,
+  );
+  if (ac !== a) ac.dispose();
+  if (W !== w) W.dispose();
+  return out;
+}

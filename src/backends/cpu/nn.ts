@@ -1,5 +1,12 @@
 /** Reference kernels for the fused NN ops (rows = every dim but the last). Inputs made contiguous first. */
-import { Tensor, ShapeError, type AdamWHyper, type FloatArray, type RopeLayout } from '../../tensor/index.js';
+import {
+  bf16ToF32,
+  Tensor,
+  ShapeError,
+  type AdamWHyper,
+  type FloatArray,
+  type RopeLayout,
+} from '../../tensor/index.js';
 import { contiguous } from './elementwise.js';
 import { sigmoid } from './math.js';
 
@@ -76,12 +83,16 @@ export function embedding(weight: Tensor, ids: Tensor): Tensor {
     const n = idc.size;
     const I = idc.data as Int32Array;
     checkIds(I, idc.offset, n, V, 'embedding');
-    const out = Tensor.empty([...idc.shape, D], w.dtype);
+    // bf16 tables (inference weights) are widened to f32 rows.
+    const out = Tensor.empty([...idc.shape, D], w.dtype === 'bf16' ? 'f32' : w.dtype);
     const W = w.data;
     const O = out.data;
     for (let i = 0; i < n; i++) {
       const row = I[idc.offset + i];
-      O.set(W.subarray(w.offset + row * D, w.offset + row * D + D), i * D);
+      if (w.dtype === 'bf16') {
+        const src = w.offset + row * D;
+        for (let k = 0; k < D; k++) O[i * D + k] = bf16ToF32(W[src + k]);
+      } else O.set(W.subarray(w.offset + row * D, w.offset + row * D + D), i * D);
     }
     return out;
   });

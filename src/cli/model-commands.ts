@@ -59,6 +59,7 @@ export async function logitsCommand(o: { model: string; input: string; output: s
 interface GenerateCli {
   model: string;
   promptIds?: string;
+  dtype?: string;
   prompt?: string;
   tokenizer?: string;
   stop?: string[];
@@ -76,7 +77,7 @@ interface GenerateCli {
 export async function generateCommand(o: GenerateCli): Promise<void> {
   if (!o.promptIds && o.prompt === undefined)
     throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
-  const model = await loadModel(o.model);
+  const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
     o.prompt !== undefined || o.tokenizer || o.stop?.length
@@ -137,6 +138,7 @@ export function registerModelCommands(program: Command): void {
     .command('generate')
     .description('generate tokens with a KV cache, streaming ids to stdout')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .option('--dtype <f32|bf16>', 'weight storage for inference (bf16 halves memory and bytes per token)', 'f32')
     .option('--prompt <text>', "text prompt (tokenized with the model folder's tokenizer, BOS prepended)")
     .option('--tokenizer <path>', 'tokenizer.model / tokenizer.json / folder (default: the model folder)')
     .option('--stop <string...>', 'stop strings (text mode)')

@@ -138,7 +138,11 @@ export function registerModelCommands(program: Command): void {
     .command('generate')
     .description('generate tokens with a KV cache, streaming ids to stdout')
     .requiredOption('--model <dir>', 'Hugging Face model folder')
-    .option('--dtype <f32|bf16>', 'weight storage for inference (bf16 halves memory and bytes per token)', 'f32')
+    .option(
+      '--dtype <f32|bf16>',
+      'weight storage for inference (bf16 halves memory and bytes per token)',
+      'f32',
+    )
     .option('--prompt <text>', "text prompt (tokenized with the model folder's tokenizer, BOS prepended)")
     .option('--tokenizer <path>', 'tokenizer.model / tokenizer.json / folder (default: the model folder)')
     .option('--stop <string...>', 'stop strings (text mode)')

@@ -41,7 +41,7 @@ function lastLogits(logits: Tensor): Float32Array[] {
  * its padding computes the same attention; the mask hides pads from real tokens (and lets each pad
  * see itself, so no softmax row is empty).
  */
-function padMask(lengths: number[], width: number): Tensor | null {
+export function padMask(lengths: number[], width: number): Tensor | null {
   if (lengths.every((l) => l === width)) return null;
   const B = lengths.length;
   const m = new Float32Array(B * width * width);
@@ -51,6 +51,13 @@ function padMask(lengths: number[], width: number): Tensor | null {
       for (let s = 0; s < pad; s++) if (s !== t) m[(b * width + t) * width + s] = -Infinity;
   }
   return Tensor.from(m, [B, 1, width, width]).keep();
+}
+
+/** Decode-step mask [B, 1, 1, S]: each row's left padding stays hidden. */
+function decodeMask(pads: number[], S: number): Tensor {
+  const m = new Float32Array(pads.length * S);
+  pads.forEach((pad, b) => m.fill(-Infinity, b * S, b * S + pad));
+  return Tensor.from(m, [pads.length, 1, 1, S]).keep();
 }
 
 export async function* generate(
@@ -67,14 +74,11 @@ export async function* generate(
         throw new GenerateError(`prompt id ${id} is outside [0, ${c.vocabSize})`);
   }
   const width = Math.max(...prompts.map((p) => p.length));
-  const padMaskT = padMask(
+  const pads = prompts.map((p) => width - p.length);
+  const prefillMask = padMask(
     prompts.map((p) => p.length),
     width,
   );
-  if (padMaskT)
-    throw new GenerateError(
-      'prompts of different lengths in one batch are not supported yet; batch equal-length prompts',
-    );
   const B = prompts.length;
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopIds ?? [c.eosTokenId]);
@@ -84,8 +88,9 @@ export async function* generate(
   try {
     let rows = noGrad(() =>
       scope(() => {
-        const ids = Tensor.from(Int32Array.from(prompts.flat()), [B, width], 'i32');
-        const h = model.hidden(ids, cache);
+        const padded = prompts.flatMap((p, b) => [...new Array<number>(pads[b]).fill(c.eosTokenId), ...p]);
+        const ids = Tensor.from(Int32Array.from(padded), [B, width], 'i32');
+        const h = model.hidden(ids, cache, prefillMask ?? undefined);
         return lastLogits(model.logitsFromHidden(slice(h, 1, width - 1, width)));
       }),
     );
@@ -101,12 +106,17 @@ export async function* generate(
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
       const feed = next.map((id) => (id < 0 ? c.eosTokenId : id));
+      const mask = prefillMask ? decodeMask(pads, cache.length + 1) : undefined;
       rows = noGrad(() =>
-        scope(() => lastLogits(model.forward(Tensor.from(Int32Array.from(feed), [B, 1], 'i32'), cache))),
+        scope(() =>
+          lastLogits(model.forward(Tensor.from(Int32Array.from(feed), [B, 1], 'i32'), cache, mask)),
+        ),
       );
+      mask?.dispose();
     }
   } finally {
     cache.dispose();
+    prefillMask?.dispose();
   }
 }
 

@@ -109,7 +109,7 @@ export class MiniCPM {
     return this.rope;
   }
 
-  private attentionBlock(l: number, h: Tensor, pos: number, cache?: KVCache): Tensor {
+  private attentionBlock(l: number, h: Tensor, pos: number, cache?: KVCache, mask?: Tensor): Tensor {
     const c = this.config;
     const [B, T] = h.shape;
     const a = `model.layers.${l}.self_attn`;
@@ -120,7 +120,7 @@ export class MiniCPM {
     q = rope(q, cos, sin, pos);
     k = rope(k, cos, sin, pos);
     if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
-    const o = attention(q, k, v, { causal: true, qOffset: pos }); // (B, T, Hq, D)
+    const o = attention(q, k, v, { causal: true, qOffset: pos, mask }); // (B, T, Hq, D)
     return linear(reshape(o, [B, T, c.numHeads * c.headDim]), this.p(`${a}.o_proj.weight`)); // (B, T, d)
   }
 
@@ -131,8 +131,11 @@ export class MiniCPM {
     return linear(swiglu(gate, up), this.p(`${m}.down_proj.weight`)); // (B, T, d)
   }
 
-  /** Final hidden states [B, T, d] (before the head) for ids [B, T]. */
-  hidden(ids: Tensor, cache?: KVCache): Tensor {
+  /**
+   * Final hidden states [B, T, d] (before the head) for ids [B, T]. `mask` is an optional additive
+   * attention mask broadcastable to [B, 1, T, S] (e.g. hiding left padding), applied with the causal one.
+   */
+  hidden(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
     const c = this.config;
     const mult = multipliers(c);
     const pos = cache?.length ?? 0;
@@ -146,6 +149,7 @@ export class MiniCPM {
         rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps),
         pos,
         cache,
+        mask,
       );
       x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
       const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
@@ -162,8 +166,8 @@ export class MiniCPM {
     return linear(div === 1 ? h : mulScalar(h, 1 / div), this.head());
   }
 
-  forward(ids: Tensor, cache?: KVCache): Tensor {
-    const logits = this.logitsFromHidden(this.hidden(ids, cache));
+  forward(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
+    const logits = this.logitsFromHidden(this.hidden(ids, cache, mask));
     this.probe?.('logits', logits);
     return logits;
   }

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateAll } from '../../src/engine/generate.js';
+import { generateAll, padMask } from '../../src/engine/generate.js';
 import { Sampler } from '../../src/engine/sampler.js';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';
 import { configFromHF } from '../../src/models/config.js';
@@ -96,5 +96,46 @@ describe('sampler chain', () => {
   it('rejects impossible settings with a clear error', () => {
     expect(() => new Sampler({ topP: 0 })).toThrow(/top-p/);
     expect(() => new Sampler({ temperature: -1 })).toThrow(/temperature/);
+  });
+});
+
+describe.skipIf(!have)('batched prompts of different lengths', () => {
+  it('each row equals generating its prompt alone (left padding is masked; RoPE is relative)', async () => {
+    install(backendCases()[0].backend);
+    const { model } = load('tiny-gqa');
+    const prompts = [
+      [1, 200, 3, 64, 17, 99],
+      [1, 5, 9],
+      [1, 42, 7, 250],
+    ];
+    const alone = await Promise.all(
+      prompts.map(
+        async (p) => (await generateAll(model, [p], { greedy: true, maxNewTokens: 6, stopIds: [] }))[0],
+      ),
+    );
+    const batched = await generateAll(model, prompts, { greedy: true, maxNewTokens: 6, stopIds: [] });
+    expect(batched).toEqual(alone);
+  });
+
+  it('left-padded logits equal the unpadded ones (the mask hides the padding)', () => {
+    install(backendCases()[0].backend);
+    const { model } = load('tiny-gqa');
+    const V = model.config.vocabSize;
+    const short = [1, 5, 9];
+    const width = 6;
+    const alone = T.noGrad(() => model.forward(Tensor.from(Int32Array.from(short), [1, 3], 'i32'))).toArray();
+    const padded = [2, 2, 2, ...short];
+    const mask = padMask([3], width)!;
+    const logits = T.noGrad(() =>
+      model.forward(Tensor.from(Int32Array.from(padded), [1, width], 'i32'), undefined, mask),
+    ).toArray();
+    let err = 0;
+    for (let t = 0; t < 3; t++)
+      for (let v = 0; v < V; v++) err = Math.max(err, Math.abs(logits[(3 + t) * V + v] - alone[t * V + v]));
+    expect(err).toBeLessThan(1e-4);
+    const leaky = T.noGrad(() =>
+      model.forward(Tensor.from(Int32Array.from(padded), [1, width], 'i32')),
+    ).toArray();
+    expect(Math.abs(leaky[5 * V] - alone[2 * V])).toBeGreaterThan(1e-3);
   });
 });

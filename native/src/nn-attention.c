@@ -19,14 +19,6 @@ typedef struct {
   float scale;
 } attn_t;
 
-static const mc_nn_impl *attn_impl(void) {
-  mc_init();
-#ifdef MC_X86
-  if (mc_features().isa == MC_ISA_AVX512) return &mc_nn_avx512;
-#endif
-  return &mc_nn_generic;
-}
-
 /* Visible keys for the query block ending at t1 (exclusive). */
 static int visible(const attn_t *a, int t1) { return a->causal ? MC_MIN(a->S, a->qoff + t1) : a->S; }
 
@@ -58,7 +50,7 @@ static void fwd_task(void *arg, int task, int tid) {
 
 void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
                       int Hq, int Hkv, int D, int qoff, int causal, float scale) {
-  attn_t a = {.k = attn_impl(), .q = q, .kk = k, .v = v, .o = out, .lse = lse, .B = B, .T = T, .S = S, .Hq = Hq,
+  attn_t a = {.k = mc_nn_active(), .q = q, .kk = k, .v = v, .o = out, .lse = lse, .B = B, .T = T, .S = S, .Hq = Hq,
               .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
   long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;
   a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
@@ -113,7 +105,7 @@ void mc_attention_bwd(const float *q, const float *k, const float *v, const floa
                       int D, int qoff, int causal, float scale) {
   memset(dk, 0, sizeof(float) * (size_t)B * S * Hkv * D);
   memset(dv, 0, sizeof(float) * (size_t)B * S * Hkv * D);
-  attn_t a = {.k = attn_impl(), .q = q, .kk = k, .v = v, .out = out, .lse_in = lse, .dout = dout, .dq = dq, .dk = dk,
+  attn_t a = {.k = mc_nn_active(), .q = q, .kk = k, .v = v, .out = out, .lse_in = lse, .dout = dout, .dq = dq, .dk = dk,
               .dv = dv, .B = B, .T = T, .S = S, .Hq = Hq, .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal,
               .scale = scale};
   long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;

@@ -27,6 +27,8 @@ typedef struct {
 #define MC_NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 extern const mc_nn_impl mc_nn_generic;
+/* The table for this CPU (AVX-512 when present). */
+const mc_nn_impl *mc_nn_active(void);
 #if defined(__x86_64__) || defined(_M_X64)
 extern const mc_nn_impl mc_nn_avx512;
 #endif

@@ -7,7 +7,7 @@
 #include "internal.h"
 #include "nn-internal.h"
 
-static const mc_nn_impl *impl(void) {
+const mc_nn_impl *mc_nn_active(void) {
   mc_init();
 #ifdef MC_X86
   if (mc_features().isa == MC_ISA_AVX512) return &mc_nn_avx512;
@@ -52,7 +52,7 @@ static void t_rms_fwd(void *p, int task, int tid) {
   j->k->rmsnorm_fwd(j->a, j->b, j->y, j->z, lo, hi, j->D, j->f0);
 }
 void mc_rmsnorm_fwd(const float *x, const float *g, float *y, float *rstd, long rows, int D, float eps) {
-  job_t j = {.k = impl(), .a = x, .b = g, .y = y, .z = rstd, .rows = rows, .D = D, .f0 = eps};
+  job_t j = {.k = mc_nn_active(), .a = x, .b = g, .y = y, .z = rstd, .rows = rows, .D = D, .f0 = eps};
   j.ntasks = tasks_for(rows, D);
   mc_parallel(j.ntasks, t_rms_fwd, &j);
 }
@@ -64,7 +64,7 @@ static void t_rms_bwd(void *p, int task, int tid) {
 }
 void mc_rmsnorm_bwd(const float *x, const float *g, const float *rstd, const float *dy, float *dx, float *dg, long rows,
                     int D) {
-  job_t j = {.k = impl(), .a = x, .b = g, .c = rstd, .d = dy, .y = dx, .rows = rows, .D = D};
+  job_t j = {.k = mc_nn_active(), .a = x, .b = g, .c = rstd, .d = dy, .y = dx, .rows = rows, .D = D};
   j.ntasks = tasks_for(rows, D);
   j.partial = calloc((size_t)j.ntasks * D, sizeof(float));
   mc_parallel(j.ntasks, t_rms_bwd, &j);
@@ -80,7 +80,7 @@ static void t_sm_fwd(void *p, int task, int tid) {
   j->k->softmax_fwd(j->a, j->y, lo, hi, j->D, j->flag);
 }
 void mc_softmax_fwd(const float *x, float *y, long rows, int V, int log) {
-  job_t j = {.k = impl(), .a = x, .y = y, .rows = rows, .D = V, .flag = log};
+  job_t j = {.k = mc_nn_active(), .a = x, .y = y, .rows = rows, .D = V, .flag = log};
   j.ntasks = tasks_for(rows, V);
   mc_parallel(j.ntasks, t_sm_fwd, &j);
 }
@@ -91,7 +91,7 @@ static void t_sm_bwd(void *p, int task, int tid) {
   j->k->softmax_bwd(j->a, j->b, j->y, lo, hi, j->D, j->flag);
 }
 void mc_softmax_bwd(const float *y, const float *dy, float *dx, long rows, int V, int log) {
-  job_t j = {.k = impl(), .a = y, .b = dy, .y = dx, .rows = rows, .D = V, .flag = log};
+  job_t j = {.k = mc_nn_active(), .a = y, .b = dy, .y = dx, .rows = rows, .D = V, .flag = log};
   j.ntasks = tasks_for(rows, V);
   mc_parallel(j.ntasks, t_sm_bwd, &j);
 }
@@ -105,7 +105,7 @@ static void t_ce_fwd(void *p, int task, int tid) {
   j->k->ce_fwd(j->a, j->ids, j->y, lo, hi, j->D, j->ignore, &j->sums[task], &j->counts[task], &j->bad[task]);
 }
 long mc_ce_fwd(const float *logits, const int32_t *targets, float *lse, long rows, int V, int ignore, double *out) {
-  job_t j = {.k = impl(), .a = logits, .ids = targets, .y = lse, .rows = rows, .D = V, .ignore = ignore};
+  job_t j = {.k = mc_nn_active(), .a = logits, .ids = targets, .y = lse, .rows = rows, .D = V, .ignore = ignore};
   j.ntasks = tasks_for(rows, V);
   mc_parallel(j.ntasks, t_ce_fwd, &j);
   double s = 0;
@@ -127,7 +127,7 @@ static void t_ce_bwd(void *p, int task, int tid) {
 }
 void mc_ce_bwd(const float *logits, const int32_t *targets, const float *lse, float *dlogits, long rows, int V,
                float scale, int ignore) {
-  job_t j = {.k = impl(), .a = logits, .ids = targets, .b = lse, .y = dlogits, .rows = rows, .D = V, .f0 = scale,
+  job_t j = {.k = mc_nn_active(), .a = logits, .ids = targets, .b = lse, .y = dlogits, .rows = rows, .D = V, .f0 = scale,
              .ignore = ignore};
   j.ntasks = tasks_for(rows, V);
   mc_parallel(j.ntasks, t_ce_bwd, &j);
@@ -140,7 +140,7 @@ static void t_rope(void *p, int task, int tid) {
 }
 void mc_rope(const float *x, const float *cos, const float *sin, float *y, int B, int T, int H, int D, int pos0,
              int interleaved, int inverse) {
-  job_t j = {.k = impl(), .a = x, .b = cos, .c = sin, .y = y, .rows = (long)B * T, .T = T, .H = H, .D = D,
+  job_t j = {.k = mc_nn_active(), .a = x, .b = cos, .c = sin, .y = y, .rows = (long)B * T, .T = T, .H = H, .D = D,
              .pos0 = pos0, .flag = interleaved, .flag2 = inverse};
   j.ntasks = tasks_for(j.rows, (long)H * D);
   mc_parallel(j.ntasks, t_rope, &j);
@@ -156,7 +156,7 @@ static void t_swiglu_fwd(void *p, int task, int tid) {
   j->k->swiglu_fwd(j->a, j->b, j->y, lo, hi);
 }
 void mc_swiglu_fwd(const float *g, const float *u, float *y, long n) {
-  job_t j = {.k = impl(), .a = g, .b = u, .y = y, .n = n};
+  job_t j = {.k = mc_nn_active(), .a = g, .b = u, .y = y, .n = n};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_swiglu_fwd, &j);
 }
@@ -167,7 +167,7 @@ static void t_swiglu_bwd(void *p, int task, int tid) {
   j->k->swiglu_bwd(j->a, j->b, j->c, j->y, j->z, lo, hi);
 }
 void mc_swiglu_bwd(const float *g, const float *u, const float *dy, float *dg, float *du, long n) {
-  job_t j = {.k = impl(), .a = g, .b = u, .c = dy, .y = dg, .z = du, .n = n};
+  job_t j = {.k = mc_nn_active(), .a = g, .b = u, .c = dy, .y = dg, .z = du, .n = n};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_swiglu_bwd, &j);
 }
@@ -179,7 +179,7 @@ static void t_adamw(void *p, int task, int tid) {
 }
 void mc_adamw(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps, float wd,
               float bc1, float bc2) {
-  job_t j = {.k = impl(), .y = p, .a = g, .z = m, .b = v, .n = n, .f0 = lr, .f1 = b1, .f2 = b2, .f3 = eps, .f4 = wd,
+  job_t j = {.k = mc_nn_active(), .y = p, .a = g, .z = m, .b = v, .n = n, .f0 = lr, .f1 = b1, .f2 = b2, .f3 = eps, .f4 = wd,
              .f5 = bc1, .f6 = bc2};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_adamw, &j);
@@ -191,7 +191,7 @@ static void t_unary(void *p, int task, int tid) {
   j->k->unary(j->op, j->a, j->y, lo, hi);
 }
 void mc_unary(int op, const float *x, float *y, long n) {
-  job_t j = {.k = impl(), .op = op, .a = x, .y = y, .n = n};
+  job_t j = {.k = mc_nn_active(), .op = op, .a = x, .y = y, .n = n};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_unary, &j);
 }
@@ -202,7 +202,7 @@ static void t_unary_grad(void *p, int task, int tid) {
   j->k->unary_grad(j->op, j->a, j->b, j->c, j->y, lo, hi);
 }
 void mc_unary_grad(int op, const float *x, const float *y, const float *dy, float *dx, long n) {
-  job_t j = {.k = impl(), .op = op, .a = x, .b = y, .c = dy, .y = dx, .n = n};
+  job_t j = {.k = mc_nn_active(), .op = op, .a = x, .b = y, .c = dy, .y = dx, .n = n};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_unary_grad, &j);
 }
@@ -216,7 +216,7 @@ static void t_binary(void *p, int task, int tid) {
   j->k->binary(j->op, j->a, j->b, j->y, j->n, j->period, lo * scale, hi * scale);
 }
 void mc_binary(int op, const float *a, const float *b, float *out, long n, long period) {
-  job_t j = {.k = impl(), .op = op, .a = a, .b = b, .y = out, .n = n, .period = period};
+  job_t j = {.k = mc_nn_active(), .op = op, .a = a, .b = b, .y = out, .n = n, .period = period};
   long units = period == n || period == 1 ? n : n / period;
   j.ntasks = tasks_for(units, n / (units ? units : 1));
   mc_parallel(j.ntasks, t_binary, &j);
@@ -228,7 +228,7 @@ static void t_affine(void *p, int task, int tid) {
   j->k->affine(j->a, j->y, j->f0, j->f1, lo, hi);
 }
 void mc_affine(const float *x, float *y, long n, float s, float t) {
-  job_t j = {.k = impl(), .a = x, .y = y, .n = n, .f0 = s, .f1 = t};
+  job_t j = {.k = mc_nn_active(), .a = x, .y = y, .n = n, .f0 = s, .f1 = t};
   j.ntasks = tasks_flat(n);
   mc_parallel(j.ntasks, t_affine, &j);
 }
@@ -239,7 +239,7 @@ static void t_reduce(void *p, int task, int tid) {
   j->k->reduce(j->op, j->a, j->y, lo, hi, j->n, j->period);
 }
 void mc_reduce(int op, const float *src, float *dst, long outer, long r, long inner) {
-  job_t j = {.k = impl(), .op = op, .a = src, .y = dst, .rows = outer, .n = r, .period = inner};
+  job_t j = {.k = mc_nn_active(), .op = op, .a = src, .y = dst, .rows = outer, .n = r, .period = inner};
   j.ntasks = tasks_for(outer, r * inner);
   mc_parallel(j.ntasks, t_reduce, &j);
 }

@@ -6,14 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { nativeBackend, refBackend } from '../../src/backends/index.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { genericGemmKernels } from '../../src/backends/cpu/matmul.js';
+import { refGemmKernels } from '../../src/backends/kernels-ref-gemm.js';
 import * as T from '../../src/tensor/index.js';
 import { Rng, Tensor, type Backend } from '../../src/tensor/index.js';
 
 const oracle = refBackend();
 const fastCases: { name: string; backend: Backend | null }[] = [
   { name: 'native', backend: nativeBackend() },
-  { name: 'ts with GEMM attention', backend: new CpuBackend('ts-gemm-attn', genericGemmKernels, true) },
+  { name: 'ts with GEMM attention', backend: new CpuBackend('ts-gemm-attn', refGemmKernels, true) },
 ];
 
 function rand(rng: Rng, shape: number[], scale = 1): Tensor {

@@ -141,26 +141,6 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
   if (B.owned) B.t.dispose();
   return out;
 }
-
-/** Interim GEMM adapter over the generic loop (also handles f32). */
-export const genericGemmKernels: GemmKernels = {
-  sgemm: (tA, tB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, beta, C, cOff, ldc) => {
-    const tmp = new Float64Array(M * N);
-    gemmGeneric(tA, tB, M, N, K, A, aOff, lda, B, bOff, ldb, tmp, 0, N);
-    for (let i = 0; i < M; i++)
-      for (let j = 0; j < N; j++) {
-        const c = cOff + i * ldc + j;
-        C[c] = alpha * tmp[i * N + j] + (beta === 0 ? 0 : beta * C[c]);
-      }
-  },
-  sgemmBatched: () => {
-    throw new Error('not used');
-  },
-  gemmBf16: () => {
-    throw new Error('not used');
-  },
-};
-
 /** out[.., M, N] = a[.., M, K] · W[N, K]ᵀ with W stored as bf16 bits (inference weights). */
 function bf16Linear(
   gemm: GemmKernels,

@@ -53,9 +53,13 @@ export interface LoadOptions {
 /** A checkpoint record as a bf16 tensor (raw bits when the file is bf16). */
 export function recordToBf16(rec: TensorRecord): Tensor {
   if (rec.dtype === 'BF16') {
-    const bits = new Uint16Array(
-      rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength),
-    );
+    // View the record's bytes in place when aligned: a second copy of the largest tensor (the
+    // embedding) would set the peak memory of a load.
+    const d = rec.data;
+    const bits =
+      d.byteOffset % 2 === 0
+        ? new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2)
+        : new Uint16Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
     return Tensor.from(bits, rec.shape, 'bf16');
   }
   const f = toFloat32(rec);

@@ -2,16 +2,8 @@
  * The GEMM family in plain TypeScript: the executable specification that the native kernels are
  * tested against. Obviously correct first, fast never: accumulation is in JS doubles.
  */
+import { bf16ToF32 } from '../tensor/dtype.js';
 import type { GemmKernels } from './kernels.js';
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** bf16 bits → f32: the bf16 is the high half of an f32. */
-export function bf16ToF32(bits: number): number {
-  u32[0] = bits << 16;
-  return f32[0];
-}
 
 function sgemm(
   transA: boolean,

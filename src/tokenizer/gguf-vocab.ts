@@ -92,7 +92,7 @@ export function tokenizerFromVocab(v: VocabInput): Tokenizer {
     const patterns = PRE_TOKENIZER_PATTERNS[v.pre ?? 'default'];
     if (!patterns) {
       throw new UnsupportedTokenizerError(
-        `GGUF pre-tokenizer "${v.pre}" is not implemented (known: ${Object.keys(PRE_TOKENIZER_PATTERNS).join(', ')})`,
+        `GGUF pre-tokenizer "${v.pre}" is not supported (known: ${Object.keys(PRE_TOKENIZER_PATTERNS).join(', ')})`,
       );
     }
     const vocab = Object.create(null) as Record<string, number>; // tokens such as "toString" must not hit Object.prototype

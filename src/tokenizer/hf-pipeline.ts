@@ -13,7 +13,7 @@ export type Decoder = (tokens: string[]) => string[];
 
 const unsupported = (stage: string, type: unknown): never => {
   throw new UnsupportedTokenizerError(
-    `tokenizer.json uses the ${stage} "${String(type)}", which is not implemented; ` +
+    `tokenizer.json uses the ${stage} "${String(type)}", which is not supported; ` +
       'load the model’s tokenizer.model instead if it ships one',
   );
 };

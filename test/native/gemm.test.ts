@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels, type NativeIsa } from '../../src/backends/kernels-native.js';
-import { bf16ToF32, refGemmKernels as ref } from '../../src/backends/kernels-ref-gemm.js';
+import { refGemmKernels as ref } from '../../src/backends/kernels-ref-gemm.js';
+import { bf16ToF32 } from '../../src/tensor/dtype.js';
 
 const native = loadNativeKernels();
 

@@ -1,5 +1,5 @@
 /** Reference reductions: consecutive reduced axes collapse into one [outer, r, inner] pass. */
-import { Tensor, type FloatArray, type ReduceOp } from '../../tensor/index.js';
+import { contiguousStrides, Tensor, type FloatArray, type ReduceOp } from '../../tensor/index.js';
 import { contiguous } from './elementwise.js';
 import type { NativeNn } from './native-nn.js';
 
@@ -56,17 +56,7 @@ export function reduce(
   if (cur === x) cur = contiguous(x);
   const outShape = keepdim ? shape : x.shape.filter((_, i) => !axes.includes(i));
   if (outShape.length === cur.rank) return cur;
-  const out = cur.view(outShape, contiguousOf(outShape), 0);
+  const out = cur.view(outShape, contiguousStrides(outShape), 0);
   cur.dispose();
   return out;
-}
-
-function contiguousOf(shape: number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= shape[i];
-  }
-  return st;
 }

@@ -1,30 +1,16 @@
 /** Generation: cached decoding equals full recomputation; the reference greedy ids are reproduced. */
-import fs from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateAll, padMask } from '../../src/engine/generate.js';
 import { Sampler } from '../../src/engine/sampler.js';
-import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { configFromHF } from '../../src/models/config.js';
 import { KVCache } from '../../src/models/kv-cache.js';
-import { loadParameters } from '../../src/models/weights.js';
 import * as T from '../../src/tensor/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { backendCases, install } from '../helpers/backends.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/minicpm');
-const have = fs.existsSync(FIXTURES);
+import { haveFixtures as have, loadFixture } from '../helpers/fixtures.js';
 
 function load(name: string) {
-  const dir = path.join(FIXTURES, name);
-  const config = configFromHF(
-    JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-  );
-  const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.safetensors')));
-  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
-    greedy: { prompt: number[]; ids: number[] };
-  };
-  return { model, expected };
+  return loadFixture<{ greedy: { prompt: number[]; ids: number[] } }>(name);
 }
 
 for (const { name: backendName, backend } of backendCases()) {

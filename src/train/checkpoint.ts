@@ -53,6 +53,8 @@ export async function saveCheckpoint(
   state: TrainerState,
   keepLast = 2,
   tokenizerFrom?: string,
+  /** Steps whose checkpoints are never pruned (e.g. stable checkpoints that decays branch from). */
+  pinned: readonly number[] = [],
 ): Promise<string> {
   const root = path.join(runDir, 'checkpoints');
   fs.mkdirSync(root, { recursive: true });
@@ -88,7 +90,8 @@ export async function saveCheckpoint(
   // Temp folders left by a killed save are garbage once a newer checkpoint is complete.
   for (const d of entries)
     if (/^step-\d+\.tmp-/.test(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
-  const all = entries.filter((d) => /^step-\d+$/.test(d)).sort();
+  const keep = new Set(pinned.map(stepDirName));
+  const all = entries.filter((d) => /^step-\d+$/.test(d) && !keep.has(d)).sort();
   for (const old of all.slice(0, Math.max(0, all.length - keepLast)))
     fs.rmSync(path.join(root, old), { recursive: true, force: true });
   return final;

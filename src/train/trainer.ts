@@ -24,6 +24,8 @@ export interface TrainLoopOptions {
   /** Save every N steps (0: only at the end). */
   saveEvery: number;
   keepLast: number;
+  /** Also checkpoint at these steps, and never prune them (branch points for decays). */
+  keepSteps?: readonly number[];
   evalEvery: number;
   evalBatches: number;
   evalSource?: BatchSource;
@@ -147,8 +149,20 @@ export async function runTraining(
     metrics.push(m);
     log?.append(m);
     o.onStep?.(m);
-    if (o.runDir && ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps)) {
-      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast, o.tokenizerDir);
+    const pinned = o.keepSteps ?? [];
+    if (
+      o.runDir &&
+      ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps || pinned.includes(step))
+    ) {
+      checkpoint = await saveCheckpoint(
+        o.runDir,
+        model,
+        opt,
+        state(),
+        o.keepLast,
+        o.tokenizerDir,
+        pinned,
+      );
     }
   }
   return { state: state(), metrics, checkpoint };

@@ -1,0 +1,10 @@
+/** Every sandbox study by its command name. */
+import type { StudyDefinition } from '../study.js';
+import { lrStudy } from './lr.js';
+
+export type AnyStudy = StudyDefinition<Record<string, unknown>>;
+
+// Each study has its own options type; the CLI checks options against the study's defaults.
+const erase = <O extends Record<string, unknown>>(s: StudyDefinition<O>): AnyStudy => s;
+
+export const STUDIES: AnyStudy[] = [erase(lrStudy)];

@@ -147,7 +147,14 @@ export function registerSandboxCommands(program: Command): void {
       .option('--fresh', 'discard this study’s earlier runs and start over')
       .action(async (o: { scale: string; set: string[]; name?: string; root: string; fresh?: boolean }) => {
         const options = mergeChecked(def.defaults, parseSets(o.set, def.defaults), '--set');
+        // Ctrl-C finishes the current step and leaves every run resumable; a second Ctrl-C kills.
+        const stop = new AbortController();
+        process.once('SIGINT', () => {
+          say('stopping after this step (Ctrl-C again to kill)…');
+          stop.abort();
+        });
         const { report, summary } = await runStudy(def, options, {
+          signal: stop.signal,
           settings: { ...SANDBOX_DEFAULTS, root: o.root },
           name: o.name,
           scale: Number(o.scale),

@@ -68,6 +68,16 @@ export interface RunContext {
   evalSet: FixedEvalSet;
   microBatch: number;
   log: (msg: string) => void;
+  /** Stops the current run after its next step (Ctrl-C): it resumes from its last checkpoint. */
+  signal?: AbortSignal;
+}
+
+/** A run stopped on request; rerunning the study resumes it from its last checkpoint. */
+export class RunInterrupted extends Error {
+  constructor(readonly run: string, readonly step: number) {
+    super(`run ${run} interrupted after step ${step}; rerun the same command to resume it`);
+    this.name = 'RunInterrupted';
+  }
 }
 
 export function runDirOf(ctx: RunContext, name: string): string {
@@ -219,6 +229,7 @@ export async function executeRun(
             lr: m.lr,
           });
           if (m.val_loss !== undefined) flush();
+          if (ctx.signal?.aborted) throw new RunInterrupted(name, m.step + 1);
           if ((m.step + 1) % everyLog === 0)
             ctx.log(
               `   ${name}: step ${m.step + 1}/${spec.steps} loss ${m.loss.toFixed(3)}${m.val_loss !== undefined ? ` val ${m.val_loss.toFixed(3)}` : ''} (${((m.tokens_per_s * perStep) / (spec.batchSize * spec.seqLen) / 1e9).toFixed(0)} GFLOP/s)`,
@@ -229,6 +240,10 @@ export async function executeRun(
     );
   } catch (e) {
     flush();
+    if (e instanceof RunInterrupted) {
+      ctx.registry.finishRun(row.id, 'pending', null, e.message);
+      throw e;
+    }
     if (!(e instanceof DivergenceError)) {
       ctx.registry.finishRun(row.id, 'failed', null, (e as Error).message);
       throw e;

@@ -10,8 +10,8 @@ import { reportHtml, type Section } from '../report/html.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { FixedEvalSet } from './eval-set.js';
 import { SandboxError } from './micro-model.js';
-import { Registry } from './registry.js';
-import { executeRun, type RunContext, type RunResult, type RunSpec } from './runner.js';
+import { Registry, type CurvePoint } from './registry.js';
+import { executeRun, RunInterrupted, type RunContext, type RunResult, type RunSpec } from './runner.js';
 
 export interface StudyReport {
   title: string;
@@ -25,8 +25,12 @@ export interface StudyContext extends RunContext {
   scale: number;
   /** Trains (or recalls) one run of this study. */
   run(name: string, spec: RunSpec): Promise<RunResult>;
+  /** The recorded curve of a run of this study (held-out points have valLoss). */
+  curve(name: string): CurvePoint[];
   /** Report assets (charts) go here. */
   reportDir: string;
+  /** The built-in corpus (for held-out task sets). */
+  corpusDir: string;
   /** The pretraining (stable) mixture and the decay mixture with high-quality and instruction data. */
   mixtures: { stable: string; decay: string };
 }
@@ -65,6 +69,7 @@ export interface RunStudyOptions {
   scale: number;
   fresh: boolean;
   log: (msg: string) => void;
+  signal?: AbortSignal;
 }
 
 export async function runStudy<O extends Record<string, unknown>>(
@@ -110,6 +115,7 @@ export async function runStudy<O extends Record<string, unknown>>(
       evalSet,
       microBatch: s.microBatch,
       log: o.log,
+      signal: o.signal,
     };
     const reportDir = path.join(dir, 'report');
     fs.mkdirSync(reportDir, { recursive: true });
@@ -118,13 +124,20 @@ export async function runStudy<O extends Record<string, unknown>>(
       scale: o.scale,
       reportDir,
       mixtures: { stable: s.stableMixture, decay: s.decayMixture },
+      corpusDir: ws.corpusDir,
       run: async (runName, spec) => (await executeRun(runCtx, runName, spec)).result,
+      curve: (runName) => {
+        const row = registry.run(name, runName);
+        if (!row) throw new SandboxError(`study ${name} has no run ${runName}`);
+        return registry.curve(row.id);
+      },
     };
     let report: StudyReport;
     try {
       report = await def.execute(ctx, options);
     } catch (e) {
-      registry.finishStudy(name, 'failed', null, { error: (e as Error).message });
+      if (!(e instanceof RunInterrupted))
+        registry.finishStudy(name, 'failed', null, { error: (e as Error).message });
       throw e;
     }
     const counts = registry.countRuns(name);

@@ -20,7 +20,14 @@ export function wsd(lr: number, steps: number, decayFraction: number, warmupFrac
 
 /** The stable phase alone (no decay within `steps`). */
 export function stable(lr: number, warmupSteps: number): ScheduleSpec {
-  return { kind: 'wsd', peak: lr, warmupSteps, decayStart: Number.MAX_SAFE_INTEGER, decay: 'exp', halfLife: 1 };
+  return {
+    kind: 'wsd',
+    peak: lr,
+    warmupSteps,
+    decayStart: Number.MAX_SAFE_INTEGER,
+    decay: 'exp',
+    halfLife: 1,
+  };
 }
 
 /** Cosine(T) as MiniCPM's baseline: warmup, then down to 0.1·lr at T. */

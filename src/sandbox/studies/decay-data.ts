@@ -54,7 +54,11 @@ export const decayDataStudy: StudyDefinition<typeof DECAY_DATA_DEFAULTS> = {
     });
     const arms = [
       { name: 'decay-pretrain-only', label: 'A: pretraining data only', mixture: ctx.mixtures.stable },
-      { name: 'decay-with-sft-data', label: 'B: + high-quality and instruction data', mixture: ctx.mixtures.decay },
+      {
+        name: 'decay-with-sft-data',
+        label: 'B: + high-quality and instruction data',
+        mixture: ctx.mixtures.decay,
+      },
     ];
     const { tokenizer } = loadTokenizer(ctx.tokenizerDir);
     const items = readInstructItems(ctx.corpusDir, o.items);
@@ -80,7 +84,12 @@ export const decayDataStudy: StudyDefinition<typeof DECAY_DATA_DEFAULTS> = {
     const rows = kinds.flatMap((k) => [
       [k, 'answer loss (lower is better)', fmt(A[k].answerLoss), fmt(B[k].answerLoss)],
       [k, 'choice accuracy (4 options)', fmt(A[k].choiceAccuracy, 3), fmt(B[k].choiceAccuracy, 3)],
-      [k, `greedy exact match (${A[k].generated} generated)`, fmt(A[k].exactMatch, 3), fmt(B[k].exactMatch, 3)],
+      [
+        k,
+        `greedy exact match (${A[k].generated} generated)`,
+        fmt(A[k].exactMatch, 3),
+        fmt(B[k].exactMatch, 3),
+      ],
     ]);
     const better = B.all.answerLoss < A.all.answerLoss && B.all.choiceAccuracy >= A.all.choiceAccuracy;
     return {

@@ -1,7 +1,9 @@
 /** Every sandbox study by its command name. */
 import type { StudyDefinition } from '../study.js';
+import { batchSizeStudy } from './batch-size.js';
 import { decayDataStudy } from './decay-data.js';
 import { lrStudy } from './lr.js';
+import { scalingStudy } from './scaling.js';
 import { wsdStudy } from './wsd.js';
 
 export type AnyStudy = StudyDefinition<Record<string, unknown>>;
@@ -9,4 +11,10 @@ export type AnyStudy = StudyDefinition<Record<string, unknown>>;
 // Each study has its own options type; the CLI checks options against the study's defaults.
 const erase = <O extends Record<string, unknown>>(s: StudyDefinition<O>): AnyStudy => s;
 
-export const STUDIES: AnyStudy[] = [erase(lrStudy), erase(wsdStudy), erase(decayDataStudy)];
+export const STUDIES: AnyStudy[] = [
+  erase(lrStudy),
+  erase(batchSizeStudy),
+  erase(wsdStudy),
+  erase(scalingStudy),
+  erase(decayDataStudy),
+];

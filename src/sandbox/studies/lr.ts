@@ -58,7 +58,13 @@ export const lrStudy: StudyDefinition<typeof LR_DEFAULTS> = {
       const xs = o.widths.map((w) => optimum(param, w));
       o.widths.forEach((w, i) => {
         best[param][w] = xs[i].x;
-        table.push([param === 'mup' ? 'μP' : 'SP', w, fmt(xs[i].x, 3), fmt(xs[i].y), xs[i].edge ? 'at the grid edge' : '']);
+        table.push([
+          param === 'mup' ? 'μP' : 'SP',
+          w,
+          fmt(xs[i].x, 3),
+          fmt(xs[i].y),
+          xs[i].edge ? 'at the grid edge' : '',
+        ]);
       });
       const finite = xs.map((x) => x.x).filter(Number.isFinite);
       drift[param] = Math.max(...finite) / Math.min(...finite);
@@ -86,7 +92,13 @@ export const lrStudy: StudyDefinition<typeof LR_DEFAULTS> = {
     const holds = drift.mup <= 2;
     return {
       title: 'Sandbox study: optimal learning rate across widths (μP vs standard parametrization)',
-      summary: { optimum: best, drift, muPWithinFactor2: holds, steps, tokensPerRun: steps * o.batchSize * o.seqLen },
+      summary: {
+        optimum: best,
+        drift,
+        muPWithinFactor2: holds,
+        steps,
+        tokensPerRun: steps * o.batchSize * o.seqLen,
+      },
       sections: [
         {
           title: 'Finding',

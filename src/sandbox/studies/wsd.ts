@@ -44,7 +44,9 @@ export const wsdStudy: StudyDefinition<typeof WSD_DEFAULTS> = {
       evalEvery,
     };
     const branchAt = (steps: number, frac: number): number => steps - Math.max(1, Math.round(frac * steps));
-    const pins = [...new Set(lengths.flatMap((l) => o.decays.map((f) => branchAt(l.steps, f))))].sort((a, b) => a - b);
+    const pins = [...new Set(lengths.flatMap((l) => o.decays.map((f) => branchAt(l.steps, f))))].sort(
+      (a, b) => a - b,
+    );
     const stableSpec: RunSpec = {
       ...base,
       schedule: stable(o.lr, warmup),
@@ -112,8 +114,12 @@ export const wsdStudy: StudyDefinition<typeof WSD_DEFAULTS> = {
     const lastM = lengths[lengths.length - 1].m;
     const summary = {
       nonEmbeddingParams: N,
-      losses: Object.fromEntries(lengths.map(({ m }) => [`${m}N`, Object.fromEntries(methods.map((k) => [k, loss(m, k)]))])),
-      wsdBeatsCosine: Object.fromEntries(o.decays.map((f) => [`${f * 100}%`, `${wins(f)}/${lengths.length}`])),
+      losses: Object.fromEntries(
+        lengths.map(({ m }) => [`${m}N`, Object.fromEntries(methods.map((k) => [k, loss(m, k)]))]),
+      ),
+      wsdBeatsCosine: Object.fromEntries(
+        o.decays.map((f) => [`${f * 100}%`, `${wins(f)}/${lengths.length}`]),
+      ),
     };
     return {
       title: 'Sandbox study: WSD vs cosine, and continuing a stable run',
@@ -124,11 +130,14 @@ export const wsdStudy: StudyDefinition<typeof WSD_DEFAULTS> = {
           text:
             `Model: width ${o.width}, ${o.layers} layers, N = ${N} non-embedding parameters, lr ${o.lr}. ` +
             o.decays
-              .map((f) => `WSD with a ${f * 100}% decay matches or beats Cosine(T=S) at ${wins(f)} of ${lengths.length} lengths`)
+              .map(
+                (f) =>
+                  `WSD with a ${f * 100}% decay matches or beats Cosine(T=S) at ${wins(f)} of ${lengths.length} lengths`,
+              )
               .join('; ') +
             `. The ${lastM}N WSD model continues the stable run that also produced the shorter models and is decayed only at the end; ` +
             `its loss ${fmt(loss(lastM, `WSD ${o.decays[0] * 100}% decay`))} vs ${fmt(loss(lastM, 'Cosine(T=S)'))} for a cosine planned for ${lastM}N. ` +
-            'MiniCPM (0.036B): a 10% decay matches or beats cosine, 2.5% falls short, and a continued stable run reaches the planned cosine\'s loss.',
+            "MiniCPM (0.036B): a 10% decay matches or beats cosine, 2.5% falls short, and a continued stable run reaches the planned cosine's loss.",
         },
         { title: 'Curves', svgs },
         {

@@ -58,3 +58,61 @@ export function svgToPng(svg: string): Buffer {
     .render()
     .asPng();
 }
+
+export interface HeatmapChart {
+  title: string;
+  rows: Row[];
+  x: string;
+  y: string;
+  /** The value shown by colour. */
+  value: string;
+  /** Points drawn on top (e.g. the evaluated trials). */
+  points?: Row[];
+  logX?: boolean;
+  logY?: boolean;
+}
+
+/** A response surface: colour = value on an x/y grid, with optional points on top. */
+export async function heatmapSvg(c: HeatmapChart): Promise<string> {
+  const axis = (field: string, log: boolean | undefined) => ({
+    field,
+    type: 'quantitative' as const,
+    scale: log ? { type: 'log' as const } : { zero: false },
+  });
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: c.title,
+    width: 360,
+    height: 300,
+    background: 'white',
+    layer: [
+      {
+        data: { values: c.rows },
+        mark: { type: 'circle', size: 90, opacity: 0.9 },
+        encoding: {
+          x: axis(c.x, c.logX),
+          y: axis(c.y, c.logY),
+          color: {
+            field: c.value,
+            type: 'quantitative' as const,
+            scale: { scheme: 'viridis', reverse: true },
+          },
+        },
+      },
+      ...(c.points
+        ? [
+            {
+              data: { values: c.points },
+              mark: { type: 'point' as const, shape: 'cross', color: 'red', size: 40 },
+              encoding: { x: axis(c.x, c.logX), y: axis(c.y, c.logY) },
+            },
+          ]
+        : []),
+    ],
+  } as vl.TopLevelSpec;
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}

@@ -27,7 +27,12 @@ export interface ChinchillaOptimum {
   /** N_opt / D_opt = K²·(C/6)^η. */
   ratio: number;
   /** Percentile intervals from a fit's bootstrap samples, when given a fit that has them. */
-  ci?: { nOpt: [number, number]; dOpt: [number, number]; tokensPerParam: [number, number]; loss: [number, number] };
+  ci?: {
+    nOpt: [number, number];
+    dOpt: [number, number];
+    tokensPerParam: [number, number];
+    loss: [number, number];
+  };
 }
 
 /** A data-model fit (its bootstrap samples give intervals), or just its parameters. */

@@ -187,5 +187,21 @@ function conditioningOf<X>(form: CurveForm<X>, xs: X[]): Conditioning<X> {
 /** The JSON-friendly part of a fit (for registries and reports). */
 export function fitSummary(fit: FitResult): Record<string, unknown> {
   const { form, formula, params, ci, confidence, rmse, looRmse, loss, huberDelta, n, k, aic, aicc, r2 } = fit;
-  return { form, formula, params, ci, confidence, rmse, looRmse, loss, huberDelta, n, k, aic, aicc, r2, bootstrapOk: fit.bootstrapOk };
+  return {
+    form,
+    formula,
+    params,
+    ci,
+    confidence,
+    rmse,
+    looRmse,
+    loss,
+    huberDelta,
+    n,
+    k,
+    aic,
+    aicc,
+    r2,
+    bootstrapOk: fit.bootstrapOk,
+  };
 }

@@ -195,12 +195,12 @@ export const scalingStudy: StudyDefinition<typeof SCALING_DEFAULTS> = {
       envelope: {
         power: pow && fitSummary(pow),
         exponential: exp && fitSummary(exp),
-        better: cmp?.winner ?? null,
+        better: cmp?.better ?? null,
       },
       dataModel: law && fitSummary(law),
       optima: optima
         .filter((x) => x !== null)
-        .map((x) => ({ C: x.C, N: x.N, D: x.D, tokensPerParam: x.tokensPerParam, loss: x.loss })),
+        .map((x) => ({ C: x.C, N: x.nOpt, D: x.dOpt, tokensPerParam: x.tokensPerParam, loss: x.loss })),
       points,
     };
     return {
@@ -210,7 +210,7 @@ export const scalingStudy: StudyDefinition<typeof SCALING_DEFAULTS> = {
         {
           title: 'Finding (a): how far can a small model be trained',
           text:
-            (cmp ? `${cmp.summary} ` : 'Envelope fits unavailable (too few points). ') +
+            (cmp ? `${cmp.reason}. ` : 'Envelope fits unavailable (too few points). ') +
             (pow
               ? `Power-law limit L0 = ${fmt(pow.params.L0)} [${fmt(pow.ci.L0[0], 3)}, ${fmt(pow.ci.L0[1], 3)}]. `
               : '') +
@@ -219,7 +219,7 @@ export const scalingStudy: StudyDefinition<typeof SCALING_DEFAULTS> = {
         {
           title: 'Finding (b): data–model law',
           text: law
-            ? `L(N, D) = ${fmt(law.params.CN)}·N^−${fmt(law.params.alpha, 3)} + ${fmt(law.params.CD)}·D^−${fmt(law.params.beta, 3)} + ${fmt(law.params.L0)} (${grid.length} points, RMSE ${fmt(law.rmse, 3)}). ` +
+            ? `L(N, D) = ${fmt(law.params.C_N)}·N^−${fmt(law.params.alpha, 3)} + ${fmt(law.params.C_D)}·D^−${fmt(law.params.beta, 3)} + ${fmt(law.params.L0)} (${grid.length} points, RMSE ${fmt(law.rmse, 3)}). ` +
               (optima[0] ? `K² = ${fmt(optima[0].K2, 3)}, η = ${fmt(optima[0].eta, 3)}. ` : '') +
               'MiniCPM: α = 0.29, β = 0.23, K² = 0.01, η = −0.10, ≈192 tokens per parameter (Chinchilla: 20). ' +
               "At laptop scale the token counts are tiny and the exponents carry wide intervals: read them as the method working, not as MiniCPM's numbers."
@@ -239,7 +239,7 @@ export const scalingStudy: StudyDefinition<typeof SCALING_DEFAULTS> = {
             head: ['compute C', 'N_opt', 'D_opt', 'tokens per parameter', 'loss'],
             rows: optima
               .filter((x) => x !== null)
-              .map((x) => [x.C, x.N, x.D, fmt(x.tokensPerParam, 3), fmt(x.loss)]),
+              .map((x) => [x.C, x.nOpt, x.dOpt, fmt(x.tokensPerParam, 3), fmt(x.loss)]),
           },
         },
       ],

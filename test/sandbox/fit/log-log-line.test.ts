@@ -1,7 +1,6 @@
 /** The batch-size law of SPEC §4.1, bs_opt = 1.21e9 / L^6.24, as a line in log–log space. */
 import { describe, expect, it } from 'vitest';
-import { FitError, logLogLine } from '../../../src/sandbox/fit/index.js';
-import { Rng } from '../../../src/tensor/index.js';
+import { FitError, logLogLine, Prng } from '../../../src/sandbox/fit/index.js';
 import { covers, relErr } from './synth.js';
 
 const L = [2.4, 2.6, 2.8, 3.0, 3.3, 3.6, 4.0, 4.5];
@@ -18,7 +17,7 @@ describe('logLogLine', () => {
   });
 
   it('gives bootstrap intervals that cover the truth under 5% multiplicative noise', () => {
-    const rng = new Rng(3);
+    const rng = new Prng(3);
     const ys = L.map((l) => bsOpt(l) * Math.exp(0.05 * rng.normal()));
     const fit = logLogLine(L, ys, { seed: 3 });
     expect(covers(fit.ci.b, 6.24)).toBe(true);

@@ -71,11 +71,16 @@ describe('exponentialForm', () => {
       expect(relErr(fit.params[p], EXPO[p as keyof typeof EXPO])).toBeLessThan(1e-6);
   });
 
-  it('recovers noisy parameters within their intervals', () => {
-    const fit = fitCurve(exponentialForm, CE, sample(exponentialForm, EXPO, CE, 0.005, 3), { seed: 3 });
+  it('with noise and one outlier, Huber recovers the parameters within their intervals', () => {
+    const ys = sample(exponentialForm, EXPO, CE, 0.005, 3);
+    ys[12] -= 0.15;
+    const fit = fitCurve(exponentialForm, CE, ys, { seed: 3 });
+    const plain = fitCurve(exponentialForm, CE, ys, { huberDelta: Infinity, bootstrap: 0 });
     for (const p of exponentialForm.params) {
-      expect(covers(fit.ci[p], EXPO[p as keyof typeof EXPO])).toBe(true);
-      expect(relErr(fit.params[p], EXPO[p as keyof typeof EXPO])).toBeLessThan(0.1);
+      const want = EXPO[p as keyof typeof EXPO];
+      expect(covers(fit.ci[p], want)).toBe(true);
+      expect(relErr(fit.params[p], want)).toBeLessThan(0.1);
+      expect(relErr(fit.params[p], want)).toBeLessThan(relErr(plain.params[p], want));
     }
   });
 });
@@ -83,21 +88,37 @@ describe('exponentialForm', () => {
 describe('compareFits', () => {
   it('picks the power law on power-law data and the exponential on exponential data', () => {
     const yp = sample(powerLawForm, POWER, C, 0.01, 4);
-    const onPower = compareFits(
-      fitCurve(exponentialForm, C, yp, { bootstrap: 0 }),
-      fitCurve(powerLawForm, C, yp, { bootstrap: 0 }),
-    );
-    expect(onPower.better).toBe('b');
-    expect(onPower.winner).toBe('power');
-    expect(onPower.agree).toBe(true);
-    expect(onPower.loo.b.errors).toHaveLength(C.length);
+    const pow = fitCurve(powerLawForm, C, yp, { bootstrap: 0 });
+    const exp = fitCurve(exponentialForm, C, yp, { bootstrap: 0 });
+    for (const [a, b] of [
+      [exp, pow],
+      [pow, exp],
+    ]) {
+      const cmp = compareFits(a, b);
+      expect(cmp.better).toBe('power');
+      expect(cmp.reason).toMatch(
+        /^power fits better than exponential: leave-one-out RMSE .* \(AIC .*in-sample RMSE/,
+      );
+    }
+    expect(pow.looRmse).toBeLessThan(exp.looRmse);
+    expect(pow.looErrors).toHaveLength(C.length);
 
     const ye = sample(exponentialForm, EXPO, CE, 0.005, 5);
     const onExp = compareFits(
-      fitCurve(exponentialForm, CE, ye, { bootstrap: 0 }),
       fitCurve(powerLawForm, CE, ye, { bootstrap: 0 }),
+      fitCurve(exponentialForm, CE, ye, { bootstrap: 0 }),
     );
-    expect(onExp.winner).toBe('exponential');
-    expect(onExp.summary).toMatch(/^exponential fits better than power: leave-one-out RMSE/);
+    expect(onExp.better).toBe('exponential');
+    expect(onExp.which).toBe('b');
+    expect(onExp.reason).toMatch(/^exponential fits better than power/);
+  });
+
+  it('leave-one-out RMSE is near the noise level for the right form, far above it for the wrong one', () => {
+    const yp = sample(powerLawForm, POWER, C, 0.01, 6);
+    const pow = fitCurve(powerLawForm, C, yp, { bootstrap: 0 });
+    const exp = fitCurve(exponentialForm, C, yp, { bootstrap: 0 });
+    expect(pow.looRmse).toBeGreaterThan(pow.rmse); // held-out error exceeds in-sample error
+    expect(pow.looRmse).toBeLessThan(0.02);
+    expect(exp.looRmse).toBeGreaterThan(2 * pow.looRmse);
   });
 });

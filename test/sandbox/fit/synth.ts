@@ -1,6 +1,5 @@
 /** Synthetic data for the fitting tests: points exactly on a known curve, optionally with seeded noise. */
-import type { CurveForm, Params } from '../../../src/sandbox/fit/index.js';
-import { Rng } from '../../../src/tensor/index.js';
+import { Prng, type CurveForm, type Params } from '../../../src/sandbox/fit/index.js';
 
 /** Log-spaced values from 10^lo to 10^hi. */
 export function logSpace(lo: number, hi: number, count: number): number[] {
@@ -8,7 +7,7 @@ export function logSpace(lo: number, hi: number, count: number): number[] {
 }
 
 export function sample<X>(form: CurveForm<X>, truth: Params, xs: X[], noise = 0, seed = 0): number[] {
-  const rng = new Rng(seed);
+  const rng = new Prng(seed);
   return xs.map((x) => form.predict(truth, x) + noise * rng.normal());
 }
 

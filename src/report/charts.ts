@@ -77,7 +77,7 @@ export async function heatmapSvg(c: HeatmapChart): Promise<string> {
   const axis = (field: string, log: boolean | undefined) => ({
     field,
     type: 'quantitative' as const,
-    scale: log ? { type: 'log' as const } : { zero: false },
+    scale: log ? { type: 'log' as const, nice: false } : { zero: false, nice: false },
   });
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

@@ -2,6 +2,7 @@
 import type { StudyDefinition } from '../study.js';
 import { batchSizeStudy } from './batch-size.js';
 import { decayDataStudy } from './decay-data.js';
+import { hpSearchStudy } from './hp-search.js';
 import { lrStudy } from './lr.js';
 import { scalingStudy } from './scaling.js';
 import { wsdStudy } from './wsd.js';
@@ -16,5 +17,6 @@ export const STUDIES: AnyStudy[] = [
   erase(batchSizeStudy),
   erase(wsdStudy),
   erase(scalingStudy),
+  erase(hpSearchStudy),
   erase(decayDataStudy),
 ];

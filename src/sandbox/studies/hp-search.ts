@@ -67,6 +67,16 @@ export const hpSearchStudy: StudyDefinition<typeof HP_SEARCH_DEFAULTS> = {
     }
     const best = bo.best(history);
     const diverged = history.filter((t) => !Number.isFinite(t.y)).length;
+    // A best value on a bound of the search space only bounds the optimum: say so.
+    const edges = best
+      ? SPACE.filter((d) => {
+          const u = Math.log(best.x[d.name] / d.lo) / Math.log(d.hi / d.lo);
+          return u < 0.03 || u > 0.97;
+        }).map(
+          (d) =>
+            `${d.name} at its ${best.x[d.name] < Math.sqrt(d.lo * d.hi) ? 'lower' : 'upper'} bound ${best.x[d.name] < Math.sqrt(d.lo * d.hi) ? d.lo : d.hi}`,
+        )
+      : [];
     const svgs: string[] = [];
     const progress = history.map((t, i) => ({
       trial: i + 1,
@@ -117,6 +127,7 @@ export const hpSearchStudy: StudyDefinition<typeof HP_SEARCH_DEFAULTS> = {
     return {
       title: 'Sandbox study: hyper-parameter search (Bayesian optimisation)',
       summary: {
+        edges,
         best: best?.x ?? null,
         bestLoss: best?.y ?? null,
         minicpmDefaultsLoss: reference.valLoss,
@@ -131,6 +142,9 @@ export const hpSearchStudy: StudyDefinition<typeof HP_SEARCH_DEFAULTS> = {
             (best
               ? `Best: scale_emb ${fmt(best.x.scaleEmb, 3)}, scale_depth ${fmt(best.x.scaleDepth, 3)}, init_std ${fmt(best.x.initStd, 3)}, lr ${fmt(best.x.lr, 3)} → loss ${fmt(best.y)}; ` +
                 `MiniCPM's values (12, 1.4, 0.1, 0.01) give ${fmt(reference.valLoss)} here. `
+              : '') +
+            (edges.length
+              ? `The best point lies on the edge of the search space (${edges.join(', ')}): the optimum is beyond it, and short trials favour settings that learn fast early. `
               : '') +
             'MiniCPM searched these four with ~400 runs on its smallest model and kept scale_emb 12, scale_depth 1.4, init_std 0.1, lr 0.01. ' +
             'At our scale and data the optimum need not coincide; the surfaces show how flat the loss is around it.',

@@ -10,16 +10,14 @@
  * here by bench/peers/limits.c (fp32 FMA and vdpbf16ps peaks, DRAM read bandwidth), keeping the
  * maximum of several samples. GEMV rows cycle through weight copies larger than L3, as decode does.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNativeKernels, type NativeKernels } from '../src/backends/kernels-native.js';
+import { benchCache, compilePeer, limitsProbe, median, runCommand, waitIdle } from './lib/machine.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const cache = join(root, '.cache', 'bench');
-const peers = join(root, 'bench', 'peers');
 
 type Kind = 'sgemm' | 'gemv' | 'bf16' | 'bf16-gemv';
 interface Shape {
@@ -67,75 +65,22 @@ interface Row {
   spread: { ours: number[] | null; peer: number[] | null };
 }
 
-// ---------- small utilities ----------
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function run(cmd: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 10 * 60_000 });
-  return {
-    ok: r.status === 0 && !r.error,
-    out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`,
-    stdout: r.stdout ?? '',
-  };
-}
-
-/** Compiles a peer program into .cache/bench unless it is up to date. */
-function compile(src: string, out: string, flags: string[]): { ok: boolean; out: string } {
-  const s = join(peers, src),
-    o = join(cache, out);
-  if (existsSync(o) && statSync(o).mtimeMs >= statSync(s).mtimeMs) return { ok: true, out: '' };
-  mkdirSync(cache, { recursive: true });
-  return run('cc', ['-O2', s, '-o', o, ...flags]);
-}
-
-/** The busy fraction of all CPUs over `ms`, from /proc/stat. */
-async function busyFraction(ms = 500): Promise<number> {
-  const sample = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] ?? 0);
-    return { idle, total: f.reduce((a, b) => a + b, 0) };
-  };
-  try {
-    const a = sample();
-    await sleep(ms);
-    const b = sample();
-    return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
-  } catch {
-    return 0; // not Linux: cannot tell
-  }
-}
-
-/** Waits (up to maxS) until other processes use less than `threshold` of the CPUs. */
-async function waitIdle(maxS: number, threshold = 0.12, sampleMs = 500): Promise<number> {
-  const t0 = Date.now();
-  let busy = await busyFraction(sampleMs);
-  while (busy > threshold && Date.now() - t0 < maxS * 1000) {
-    process.stdout.write(`\r  waiting for an idle machine (busy ${(busy * 100).toFixed(0)}%) ...   `);
-    await sleep(2000);
-    busy = await busyFraction(sampleMs);
-  }
-  if (Date.now() - t0 > 600) process.stdout.write('\n');
-  return busy;
-}
-
 // ---------- peers ----------
 
 /** OpenBLAS: compile the peer, installing libopenblas-dev with apt-get when missing. */
 function setupOpenBlas(): { ok: true } | { ok: false; reason: string } {
-  const build = () => compile('openblas-sgemm.c', 'openblas-sgemm', ['-lopenblas']);
+  const build = () => compilePeer('openblas-sgemm.c', 'openblas-sgemm', ['-lopenblas']);
   let b = build();
   if (b.ok) return { ok: true };
   console.log('  OpenBLAS peer does not build; installing libopenblas-dev with apt-get ...');
-  let apt = run('apt-get', ['install', '-y', '-q', 'libopenblas-dev'], { DEBIAN_FRONTEND: 'noninteractive' });
+  let apt = runCommand('apt-get', ['install', '-y', '-q', 'libopenblas-dev'], {
+    DEBIAN_FRONTEND: 'noninteractive',
+  });
   if (!apt.ok) {
-    run('apt-get', ['update', '-q']);
-    apt = run('apt-get', ['install', '-y', '-q', 'libopenblas-dev'], { DEBIAN_FRONTEND: 'noninteractive' });
+    runCommand('apt-get', ['update', '-q']);
+    apt = runCommand('apt-get', ['install', '-y', '-q', 'libopenblas-dev'], {
+      DEBIAN_FRONTEND: 'noninteractive',
+    });
   }
   b = build();
   if (b.ok) return { ok: true };
@@ -147,7 +92,7 @@ function peerGflops(s: Shape, threads: number, seconds: number): number {
   // the peer reads f32 weights: as many copies as our f32 GEMV needs to leave the cache
   const copies = s.M === 1 ? Math.ceil(DRAM_BYTES / (s.N * s.K * 4)) : 1;
   const args = [s.M, s.N, s.K, s.transB ? 1 : 0, seconds, copies].map(String);
-  const r = run(join(cache, 'openblas-sgemm'), args, {
+  const r = runCommand(join(benchCache, 'openblas-sgemm'), args, {
     OPENBLAS_CORETYPE: 'SkylakeX',
     OPENBLAS_NUM_THREADS: String(threads),
   });
@@ -231,16 +176,6 @@ interface Limits {
   read: Record<number, number>;
   /** every DRAM sample: on a shared VM the bandwidth left by other tenants varies ~2x */
   readSamples: Record<number, number[]>;
-}
-
-/** Compiles the probe once; null when it cannot be built. */
-function limitsProbe(): ((...args: string[]) => number) | null {
-  const flags = ['-mavx2', '-mfma', '-lpthread', '-lm'];
-  // AVX-512 probes need only the assembler; the program checks the CPU before using them
-  let c = compile('limits.c', 'limits', ['-mavx512f', '-mavx512bf16', ...flags]);
-  if (!c.ok) c = compile('limits.c', 'limits', flags);
-  if (!c.ok) return null;
-  return (...args) => Number.parseFloat(run(join(cache, 'limits'), args).stdout);
 }
 
 /** Peaks are maxima: other processes can only slow a probe down, so sample repeatedly, keep the max. */

@@ -6,10 +6,15 @@
  * A MiniCPM-2B-shaped model (d 2304, ff 5760, 36 heads, vocab 122753, tied head; only `--layers` layers so
  * a pass fits the time) with random weights from MiniCPM.init is exported with our GGUF writer (f32, and
  * bf16 for the peer) and loaded by llama.cpp in the same run. Prefill: `--prompt` tokens in one call, logits
- * of the last position only (as llama.cpp computes them). Decode: `--decode` single-token steps with a
- * KV cache after the prompt. Our bf16 rows keep 2-D weights in bf16 (f32 activations, vdpbf16ps). Noise: wait for idle CPUs before each pass; medians of the passes.
- * Decode rows report the fraction of the memory-bandwidth bound: weight bytes read per token (every
- * matrix once + the tied head) ÷ 55 GB/s, and against 30 GB/s (typical 2-thread reads measured here).
+ * of the last position only (as llama.cpp computes them). Decode: `--decode` greedy single-token steps with a
+ * KV cache after the prompt. Our bf16 rows keep 2-D weights in bf16 (f32 activations, vdpbf16ps).
+ *
+ * Noise: the machine is a shared VM whose free memory bandwidth drifts by ~2x within minutes, and decode
+ * is bandwidth bound. So each pass runs ours and llama.cpp side by side on one dtype: prefills back to
+ * back, then decode in turns of 16 tokens (alternating who goes first), after waiting for idle CPUs; rows
+ * are medians over passes. Decode rows report the fraction of the bandwidth bound (weight bytes read per
+ * token: every matrix once + the tied head) at 55 GB/s (an idle machine) and at the 2-thread DRAM read
+ * bandwidth probed just before and after that pass's decode (bench/peers/limits.c).
  * Also: our peak RSS loading a bf16 safetensors checkpoint of the same model (a child process).
  * Writes bench/results/infer.json.
  */
@@ -30,11 +35,15 @@ import { MiniCPM } from '../src/models/minicpm.js';
 import { tensorToRecord } from '../src/models/weights.js';
 import { cast, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
+import { limitsProbe, median, sleep, waitIdle } from './lib/machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BANDWIDTH = 55e9;
-const BANDWIDTH_TYPICAL = 30e9;
 const THREADS = 2;
+/** Decode alternates ours and the peer every this many tokens. */
+const DECODE_CHUNK = 16;
+/** The read-bandwidth probe's buffer: far beyond L3, as the weights are. */
+const PROBE_BYTES = 1 << 30;
 
 interface Row {
   name: string;
@@ -44,8 +53,10 @@ interface Row {
   peer_value: number | null;
   ratio: number | null;
   limit_fraction: number | null;
-  limit_fraction_typical?: number | null;
+  limit_fraction_measured?: number | null;
   peer_limit_fraction?: number | null;
+  peer_limit_fraction_measured?: number | null;
+  spread?: Record<string, number[]>;
   note?: string;
 }
 
@@ -53,39 +64,6 @@ function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[(s.length - 1) >> 1] : NaN;
-};
-
-async function busyFraction(ms = 500): Promise<number> {
-  const sample = () => {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  };
-  try {
-    const a = sample();
-    await sleep(ms);
-    const b = sample();
-    return 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
-  } catch {
-    return 0;
-  }
-}
-
-async function waitIdle(maxS: number, threshold = 0.12): Promise<number> {
-  const t0 = Date.now();
-  let busy = await busyFraction();
-  while (busy > threshold && Date.now() - t0 < maxS * 1000) {
-    process.stdout.write(`\r  waiting for an idle machine (busy ${(busy * 100).toFixed(0)}%) ...   `);
-    await sleep(2000);
-    busy = await busyFraction();
-  }
-  if (Date.now() - t0 > 600) process.stdout.write('\n');
-  return busy;
-}
-
 function minicpm2bShape(layers: number): MiniCPMConfig {
   return configFromHF({
     model_type: 'minicpm',
@@ -124,79 +102,134 @@ function forwardFlops(c: MiniCPMConfig, T: number, pos: number, logitRows: numbe
   return 2 * T * layerParams + c.numLayers * attn + 2 * logitRows * c.vocabSize * c.hiddenSize;
 }
 
-// ---------- ours ----------
+// ---------- decoders: ours and the peer, advanced a chunk at a time ----------
 
-function oursPass(model: MiniCPM, prompt: number[], nDecode: number): { prefillS: number; decodeS: number } {
+/** One model generating greedily after a prompt, so that ours and the peer can take turns. */
+interface Decoder {
+  /** Seconds to evaluate the whole prompt (logits of the last position only). */
+  prefill(): Promise<number>;
+  /** Seconds for the next `n` single-token steps. */
+  steps(n: number): Promise<number>;
+  dispose(): Promise<void>;
+}
+
+function oursDecoder(model: MiniCPM, prompt: number[], nDecode: number): Decoder {
   const c = model.config;
   const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, prompt.length + nDecode + 8);
-  try {
-    return noGrad(() => {
-      const t0 = performance.now();
-      let next = scope(() => {
-        const h = model.hidden(Tensor.from(Int32Array.from(prompt), [1, prompt.length], 'i32'), cache);
-        const logits = model.logitsFromHidden(slice(h, 1, prompt.length - 1, prompt.length));
-        return argmax(logits);
-      });
-      const t1 = performance.now();
-      for (let i = 0; i < nDecode; i++) {
-        next = scope(() => argmax(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache)));
-      }
-      const t2 = performance.now();
-      return { prefillS: (t1 - t0) / 1000, decodeS: (t2 - t1) / 1000 };
-    });
-  } finally {
-    cache.dispose();
-  }
+  let next = -1;
+  return {
+    prefill: () =>
+      Promise.resolve(
+        noGrad(() => {
+          const t0 = performance.now();
+          next = scope(() => {
+            const h = model.hidden(Tensor.from(Int32Array.from(prompt), [1, prompt.length], 'i32'), cache);
+            return argmax(model.logitsFromHidden(slice(h, 1, prompt.length - 1, prompt.length)));
+          });
+          return (performance.now() - t0) / 1000;
+        }),
+      ),
+    steps: (n) =>
+      Promise.resolve(
+        noGrad(() => {
+          const t0 = performance.now();
+          for (let i = 0; i < n; i++)
+            next = scope(() => argmax(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache)));
+          return (performance.now() - t0) / 1000;
+        }),
+      ),
+    dispose: () => Promise.resolve(cache.dispose()),
+  };
 }
 
+/** Greedy pick over the last row, read in place (toArray's boxed copy of 122753 logits cost ~4 ms a token). */
 function argmax(logits: Tensor): number {
   const V = logits.shape[logits.shape.length - 1];
-  const data = logits.toArray();
-  let best = data.length - V;
-  for (let i = best + 1; i < data.length; i++) if (data[i] > data[best]) best = i;
-  return best - (data.length - V);
+  const c = logits.isContiguous() ? logits : logits.contiguousCopy();
+  const data = c.data as Float32Array;
+  const start = c.offset + c.size - V;
+  let best = start;
+  for (let i = start + 1; i < start + V; i++) if (data[i] > data[best]) best = i;
+  if (c !== logits) c.dispose();
+  return best - start;
 }
-
-// ---------- peer ----------
 
 type Nlc = typeof import('node-llama-cpp');
 type Llama = Awaited<ReturnType<Nlc['getLlama']>>;
 
-async function peerPass(
-  llama: Llama,
-  file: string,
-  prompt: number[],
-  nDecode: number,
-): Promise<{ prefillS: number; decodeS: number }> {
+/** llama.cpp on our exported GGUF: the prompt in one batch, then greedy tokens pulled one at a time. */
+async function peerDecoder(llama: Llama, file: string, prompt: number[], nDecode: number): Promise<Decoder> {
   const model = await llama.loadModel({ modelPath: file, useMmap: true });
   const ctx = await model.createContext({
     contextSize: prompt.length + nDecode + 64,
     batchSize: prompt.length,
     threads: THREADS,
   });
-  try {
-    const seq = ctx.getSequence();
-    type Tokens = Parameters<typeof seq.evaluateWithoutGeneratingNewTokens>[0];
-    // warm the weights into the page cache, then start over
-    await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 8) as unknown as Tokens);
-    await seq.clearHistory();
-    const t0 = performance.now();
-    await seq.evaluateWithoutGeneratingNewTokens(prompt as unknown as Tokens);
-    const t1 = performance.now();
-    // decode: the first generated token costs one step (it evaluates the last prompt token's successor)
-    let n = 0;
-    const t2 = performance.now();
-    for await (const _tok of seq.evaluate([prompt[prompt.length - 1]] as unknown as Tokens, {
-      temperature: 0,
-    })) {
-      if (++n >= nDecode) break;
-    }
-    const t3 = performance.now();
-    return { prefillS: (t1 - t0) / 1000, decodeS: (t3 - t2) / 1000 };
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
+  const seq = ctx.getSequence();
+  type Tokens = Parameters<typeof seq.evaluateWithoutGeneratingNewTokens>[0];
+  // warm the weights into the page cache, then start over
+  await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 8) as unknown as Tokens);
+  await seq.clearHistory();
+  let tokens: AsyncGenerator<unknown> | undefined;
+  return {
+    async prefill() {
+      const t0 = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt as unknown as Tokens);
+      return (performance.now() - t0) / 1000;
+    },
+    async steps(n) {
+      // the generator evaluates one token per next(): the first step evaluates the last prompt
+      // token's successor, as our first decode step does
+      tokens ??= seq.evaluate([prompt[prompt.length - 1]] as unknown as Tokens, { temperature: 0 });
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) if ((await tokens.next()).done) throw new Error('llama.cpp stopped early');
+      return (performance.now() - t0) / 1000;
+    },
+    async dispose() {
+      await tokens?.return(undefined);
+      await ctx.dispose();
+      await model.dispose();
+    },
+  };
+}
+
+interface PairedPass {
+  ours: { prefillS: number; decodeS: number };
+  peer: { prefillS: number; decodeS: number } | null;
+}
+
+/**
+ * Ours and the peer on the same prompt, taking turns: prefills back to back, then decode in chunks
+ * of `chunk` tokens, alternating which goes first, so that both see the same share of the memory
+ * bandwidth other tenants leave (it drifts by 2x within minutes here).
+ */
+async function pairedPass(
+  ours: Decoder,
+  peer: Decoder | null,
+  nDecode: number,
+  chunk: number,
+  flip: boolean,
+): Promise<PairedPass> {
+  const pair = async (f: (d: Decoder) => Promise<number>): Promise<[number, number]> => {
+    let o = 0,
+      p = 0;
+    if (flip && peer) p = await f(peer);
+    o = await f(ours);
+    if (!flip && peer) p = await f(peer);
+    return [o, p];
+  };
+  const [oPre, pPre] = await pair((d) => d.prefill());
+  let oDec = 0,
+    pDec = 0;
+  for (let done = 0, i = 0; done < nDecode; done += chunk, i++) {
+    const n = Math.min(chunk, nDecode - done);
+    await sleep(20); // let the other side's spinning threads go to sleep
+    const [o, p] = await pair((d) => d.steps(n));
+    oDec += o;
+    pDec += p;
+    flip = !flip;
   }
+  return { ours: { prefillS: oPre, decodeS: oDec }, peer: peer ? { prefillS: pPre, decodeS: pDec } : null };
 }
 
 /** The same model with every 2-D weight stored bf16 (f32 activations; GEMMs through vdpbf16ps). */
@@ -277,30 +310,43 @@ export default async function infer(args: string[]): Promise<void> {
     );
 
     const llama = nlc ? await nlc.getLlama({ gpu: false, build: 'never' }) : undefined;
+    const probe = limitsProbe();
     const S = {
       ours: { prefill: [] as number[], decode: [] as number[] },
       oursBf16: { prefill: [] as number[], decode: [] as number[] },
       f32: { prefill: [] as number[], decode: [] as number[] },
       bf16: { prefill: [] as number[], decode: [] as number[] },
     };
+    /** DRAM read GB/s (2 threads) sampled around each decode, for the bound actually available then. */
+    const bandwidth = { f32: [] as number[], bf16: [] as number[] };
+    const readProbe = () => (probe ? probe('read', String(THREADS), String(PROBE_BYTES)) * 1e9 : NaN);
     for (let p = 0; p < passes; p++) {
       const busy = maxWait ? await waitIdle(maxWait) : 0;
-      const o = oursPass(model, prompt, nDecode);
-      S.ours.prefill.push(o.prefillS);
-      S.ours.decode.push(o.decodeS);
-      if (maxWait) await waitIdle(maxWait);
-      const ob = oursPass(modelBf16, prompt, nDecode);
-      S.oursBf16.prefill.push(ob.prefillS);
-      S.oursBf16.decode.push(ob.decodeS);
-      let line = `  pass ${p + 1} (busy ${(busy * 100).toFixed(0)}%): ours prefill ${o.prefillS.toFixed(2)} s, decode ${(nDecode / o.decodeS).toFixed(2)} tok/s; ours bf16 prefill ${ob.prefillS.toFixed(2)} s, decode ${(nDecode / ob.decodeS).toFixed(2)} tok/s`;
-      if (llama) {
-        for (const dt of ['f32', 'bf16'] as const) {
-          if (maxWait) await waitIdle(maxWait);
-          const r = await peerPass(llama, files[dt], prompt, nDecode);
-          S[dt].prefill.push(r.prefillS);
-          S[dt].decode.push(r.decodeS);
-          line += `; llama.cpp ${dt} prefill ${r.prefillS.toFixed(2)} s, decode ${(nDecode / r.decodeS).toFixed(2)} tok/s`;
+      let line = `  pass ${p + 1} (busy ${(busy * 100).toFixed(0)}%):`;
+      for (const dt of ['f32', 'bf16'] as const) {
+        if (maxWait) await waitIdle(maxWait);
+        const before = readProbe();
+        const ours = oursDecoder(dt === 'f32' ? model : modelBf16, prompt, nDecode);
+        const peer = llama ? await peerDecoder(llama, files[dt], prompt, nDecode) : null;
+        let r: PairedPass;
+        try {
+          r = await pairedPass(ours, peer, nDecode, DECODE_CHUNK, p % 2 === 1);
+        } finally {
+          await ours.dispose();
+          await peer?.dispose();
         }
+        const bw = (before + readProbe()) / 2;
+        if (Number.isFinite(bw)) bandwidth[dt].push(bw);
+        const mine = dt === 'f32' ? S.ours : S.oursBf16;
+        mine.prefill.push(r.ours.prefillS);
+        mine.decode.push(r.ours.decodeS);
+        line += ` ${dt}: ours prefill ${r.ours.prefillS.toFixed(2)} s, decode ${(nDecode / r.ours.decodeS).toFixed(2)} tok/s`;
+        if (r.peer) {
+          S[dt].prefill.push(r.peer.prefillS);
+          S[dt].decode.push(r.peer.decodeS);
+          line += `, llama.cpp ${r.peer.prefillS.toFixed(2)} s, ${(nDecode / r.peer.decodeS).toFixed(2)} tok/s`;
+        }
+        if (Number.isFinite(bw)) line += ` (DRAM ${(bw / 1e9).toFixed(1)} GB/s);`;
       }
       console.log(line);
     }
@@ -313,60 +359,61 @@ export default async function infer(args: string[]): Promise<void> {
     const peerName = nlc ? 'llama.cpp' : `llama.cpp (missing: ${peerMissing})`;
     const PEAK_F32 = 400e9;
     const PEAK_BF16 = 800e9;
-    const oursPre = gflops(S.ours.prefill);
-    const oursDec = tokps(S.ours.decode);
-    const oursPreB = gflops(S.oursBf16.prefill);
-    const oursDecB = tokps(S.oursBf16.decode);
-    const rows: Row[] = [
-      {
-        name: `prefill ${nPrompt} f32`,
-        unit: 'GFLOP/s',
-        ours: oursPre,
-        peer: peerName,
-        peer_value: gflops(S.f32.prefill),
-        ratio: ratio(oursPre, gflops(S.f32.prefill)),
-        limit_fraction: oursPre !== null ? (oursPre * 1e9) / PEAK_F32 : null,
-        note: `${(prefillFlops / 1e9).toFixed(0)} GFLOP per prefill (last-position logits); limit 400 GFLOP/s fp32 (2 cores)`,
-      },
-      {
-        name: `decode ${nDecode} f32`,
+    /** A decode row: tok/s medians, and the bound both at 55 GB/s and at the bandwidth measured alongside. */
+    const decodeRow = (dt: 'f32' | 'bf16'): Row => {
+      const mine = dt === 'f32' ? S.ours : S.oursBf16;
+      const bytes = dt === 'f32' ? weightsF32 : weightsBf16;
+      const ours = tokps(mine.decode);
+      const peerValue = tokps(S[dt].decode);
+      // per pass: the bytes/s decode reached over the read bandwidth probed around it
+      const measured = (xs: number[]) =>
+        xs.length && bandwidth[dt].length === xs.length
+          ? median(xs.map((s, i) => ((nDecode / s) * bytes) / bandwidth[dt][i]))
+          : null;
+      return {
+        name: `decode ${nDecode} ${dt}`,
         unit: 'tok/s',
-        ours: oursDec,
+        ours,
         peer: peerName,
-        peer_value: tokps(S.f32.decode),
-        ratio: ratio(oursDec, tokps(S.f32.decode)),
-        limit_fraction: oursDec !== null ? (oursDec * weightsF32) / BANDWIDTH : null,
-        limit_fraction_typical: oursDec !== null ? (oursDec * weightsF32) / BANDWIDTH_TYPICAL : null,
-        peer_limit_fraction:
-          tokps(S.f32.decode) !== null ? (tokps(S.f32.decode)! * weightsF32) / BANDWIDTH : null,
-        note: `${(weightsF32 / 1e9).toFixed(2)} GB of weights per token; bound ${(BANDWIDTH / weightsF32).toFixed(1)} tok/s at 55 GB/s (limit_fraction_typical: 30 GB/s)`,
-      },
-      {
-        name: `prefill ${nPrompt} bf16`,
+        peer_value: peerValue,
+        ratio: ratio(ours, peerValue),
+        limit_fraction: ours !== null ? (ours * bytes) / BANDWIDTH : null,
+        limit_fraction_measured: measured(mine.decode),
+        peer_limit_fraction: peerValue !== null ? (peerValue * bytes) / BANDWIDTH : null,
+        peer_limit_fraction_measured: measured(S[dt].decode),
+        spread: {
+          ours_tok_s: mine.decode.map((s) => nDecode / s),
+          peer_tok_s: S[dt].decode.map((s) => nDecode / s),
+          dram_read_GBps: bandwidth[dt].map((b) => b / 1e9),
+        },
+        note:
+          `${dt === 'bf16' ? 'bf16 weights; ' : ''}${(bytes / 1e9).toFixed(2)} GB of weights per token; bound ` +
+          `${(BANDWIDTH / bytes).toFixed(1)} tok/s at 55 GB/s (idle machine); *_measured: against the 2-thread ` +
+          `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c), median over passes`,
+      };
+    };
+    const prefillRow = (dt: 'f32' | 'bf16'): Row => {
+      const mine = dt === 'f32' ? S.ours : S.oursBf16;
+      const peak = dt === 'f32' ? PEAK_F32 : PEAK_BF16;
+      const ours = gflops(mine.prefill);
+      const peerValue = gflops(S[dt].prefill);
+      return {
+        name: `prefill ${nPrompt} ${dt}`,
         unit: 'GFLOP/s',
-        ours: oursPreB,
+        ours,
         peer: peerName,
-        peer_value: gflops(S.bf16.prefill),
-        ratio: ratio(oursPreB, gflops(S.bf16.prefill)),
-        limit_fraction: oursPreB !== null ? (oursPreB * 1e9) / PEAK_BF16 : null,
-        peer_limit_fraction:
-          gflops(S.bf16.prefill) !== null ? (gflops(S.bf16.prefill)! * 1e9) / PEAK_BF16 : null,
-        note: 'bf16 weights, f32 activations (vdpbf16ps GEMMs); limit 800 GFLOP/s bf16 (2 cores)',
-      },
-      {
-        name: `decode ${nDecode} bf16`,
-        unit: 'tok/s',
-        ours: oursDecB,
-        peer: peerName,
-        peer_value: tokps(S.bf16.decode),
-        ratio: ratio(oursDecB, tokps(S.bf16.decode)),
-        limit_fraction: oursDecB !== null ? (oursDecB * weightsBf16) / BANDWIDTH : null,
-        limit_fraction_typical: oursDecB !== null ? (oursDecB * weightsBf16) / BANDWIDTH_TYPICAL : null,
-        peer_limit_fraction:
-          tokps(S.bf16.decode) !== null ? (tokps(S.bf16.decode)! * weightsBf16) / BANDWIDTH : null,
-        note: `bf16 weights; ${(weightsBf16 / 1e9).toFixed(2)} GB per token, bound ${(BANDWIDTH / weightsBf16).toFixed(1)} tok/s`,
-      },
-    ];
+        peer_value: peerValue,
+        ratio: ratio(ours, peerValue),
+        limit_fraction: ours !== null ? (ours * 1e9) / peak : null,
+        peer_limit_fraction: peerValue !== null ? (peerValue * 1e9) / peak : null,
+        spread: { ours_s: mine.prefill, peer_s: S[dt].prefill },
+        note:
+          dt === 'f32'
+            ? `${(prefillFlops / 1e9).toFixed(0)} GFLOP per prefill (last-position logits); limit 400 GFLOP/s fp32 (2 cores)`
+            : 'bf16 weights, f32 activations (vdpbf16ps GEMMs); limit 800 GFLOP/s bf16 (2 cores)',
+      };
+    };
+    const rows: Row[] = [prefillRow('f32'), decodeRow('f32'), prefillRow('bf16'), decodeRow('bf16')];
 
     // peak RSS of loading a bf16 safetensors checkpoint of this model, in a fresh process
     let rss: Record<string, unknown> | undefined;
@@ -403,12 +450,14 @@ export default async function infer(args: string[]): Promise<void> {
     }
 
     const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
-    console.log('\n| row | unit | ours | llama.cpp | ratio | ours / limit | llama.cpp / limit |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log(
+      '\n| row | unit | ours | llama.cpp | ratio | ours / limit | llama.cpp / limit | ours / measured DRAM | llama.cpp / measured DRAM |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
-      console.log(
-        `| ${r.name} | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.peer_value)} | ${fmt(r.ratio)} | ${fmt(r.limit_fraction)} | ${fmt(r.peer_limit_fraction ?? (r.unit === 'GFLOP/s' && r.peer_value !== null ? (r.peer_value * 1e9) / PEAK_F32 : null))} |`,
-      );
+      const cells = [r.ours, r.peer_value, r.ratio, r.limit_fraction, r.peer_limit_fraction ?? null];
+      const dram = [r.limit_fraction_measured ?? null, r.peer_limit_fraction_measured ?? null];
+      console.log(`| ${r.name} | ${r.unit} | ${[...cells, ...dram].map((x) => fmt(x)).join(' | ')} |`);
     }
     const out = path.join(here, 'results', 'infer.json');
     mkdirSync(path.dirname(out), { recursive: true });

@@ -195,6 +195,79 @@ static napi_value js_gemm_bf16(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Element i of a JS array, or throws. */
+static bool get_element(ctx_t *c, napi_value arr, uint32_t i, const char *name, napi_value *out) {
+  if (napi_get_element(c->env, arr, i, out) == napi_ok) return true;
+  char msg[96];
+  snprintf(msg, sizeof msg, "%s[%u] cannot be read", name, i);
+  throw_type(c, msg);
+  return false;
+}
+
+/* gemvMany(x, xOff, K, ws, wOffs, ns, y, yOff): ws all Float32Array or all Uint16Array, each holding
+ * ns[i] contiguous rows of K from wOffs[i]; y[yOff ..] receives the outputs one after another. */
+static napi_value js_gemv_many(napi_env env, napi_callback_info info) {
+  ctx_t c = {env, "gemvMany"};
+  napi_value a[8];
+  double xOff, K, yOff, xLen, yLen;
+  void *xd, *yd;
+  if (!get_args(&c, info, 8, a)) return NULL;
+  if (!get_array(&c, a[0], "x", napi_float32_array, &xd, &xLen) || !get_int(&c, a[1], "xOff", MAX_SAFE, &xOff) ||
+      !get_int(&c, a[2], "K", MAX_DIM, &K) || !get_array(&c, a[6], "y", napi_float32_array, &yd, &yLen) ||
+      !get_int(&c, a[7], "yOff", MAX_SAFE, &yOff))
+    return NULL;
+  uint32_t count = 0, cw = 0, cn = 0;
+  bool isArr[3] = {false, false, false};
+  for (int i = 0; i < 3; i++) napi_is_array(env, a[3 + i], &isArr[i]);
+  if (!isArr[0] || !isArr[1] || !isArr[2]) return throw_type(&c, "ws, wOffs and ns must be arrays");
+  napi_get_array_length(env, a[3], &count);
+  napi_get_array_length(env, a[4], &cw);
+  napi_get_array_length(env, a[5], &cn);
+  if (count < 1 || count > MC_GEMV_MANY_MAX || cw != count || cn != count) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "gemvMany: ws, wOffs and ns need the same length in [1, %d]", MC_GEMV_MANY_MAX);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+    return NULL;
+  }
+  const void *W[MC_GEMV_MANY_MAX];
+  int n[MC_GEMV_MANY_MAX];
+  double total = 0;
+  napi_typedarray_type type0 = napi_float32_array;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value w, wo, nv;
+    double wOff, ni, wLen;
+    void *wd;
+    bool is = false;
+    napi_typedarray_type type;
+    size_t len;
+    if (!get_element(&c, a[3], i, "ws", &w) || !get_element(&c, a[4], i, "wOffs", &wo) ||
+        !get_element(&c, a[5], i, "ns", &nv))
+      return NULL;
+    if (napi_is_typedarray(env, w, &is) != napi_ok || !is ||
+        napi_get_typedarray_info(env, w, &type, &len, &wd, NULL, NULL) != napi_ok ||
+        (type != napi_float32_array && type != napi_uint16_array) || (i > 0 && type != type0))
+      return throw_type(&c, "ws must all be Float32Array or all Uint16Array");
+    type0 = type;
+    wLen = (double)len;
+    if (!get_int(&c, wo, "wOffs[i]", MAX_SAFE, &wOff) || !get_int(&c, nv, "ns[i]", MAX_DIM, &ni) ||
+        !check_window(&c, "W", wLen, wOff, K, ni, K, K ? 1 : 0, 0))
+      return NULL;
+    W[i] = (const char *)wd + (size_t)wOff * (type == napi_float32_array ? 4 : 2);
+    n[i] = (int)ni;
+    total += ni;
+  }
+  if (total > MAX_DIM) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "gemvMany: too many rows");
+    return NULL;
+  }
+  if (!check_window(&c, "x", xLen, xOff, K, 1, K, total ? 1 : 0, 0) ||
+      !check_window(&c, "y", yLen, yOff, total, 1, total, 1, 0))
+    return NULL;
+  mc_gemv_many((int)count, (int)K, (const float *)xd + (size_t)xOff, W, n, type0 == napi_float32_array ? 4 : 2,
+               (float *)yd + (size_t)yOff);
+  return NULL;
+}
+
 static const char *isa_name(mc_isa isa) {
   return isa == MC_ISA_AVX512 ? "avx512" : isa == MC_ISA_AVX2 ? "avx2" : "scalar";
 }
@@ -293,7 +366,7 @@ NAPI_MODULE_INIT() {
   } fns[] = {
       {"sgemm", js_sgemm},         {"sgemmBatched", js_sgemm_batched}, {"gemmBf16", js_gemm_bf16},
       {"features", js_features},   {"setThreads", js_set_threads},     {"getThreads", js_get_threads},
-      {"setIsa", js_set_isa},      {"alignedBuffer", js_aligned_buffer},
+      {"setIsa", js_set_isa},      {"alignedBuffer", js_aligned_buffer}, {"gemvMany", js_gemv_many},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

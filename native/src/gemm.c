@@ -169,13 +169,64 @@ static void gemv_task(void *arg, int task, int tid) {
   gemv_range(g, j0, n);
 }
 
-static void gemv_run(gemv_job *g, int allow_mt, int esize) {
-  double bytes = (double)g->n * g->k * esize;
+/* One contiguous range of rows per thread: each thread then reads its weights as one sequential
+ * stream (splitting finer, into parts claimed from the pool's queue, measured 2-4% slower). */
+static int gemv_parts(double bytes, int allow_mt, int rows) {
   int nt = allow_mt && bytes >= GEMV_MT_MIN_BYTES ? mc_pool_threads() : 1;
-  nt = MC_MIN(nt, MC_CEIL(g->n, 64));
-  g->parts = nt;
-  if (nt <= 1) gemv_range(g, 0, g->n);
-  else mc_parallel(nt, gemv_task, g);
+  return MC_MAX(1, MC_MIN(nt, MC_CEIL(rows, 64)));
+}
+
+static void gemv_run(gemv_job *g, int allow_mt, int esize) {
+  g->parts = gemv_parts((double)g->n * g->k * esize, allow_mt, g->n);
+  if (g->parts <= 1) gemv_range(g, 0, g->n);
+  else mc_parallel(g->parts, gemv_task, g);
+}
+
+/* ---- several GEMVs sharing x: one job over their concatenated rows ---- */
+
+typedef struct {
+  int count, k, wsize, total, parts;
+  const void *const *W;
+  const int *n;
+  const float *x;
+  float *y;
+} many_job;
+
+/* Rows [r0, r0 + len) of the concatenation, matrix by matrix. */
+static void many_range(const many_job *m, int r0, int len) {
+  int base = 0;
+  for (int i = 0; i < m->count && len > 0; base += m->n[i], i++) {
+    const int end = base + m->n[i];
+    if (r0 >= end) continue;
+    const int cnt = MC_MIN(len, end - r0);
+    gemv_job g = {.kind = m->wsize == 2 ? 2 : 0, .n = m->n[i], .k = m->k, .alpha = 1.0f, .beta = 0.0f,
+                  .W = m->W[i], .ldw = m->k, .x = m->x, .y = m->y + base};
+    gemv_range(&g, r0 - base, cnt);
+    r0 += cnt;
+    len -= cnt;
+  }
+}
+
+static void many_task(void *arg, int task, int tid) {
+  (void)tid;
+  const many_job *m = arg;
+  int r0, len;
+  grid_range(m->total, 64, m->parts, task, &r0, &len);
+  many_range(m, r0, len);
+}
+
+void mc_gemv_many(int count, int K, const float *x, const void *const *W, const int *n, int wsize, float *y) {
+  mc_init();
+  many_job m = {count, K, wsize, 0, 1, W, n, x, y};
+  for (int i = 0; i < count; i++) m.total += n[i];
+  if (m.total <= 0) return;
+  if (K <= 0) {
+    memset(y, 0, sizeof(float) * (size_t)m.total);
+    return;
+  }
+  m.parts = gemv_parts((double)m.total * K * wsize, 1, m.total);
+  if (m.parts <= 1) many_range(&m, 0, m.total);
+  else mc_parallel(m.parts, many_task, &m);
 }
 
 /* y strided by inc: compute into a contiguous copy (scratch slot X holds x; y goes after it). */

@@ -49,6 +49,12 @@ void mc_sgemm_batched(int batch, int transA, int transB, int M, int N, int K, fl
 void mc_gemm_bf16(int M, int N, int K, float alpha, const float *A, long lda,
                   const uint16_t *W, long ldw, float beta, float *C, long ldc);
 
+/* Several GEMVs that share x, as one parallel job (a decode step's q/k/v or gate/up projections):
+ * y[o_i + j] = Σ_k W_i[j·K + k]·x[k] for j < n_i, with o_i = n_0 + … + n_{i−1}. Every W_i has contiguous
+ * rows of K elements, f32 (wsize 4) or bf16 bits (wsize 2). count <= MC_GEMV_MANY_MAX. */
+#define MC_GEMV_MANY_MAX 8
+void mc_gemv_many(int count, int K, const float *x, const void *const *W, const int *n, int wsize, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,7 @@
  * kv-head) pairs: the query heads that share a kv head run in the same task, so dK/dV accumulate
  * without races. GEMMs inside a task run on that task's thread (the pool is busy with the tasks).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
@@ -48,10 +49,73 @@ static void fwd_task(void *arg, int task, int tid) {
   free(P);
 }
 
+/* ---- decode (T = 1): split the keys, not the heads ----
+ * Per-head GEMVs over a [S, Hkv, D] cache read 64-float pieces of rows Hkv·D apart, which the
+ * hardware prefetchers follow poorly. Instead each task takes a contiguous range of positions for
+ * every head (one sequential stream through K, then V) and leaves a partial softmax (max, sum,
+ * unnormalised output); the ranges are merged afterwards with the usual log-sum-exp rescaling. */
+
+typedef struct {
+  const attn_t *a;
+  int nsplit;
+  float *part; /* per task: o [Hq·D], m [Hq], l [Hq] */
+} dec_t;
+
+static void dec_task(void *arg, int task, int tid) {
+  const dec_t *d = arg;
+  const attn_t *a = d->a;
+  const int b = task / d->nsplit, sp = task % d->nsplit, Hq = a->Hq, D = a->D;
+  const int n = visible(a, 1);
+  const int s0 = (int)((long)n * sp / d->nsplit), s1 = (int)((long)n * (sp + 1) / d->nsplit);
+  const long ldk = (long)a->Hkv * D;
+  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * ((size_t)Hq * (size_t)MC_MAX(s1 - s0, 1) + 16));
+  float *o = d->part + (long)task * Hq * (D + 2);
+  a->k->attn_dec_part(a->q + (long)b * Hq * D, a->kk + (long)b * a->S * ldk, a->v + (long)b * a->S * ldk, ldk, s0,
+                      s1, Hq, Hq / a->Hkv, D, a->scale, P, o + (long)Hq * D, o + (long)Hq * D + Hq, o);
+}
+
+static void attention_decode(const attn_t *a) {
+  const int B = a->B, Hq = a->Hq, D = a->D, nt = mc_pool_threads();
+  const long keys = visible(a, 1);
+  /* split each row's keys until every thread has work, but keep ranges worth a task */
+  int nsplit = B >= nt ? 1 : MC_CEIL(nt, B);
+  nsplit = (int)MC_MAX(1, MC_MIN((long)nsplit, keys * Hq * D / 32768));
+  nsplit = (int)MC_MIN((long)nsplit, MC_MAX(keys, 1));
+  const long per = (long)Hq * (D + 2);
+  float *part = mc_scratch(MC_SCRATCH_B, sizeof(float) * (size_t)(B * nsplit * per));
+  dec_t d = {a, nsplit, part};
+  mc_parallel(B * nsplit, dec_task, &d);
+  for (int b = 0; b < B; b++) {
+    const float *pb = part + (long)b * nsplit * per;
+    for (int h = 0; h < Hq; h++) {
+      float M = -INFINITY;
+      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
+      float L = 0;
+      float *O = a->o + ((long)b * Hq + h) * D;
+      memset(O, 0, sizeof(float) * (size_t)D);
+      for (int sp = 0; sp < nsplit; sp++) {
+        const float *ps = pb + sp * per;
+        const float mh = ps[(long)Hq * D + h];
+        if (mh == -INFINITY) continue; /* an empty key range */
+        const float w = expf(mh - M);
+        L += w * ps[(long)Hq * D + Hq + h];
+        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
+      }
+      const float inv = 1.0f / L;
+      for (int i = 0; i < D; i++) O[i] *= inv;
+      a->lse[(long)b * Hq + h] = M + logf(L);
+    }
+  }
+}
+
 void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
                       int Hq, int Hkv, int D, int qoff, int causal, float scale) {
   attn_t a = {.k = mc_nn_active(), .q = q, .kk = k, .v = v, .o = out, .lse = lse, .B = B, .T = T, .S = S, .Hq = Hq,
               .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
+  if (T == 1 && B > 0 && S > 0 && visible(&a, 1) > 0) {
+    attention_decode(&a);
+    return;
+  }
   long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;
   a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
   if (work < 65536 || a.ntasks < 1) a.ntasks = 1;

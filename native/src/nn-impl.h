@@ -316,8 +316,45 @@ static void attn_bwd_rows(float *P, float *dP, long ldp, int t0, int t1, int nco
   }
 }
 
+/* Decode attention (one query row) over keys [s0, s1), every query head: a partial softmax that
+ * mc_attention_fwd merges across key ranges (the flash-decoding split). Rows of k and v (all Hkv heads
+ * of a position, ldk floats apart) are read in order, once each, so a thread streams one contiguous
+ * block of the cache. Writes m[h] = max score, l[h] = Σ exp(score − m[h]) and the unnormalised
+ * o[h·D + i] = Σ exp(score − m[h])·v; an empty range gives m = −inf, l = 0, o = 0. P: Hq·(s1 − s0). */
+static void attn_dec_part(const float *q, const float *k, const float *v, long ldk, int s0, int s1, int Hq,
+                          int group, int D, float scale, float *P, float *m, float *l, float *o) {
+  const int n = s1 - s0;
+  for (int s = 0; s < n; s++) {
+    const float *kr = k + (long)(s0 + s) * ldk;
+    for (int h = 0; h < Hq; h++) {
+      const float *kh = kr + (long)(h / group) * D, *qh = q + (long)h * D;
+      float d = 0;
+      SIMD_SUM(d) for (int i = 0; i < D; i++) d += qh[i] * kh[i];
+      P[(long)h * n + s] = d * scale;
+    }
+  }
+  for (int h = 0; h < Hq; h++) {
+    float *row = P + (long)h * n;
+    float mx = -INFINITY;
+    SIMD_MAX(mx) for (int s = 0; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+    float sum = 0;
+    SIMD_SUM(sum) for (int s = 0; s < n; s++) sum += (row[s] = fexp(row[s] - mx));
+    m[h] = mx;
+    l[h] = sum;
+  }
+  memset(o, 0, sizeof(float) * (size_t)Hq * D);
+  for (int s = 0; s < n; s++) {
+    const float *vr = v + (long)(s0 + s) * ldk;
+    for (int h = 0; h < Hq; h++) {
+      const float p = P[(long)h * n + s], *vh = vr + (long)(h / group) * D;
+      float *oh = o + (long)h * D;
+      SIMD for (int i = 0; i < D; i++) oh[i] += p * vh[i];
+    }
+  }
+}
+
 const mc_nn_impl NN_IMPL = {
   rmsnorm_fwd_rows, rmsnorm_bwd_rows, softmax_fwd_rows, softmax_bwd_rows, ce_fwd_rows, ce_bwd_rows,
   swiglu_fwd_range, swiglu_bwd_range, rope_rows, adamw_range, unary_range, unary_grad_range, binary_range,
-  affine_range, reduce_range, attn_fwd_rows, attn_bwd_rows,
+  affine_range, reduce_range, attn_fwd_rows, attn_bwd_rows, attn_dec_part,
 };

@@ -12,6 +12,8 @@
  *  - gemmBf16 with M <= 4 (decode GEMV and small decode batches, bandwidth bound anyway) and on CPUs
  *    without AVX512_BF16 widens W to f32 exactly and keeps A in f32: sgemm precision.
  *  - M = 1, and on AVX-512 M = 2..4 with W in [N,K] layout, never packs: W is streamed once.
+ *  - gemvMany runs each weight through the same M = 1 row kernel as sgemm / gemmBf16 (bit-identical
+ *    results), as one job over the pool.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

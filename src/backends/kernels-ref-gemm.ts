@@ -95,4 +95,18 @@ export const refGemmKernels: GemmKernels = {
       }
     }
   },
+
+  gemvMany(x, xOff, K, ws, wOffs, ns, y, yOff) {
+    let o = yOff;
+    ws.forEach((W, i) => {
+      for (let j = 0; j < ns[i]; j++) {
+        let acc = 0;
+        for (let p = 0; p < K; p++) {
+          const w = W[wOffs[i] + j * K + p];
+          acc += x[xOff + p] * (W instanceof Uint16Array ? bf16ToF32(w) : w);
+        }
+        y[o++] = acc;
+      }
+    });
+  },
 };

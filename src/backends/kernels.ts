@@ -70,6 +70,22 @@ export interface GemmKernels {
     cOff: number,
     ldc: number,
   ): void;
+  /**
+   * Several GEMVs sharing x (one decode step's q/k/v or gate/up projections), as one pass:
+   * y[yOff + o_i + j] = Σ_k W_i[wOffs[i] + j·K + k] · x[xOff + k] for j < ns[i], o_i = ns[0] + … + ns[i−1].
+   * Every W_i holds contiguous rows of K; all f32 or all bf16 bits. Optional: a backend without it
+   * runs the projections one by one.
+   */
+  gemvMany?(
+    x: Float32Array,
+    xOff: number,
+    K: number,
+    ws: readonly (Float32Array | Uint16Array)[],
+    wOffs: readonly number[],
+    ns: readonly number[],
+    y: Float32Array,
+    yOff: number,
+  ): void;
 }
 
 export type Kernels = GemmKernels;

@@ -10,6 +10,7 @@ import {
   crossEntropy,
   embedding,
   linear,
+  linears,
   mulScalar,
   reshape,
   rmsNorm,
@@ -114,9 +115,14 @@ export class MiniCPM {
     const [B, T] = h.shape;
     const a = `model.layers.${l}.self_attn`;
     const { cos, sin } = this.ropeFor(pos + T);
-    let q = reshape(linear(h, this.p(`${a}.q_proj.weight`)), [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
-    let k = reshape(linear(h, this.p(`${a}.k_proj.weight`)), [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
-    let v = reshape(linear(h, this.p(`${a}.v_proj.weight`)), [B, T, c.numKvHeads, c.headDim]);
+    const [hq, hk, hv] = linears(h, [
+      this.p(`${a}.q_proj.weight`),
+      this.p(`${a}.k_proj.weight`),
+      this.p(`${a}.v_proj.weight`),
+    ]);
+    let q = reshape(hq, [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
+    let k = reshape(hk, [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
+    let v = reshape(hv, [B, T, c.numKvHeads, c.headDim]);
     q = rope(q, cos, sin, pos);
     k = rope(k, cos, sin, pos);
     if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
@@ -126,8 +132,7 @@ export class MiniCPM {
 
   private mlpBlock(l: number, h: Tensor): Tensor {
     const m = `model.layers.${l}.mlp`;
-    const gate = linear(h, this.p(`${m}.gate_proj.weight`)); // (B, T, d_ff)
-    const up = linear(h, this.p(`${m}.up_proj.weight`));
+    const [gate, up] = linears(h, [this.p(`${m}.gate_proj.weight`), this.p(`${m}.up_proj.weight`)]); // (B, T, d_ff)
     return linear(swiglu(gate, up), this.p(`${m}.down_proj.weight`)); // (B, T, d)
   }
 

@@ -37,6 +37,12 @@ export interface Backend {
 
   /** Batched matmul: leading dims of a and b broadcast; the last two are the matrix. */
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor;
+  /**
+   * Optional fusion of x · Wᵢᵀ for several weights [nᵢ, K] sharing one row x [.., K] (a decode step's
+   * q/k/v or gate/up): the outputs concatenated along the last dim [.., Σnᵢ], each equal to its own
+   * matmul. Returns null when it does not apply (the caller then runs the matmuls one by one).
+   */
+  linearMany?(x: Tensor, weights: readonly Tensor[]): Tensor | null;
 
   softmax(x: Tensor): Tensor;
   softmaxGrad(y: Tensor, dy: Tensor): Tensor;

@@ -1,6 +1,7 @@
 /** Reductions and matmul. */
 import { record } from './autograd.js';
 import { getBackend } from './backend.js';
+import { isGradEnabled } from './scope.js';
 import { DTypeError, ShapeError } from './errors.js';
 import { normalizeAxis, shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -58,4 +59,27 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
 /** x · Wᵀ for a PyTorch-layout weight W [out, in]. */
 export function linear(x: Tensor, weight: Tensor): Tensor {
   return matmul(x, weight, false, true);
+}
+
+/**
+ * x · Wᵢᵀ for several weights sharing x (q/k/v, gate/up). Equal to one `linear` per weight; without
+ * gradients the backend may run them as one pass (`Backend.linearMany`: a decode step's GEMVs then
+ * share one trip through the thread pool), and the results are views of one buffer.
+ */
+export function linears(x: Tensor, weights: readonly Tensor[]): Tensor[] {
+  const K = x.shape[x.rank - 1];
+  const fusable =
+    weights.length > 1 &&
+    x.rank >= 2 &&
+    !(isGradEnabled() && (x.requiresGrad || weights.some((w) => w.requiresGrad))) &&
+    weights.every((w) => w.rank === 2 && w.shape[1] === K);
+  const out = fusable ? (getBackend().linearMany?.(x, weights) ?? null) : null;
+  if (!out) return weights.map((w) => linear(x, w));
+  let at = 0;
+  return weights.map((w) => {
+    const n = w.shape[0];
+    const v = out.view([...out.shape.slice(0, -1), n], out.strides, out.offset + at);
+    at += n;
+    return v;
+  });
 }

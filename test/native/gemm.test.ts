@@ -555,6 +555,100 @@ describe.skipIf(!native)('native gemmBf16 matches the reference', () => {
   });
 });
 
+describe.skipIf(!native)('native GEMV over 64-byte aligned weight rows (streaming loads)', () => {
+  // the other cases use odd offsets and leading dims, so their rows are mostly unaligned: here every
+  // row starts on a cache line (aligned buffer, offset and ldw multiples of 64 bytes), as model weights do
+  const cases: [number, number, number][] = [
+    [7, 64, 64],
+    [33, 80, 96],
+    [65, 129, 160],
+    [3, 2304 / 4 + 5, 2304 / 4 + 16],
+  ];
+  it('f32 and bf16 weights, odd K tails, k < ldw', () => {
+    cases.forEach(([N, K, ldw], s) => {
+      const x = rand(K, 40 + s);
+      const xAbs = x.map(Math.abs);
+      // weights start 16 f32 / 32 bf16 elements (64 bytes) into the aligned buffer
+      const wf = new Float32Array(native!.alignedBuffer(4 * (16 + N * ldw)));
+      wf.set(rand(wf.length, 50 + s));
+      const wb = new Uint16Array(native!.alignedBuffer(2 * (32 + N * ldw)));
+      wb.set(toBf16(rand(wb.length, 60 + s)));
+      const f32 = (k: typeof ref, xs: Float32Array, w: Float32Array, C: Float32Array) =>
+        k.sgemm(false, true, 1, N, K, 1, xs, 0, K, w, 16, ldw, 0, C, 0, N);
+      const bf16 = (k: typeof ref, xs: Float32Array, w: Uint16Array, C: Float32Array) =>
+        k.gemmBf16(1, N, K, 1, xs, 0, K, w, 32, ldw, 0, C, 0, N);
+      const check = (what: string, go: (k: typeof ref, C: Float32Array) => void, bound: Float32Array) => {
+        const want = new Float32Array(N);
+        go(ref, want);
+        eachConfig((cfg) => {
+          const C = new Float32Array(N).fill(NaN);
+          go(native!, C);
+          expectClose(C, want, bound, 1e-5, `${cfg} ${what} ${N}x${K} ldw ${ldw}`);
+        });
+      };
+      const boundF = new Float32Array(N);
+      f32(ref, xAbs, wf.map(Math.abs), boundF);
+      check('f32', (k, C) => f32(k, x, wf, C), boundF);
+      const boundB = new Float32Array(N);
+      bf16(
+        ref,
+        xAbs,
+        wb.map((h) => h & 0x7fff),
+        boundB,
+      );
+      check('bf16', (k, C) => bf16(k, x, wb, C), boundB);
+    });
+  });
+});
+
+describe.skipIf(!native)('native gemvMany matches the reference', () => {
+  // row counts that split unevenly over 64-row tiles and threads, K with odd tails
+  const cases: { K: number; ns: number[] }[] = [
+    { K: 1, ns: [1, 2] },
+    { K: 33, ns: [65, 1, 130] },
+    { K: 67, ns: [7, 129] },
+    { K: 576, ns: [576, 144, 144] }, // q/k/v of a 4-head toy with GQA
+    { K: 300, ns: [700, 700, 3, 5, 1, 64, 63, 2] },
+  ];
+  it('f32 and bf16 weights at offsets; outputs follow one another', () => {
+    cases.forEach(({ K, ns }, s) => {
+      const x = rand(3 + K, 70 + s);
+      const wf = ns.map((n, i) => rand(5 + i + n * K, 80 + s * 8 + i));
+      const wb = wf.map(toBf16);
+      const offs = ns.map((_, i) => 5 + i);
+      const total = ns.reduce((a, b) => a + b, 0);
+      for (const ws of [wf, wb]) {
+        const want = new Float32Array(total + 4).fill(NaN);
+        ref.gemvMany!(x, 3, K, ws, offs, ns, want, 2);
+        const abs = ws.map((w) => (w instanceof Uint16Array ? w.map((h) => h & 0x7fff) : w.map(Math.abs)));
+        const bound = new Float32Array(total + 4);
+        ref.gemvMany!(x.map(Math.abs), 3, K, abs, offs, ns, bound, 2);
+        eachConfig((cfg) => {
+          const y = new Float32Array(total + 4).fill(NaN);
+          native!.gemvMany!(x, 3, K, ws, offs, ns, y, 2);
+          expectClose(y, want, bound, 1e-5, `${cfg} ${ws === wf ? 'f32' : 'bf16'} K ${K} ns ${ns}`);
+        });
+      }
+    });
+  });
+
+  it('rejects mixed dtypes, windows that do not fit and too many weights', () => {
+    const k = native!;
+    const x = new Float32Array(8),
+      y = new Float32Array(6).fill(7);
+    const w = new Float32Array(24);
+    expect(() => k.gemvMany!(x, 0, 8, [w, new Uint16Array(24)], [0, 0], [3, 3], y, 0)).toThrow(TypeError);
+    expect(() => k.gemvMany!(x, 0, 8, [w, w], [0, 1], [3, 3], y, 0)).toThrow(/W is too small/);
+    expect(() => k.gemvMany!(x, 1, 8, [w, w], [0, 0], [3, 3], y, 0)).toThrow(/x is too small/);
+    expect(() => k.gemvMany!(x, 0, 8, [w, w], [0, 0], [3, 3], y, 1)).toThrow(/y is too small/);
+    expect(() => k.gemvMany!(x, 0, 8, [w, w], [0], [3, 3], y, 0)).toThrow(RangeError);
+    expect(() =>
+      k.gemvMany!(x, 0, 1, new Array(9).fill(w), new Array(9).fill(0), new Array(9).fill(1), y, 0),
+    ).toThrow(RangeError);
+    expect(Array.from(y)).toEqual(new Array(6).fill(7));
+  });
+});
+
 describe('fallback when the addon is missing', () => {
   it('warns once and returns null; MINICPM_BACKEND=ref is silent', () => {
     // a copy of the loader in a folder with no build/ next to it

@@ -43,6 +43,43 @@ for (const { name, backend } of backendCases()) {
       close(T.matmul(batch, b).toArray(), [4, 5, 10, 11, 4, 5, 10, 11]);
     });
 
+    it('linears equals one linear per weight (fused or not, f32 and bf16 weights, with gradients)', () => {
+      install(backend);
+      const rng = new T.Rng(3);
+      const rand = (shape: number[]) =>
+        f32(
+          Array.from({ length: shape.reduce((p, d) => p * d, 1) }, () => rng.normal()),
+          shape,
+        );
+      for (const K of [1, 7, 67]) {
+        const ws = [rand([5, K]), rand([3, K]), rand([70, K])];
+        for (const dt of ['f32', 'bf16'] as const) {
+          const w = dt === 'f32' ? ws : ws.map((t) => T.cast(t, 'bf16'));
+          for (const shape of [
+            [1, 1, K],
+            [1, K],
+            [2, 3, K],
+          ]) {
+            const x = rand(shape);
+            const got = T.noGrad(() => T.linears(x, w));
+            const want = w.map((wi) => T.linear(x, wi));
+            got.forEach((g, i) => {
+              expect(g.shape).toEqual(want[i].shape);
+              // the same row kernel either way: identical, not just close
+              expect(g.toArray()).toEqual(want[i].toArray());
+            });
+          }
+        }
+      }
+      expect(() => T.noGrad(() => T.linears(rand([4]), [rand([2, 4]), rand([3, 4])]))).toThrow(/rank/);
+      // with gradients it records one matmul per weight, so the backward reaches every weight
+      const x = T.Tensor.parameter(rand([1, 1, 4]));
+      const w = [T.Tensor.parameter(rand([2, 4])), T.Tensor.parameter(rand([3, 4]))];
+      const [a, b] = T.linears(x, w);
+      T.backward(T.add(T.sum(a), T.sum(b)));
+      expect(w.every((p) => p.grad !== null) && x.grad !== null).toBe(true);
+    });
+
     it('softmax, logSoftmax, crossEntropy agree with closed forms', () => {
       install(backend);
       const x = f32([1, 2, 3], [1, 3]);

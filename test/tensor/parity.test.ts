@@ -90,6 +90,25 @@ for (const { name, backend } of fastCases) {
       const kv = rand(rng, [1, 9, 2, 8]);
       compare(fast, ([a, b, c]) => T.attention(a, b, c, { causal: false }), [q, kv, kv]);
     });
+    it('attention: one query row (decode over a cache), keys split across threads', () => {
+      for (const [B, S, Hq, Hkv, D, qOffset] of [
+        [1, 1, 3, 1, 5, 0],
+        [1, 37, 6, 3, 16, 36],
+        [2, 300, 4, 4, 8, 299],
+        [3, 129, 9, 3, 7, 128],
+        [1, 200, 2, 1, 64, 77], // causal: keys past qOffset stay hidden
+        [1, 600, 4, 2, 32, 599], // enough work to split the keys over two threads
+        [1, 700, 6, 2, 32, 450], // split, uneven ranges, hidden keys
+      ]) {
+        const q = rand(rng, [B, 1, Hq, D]);
+        const k = rand(rng, [B, S, Hkv, D], 2);
+        const v = rand(rng, [B, S, Hkv, D]);
+        compare(fast, ([a, b, c]) => T.attention(a, b, c, { qOffset }), [q, k, v]);
+      }
+      const q = rand(rng, [2, 1, 4, 8]);
+      const kv = rand(rng, [2, 45, 2, 8]);
+      compare(fast, ([a, b, c]) => T.attention(a, b, c, { causal: false }), [q, kv, kv]);
+    });
     it('row ops: rmsNorm, softmax, logSoftmax, crossEntropy, swiglu, rope', () => {
       for (const D of [1, 7, 64, 129]) {
         compare(fast, ([x, g]) => T.rmsNorm(x, g, 1e-5), [rand(rng, [3, D]), rand(rng, [D])]);

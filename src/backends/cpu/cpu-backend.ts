@@ -19,7 +19,7 @@ import { NativeNn } from './native-nn.js';
 import { attention, attentionGrad } from './attention.js';
 import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
 import * as ew from './elementwise.js';
-import { matmul } from './matmul.js';
+import { linearMany, matmul } from './matmul.js';
 import * as nn from './nn.js';
 import { reduce } from './reduce.js';
 
@@ -53,6 +53,7 @@ export class CpuBackend implements Backend {
     reduce(op, x, axes, keepdim, x.dtype === 'f32' ? this.fast : null);
   matmul = (a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor =>
     matmul(this.gemm, a, b, transA, transB);
+  linearMany = (x: Tensor, weights: readonly Tensor[]): Tensor | null => linearMany(this.gemm, x, weights);
   softmax = (x: Tensor): Tensor => this.fast?.softmax(x, false) ?? nn.softmax(x, false);
   softmaxGrad = (y: Tensor, dy: Tensor): Tensor =>
     this.fast?.softmaxGrad(y, dy, false) ?? nn.softmaxGrad(y, dy, false);

@@ -174,3 +174,37 @@ function bf16Linear(
   if (W !== w) W.dispose();
   return out;
 }
+
+/**
+ * One row x [.., K] against several weights [nᵢ, K] (all f32 or all bf16, contiguous) through
+ * gemvMany: outputs concatenated along the last dim. Null when the kernels lack it or x is not a
+ * single contiguous f32 row (the caller falls back to one matmul per weight).
+ */
+export function linearMany(gemm: GemmKernels, x: Tensor, weights: readonly Tensor[]): Tensor | null {
+  const K = x.shape[x.rank - 1];
+  const dt = weights[0]?.dtype;
+  if (
+    !gemm.gemvMany ||
+    weights.length < 2 ||
+    weights.length > 8 ||
+    x.dtype !== 'f32' ||
+    x.size !== K ||
+    !x.isContiguous() ||
+    (dt !== 'f32' && dt !== 'bf16') ||
+    !weights.every((w) => w.dtype === dt && w.rank === 2 && w.shape[1] === K && w.isContiguous())
+  )
+    return null;
+  const ns = weights.map((w) => w.shape[0]);
+  const out = Tensor.empty([...x.shape.slice(0, -1), ns.reduce((a, b) => a + b, 0)]);
+  gemm.gemvMany(
+    x.data as Float32Array,
+    x.offset,
+    K,
+    weights.map((w) => w.data as Float32Array | Uint16Array),
+    weights.map((w) => w.offset),
+    ns,
+    out.data as Float32Array,
+    0,
+  );
+  return out;
+}

@@ -1,6 +1,7 @@
 /** The `minicpm` command: thin wrappers over the library's modules. */
 import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
+import { registerAlignCommands } from './align-commands.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     });
   registerModelCommands(program);
   registerTrainCommand(program);
+  registerAlignCommands(program);
   registerSandboxCommands(program);
   registerTokenizerCommands(program);
   registerDataCommands(program);

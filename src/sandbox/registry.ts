@@ -147,19 +147,24 @@ export class Registry {
     this.db.close();
   }
 
-  /** Creates the study, or checks that an existing one was started with the same options. */
+  /** Creates the study, or checks that an existing one agrees on every option both know (and records new ones). */
   openStudy(name: string, kind: string, options: Record<string, unknown>): StudyRow {
     const existing = this.study(name);
     const json = canonicalJson(options);
     if (existing) {
-      if (existing.kind !== kind || canonicalJson(existing.options) !== json)
+      // settings added since the study began (a newer version's new stages) extend it; a changed
+      // setting would make its recorded runs answer another question
+      const changed = Object.keys(options).filter(
+        (k) => k in existing.options && canonicalJson(existing.options[k]) !== canonicalJson(options[k]),
+      );
+      if (existing.kind !== kind || changed.length)
         throw new RegistryError(
           `study "${name}" already exists with other settings (${existing.kind} ${canonicalJson(existing.options)}); ` +
             'pass --name NEW to start another study, or --fresh to discard this one',
         );
       this.db
-        .prepare('UPDATE studies SET status = ?, updated = ? WHERE name = ?')
-        .run('running', now(), name);
+        .prepare('UPDATE studies SET status = ?, options = ?, updated = ? WHERE name = ?')
+        .run('running', canonicalJson({ ...existing.options, ...options }), now(), name);
       return this.study(name)!;
     }
     const t = now();
@@ -174,9 +179,7 @@ export class Registry {
   /** Removes a study and all its runs and points (the run folders are the caller's business). */
   dropStudy(name: string): void {
     this.db.transaction(() => {
-      this.db
-        .prepare('DELETE FROM points WHERE run_id IN (SELECT id FROM runs WHERE study = ?)')
-        .run(name);
+      this.db.prepare('DELETE FROM points WHERE run_id IN (SELECT id FROM runs WHERE study = ?)').run(name);
       this.db.prepare('DELETE FROM runs WHERE study = ?').run(name);
       this.db.prepare('DELETE FROM studies WHERE name = ?').run(name);
     })();
@@ -219,15 +222,14 @@ export class Registry {
 
   run(study: string, name: string): RunRow | null {
     const r = this.db.prepare('SELECT * FROM runs WHERE study = ? AND name = ?').get(study, name) as
-      | RawRun
-      | undefined;
+      RawRun | undefined;
     return r ? toRun(r) : null;
   }
 
   runs(study: string): RunRow[] {
-    return (
-      this.db.prepare('SELECT * FROM runs WHERE study = ? ORDER BY id').all(study) as RawRun[]
-    ).map(toRun);
+    return (this.db.prepare('SELECT * FROM runs WHERE study = ? ORDER BY id').all(study) as RawRun[]).map(
+      toRun,
+    );
   }
 
   countRuns(study: string): Record<RunStatus, number> {

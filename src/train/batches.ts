@@ -7,6 +7,8 @@ export interface Batch {
   targets: Int32Array;
   batch: number;
   seqLen: number;
+  /** Per-row side data an objective needs (e.g. DPO's reference log-probs), keyed by name. */
+  extra?: Readonly<Record<string, Float64Array>>;
 }
 
 export interface BatchSource {

@@ -14,6 +14,8 @@ export interface StepMetrics {
   val_loss?: number;
   val_bpb?: number;
   phase?: string;
+  /** An objective's own statistics (DPO: rewards, margin, accuracy), means over the step's micro-batches. */
+  stats?: Record<string, number>;
 }
 
 export class MetricsLog {

@@ -13,7 +13,20 @@ import { MetricsLog, type StepMetrics } from './metrics.js';
 import type { AdamW } from './optimizer.js';
 import { lrAt, type ScheduleSpec } from './schedules.js';
 
+/**
+ * What a micro-batch is trained on. The default is next-token cross-entropy (`model.loss`); alignment
+ * objectives (DPO) plug in here and report their own statistics, averaged into the step's metrics.
+ */
+export type Objective = (model: MiniCPM, batch: Batch) => { loss: Tensor; stats?: Record<string, number> };
+
+export const crossEntropyObjective: Objective = (model, batch) => {
+  const { ids, targets } = toTensors(batch);
+  return { loss: model.loss(ids, targets) };
+};
+
 export interface TrainLoopOptions {
+  /** Default: crossEntropyObjective. */
+  objective?: Objective;
   /** Stop after this many optimizer steps in total (a resumed run continues up to it). */
   steps: number;
   schedule: ScheduleSpec;
@@ -55,15 +68,15 @@ function toTensors(b: Batch): { ids: Tensor; targets: Tensor } {
 }
 
 /** Mean loss over `n` batches of `source`, without gradients. */
-export function evaluate(model: MiniCPM, source: BatchSource, n: number): number {
+export function evaluate(
+  model: MiniCPM,
+  source: BatchSource,
+  n: number,
+  objective: Objective = crossEntropyObjective,
+): number {
   let total = 0;
   for (let i = 0; i < n; i++) {
-    total += noGrad(() =>
-      scope(() => {
-        const { ids, targets } = toTensors(source.next());
-        return model.loss(ids, targets).item();
-      }),
-    );
+    total += noGrad(() => scope(() => objective(model, source.next()).loss.item()));
   }
   return total / n;
 }
@@ -75,6 +88,7 @@ export async function runTraining(
   o: TrainLoopOptions,
   start?: TrainerState,
 ): Promise<TrainResult> {
+  const objective = o.objective ?? crossEntropyObjective;
   let step = start?.step ?? 0;
   let tokens = start?.tokens ?? 0;
   let ema = (start?.extra?.lossEma as number | undefined) ?? NaN;
@@ -95,6 +109,7 @@ export async function runTraining(
     const tStep = performance.now();
     const lr = lrAt(o.schedule, step);
     let lossSum = 0;
+    const statSums: Record<string, number> = {};
     let stepTokens = 0;
     let seqLen = 0;
     const accum = o.gradAccumAt?.(step) ?? o.gradAccum;
@@ -103,9 +118,9 @@ export async function runTraining(
       seqLen = batch.seqLen;
       stepTokens += batch.batch * batch.seqLen;
       lossSum += scope(() => {
-        const { ids, targets } = toTensors(batch);
-        const loss = model.loss(ids, targets);
+        const { loss, stats } = objective(model, batch);
         backward(loss, Tensor.full([], 1 / accum));
+        for (const [k, v] of Object.entries(stats ?? {})) statSums[k] = (statSums[k] ?? 0) + v;
         return loss.item();
       });
     }
@@ -142,8 +157,10 @@ export async function runTraining(
       mfu: (tps * trainFlopsPerToken(model.config, seqLen)) / FP32_PEAK,
     };
     if (o.phase) m.phase = o.phase;
+    const stats = Object.keys(statSums);
+    if (stats.length) m.stats = Object.fromEntries(stats.map((k) => [k, statSums[k] / accum]));
     if (o.evalSource && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
-      m.val_loss = evaluate(model, o.evalSource, o.evalBatches);
+      m.val_loss = evaluate(model, o.evalSource, o.evalBatches, objective);
       if (o.bytesPerToken) m.val_bpb = m.val_loss / Math.LN2 / o.bytesPerToken;
     }
     metrics.push(m);
@@ -154,15 +171,7 @@ export async function runTraining(
       o.runDir &&
       ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps || pinned.includes(step))
     ) {
-      checkpoint = await saveCheckpoint(
-        o.runDir,
-        model,
-        opt,
-        state(),
-        o.keepLast,
-        o.tokenizerDir,
-        pinned,
-      );
+      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast, o.tokenizerDir, pinned);
     }
   }
   return { state: state(), metrics, checkpoint };

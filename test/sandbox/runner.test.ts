@@ -40,7 +40,13 @@ function context(dir: string, study = 's', signal?: AbortSignal): RunContext {
     shardsDir: shards,
     tokenizerDir: '',
     vocabSize: 259,
-    evalSet: FixedEvalSet.fromShards({ shardsDir: shards, mixture: 'test-stable', seqLen: 32, batchSize: 4, batches: 2 }),
+    evalSet: FixedEvalSet.fromShards({
+      shardsDir: shards,
+      mixture: 'test-stable',
+      seqLen: 32,
+      batchSize: 4,
+      batches: 2,
+    }),
     microBatch: 4,
     log: () => {},
     signal,
@@ -67,6 +73,12 @@ describe('registry', () => {
     reg.openStudy('a', 'lr', { widths: [1, 2] });
     expect(() => reg.openStudy('a', 'lr', { widths: [1, 2] })).not.toThrow();
     expect(() => reg.openStudy('a', 'lr', { widths: [1, 3] })).toThrow(RegistryError);
+    // a setting a newer version added extends the study (its runs are checked one by one)
+    expect(reg.openStudy('a', 'lr', { widths: [1, 2], sftLr: 0.001 }).options).toEqual({
+      widths: [1, 2],
+      sftLr: 0.001,
+    });
+    expect(() => reg.openStudy('a', 'lr', { widths: [1, 2], sftLr: 0.01 })).toThrow(RegistryError);
     reg.ensureRun('a', 'r1', { lr: 1, x: { b: 1, a: 2 } }, '/x');
     // Key order does not matter; values do.
     expect(() => reg.ensureRun('a', 'r1', { x: { a: 2, b: 1 }, lr: 1 }, '/x')).not.toThrow();

@@ -1,0 +1,338 @@
+/**
+ * `minicpm sft` and `minicpm dpo`: thin wrappers that render the data (align/), then run the common
+ * training loop (train/) with μP AdamW groups, a schedule, atomic checkpoints and exact resume.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import {
+  AlignError,
+  chatFormatFor,
+  DpoBatches,
+  dpoExamples,
+  dpoObjective,
+  readConversations,
+  readPreferences,
+  referenceLogProbs,
+  FixedBatches,
+  SftBatches,
+  sftExamples,
+  type DpoLossKind,
+  type ReferenceLogProbs,
+} from '../align/index.js';
+import { configToHF, widthMultiplier } from '../models/config.js';
+import { loadModel } from '../models/load.js';
+import type { MiniCPM } from '../models/minicpm.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import type { BatchSource } from '../train/batches.js';
+import { loadCheckpoint, resolveCheckpoint, type TrainerState } from '../train/checkpoint.js';
+import { AdamW, muPGroups } from '../train/optimizer.js';
+import { runTraining, type Objective } from '../train/trainer.js';
+import { progressLine } from './progress.js';
+import { resolveRunConfig } from './run-config.js';
+import { scheduleFrom, TRAIN_DEFAULTS } from './train-command.js';
+
+const COMMON = {
+  model: null as string | null,
+  data: null as string | null,
+  evalData: null as string | null,
+  chatFormat: 'auto',
+  seqLen: 512,
+  batchSize: 8,
+  gradAccum: 1,
+  epochs: 1,
+  /** 0: from --epochs. */
+  steps: 0,
+  schedule: 'wsd',
+  lr: 1e-3,
+  warmupSteps: 10,
+  decayStart: -1,
+  decay: 'exp',
+  halfLife: 0,
+  decaySteps: 0,
+  weightDecay: 0.1,
+  clip: 1.0,
+  betas: [0.9, 0.95],
+  eps: 1e-8,
+  seed: 0,
+  out: null as string | null,
+  saveEvery: 0,
+  keepLast: 2,
+  evalEvery: 0,
+  evalBatches: 4,
+  spikeFactor: 0,
+};
+
+/** SFT (SPEC §5.3): LR 1e-3 continuing from the decayed model, WSD. */
+export const SFT_DEFAULTS = { ...COMMON };
+/** DPO (SPEC §5.4): 1 epoch, LR 1e-5, cosine; β 0.1. Batch size counts pairs. */
+export const DPO_DEFAULTS = {
+  ...COMMON,
+  lr: 1e-5,
+  schedule: 'cosine',
+  batchSize: 4,
+  warmupSteps: 0,
+  weightDecay: 0,
+  beta: 0.1,
+  loss: 'sigmoid',
+  labelSmoothing: 0,
+};
+type AlignConfig = typeof SFT_DEFAULTS & Partial<typeof DPO_DEFAULTS>;
+
+interface Prepared {
+  model: MiniCPM;
+  start?: TrainerState;
+  restore?: (o: AdamW) => void;
+  c: AlignConfig;
+  /** Folder the tokenizer (and chat template) is read from, copied into every checkpoint. */
+  tokenizerDir: string;
+}
+
+/** The model (fresh from --model, or a run's latest checkpoint for --resume) and the resolved config. */
+async function prepare<T extends AlignConfig>(
+  kind: string,
+  defaults: T,
+  opts: Record<string, unknown>,
+): Promise<Prepared> {
+  const { config: presetFile, resume, ...rest } = opts as { config?: string; resume?: string };
+  let c: AlignConfig = resolveRunConfig(defaults, presetFile, rest);
+  if (resume) {
+    const ck = loadCheckpoint(resume);
+    if ((ck.state.config as { stage?: unknown }).stage !== kind)
+      throw new AlignError(`${resume} is not a ${kind} run: resume it with the command that started it`);
+    // RUN or RUN/checkpoints/step-N: the run folder either way
+    const checkpoint = resolveCheckpoint(resume);
+    const runDir =
+      path.resolve(checkpoint) === path.resolve(resume) ? path.dirname(path.dirname(checkpoint)) : resume;
+    c = { ...c, ...(ck.state.config as Partial<AlignConfig>), ...defined(rest), out: c.out ?? runDir };
+    return {
+      model: ck.model,
+      start: ck.state,
+      restore: (o) => ck.restoreOptimizer(o),
+      c,
+      // every checkpoint carries the tokenizer: the starting model's folder may have moved since
+      tokenizerDir: checkpoint,
+    };
+  }
+  if (!c.model) throw new AlignError(`${kind} needs --model DIR (a Hugging Face folder with a tokenizer)`);
+  if (!c.data) throw new AlignError(`${kind} needs --data FILE.jsonl`);
+  if (!c.out) throw new AlignError(`${kind} needs --out RUN_DIR`);
+  return { model: await loadModel(c.model), c, tokenizerDir: c.model };
+}
+
+function defined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+async function train(
+  kind: 'sft' | 'dpo',
+  p: Prepared,
+  source: BatchSource,
+  steps: number,
+  objective?: Objective,
+  evalSource?: BatchSource,
+): Promise<void> {
+  const { model, c } = p;
+  const opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), {
+    betas: c.betas as [number, number],
+    eps: c.eps,
+    weightDecay: c.weightDecay,
+    clip: c.clip,
+  });
+  p.restore?.(opt);
+  const config = { ...c, steps, stage: kind };
+  fs.mkdirSync(c.out!, { recursive: true });
+  fs.writeFileSync(
+    path.join(c.out!, 'run_config.json'),
+    JSON.stringify({ ...config, model_config: configToHF(model.config) }, null, 1),
+  );
+  const result = await runTraining(
+    model,
+    opt,
+    source,
+    {
+      steps,
+      schedule: scheduleFrom({ ...TRAIN_DEFAULTS, ...c, steps }),
+      gradAccum: c.gradAccum,
+      runDir: c.out,
+      saveEvery: c.saveEvery,
+      keepLast: c.keepLast,
+      evalEvery: evalSource ? c.evalEvery : 0,
+      evalBatches: c.evalBatches,
+      evalSource,
+      spikeFactor: c.spikeFactor,
+      config,
+      phase: kind,
+      tokenizerDir: p.tokenizerDir,
+      objective,
+      onStep: (m) => {
+        const stats = Object.entries(m.stats ?? {}).map(([k, v]) => `${k} ${v.toFixed(3)}`);
+        process.stderr.write([progressLine(m, steps), ...stats].join('  ') + '\n');
+      },
+    },
+    p.start,
+  );
+  const last = result.metrics[result.metrics.length - 1];
+  console.log(
+    JSON.stringify({
+      steps: result.state.step,
+      loss: last?.loss ?? null,
+      stats: last?.stats,
+      checkpoint: result.checkpoint,
+    }),
+  );
+}
+
+const stepsFor = (c: AlignConfig, items: number) =>
+  c.steps > 0 ? c.steps : Math.max(1, Math.ceil((c.epochs * items) / (c.batchSize * c.gradAccum)));
+
+export async function sftCommand(opts: Record<string, unknown>): Promise<void> {
+  const p = await prepare('sft', SFT_DEFAULTS, opts);
+  const { c, model } = p;
+  const loaded = loadTokenizer(p.tokenizerDir);
+  const tok = loaded.tokenizer;
+  const format = chatFormatFor(c.chatFormat as 'auto', model.config.modelType, loaded.chatTemplate);
+  const render = (file: string) => {
+    const r = sftExamples(tok, format, readConversations(file), c.seqLen);
+    process.stderr.write(
+      `${file}: ${r.examples.length} conversations, ${r.supervisedTokens} supervised tokens` +
+        `${r.clipped ? `, ${r.clipped} clipped to ${c.seqLen} tokens` : ''}${r.dropped ? `, ${r.dropped} dropped (no answer within the limit)` : ''}\n`,
+    );
+    return r.examples;
+  };
+  const examples = render(c.data!);
+  const pad = tok.eosId >= 0 ? tok.eosId : 0;
+  const evalSource = c.evalData
+    ? new FixedBatches(render(c.evalData), c.batchSize, c.evalBatches, pad)
+    : undefined;
+  await train(
+    'sft',
+    p,
+    new SftBatches(examples, c.batchSize, c.seed, pad),
+    stepsFor(c, examples.length),
+    undefined,
+    evalSource,
+  );
+}
+
+/** The reference log-probs of a run: computed before the first update, then read back on every resume. */
+function runReference(p: Prepared, fingerprint: string, compute: () => ReferenceLogProbs): ReferenceLogProbs {
+  const file = path.join(p.c.out!, 'reference_logps.json');
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      fingerprint: string;
+      chosen: number[];
+      rejected: number[];
+    };
+    if (saved.fingerprint !== fingerprint)
+      throw new AlignError(`${file} was computed for other data or settings: use a new --out for this data`);
+    return { chosen: Float64Array.from(saved.chosen), rejected: Float64Array.from(saved.rejected) };
+  }
+  if (p.start)
+    throw new AlignError(
+      `${file} is missing: the reference cannot be recomputed from a trained policy; start a new run`,
+    );
+  const ref = compute();
+  fs.mkdirSync(p.c.out!, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(
+    tmp,
+    JSON.stringify({ fingerprint, chosen: [...ref.chosen], rejected: [...ref.rejected] }),
+  );
+  fs.renameSync(tmp, file);
+  return ref;
+}
+
+export async function dpoCommand(opts: Record<string, unknown>): Promise<void> {
+  const p = await prepare('dpo', DPO_DEFAULTS, opts);
+  const { model } = p;
+  const c = p.c as typeof DPO_DEFAULTS;
+  const loaded = loadTokenizer(p.tokenizerDir);
+  const tok = loaded.tokenizer;
+  const format = chatFormatFor(c.chatFormat as 'auto', model.config.modelType, loaded.chatTemplate);
+  const objective = dpoObjective({
+    beta: c.beta,
+    loss: c.loss as DpoLossKind,
+    labelSmoothing: c.labelSmoothing,
+  });
+  const { pairs, dropped } = dpoExamples(tok, format, readPreferences(c.data!), c.seqLen);
+  process.stderr.write(
+    `${c.data}: ${pairs.length} preference pairs${dropped ? `, ${dropped} dropped (no answer within ${c.seqLen} tokens)` : ''}\n`,
+  );
+  const pad = tok.eosId >= 0 ? tok.eosId : 0;
+  const fingerprint = createHash('sha256')
+    .update(fs.readFileSync(c.data!))
+    .update(JSON.stringify([c.seqLen, format.kind, c.model]))
+    .digest('hex');
+  const ref = runReference(p, fingerprint, () =>
+    referenceLogProbs(model, pairs, c.batchSize, pad, (n) =>
+      process.stderr.write(`\rreference log-probs ${n}/${pairs.length}`),
+    ),
+  );
+  process.stderr.write('\n');
+  await train(
+    'dpo',
+    p,
+    new DpoBatches(pairs, ref, c.batchSize, c.seed, pad),
+    stepsFor(c, pairs.length),
+    objective,
+  );
+}
+
+const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new AlignError(`"${v}" is not a number`);
+  return n;
+};
+const int = (v: string): number => {
+  const n = num(v);
+  if (!Number.isInteger(n)) throw new AlignError(`"${v}" is not an integer`);
+  return n;
+};
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON run config (keys as below, camelCase)')
+    .option('--model <dir>', 'the model to start from (Hugging Face folder with its tokenizer)')
+    .option('--data <file>', 'training records, JSONL or a JSON array')
+    .option('--chat-format <kind>', "auto | minicpm (<用户>…<AI>…) | jinja (the tokenizer's chat_template)")
+    .option('--seq-len <n>', 'longest sequence; longer ones are cut (answers that vanish are dropped)', int)
+    .option('--batch-size <n>', 'examples per micro-batch', int)
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', int)
+    .option('--epochs <x>', 'passes over the data (sets --steps)', num)
+    .option('--steps <n>', 'total optimizer steps (overrides --epochs)', int)
+    .option('--lr <x>', 'peak learning rate (hidden matrices get lr/m under μP)', num)
+    .option('--schedule <kind>', 'wsd | cosine | constant')
+    .option('--warmup-steps <n>', 'linear warmup steps', int)
+    .option('--decay-start <n>', 'WSD: first decay step (default 90% of the steps)', int)
+    .option('--decay <kind>', 'WSD decay: exp | linear | cosine | sqrt')
+    .option('--weight-decay <x>', 'decoupled weight decay', num)
+    .option('--clip <x>', 'global gradient-norm clip (0 disables)', num)
+    .option('--seed <n>', 'data order seed', int)
+    .option('--out <dir>', 'run folder (metrics.jsonl, checkpoints/)')
+    .option('--save-every <n>', 'checkpoint every n steps (and always at the end)', int)
+    .option('--keep-last <n>', 'checkpoints to keep', int)
+    .option('--resume <dir>', 'continue a run exactly from its latest checkpoint');
+}
+
+export function registerAlignCommands(program: Command): void {
+  common(
+    program
+      .command('sft')
+      .description('supervised fine-tuning on conversations: loss on assistant tokens and the closing EOS'),
+  )
+    .option('--eval-data <file>', 'held-out conversations for validation loss')
+    .option('--eval-every <n>', 'validation loss every n steps', int)
+    .option('--eval-batches <n>', 'validation batches', int)
+    .action(async (opts: Record<string, unknown>) => sftCommand(opts));
+  common(
+    program
+      .command('dpo')
+      .description('direct preference optimisation against the starting model as reference'),
+  )
+    .option('--beta <x>', 'β: strength of the KL anchor to the reference', num)
+    .option('--loss <kind>', 'sigmoid | hinge | ipo')
+    .option('--label-smoothing <x>', 'ε of the sigmoid loss (conservative DPO)', num)
+    .action(async (opts: Record<string, unknown>) => dpoCommand(opts));
+}

@@ -26,10 +26,17 @@ export function clipExample(ids: readonly number[], mask: readonly number[], seq
 /** Supervised tokens of an example (its targets that are not ignored). */
 export const supervisedCount = (e: Example): number => e.mask.subarray(1).reduce((a, b) => a + b, 0);
 
-/** Rows padded to the longest: inputs ids[0..n−2] (then padId), targets ids[t+1] where mask[t+1] = 1. */
+/** Batch lengths are rounded up to this: a few shapes recur, so the buffer pool can reuse them. */
+export const PAD_MULTIPLE = 16;
+
+/**
+ * Rows padded to the longest (rounded up to PAD_MULTIPLE): inputs ids[0..n−2] (then padId), targets
+ * ids[t+1] where mask[t+1] = 1, −100 elsewhere.
+ */
 export function padBatch(rows: readonly Example[], padId: number): Batch {
   if (!rows.length) throw new AlignError('a batch needs at least one example');
-  const T = Math.max(...rows.map((r) => r.ids.length - 1));
+  const longest = Math.max(...rows.map((r) => r.ids.length - 1));
+  const T = Math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE;
   const inputs = new Int32Array(rows.length * T).fill(padId);
   const targets = new Int32Array(rows.length * T).fill(-100);
   rows.forEach((r, b) => {

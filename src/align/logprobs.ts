@@ -1,6 +1,6 @@
 /** Per-sequence log-probabilities of the supervised tokens: what DPO compares between policy and reference. */
 import type { MiniCPM } from '../models/minicpm.js';
-import { concat, crossEntropy, mulScalar, reshape, slice, Tensor } from '../tensor/index.js';
+import { neg, reshape, sequenceCrossEntropy, Tensor } from '../tensor/index.js';
 import type { Batch } from '../train/batches.js';
 import { AlignError } from './errors.js';
 
@@ -21,8 +21,8 @@ export function rowCounts(b: Batch): number[] {
 }
 
 /**
- * One forward pass over the batch; each row's mean cross-entropy times its count gives −Σ log p, so the
- * backward runs through the fused cross-entropy kernel without materialising log-softmax.
+ * One forward pass over the batch; the per-row sums come from the fused cross-entropy kernel
+ * (sequenceCrossEntropy), whose backward fills a single logits-sized gradient.
  */
 export function sequenceLogProbs(model: MiniCPM, b: Batch): SequenceLogProbs {
   const counts = rowCounts(b);
@@ -30,14 +30,6 @@ export function sequenceLogProbs(model: MiniCPM, b: Batch): SequenceLogProbs {
   if (empty >= 0) throw new AlignError(`row ${empty} of the batch has no supervised token to score`);
   const ids = Tensor.from(b.inputs, [b.batch, b.seqLen], 'i32');
   const targets = Tensor.from(b.targets, [b.batch * b.seqLen], 'i32');
-  const V = model.config.vocabSize;
-  const logits = reshape(model.forward(ids), [b.batch * b.seqLen, V]);
-  const rows = counts.map((n, r) => {
-    const ce = crossEntropy(
-      slice(logits, 0, r * b.seqLen, (r + 1) * b.seqLen),
-      slice(targets, 0, r * b.seqLen, (r + 1) * b.seqLen),
-    );
-    return reshape(mulScalar(ce, -n), [1]);
-  });
-  return { sum: rows.length === 1 ? rows[0] : concat(rows, 0), counts };
+  const logits = reshape(model.forward(ids), [b.batch * b.seqLen, model.config.vocabSize]);
+  return { sum: neg(sequenceCrossEntropy(logits, targets, b.batch)), counts };
 }

@@ -13,7 +13,7 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { AdamW, muPGroups } from '../train/optimizer.js';
 import { runTraining } from '../train/trainer.js';
-import type { RunContext } from './runner.js';
+import { runDirOf, type RunContext } from './runner.js';
 import { wsd } from './studies/common.js';
 
 export interface SftStageSpec {
@@ -35,7 +35,7 @@ export async function sftStage(
 ): Promise<{ model: MiniCPM; steps: number; loss: number | null }> {
   const { examples } = sftExamples(tok, { kind: 'minicpm' }, spec.conversations, spec.seqLen);
   const steps = Math.max(1, Math.ceil(examples.length / spec.batchSize));
-  const runDir = path.join(ctx.dir, name);
+  const runDir = runDirOf(ctx, name);
   const latest = path.join(runDir, 'checkpoints', 'latest.json');
   const resumed = fs.existsSync(latest) ? loadCheckpoint(runDir) : null;
   const model = resumed?.model ?? loadCheckpoint(spec.from).model;
@@ -71,6 +71,8 @@ export async function sftStage(
       spikeFactor: 0,
       config: { stage: 'sft', from: spec.from, lr: spec.lr, batchSize: spec.batchSize, seqLen: spec.seqLen },
       phase: 'sft',
+      // complete model folders: `minicpm generate` / `dpo --model` can start from them
+      tokenizerDir: ctx.tokenizerDir || undefined,
     },
     resumed?.state,
   );

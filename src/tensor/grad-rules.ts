@@ -5,7 +5,7 @@
 import { installGradTable, type GradTable } from './autograd.js';
 import { getBackend } from './backend.js';
 import { add, cast, compare, div, mul, mulScalar, neg, powScalar, where } from './ops-elementwise.js';
-import { embedding, scatterAddRows } from './ops-nn.js';
+import { embedding, rowBlock, scatterAddRows } from './ops-nn.js';
 import { matmul, sum } from './ops-reduce.js';
 
 import { contiguous, expand, permute, reshape } from './ops-shape.js';
@@ -144,6 +144,30 @@ const rules: GradTable = {
   swiglu: (n, dy) => {
     const { dgate, dup } = getBackend().swigluGrad(n.inputs[0], n.inputs[1], dy);
     return [dgate, dup];
+  },
+  sequenceCrossEntropy: (n, dy) => {
+    const [logits, targets] = n.inputs;
+    const { rows, ignoreIndex } = n.attrs;
+    const T = logits.shape[0] / rows;
+    const b = getBackend();
+    const d = dy.toArray();
+    const dl = Tensor.zeros(logits.shape, logits.dtype);
+    const block = rowBlock(T);
+    for (let r = 0; r < rows; r++) {
+      const count = n.extra?.[`count${r}`] ?? 0;
+      if (count === 0 || d[r] === 0) continue;
+      // crossEntropyGrad scales by dloss / count: dloss = dy·count gives the sum's gradient
+      const g = b.crossEntropyGrad(
+        block(logits, r),
+        block(targets, r),
+        n.saved[r],
+        d[r] * count,
+        ignoreIndex,
+      );
+      b.assign(block(dl, r), g);
+      g.dispose();
+    }
+    return [dl, null];
   },
   crossEntropy: (n, dy) => {
     const [logits, targets] = n.inputs;

@@ -43,6 +43,7 @@ export interface OpAttrs {
   attention: AttentionOptions & { hasMask: boolean };
   swiglu: Record<string, never>;
   crossEntropy: { ignoreIndex: number };
+  sequenceCrossEntropy: { ignoreIndex: number; rows: number };
 }
 
 export type OpName = keyof OpAttrs;

@@ -4,6 +4,7 @@ import { getBackend, type AdamWHyper } from './backend.js';
 import { DTypeError, ShapeError } from './errors.js';
 import type { RopeLayout } from './op-names.js';
 import { noGrad } from './scope.js';
+import { contiguous } from './ops-shape.js';
 import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -135,6 +136,51 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   }
   const { loss, lse, count } = getBackend().crossEntropy(logits, targets, ignoreIndex);
   return record('crossEntropy', [logits, targets], { ignoreIndex }, loss, [lse], { count });
+}
+
+/** Rows [r·T, (r+1)·T) of a contiguous [N, …] tensor, as a view (no autograd record). */
+export function rowBlock(T: number): (x: Tensor, r: number) => Tensor {
+  return (x, r) => {
+    if (!x.isContiguous()) throw new ShapeError('rowBlock needs a contiguous tensor');
+    const inner = x.size / x.shape[0];
+    return x.view([T, ...x.shape.slice(1)], x.strides, x.offset + r * T * inner);
+  };
+}
+
+/**
+ * Summed cross-entropy of each of `rows` equal row blocks of logits [rows·T, V] against targets [rows·T]
+ * (−Σ log p over the block's non-ignored targets): [rows]. What sequence scoring (DPO) needs, without a
+ * full-size gradient per row: the backward writes every block's (softmax − onehot)·dy[r] into one buffer.
+ * A block with no target scores 0.
+ */
+export function sequenceCrossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  rows: number,
+  ignoreIndex = -100,
+): Tensor {
+  expectDtype('sequenceCrossEntropy targets', targets, 'i32');
+  if (logits.rank !== 2 || targets.size !== logits.shape[0] || rows < 1 || logits.shape[0] % rows !== 0) {
+    throw new ShapeError(
+      `sequenceCrossEntropy: logits ${shapeStr(logits.shape)}, targets ${shapeStr(targets.shape)} and ${rows} rows do not fit`,
+    );
+  }
+  if (!logits.isContiguous()) logits = contiguous(logits);
+  const T = logits.shape[0] / rows;
+  const b = getBackend();
+  const sums = new Float64Array(rows);
+  const block = rowBlock(T);
+  const lses: Tensor[] = [];
+  const counts: Record<string, number> = {};
+  for (let r = 0; r < rows; r++) {
+    const { loss, lse, count } = b.crossEntropy(block(logits, r), block(targets, r), ignoreIndex);
+    sums[r] = count > 0 ? loss.item() * count : 0;
+    loss.dispose();
+    lses.push(lse);
+    counts[`count${r}`] = count;
+  }
+  const out = Tensor.from(logits.dtype === 'f64' ? sums : Float32Array.from(sums), [rows], logits.dtype);
+  return record('sequenceCrossEntropy', [logits, targets], { ignoreIndex, rows }, out, lses, counts);
 }
 
 /** One AdamW update of `param` in place (decoupled weight decay first, then bias-corrected Adam). */

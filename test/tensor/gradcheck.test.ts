@@ -155,6 +155,20 @@ describe('gradients match finite differences', () => {
     expectGrad(([l]) => T.crossEntropy(l, targets), [r(4, 7)]);
   });
 
+  it('sequenceCrossEntropy: per-row sums, a row with no target, and equal to crossEntropy × count', () => {
+    // 3 rows of 3 positions; row 1 has no target
+    const targets = Tensor.from(new Int32Array([3, -100, 0, -100, -100, -100, 6, 2, 1]), [9], 'i32');
+    expectGrad(([l]) => T.sequenceCrossEntropy(l, targets, 3), [r(9, 7)]);
+    const l = r(9, 7);
+    const sums = T.sequenceCrossEntropy(l, targets, 3).toArray();
+    const row = (i: number) =>
+      T.crossEntropy(T.slice(l, 0, 3 * i, 3 * i + 3), T.slice(targets, 0, 3 * i, 3 * i + 3));
+    expect(sums[0]).toBeCloseTo(row(0).item() * 2, 12);
+    expect(sums[1]).toBe(0);
+    expect(sums[2]).toBeCloseTo(row(2).item() * 3, 12);
+    expect(() => T.sequenceCrossEntropy(l, targets, 2)).toThrow(/do not fit/);
+  });
+
   it('a composite graph that reuses a tensor', () => {
     expectGrad(([x, w]) => T.mul(T.silu(T.matmul(x, w)), T.matmul(x, w)), [r(3, 4), r(4, 2)]);
   });

@@ -118,6 +118,8 @@ for (const { name, backend } of fastCases) {
       }
       const targets = Tensor.from(Int32Array.from([0, 5, -100, 96, 3]), [5], 'i32');
       compare(fast, ([l]) => T.crossEntropy(l, targets), [rand(rng, [5, 97], 2)]);
+      const rowTargets = Tensor.from(Int32Array.from([0, 5, -100, 96, 3, -100]), [6], 'i32');
+      compare(fast, ([l]) => T.sequenceCrossEntropy(l, rowTargets, 3), [rand(rng, [6, 97], 2)]);
       const cos = rand(rng, [10, 4]);
       const sin = rand(rng, [10, 4]);
       compare(fast, ([x]) => T.rope(x, cos, sin, 2, 'half'), [rand(rng, [2, 3, 2, 8])]);

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
 import { registerAlignCommands } from './align-commands.js';
 import { registerDataCommands } from './data-commands.js';
+import { registerEvalCommand } from './eval-command.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
 import { registerModelCommands } from './model-commands.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerModelCommands(program);
   registerTrainCommand(program);
   registerAlignCommands(program);
+  registerEvalCommand(program);
   registerSandboxCommands(program);
   registerTokenizerCommands(program);
   registerDataCommands(program);

@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
+import { registerServeCommand } from './serve-command.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
 import { registerTrainCommand } from './train-command.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerTrainCommand(program);
   registerAlignCommands(program);
   registerEvalCommand(program);
+  registerServeCommand(program);
   registerSandboxCommands(program);
   registerTokenizerCommands(program);
   registerDataCommands(program);

@@ -1,0 +1,37 @@
+/** `minicpm serve`: an OpenAI-compatible HTTP API (server/) over one model folder. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadModel } from '../models/load.js';
+import { buildServer } from '../server/app.js';
+import { GenerationService } from '../server/generation-service.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+
+interface ServeOptions {
+  model: string;
+  host: string;
+  port: string;
+  dtype: string;
+  name?: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)')
+    .requiredOption('--model <dir>', 'Hugging Face folder with its tokenizer')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port', '8080')
+    .option('--dtype <f32|bf16>', 'keep 2-D weights in bf16 (half the memory, faster decoding)', 'f32')
+    .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
+    .action(async (o: ServeOptions) => {
+      const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+      const loaded = loadTokenizer(o.model);
+      const name = o.name ?? path.basename(path.resolve(o.model));
+      const app = buildServer(new GenerationService(model, loaded.tokenizer, name, loaded.chatTemplate));
+      const url = await app.listen({ host: o.host, port: Number(o.port) });
+      console.log(`serving ${name} at ${url}/v1`);
+      const stop = () => void app.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

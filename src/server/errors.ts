@@ -1,0 +1,12 @@
+/** An error an API client caused: answered with its HTTP status in OpenAI's error shape. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+    readonly param: string | null = null,
+    readonly type = 'invalid_request_error',
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}

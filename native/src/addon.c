@@ -268,6 +268,23 @@ static napi_value js_gemv_many(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* alignOffset(arrayBuffer): bytes from its start to the first 64-byte boundary. V8 never moves an
+ * ArrayBuffer's backing store, so a view at that offset stays aligned; unlike alignedBuffer's external
+ * memory, V8 frees such a buffer inside the GC, not in a finalizer deferred to a later event-loop turn. */
+static napi_value js_align_offset(napi_env env, napi_callback_info info) {
+  ctx_t c = {env, "alignOffset"};
+  napi_value a[1], r;
+  void *data = NULL;
+  size_t len = 0;
+  bool is = false;
+  if (!get_args(&c, info, 1, a)) return NULL;
+  if (napi_is_arraybuffer(env, a[0], &is) != napi_ok || !is ||
+      napi_get_arraybuffer_info(env, a[0], &data, &len) != napi_ok)
+    return throw_type(&c, "alignOffset needs an ArrayBuffer");
+  napi_create_uint32(env, (uint32_t)((64 - ((uintptr_t)data & 63)) & 63), &r);
+  return r;
+}
+
 static const char *isa_name(mc_isa isa) {
   return isa == MC_ISA_AVX512 ? "avx512" : isa == MC_ISA_AVX2 ? "avx2" : "scalar";
 }
@@ -367,6 +384,7 @@ NAPI_MODULE_INIT() {
       {"sgemm", js_sgemm},         {"sgemmBatched", js_sgemm_batched}, {"gemmBf16", js_gemm_bf16},
       {"features", js_features},   {"setThreads", js_set_threads},     {"getThreads", js_get_threads},
       {"setIsa", js_set_isa},      {"alignedBuffer", js_aligned_buffer}, {"gemvMany", js_gemv_many},
+      {"alignOffset", js_align_offset},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

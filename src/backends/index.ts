@@ -20,7 +20,14 @@ export function nativeBackend(): Backend | null {
   if (native === undefined) {
     const k = loadNativeKernels();
     native = k ? new CpuBackend(`cpu-native (${k.features().isa})`, k, true, nnKernelsOf(k)) : null;
-    if (k) setAllocator((bytes) => k.alignedBuffer(bytes));
+    // 64-byte aligned views into ordinary ArrayBuffers: V8 releases those during garbage collection,
+    // while external (addon-allocated) memory waits for a finalizer on a later event-loop turn, which a
+    // long synchronous loop (training steps, evaluation items) never yields to — it piled up to the OOM
+    if (k)
+      setAllocator((bytes) => {
+        const buffer = new ArrayBuffer(bytes + 64);
+        return { buffer, byteOffset: k.alignOffset(buffer) };
+      });
   }
   return native;
 }

@@ -38,6 +38,8 @@ export type NativeKernels = GemmKernels & {
   getThreads(): number;
   /** A zero-filled ArrayBuffer over 64-byte aligned native memory, freed when collected. */
   alignedBuffer(bytes: number): ArrayBuffer;
+  /** Bytes from the start of a (V8-allocated) ArrayBuffer to its first 64-byte boundary. */
+  alignOffset(buffer: ArrayBuffer): number;
   /** Lowers (or restores) the code path, for tests and benchmarks; false when the CPU lacks it. */
   setIsa(isa: NativeIsa): boolean;
 };

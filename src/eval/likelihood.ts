@@ -32,7 +32,9 @@ export function optionLogProbs(
   const c = model.config;
   const longest = Math.max(...options.map((o) => o.length));
   if (options.some((o) => o.length === 0)) throw new EvalError('an option tokenized to nothing');
-  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, prompt.length + longest + 1);
+  // capacity rounded up so that caches of similar prompts share pooled buffers
+  const capacity = Math.ceil((prompt.length + longest + 1) / 256) * 256;
+  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, capacity);
   try {
     return noGrad(() => {
       const first = scope(() =>

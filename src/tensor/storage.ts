@@ -10,9 +10,10 @@
  */
 import { DTYPES, type DType, type StorageArray } from './dtype.js';
 
-export type Allocator = (bytes: number) => ArrayBuffer;
+/** A buffer for `bytes` bytes starting at `byteOffset` of `buffer`. */
+export type Allocator = (bytes: number) => { buffer: ArrayBuffer; byteOffset: number };
 
-let allocator: Allocator = (bytes) => new ArrayBuffer(bytes);
+let allocator: Allocator = (bytes) => ({ buffer: new ArrayBuffer(bytes), byteOffset: 0 });
 
 /** The native backend installs a 64-byte aligned allocator here. */
 export function setAllocator(fn: Allocator): void {
@@ -21,21 +22,21 @@ export function setAllocator(fn: Allocator): void {
 
 function makeArray(dtype: DType, length: number): StorageArray {
   const info = DTYPES[dtype];
-  const buf = allocator(Math.max(length, 1) * info.bytes);
+  const { buffer: buf, byteOffset: at } = allocator(Math.max(length, 1) * info.bytes);
   switch (dtype) {
     case 'f32':
-      return new Float32Array(buf, 0, length);
+      return new Float32Array(buf, at, length);
     case 'f64':
-      return new Float64Array(buf, 0, length);
+      return new Float64Array(buf, at, length);
     case 'bf16':
     case 'f16':
-      return new Uint16Array(buf, 0, length);
+      return new Uint16Array(buf, at, length);
     case 'i32':
-      return new Int32Array(buf, 0, length);
+      return new Int32Array(buf, at, length);
     case 'u8':
-      return new Uint8Array(buf, 0, length);
+      return new Uint8Array(buf, at, length);
     case 'i8':
-      return new Int8Array(buf, 0, length);
+      return new Int8Array(buf, at, length);
   }
 }
 
@@ -50,9 +51,15 @@ interface PoolStats {
 
 class BufferPool {
   private free = new Map<string, StorageArray[]>();
+  /** Every parked buffer, oldest first (a Map keeps insertion order), for least-recently-parked eviction. */
+  private parked = new Map<StorageArray, string>();
   readonly stats: PoolStats = { liveBytes: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
-  /** Pooled bytes above this are released to the GC instead of parked. */
-  maxPooledBytes = 8 * 2 ** 30;
+  /**
+   * Pooled bytes above this evict the buffers parked longest ago. A training step re-parks the same
+   * shapes every step, so its buffers stay young; shapes that never recur (evaluation prompts, growing
+   * caches) age out instead of filling memory.
+   */
+  maxPooledBytes = 3 * 2 ** 30;
 
   acquire(dtype: DType, length: number): StorageArray {
     const bytes = length * DTYPES[dtype].bytes;
@@ -60,6 +67,7 @@ class BufferPool {
     const reused = list?.pop();
     this.stats.liveBytes += bytes;
     if (reused) {
+      this.parked.delete(reused);
       this.stats.pooledBytes -= bytes;
       this.stats.reuses++;
       return reused;
@@ -71,17 +79,27 @@ class BufferPool {
   release(dtype: DType, array: StorageArray): void {
     const bytes = array.length * DTYPES[dtype].bytes;
     this.stats.liveBytes -= bytes;
-    if (this.stats.pooledBytes + bytes > this.maxPooledBytes) return;
+    if (bytes > this.maxPooledBytes) return;
     const key = `${dtype}:${array.length}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
     list.push(array);
+    this.parked.set(array, key);
     this.stats.pooledBytes += bytes;
+    for (const [old, oldKey] of this.parked) {
+      if (this.stats.pooledBytes <= this.maxPooledBytes) break;
+      const l = this.free.get(oldKey)!;
+      l.splice(l.indexOf(old), 1);
+      if (!l.length) this.free.delete(oldKey);
+      this.parked.delete(old);
+      this.stats.pooledBytes -= old.byteLength;
+    }
   }
 
   /** Drop every parked buffer (e.g. between unrelated phases of a program). */
   clear(): void {
     this.free.clear();
+    this.parked.clear();
     this.stats.pooledBytes = 0;
   }
 }

@@ -64,3 +64,26 @@ for (const { name, backend } of backendCases()) {
     });
   });
 }
+
+describe('buffer pool', () => {
+  it('evicts the buffers parked longest ago once over its cap; recurring shapes stay pooled', () => {
+    const cap = T.pool.maxPooledBytes;
+    T.pool.clear();
+    T.pool.maxPooledBytes = 4096 * 4 * 3; // three 4096-float buffers
+    try {
+      // shapes that never recur (an evaluation's prompts) age out ...
+      for (let n = 4096; n < 4096 + 8; n++) T.scope(() => void Tensor.empty([n]));
+      expect(T.pool.stats.pooledBytes).toBeLessThanOrEqual(T.pool.maxPooledBytes);
+      // ... while a shape used every step is re-parked each time and so is always reused
+      const reuses = T.pool.stats.reuses;
+      for (let step = 0; step < 5; step++) {
+        T.scope(() => void Tensor.empty([2000]));
+        for (let n = 5000; n < 5002; n++) T.scope(() => void Tensor.empty([n]));
+      }
+      expect(T.pool.stats.reuses - reuses).toBeGreaterThanOrEqual(4);
+    } finally {
+      T.pool.maxPooledBytes = cap;
+      T.pool.clear();
+    }
+  });
+});

@@ -1,0 +1,14 @@
+/** Int4 quantization (SPEC §9): the min–max group quantizer, RTN, GPTQ and AutoGPTQ's format. */
+export * from './errors.js';
+export * from './matrix.js';
+export * from './quantizer.js';
+export * from './quantized.js';
+export { rtnQuantize, type RtnOptions } from './rtn.js';
+export { HessianAccumulator } from './hessian.js';
+export { choleskyInPlace, invertLower, upperCholeskyOfInverse } from './linalg.js';
+export { factorHessian, gptqQuantize, type GptqFactor, type GptqOptions, type GptqResult } from './gptq.js';
+export type { PreparedHessian } from './gptq-setup.js';
+export { gptqQuantizeReference } from './gptq-ref.js';
+export { outputError } from './layer-error.js';
+export * from './autogptq.js';
+export * from './quantize-config.js';

@@ -151,6 +151,17 @@ void *mc_alloc(size_t bytes) {
   return p;
 }
 
+void mc_advise_huge(void *p, size_t bytes) {
+#if defined(MC_HAVE_MMAP) && defined(MADV_HUGEPAGE)
+  /* the whole pages inside [p, p + bytes): madvise wants a page-aligned start */
+  const uintptr_t page = 4096, a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + bytes) & ~(page - 1);
+  if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 void mc_free(void *p, size_t bytes) {
   if (!p) return;
 #ifdef MC_HAVE_MMAP

@@ -6,12 +6,12 @@
 import type { MiniCPM } from '../models/minicpm.js';
 import { div, noGrad, scope, slice, Tensor } from '../tensor/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import type { Batch, BatchSource } from '../train/batches.js';
+import type { Batch } from '../train/batches.js';
 import type { Objective } from '../train/trainer.js';
 import { renderAnswer, type ChatFormat } from './chat-format.js';
 import { checkDpoOptions, dpoLoss, type DpoOptions } from './dpo-loss.js';
 import { AlignError } from './errors.js';
-import { clipExample, EpochOrder, padBatch, type Example } from './examples.js';
+import { clipExample, padBatch, ShuffledBatches, type Example } from './examples.js';
 import { sequenceLogProbs } from './logprobs.js';
 import type { PreferencePair } from './records.js';
 
@@ -100,45 +100,29 @@ export function referenceLogProbs(
 }
 
 /** Shuffled batches of pairs with their reference log-probs; the cursor is the number of pairs consumed. */
-export class DpoBatches implements BatchSource {
-  private readonly order: EpochOrder;
-  private consumed = 0;
-
+export class DpoBatches extends ShuffledBatches {
   constructor(
     private readonly pairs: readonly PairExample[],
     private readonly ref: ReferenceLogProbs,
-    private readonly batchSize: number,
+    batchSize: number,
     seed: number,
     private readonly padId: number,
   ) {
-    if (!(batchSize >= 1)) throw new AlignError(`batch size must be at least 1, got ${batchSize}`);
+    super(pairs.length, batchSize, seed, 'a DPO');
     if (ref.chosen.length !== pairs.length || ref.rejected.length !== pairs.length)
       throw new AlignError(
         `reference log-probs cover ${ref.chosen.length} pairs, the data has ${pairs.length}`,
       );
-    this.order = new EpochOrder(pairs.length, seed);
   }
 
   next(): Batch {
-    const index = Array.from({ length: this.batchSize }, (_, i) => this.order.at(this.consumed + i));
-    this.consumed += this.batchSize;
+    const index = this.take();
     return pairBatch(
       index.map((i) => this.pairs[i]),
       index,
       this.ref,
       this.padId,
     );
-  }
-
-  state(): unknown {
-    return { consumed: this.consumed };
-  }
-
-  setState(state: unknown): void {
-    const c = (state as { consumed?: unknown } | null)?.consumed;
-    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0)
-      throw new AlignError('checkpoint data cursor is not a DPO cursor: resume with the same command');
-    this.consumed = c;
   }
 }
 

@@ -92,6 +92,46 @@ export class EpochOrder {
 }
 
 /**
+ * Batches drawn in EpochOrder. The number of items consumed is the whole resumable state; subclasses
+ * turn the drawn indices into a batch.
+ */
+export abstract class ShuffledBatches implements BatchSource {
+  private readonly order: EpochOrder;
+  protected consumed = 0;
+
+  constructor(
+    readonly size: number,
+    protected readonly batchSize: number,
+    seed: number,
+    /** "an SFT", "a DPO": names the cursor in a resume error. */
+    private readonly kind: string,
+  ) {
+    if (!(batchSize >= 1)) throw new AlignError(`batch size must be at least 1, got ${batchSize}`);
+    this.order = new EpochOrder(size, seed);
+  }
+
+  abstract next(): Batch;
+
+  /** The indices of the next batch's items. */
+  protected take(): number[] {
+    const index = Array.from({ length: this.batchSize }, (_, i) => this.order.at(this.consumed + i));
+    this.consumed += this.batchSize;
+    return index;
+  }
+
+  state(): unknown {
+    return { consumed: this.consumed };
+  }
+
+  setState(state: unknown): void {
+    const c = (state as { consumed?: unknown } | null)?.consumed;
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0)
+      throw new AlignError(`checkpoint data cursor is not ${this.kind} cursor: resume with the same command`);
+    this.consumed = c;
+  }
+}
+
+/**
  * The same few batches over and over (held-out data): each evaluation, which draws exactly `count`
  * batches, scores the same examples, so validation losses compare across steps and across a resume.
  */

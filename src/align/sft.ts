@@ -3,10 +3,9 @@
  * assistant tokens and the closing EOS only, as a resumable batch source for the training loop.
  */
 import type { Tokenizer } from '../tokenizer/index.js';
-import type { Batch, BatchSource } from '../train/batches.js';
+import type { Batch } from '../train/batches.js';
 import { renderConversation, type ChatFormat } from './chat-format.js';
-import { AlignError } from './errors.js';
-import { clipExample, EpochOrder, padBatch, supervisedCount, type Example } from './examples.js';
+import { clipExample, padBatch, ShuffledBatches, supervisedCount, type Example } from './examples.js';
 import type { Conversation } from './records.js';
 
 export interface SftExamples {
@@ -40,42 +39,25 @@ export function sftExamples(
 }
 
 /** Shuffled batches of examples, epoch after epoch; the cursor is the number of examples consumed. */
-export class SftBatches implements BatchSource {
-  private readonly order: EpochOrder;
-  private consumed = 0;
-
+export class SftBatches extends ShuffledBatches {
   constructor(
     private readonly examples: readonly Example[],
-    private readonly batchSize: number,
+    batchSize: number,
     seed: number,
     private readonly padId: number,
   ) {
-    if (!(batchSize >= 1)) throw new AlignError(`batch size must be at least 1, got ${batchSize}`);
-    this.order = new EpochOrder(examples.length, seed);
+    super(examples.length, batchSize, seed, 'an SFT');
   }
 
   next(): Batch {
-    const rows = Array.from(
-      { length: this.batchSize },
-      (_, i) => this.examples[this.order.at(this.consumed + i)],
+    return padBatch(
+      this.take().map((i) => this.examples[i]),
+      this.padId,
     );
-    this.consumed += this.batchSize;
-    return padBatch(rows, this.padId);
   }
 
   /** Epochs completed so far (fractional). */
   get epochs(): number {
     return this.consumed / this.examples.length;
-  }
-
-  state(): unknown {
-    return { consumed: this.consumed };
-  }
-
-  setState(state: unknown): void {
-    const c = (state as { consumed?: unknown } | null)?.consumed;
-    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0)
-      throw new AlignError('checkpoint data cursor is not an SFT cursor: resume with the same command');
-    this.consumed = c;
   }
 }

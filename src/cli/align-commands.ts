@@ -21,13 +21,13 @@ import {
   type DpoLossKind,
   type ReferenceLogProbs,
 } from '../align/index.js';
-import { configToHF, widthMultiplier } from '../models/config.js';
+import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { BatchSource } from '../train/batches.js';
 import { loadCheckpoint, resolveCheckpoint, type TrainerState } from '../train/checkpoint.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
+import { muPAdamW, type AdamW } from '../train/optimizer.js';
 import { runTraining, type Objective } from '../train/trainer.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
@@ -134,7 +134,7 @@ async function train(
   evalSource?: BatchSource,
 ): Promise<void> {
   const { model, c } = p;
-  const opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), {
+  const opt = muPAdamW(model, {
     betas: c.betas as [number, number],
     eps: c.eps,
     weightDecay: c.weightDecay,

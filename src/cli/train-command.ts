@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { configToHF, widthMultiplier } from '../models/config.js';
+import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { MiniCPM } from '../models/minicpm.js';
 import { presetConfig } from '../models/presets.js';
@@ -11,7 +11,7 @@ import { PackedLoader } from '../data/loader.js';
 import { FixedBatch, type BatchSource } from '../train/batches.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { TrainError } from '../train/errors.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
+import { muPAdamW, type AdamW } from '../train/optimizer.js';
 import { parseStepSchedule, type DecayKind, type ScheduleSpec } from '../train/schedules.js';
 import { bytesPerToken, readShardIndex } from '../data/shards/format.js';
 import { runTraining } from '../train/trainer.js';
@@ -99,7 +99,7 @@ export function scheduleFrom(c: TrainConfig, decayStartOverride?: number): Sched
 }
 
 function makeOptimizer(model: MiniCPM, c: TrainConfig): AdamW {
-  return new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), {
+  return muPAdamW(model, {
     betas: c.betas as [number, number],
     eps: c.eps,
     weightDecay: c.weightDecay,

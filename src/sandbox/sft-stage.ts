@@ -7,11 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SftBatches, sftExamples, type Conversation } from '../align/index.js';
-import { widthMultiplier } from '../models/config.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
+import { muPAdamW } from '../train/optimizer.js';
 import { runTraining } from '../train/trainer.js';
 import { runDirOf, type RunContext } from './runner.js';
 import { wsd } from './studies/common.js';
@@ -46,7 +45,7 @@ export async function sftStage(
   ctx.log(
     `   ${name}: SFT on ${examples.length} conversations, ${steps} steps${resumed ? ` (resuming at ${resumed.state.step})` : ''}`,
   );
-  const opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), 0.1), {
+  const opt = muPAdamW(model, {
     betas: [0.9, 0.95],
     eps: 1e-8,
     weightDecay: 0.1,

@@ -2,6 +2,8 @@
  * AdamW with μP parameter groups (SPEC.md §2): the hidden `*_proj` matrices train at lr/m, the
  * embedding and norm gains at lr. Decoupled weight decay and global-norm clipping as in the reference.
  */
+import { widthMultiplier } from '../models/config.js';
+import type { MiniCPM } from '../models/minicpm.js';
 import { adamwStep, noGrad, Tensor } from '../tensor/index.js';
 
 export interface AdamWConfig {
@@ -106,4 +108,9 @@ export class AdamW {
     });
     return norm;
   }
+}
+
+/** AdamW over a MiniCPM model's μP groups (hidden matrices at lr/m for the model's width multiplier m). */
+export function muPAdamW(model: MiniCPM, c: AdamWConfig): AdamW {
+  return new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), c);
 }

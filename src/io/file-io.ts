@@ -12,13 +12,23 @@ const MAX_IO = 1 << 30;
 /** Read exactly `length` bytes at `position` into a new buffer, or fail on a short file. */
 export function readAtSync(fd: number, position: number, length: number, filePath: string): Uint8Array {
   const buf = Buffer.allocUnsafeSlow(length); // own ArrayBuffer at offset 0: aligned, never pooled
+  const out = new Uint8Array(buf.buffer, buf.byteOffset, length);
+  readIntoSync(fd, position, out, filePath);
+  return out;
+}
+
+/**
+ * Fill `into` with the bytes at `position`, or fail on a short file: lets a caller read straight into
+ * memory it chose (the tensor allocator's aligned, huge-page-backed buffers) without a second copy.
+ */
+export function readIntoSync(fd: number, position: number, into: Uint8Array, filePath: string): void {
+  const length = into.byteLength;
   let done = 0;
   while (done < length) {
-    const n = fs.readSync(fd, buf, done, Math.min(MAX_IO, length - done), position + done);
+    const n = fs.readSync(fd, into, done, Math.min(MAX_IO, length - done), position + done);
     if (n === 0) throw new RangeError(`${filePath}: unexpected end of file at byte ${position + done}`);
     done += n;
   }
-  return new Uint8Array(buf.buffer, buf.byteOffset, length);
 }
 
 function readPromise(fd: number, buf: Uint8Array, off: number, len: number, pos: number): Promise<number> {

@@ -8,7 +8,7 @@ import { DTYPE_SIZE, numel, type DType, type TensorRecord } from './dtypes.js';
 import { CheckpointFormatError, TensorNotFoundError, UnsafePickleError } from './errors.js';
 import { closeFd, promised, readAtSync } from './file-io.js';
 import { isPickleCallable, unpickle, type PickleCallable, type PickleValue } from './pickle.js';
-import type { TensorInfo, TensorReader } from './tensor-source.js';
+import { checkInto, type TensorInfo, type TensorReader } from './tensor-source.js';
 import { ZipReader, type ZipEntry } from './zip.js';
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -153,6 +153,12 @@ export class PytorchBinFile implements TensorReader {
         ? new Uint8Array(0)
         : this.zip.readRangeSync(t.storage.entry, span.start, span.length);
     return { name, dtype: t.storage.dtype, shape: [...t.shape], data: gather(t, bytes) };
+  }
+
+  /** Zip entries may be compressed and tensors strided, so this one reads, gathers, then copies. */
+  readIntoSync(name: string, into: Uint8Array): void {
+    checkInto(this.path, this.info(name), into);
+    into.set(this.readSync(name).data);
   }
 
   async close(): Promise<void> {

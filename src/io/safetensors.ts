@@ -12,10 +12,12 @@ import {
   promised,
   readAt,
   readAtSync,
+  readIntoSync,
   tempSibling,
   type FileWriter,
 } from './file-io.js';
 import {
+  checkInto,
   checkSource,
   sourceBytes,
   type TensorInfo,
@@ -87,6 +89,12 @@ export class SafetensorsFile implements TensorReader {
     const e = this.entry(name);
     const data = readAtSync(this.fd, this.dataStart + e.begin, e.byteLength, this.path);
     return { name, dtype: e.dtype, shape: [...e.shape], data };
+  }
+
+  readIntoSync(name: string, into: Uint8Array): void {
+    const e = this.entry(name);
+    checkInto(this.path, this.info(name), into);
+    readIntoSync(this.fd, this.dataStart + e.begin, into, this.path);
   }
 
   async close(): Promise<void> {

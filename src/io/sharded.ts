@@ -119,6 +119,10 @@ export class ShardedReader implements TensorReader {
     return this.shard(name).readSync(name);
   }
 
+  readIntoSync(name: string, into: Uint8Array): void {
+    this.shard(name).readIntoSync(name, into);
+  }
+
   async close(): Promise<void> {
     for (const r of this.shards.values()) await r.close();
   }

@@ -19,6 +19,8 @@ export interface TensorReader {
   info(name: string): TensorInfo;
   read(name: string): Promise<TensorRecord>;
   readSync(name: string): TensorRecord;
+  /** Reads the tensor's raw bytes (its stored dtype) into `into`, which must be exactly info().byteLength long. */
+  readIntoSync(name: string, into: Uint8Array): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,15 @@ export function checkSource(t: TensorSource): void {
     throw new TypeError(`tensor '${t.name}': invalid shape ${JSON.stringify(t.shape)}`);
   if (!isLazy(t) && !(t.data instanceof Uint8Array))
     throw new TypeError(`tensor '${t.name}': data must be a Uint8Array`);
+}
+
+/** The byte-length check every readIntoSync makes before touching the file. */
+export function checkInto(path: string, info: TensorInfo, into: Uint8Array): void {
+  if (into.byteLength !== info.byteLength) {
+    throw new RangeError(
+      `${path}: tensor '${info.name}' has ${info.byteLength} bytes but the destination holds ${into.byteLength}`,
+    );
+  }
 }
 
 /** Read every tensor of a reader, one at a time, in file order. */

@@ -3,7 +3,7 @@
  * mismatched checkpoint into a clear message instead of garbage.
  */
 import { bf16ToF32, f16ToF32, f32ToBf16, Tensor } from '../tensor/index.js';
-import { toFloat32, type TensorRecord } from '../io/dtypes.js';
+import { toFloat32, typedView, type TensorRecord } from '../io/dtypes.js';
 import type { TensorReader } from '../io/tensor-source.js';
 import { ConfigError, type MiniCPMConfig } from './config.js';
 import { MiniCPM, parameterShapes } from './minicpm.js';
@@ -15,18 +15,43 @@ export class WeightsMismatchError extends Error {
   }
 }
 
-/** A checkpoint record as an f32 tensor (bf16/f16/f64 decoded exactly). */
+/**
+ * A checkpoint record as an f32 tensor (bf16/f16/f64 decoded exactly), in memory from the engine's
+ * allocator (see readParameter for why that matters).
+ */
 export function recordToTensor(rec: TensorRecord): Tensor {
+  const t = Tensor.empty(rec.shape, 'f32');
+  const out = t.data as Float32Array;
   if (rec.dtype === 'BF16' || rec.dtype === 'F16') {
-    const bits = new Uint16Array(
-      rec.data.buffer.slice(rec.data.byteOffset, rec.data.byteOffset + rec.data.byteLength),
-    );
-    const out = new Float32Array(bits.length);
+    const bits = typedView(rec) as Uint16Array;
     const dec = rec.dtype === 'BF16' ? bf16ToF32 : f16ToF32;
     for (let i = 0; i < bits.length; i++) out[i] = dec(bits[i]);
-    return Tensor.from(out, rec.shape);
+  } else out.set(toFloat32(rec));
+  return t;
+}
+
+/** The bytes under a contiguous tensor, for filling it in place. */
+function bytesOf(t: Tensor): Uint8Array {
+  const d = t.data;
+  const width = d.BYTES_PER_ELEMENT;
+  return new Uint8Array(d.buffer, d.byteOffset + t.offset * width, t.size * width);
+}
+
+/**
+ * Parameter `name` as a tensor of `dtype` in memory from the engine's allocator: 64-byte aligned and,
+ * on Linux, backed by huge pages, where the GEMV that streams each weight once per decoded token ran
+ * ~10% faster than over the 16-byte aligned, 4 KiB-paged buffer a plain file read returns. A tensor
+ * stored in the wanted dtype is read straight into place, so a load never holds two copies of it.
+ */
+function readParameter(reader: TensorReader, name: string, shape: number[], dtype: 'f32' | 'bf16'): Tensor {
+  const stored = reader.info(name).dtype;
+  if ((dtype === 'f32' && stored === 'F32') || (dtype === 'bf16' && stored === 'BF16')) {
+    const t = Tensor.empty(shape, dtype);
+    reader.readIntoSync(name, bytesOf(t));
+    return t;
   }
-  return Tensor.from(toFloat32(rec), rec.shape);
+  const rec = reader.readSync(name);
+  return dtype === 'bf16' ? recordToBf16(rec) : recordToTensor(rec);
 }
 
 /** A parameter as an f32 checkpoint record. */
@@ -50,22 +75,16 @@ export interface LoadOptions {
   weightDtype?: 'f32' | 'bf16';
 }
 
-/** A checkpoint record as a bf16 tensor (raw bits when the file is bf16). */
+/** A checkpoint record as a bf16 tensor (raw bits when the file is bf16, else rounded to nearest even). */
 export function recordToBf16(rec: TensorRecord): Tensor {
-  if (rec.dtype === 'BF16') {
-    // View the record's bytes in place when aligned: a second copy of the largest tensor (the
-    // embedding) would set the peak memory of a load.
-    const d = rec.data;
-    const bits =
-      d.byteOffset % 2 === 0
-        ? new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2)
-        : new Uint16Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-    return Tensor.from(bits, rec.shape, 'bf16');
+  const t = Tensor.empty(rec.shape, 'bf16');
+  const bits = t.data as Uint16Array;
+  if (rec.dtype === 'BF16') bits.set(typedView(rec) as Uint16Array);
+  else {
+    const f = toFloat32(rec);
+    for (let i = 0; i < f.length; i++) bits[i] = f32ToBf16(f[i]);
   }
-  const f = toFloat32(rec);
-  const bits = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) bits[i] = f32ToBf16(f[i]);
-  return Tensor.from(bits, rec.shape, 'bf16');
+  return t;
 }
 
 export function loadParameters(config: MiniCPMConfig, reader: TensorReader, opts: LoadOptions = {}): MiniCPM {
@@ -90,12 +109,11 @@ export function loadParameters(config: MiniCPMConfig, reader: TensorReader, opts
         `${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`,
       );
     }
-    const rec = reader.readSync(name);
     if (opts.weightDtype === 'bf16' && shape.length === 2) {
-      const t = recordToBf16(rec).keep();
+      const t = readParameter(reader, name, shape, 'bf16').keep();
       t.name = name;
       params.set(name, t);
-    } else params.set(name, Tensor.parameter(recordToTensor(rec), name));
+    } else params.set(name, Tensor.parameter(readParameter(reader, name, shape, 'f32'), name));
   }
   return new MiniCPM(config, params);
 }

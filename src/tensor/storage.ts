@@ -15,9 +15,11 @@ export type Allocator = (bytes: number) => { buffer: ArrayBuffer; byteOffset: nu
 
 let allocator: Allocator = (bytes) => ({ buffer: new ArrayBuffer(bytes), byteOffset: 0 });
 
-/** The native backend installs a 64-byte aligned allocator here. */
-export function setAllocator(fn: Allocator): void {
+/** The native backend installs a 64-byte aligned allocator here; returns the one it replaces. */
+export function setAllocator(fn: Allocator): Allocator {
+  const previous = allocator;
   allocator = fn;
+  return previous;
 }
 
 function makeArray(dtype: DType, length: number): StorageArray {

@@ -38,6 +38,9 @@ describe('pytorch_model.bin (torch.save zip format)', () => {
         expect(values(r), key).toEqual(want.values.map(fromJson));
         expect(f.readSync(key)).toEqual(r);
         expect(f.info(key).byteLength).toBe(r.data.byteLength);
+        const into = new Uint8Array(r.data.byteLength);
+        f.readIntoSync(key, into);
+        expect(into).toEqual(r.data);
       }
       await f.close();
     });

@@ -253,6 +253,9 @@ describe('safetensors beyond 2 GiB', () => {
     const r = await f.read('tail');
     expect(Array.from(new Float32Array(r.data.buffer, r.data.byteOffset, 4))).toEqual([1.5, -2, 3.25, 4]);
     expect(f.readSync('tail')).toEqual(r);
+    const into = new Uint8Array(16);
+    f.readIntoSync('tail', into);
+    expect(Array.from(new Float32Array(into.buffer))).toEqual([1.5, -2, 3.25, 4]);
     await f.close();
     fs.rmSync(p);
   });
@@ -283,6 +286,13 @@ describe('sharded safetensors', () => {
     expect(r.names()).toEqual(recs.map((x) => x.name));
     for (const x of recs) expect(await r.read(x.name)).toEqual(x);
     expect(r.readSync('layer.2.weight')).toEqual(recs[2]);
+    const into = new Uint8Array(400 + 8).subarray(4, 404); // any destination, at an offset too
+    r.readIntoSync('layer.4.weight', into);
+    expect(into).toEqual(recs[4].data);
+    expect(() => r.readIntoSync('layer.4.weight', new Uint8Array(399))).toThrow(
+      /'layer.4.weight' has 400 bytes but the destination holds 399/,
+    );
+    expect(() => r.readIntoSync('nope', new Uint8Array(4))).toThrow(/nope/);
     expect(r.shardOf('layer.2.weight')).toBe('model-00002-of-00003.safetensors');
     await r.close();
   });

@@ -1,13 +1,15 @@
 /**
  * LLM inference, ours vs llama.cpp (node-llama-cpp, CPU, 2 threads), on the same weights:
  *
- *   npm run bench -- infer [--layers 4] [--passes 3] [--prompt 512] [--decode 128] [--max-wait 120] [--no-wait] [--no-rss]
+ *   npm run bench -- infer [--layers 4] [--passes 3] [--prompt 512] [--decode 128] [--kv-cache bf16|f32]
+ *                          [--max-wait 120] [--no-wait] [--no-rss]
  *
  * A MiniCPM-2B-shaped model (d 2304, ff 5760, 36 heads, vocab 122753, tied head; only `--layers` layers so
  * a pass fits the time) with random weights from MiniCPM.init is exported with our GGUF writer (f32, and
  * bf16 for the peer) and loaded by llama.cpp in the same run. Prefill: `--prompt` tokens in one call, logits
  * of the last position only (as llama.cpp computes them). Decode: `--decode` greedy single-token steps with a
- * KV cache after the prompt. Our bf16 rows keep 2-D weights in bf16 (f32 activations, vdpbf16ps).
+ * KV cache after the prompt. Our bf16 rows keep 2-D weights in bf16 (f32 activations, vdpbf16ps). Both
+ * engines keep a 16-bit KV cache by default, as llama.cpp does (its default f16; ours bf16 via --kv-cache).
  *
  * Noise: the machine is a shared VM whose free memory bandwidth drifts by ~2x within minutes, and decode
  * is bandwidth bound. So each pass runs ours and llama.cpp side by side on one dtype: prefills back to
@@ -29,7 +31,7 @@ import { writeJson } from '../src/io/hf-folder.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { configFromHF, configToHF, type MiniCPMConfig } from '../src/models/config.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
-import { KVCache } from '../src/models/kv-cache.js';
+import { KVCache, type KVCacheDtype } from '../src/models/kv-cache.js';
 import { loadModel } from '../src/models/load.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { tensorToRecord } from '../src/models/weights.js';
@@ -113,9 +115,9 @@ interface Decoder {
   dispose(): Promise<void>;
 }
 
-function oursDecoder(model: MiniCPM, prompt: number[], nDecode: number): Decoder {
+function oursDecoder(model: MiniCPM, prompt: number[], nDecode: number, kv: KVCacheDtype): Decoder {
   const c = model.config;
-  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, prompt.length + nDecode + 8);
+  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, prompt.length + nDecode + 8, kv);
   let next = -1;
   return {
     prefill: () =>
@@ -269,6 +271,8 @@ export default async function infer(args: string[]): Promise<void> {
   const passes = arg(args, 'passes', 3);
   const nPrompt = arg(args, 'prompt', 512);
   const nDecode = arg(args, 'decode', 128);
+  const kvAt = args.indexOf('--kv-cache');
+  const kvCache: KVCacheDtype = kvAt >= 0 && args[kvAt + 1] === 'f32' ? 'f32' : 'bf16';
   const maxWait = args.includes('--no-wait') ? 0 : arg(args, 'max-wait', 120);
 
   let nlc: Nlc | undefined;
@@ -286,7 +290,7 @@ export default async function infer(args: string[]): Promise<void> {
   const weightsBf16 = matrixParams(config) * 2;
   console.log(
     `MiniCPM-2B-shaped, ${layers} layers: ${(matrixParams(config) / 1e6).toFixed(0)}M matrix params, ` +
-      `${(weightsF32 / 1e9).toFixed(2)} GB f32 read per decoded token; prompt ${nPrompt}, decode ${nDecode}, ${THREADS} threads`,
+      `${(weightsF32 / 1e9).toFixed(2)} GB f32 read per decoded token; prompt ${nPrompt}, decode ${nDecode}, ${THREADS} threads, our KV cache ${kvCache}`,
   );
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'minicpm-bench-infer-'));
   try {
@@ -326,7 +330,7 @@ export default async function infer(args: string[]): Promise<void> {
       for (const dt of ['f32', 'bf16'] as const) {
         if (maxWait) await waitIdle(maxWait);
         const before = readProbe();
-        const ours = oursDecoder(dt === 'f32' ? model : modelBf16, prompt, nDecode);
+        const ours = oursDecoder(dt === 'f32' ? model : modelBf16, prompt, nDecode, kvCache);
         const peer = llama ? await peerDecoder(llama, files[dt], prompt, nDecode) : null;
         let r: PairedPass;
         try {
@@ -387,7 +391,8 @@ export default async function infer(args: string[]): Promise<void> {
           dram_read_GBps: bandwidth[dt].map((b) => b / 1e9),
         },
         note:
-          `${dt === 'bf16' ? 'bf16 weights; ' : ''}${(bytes / 1e9).toFixed(2)} GB of weights per token; bound ` +
+          `${dt === 'bf16' ? 'bf16 weights; ' : ''}KV cache: ours ${kvCache}, llama.cpp f16; ` +
+          `${(bytes / 1e9).toFixed(2)} GB of weights per token; bound ` +
           `${(BANDWIDTH / bytes).toFixed(1)} tok/s at 55 GB/s (idle machine); *_measured: against the 2-thread ` +
           `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c), median over passes`,
       };

@@ -37,7 +37,7 @@ static bool fail(call_t *c, bool range, const char *fmt, ...) {
 
 /*
  * Signature letters: 'f' Float32Array then its element offset, 'I' Int32Array then offset,
- * 'n' a number. Slot k of ptr/len/num is argument group k.
+ * 'h' Uint16Array (bf16 bits) then offset, 'n' a number. Slot k of ptr/len/num is argument group k.
  */
 static bool parse(call_t *c, napi_callback_info info, const char *sig) {
   napi_value argv[MAXARGS * 2];
@@ -60,12 +60,14 @@ static bool parse(call_t *c, napi_callback_info info, const char *sig) {
     size_t length;
     void *data;
     napi_get_typedarray_info(c->env, argv[a], &type, &length, &data, NULL, NULL);
-    napi_typedarray_type want_type = sig[k] == 'f' ? napi_float32_array : napi_int32_array;
-    if (type != want_type) return fail(c, false, "argument group %d must be a %s", k, sig[k] == 'f' ? "Float32Array" : "Int32Array");
+    const napi_typedarray_type want_type =
+        sig[k] == 'f' ? napi_float32_array : sig[k] == 'h' ? napi_uint16_array : napi_int32_array;
+    const char *want_name = sig[k] == 'f' ? "Float32Array" : sig[k] == 'h' ? "Uint16Array" : "Int32Array";
+    if (type != want_type) return fail(c, false, "argument group %d must be a %s", k, want_name);
     double off;
     if (napi_get_value_double(c->env, argv[a + 1], &off) != napi_ok || off < 0 || off != (double)(long long)off || off > (double)length)
       return fail(c, true, "offset of argument group %d is %g, outside [0, %g]", k, off, (double)length);
-    c->ptr[k] = (char *)data + (size_t)off * 4;
+    c->ptr[k] = (char *)data + (size_t)off * (sig[k] == 'h' ? 2 : 4);
     c->len[k] = (double)length - off;
     a += 2;
   }
@@ -259,6 +261,17 @@ static napi_value js_attention_fwd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_attention_fwd_bf16kv(napi_env env, napi_callback_info info) {
+  BEGIN("attentionFwdBf16Kv", "fhhffnnnnnnnnn");  /* q k v out lse B T S Hq Hkv D qoff causal scale */
+  double nq = 0, nkv = 0;
+  if (!attn_dims(&c, 5, &nq, &nkv)) return NULL;
+  if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, N(5) * N(8) * N(6))) return NULL;
+  if (mc_attention_fwd_bf16kv(F(0), (const uint16_t *)c.ptr[1], (const uint16_t *)c.ptr[2], F(3), F(4), (int)L(5), (int)L(6),
+                              (int)L(7), (int)L(8), (int)L(9), (int)L(10), (int)L(11), N(12) != 0, (float)N(13)))
+    fail(&c, true, "out of memory widening the bf16 cache (%g elements)", nkv);
+  return NULL;
+}
+
 static napi_value js_attention_bwd(napi_env env, napi_callback_info info) {
   BEGIN("attentionBwd", "fffffffffnnnnnnnnn");  /* q k v out lse dout dq dk dv B T S Hq Hkv D qoff causal scale */
   double nq = 0, nkv = 0;
@@ -281,6 +294,7 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"adamw", js_adamw},            {"unary", js_unary},            {"unaryGrad", js_unary_grad},
       {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
       {"attentionFwd", js_attention_fwd}, {"attentionBwd", js_attention_bwd},
+      {"attentionFwdBf16Kv", js_attention_fwd_bf16kv},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -15,6 +15,8 @@
 typedef struct {
   const mc_nn_impl *k;
   const float *q, *kk, *v, *out, *lse_in, *dout;
+  const void *kraw, *vraw; /* the cache as given: f32, or bf16 bits when kv_bf16 (decode only) */
+  int kv_bf16;
   float *o, *lse, *dq, *dk, *dv;
   int B, T, S, Hq, Hkv, D, qoff, causal, ntasks;
   float scale;
@@ -68,10 +70,12 @@ static void dec_task(void *arg, int task, int tid) {
   const int n = visible(a, 1);
   const int s0 = (int)((long)n * sp / d->nsplit), s1 = (int)((long)n * (sp + 1) / d->nsplit);
   const long ldk = (long)a->Hkv * D;
-  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * ((size_t)Hq * (size_t)MC_MAX(s1 - s0, 1) + 16));
+  const size_t np = ((size_t)Hq * (size_t)MC_MAX(s1 - s0, 1) + 15) & ~(size_t)15;
+  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (np + (size_t)ldk + 16));
   float *o = d->part + (long)task * Hq * (D + 2);
-  a->k->attn_dec_part(a->q + (long)b * Hq * D, a->kk + (long)b * a->S * ldk, a->v + (long)b * a->S * ldk, ldk, s0,
-                      s1, Hq, Hq / a->Hkv, D, a->scale, P, o + (long)Hq * D, o + (long)Hq * D + Hq, o);
+  const size_t esize = a->kv_bf16 ? 2 : 4, boff = (size_t)b * (size_t)a->S * (size_t)ldk * esize;
+  a->k->attn_dec_part(a->q + (long)b * Hq * D, (const char *)a->kraw + boff, (const char *)a->vraw + boff, a->kv_bf16,
+                      ldk, s0, s1, Hq, Hq / a->Hkv, D, a->scale, P, P + np, o + (long)Hq * D, o + (long)Hq * D + Hq, o);
 }
 
 static void attention_decode(const attn_t *a) {
@@ -110,8 +114,8 @@ static void attention_decode(const attn_t *a) {
 
 void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
                       int Hq, int Hkv, int D, int qoff, int causal, float scale) {
-  attn_t a = {.k = mc_nn_active(), .q = q, .kk = k, .v = v, .o = out, .lse = lse, .B = B, .T = T, .S = S, .Hq = Hq,
-              .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
+  attn_t a = {.k = mc_nn_active(), .q = q, .kk = k, .v = v, .kraw = k, .vraw = v, .o = out, .lse = lse, .B = B,
+              .T = T, .S = S, .Hq = Hq, .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
   if (T == 1 && B > 0 && S > 0 && visible(&a, 1) > 0) {
     attention_decode(&a);
     return;
@@ -120,6 +124,32 @@ void mc_attention_fwd(const float *q, const float *k, const float *v, float *out
   a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
   if (work < 65536 || a.ntasks < 1) a.ntasks = 1;
   mc_parallel(a.ntasks, fwd_task, &a);
+}
+
+/* bf16 bits → f32, for the multi-query path over a bf16 cache. */
+static float *widen_bf16(const uint16_t *src, size_t n) {
+  uint32_t *dst = malloc(sizeof(float) * MC_MAX(n, (size_t)1));
+  if (dst)
+    for (size_t i = 0; i < n; i++) dst[i] = (uint32_t)src[i] << 16;
+  return (float *)dst;
+}
+
+int mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
+                            int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale) {
+  attn_t a = {.k = mc_nn_active(), .q = q, .kraw = k, .vraw = v, .kv_bf16 = 1, .o = out, .lse = lse, .B = B, .T = T,
+              .S = S, .Hq = Hq, .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
+  if (T == 1 && B > 0 && S > 0 && visible(&a, 1) > 0) {
+    attention_decode(&a); /* the bandwidth-bound case: reads the bf16 rows directly */
+    return 0;
+  }
+  /* prefill is GEMM-bound: widen once, then the f32 path */
+  const size_t n = (size_t)B * S * Hkv * D;
+  float *kf = widen_bf16(k, n), *vf = widen_bf16(v, n);
+  const int ok = kf && vf;
+  if (ok) mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
+  free(kf);
+  free(vf);
+  return ok ? 0 : -1;
 }
 
 static void bwd_task(void *arg, int task, int tid) {

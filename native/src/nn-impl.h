@@ -316,16 +316,29 @@ static void attn_bwd_rows(float *P, float *dP, long ldp, int t0, int t1, int nco
   }
 }
 
+/* Row s of a cache [S, ldk] as f32: in place when it is f32; bf16 bits are widened into tmp (L1-sized:
+ * one row holds every kv head of a position), so a bf16 cache streams half the bytes. */
+static inline const float *kv_row(const void *cache, int bf16, long s, long ldk, float *tmp) {
+  if (!bf16) return (const float *)cache + s * ldk;
+  const uint16_t *r = (const uint16_t *)cache + s * ldk;
+  SIMD for (long i = 0; i < ldk; i++) {
+    const uint32_t u = (uint32_t)r[i] << 16;
+    memcpy(tmp + i, &u, sizeof u);
+  }
+  return tmp;
+}
+
 /* Decode attention (one query row) over keys [s0, s1), every query head: a partial softmax that
  * mc_attention_fwd merges across key ranges (the flash-decoding split). Rows of k and v (all Hkv heads
- * of a position, ldk floats apart) are read in order, once each, so a thread streams one contiguous
- * block of the cache. Writes m[h] = max score, l[h] = Σ exp(score − m[h]) and the unnormalised
- * o[h·D + i] = Σ exp(score − m[h])·v; an empty range gives m = −inf, l = 0, o = 0. P: Hq·(s1 − s0). */
-static void attn_dec_part(const float *q, const float *k, const float *v, long ldk, int s0, int s1, int Hq,
-                          int group, int D, float scale, float *P, float *m, float *l, float *o) {
+ * of a position, ldk elements apart; f32, or bf16 when `bf16`) are read in order, once each, so a
+ * thread streams one contiguous block of the cache. Writes m[h] = max score, l[h] = Σ exp(score − m[h])
+ * and the unnormalised o[h·D + i] = Σ exp(score − m[h])·v; an empty range gives m = −inf, l = 0, o = 0.
+ * P: Hq·(s1 − s0) floats; tmp: ldk floats. */
+static void attn_dec_part(const float *q, const void *k, const void *v, int bf16, long ldk, int s0, int s1, int Hq,
+                          int group, int D, float scale, float *P, float *tmp, float *m, float *l, float *o) {
   const int n = s1 - s0;
   for (int s = 0; s < n; s++) {
-    const float *kr = k + (long)(s0 + s) * ldk;
+    const float *kr = kv_row(k, bf16, s0 + s, ldk, tmp);
     for (int h = 0; h < Hq; h++) {
       const float *kh = kr + (long)(h / group) * D, *qh = q + (long)h * D;
       float d = 0;
@@ -344,7 +357,7 @@ static void attn_dec_part(const float *q, const float *k, const float *v, long l
   }
   memset(o, 0, sizeof(float) * (size_t)Hq * D);
   for (int s = 0; s < n; s++) {
-    const float *vr = v + (long)(s0 + s) * ldk;
+    const float *vr = kv_row(v, bf16, s0 + s, ldk, tmp);
     for (int h = 0; h < Hq; h++) {
       const float p = P[(long)h * n + s], *vh = vr + (long)(h / group) * D;
       float *oh = o + (long)h * D;

@@ -22,8 +22,8 @@ typedef struct {
   void (*reduce)(int, const float *, float *, long, long, long, long);
   void (*attn_fwd_rows)(float *, long, int, int, int, int, int, float *);
   void (*attn_bwd_rows)(float *, float *, long, int, int, int, int, int, const float *, const float *);
-  void (*attn_dec_part)(const float *, const float *, const float *, long, int, int, int, int, int, float, float *,
-                        float *, float *, float *);
+  void (*attn_dec_part)(const float *, const void *, const void *, int, long, int, int, int, int, int, float, float *,
+                        float *, float *, float *, float *);
 } mc_nn_impl;
 
 #define MC_NN_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -288,6 +288,28 @@ export interface NnKernels {
     causal: number,
     scale: number,
   ): void;
+  /** attentionFwd over a bf16 KV cache (k, v as bf16 bits): decode reads them directly. */
+  attentionFwdBf16Kv(
+    q: Float32Array,
+    qo: number,
+    k: Uint16Array,
+    ko: number,
+    v: Uint16Array,
+    vo: number,
+    out: Float32Array,
+    oo: number,
+    lse: Float32Array,
+    lo: number,
+    B: number,
+    T: number,
+    S: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    qOffset: number,
+    causal: number,
+    scale: number,
+  ): void;
   attentionBwd(
     q: Float32Array,
     qo: number,

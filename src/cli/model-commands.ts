@@ -5,6 +5,7 @@ import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadModel } from '../models/load.js';
 import { loadTokenizer } from '../tokenizer/load.js';
+import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 
 class CliError extends Error {
@@ -12,6 +13,12 @@ class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
+}
+
+/** The `--kv-cache` flag, checked. */
+export function kvCacheOption(value: string): KVCacheDtype {
+  if (value !== 'f32' && value !== 'bf16') throw new CliError(`--kv-cache must be f32 or bf16, got ${value}`);
+  return value;
 }
 
 function idsMatrix(json: unknown, what: string): number[][] {
@@ -72,11 +79,13 @@ interface GenerateCli {
   repetitionPenalty?: string;
   seed?: string;
   json?: boolean;
+  kvCache: string;
 }
 
 export async function generateCommand(o: GenerateCli): Promise<void> {
   if (!o.promptIds && o.prompt === undefined)
     throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
+  const kvCacheDtype = kvCacheOption(o.kvCache);
   const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
@@ -106,6 +115,7 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
     minP: num(o.minP),
     repetitionPenalty: num(o.repetitionPenalty),
     seed: num(o.seed),
+    kvCacheDtype,
   })) {
     step.ids.forEach((id, b) => id >= 0 && all[b].push(id));
     if (prompts.length !== 1) continue;
@@ -155,6 +165,11 @@ export function registerModelCommands(program: Command): void {
     .option('--min-p <x>')
     .option('--repetition-penalty <x>')
     .option('--seed <n>')
+    .option(
+      '--kv-cache <f32|bf16>',
+      'KV cache storage (bf16 halves its memory and decode attention reads)',
+      'f32',
+    )
     .option('--json', 'print {"ids": [...]} at the end instead of streaming')
     .action(generateCommand);
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadModel } from '../models/load.js';
+import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
 import { loadTokenizer } from '../tokenizer/index.js';
@@ -11,6 +12,7 @@ interface ServeOptions {
   host: string;
   port: string;
   dtype: string;
+  kvCache: string;
   name?: string;
 }
 
@@ -22,12 +24,20 @@ export function registerServeCommand(program: Command): void {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port', '8080')
     .option('--dtype <f32|bf16>', 'keep 2-D weights in bf16 (half the memory, faster decoding)', 'f32')
+    .option(
+      '--kv-cache <f32|bf16>',
+      'KV cache storage (bf16 halves its memory and decode attention reads)',
+      'f32',
+    )
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
     .action(async (o: ServeOptions) => {
+      const kvCache = kvCacheOption(o.kvCache);
       const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
       const loaded = loadTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
-      const app = buildServer(new GenerationService(model, loaded.tokenizer, name, loaded.chatTemplate));
+      const app = buildServer(
+        new GenerationService(model, loaded.tokenizer, name, loaded.chatTemplate, kvCache),
+      );
       const url = await app.listen({ host: o.host, port: Number(o.port) });
       console.log(`serving ${name} at ${url}/v1`);
       const stop = () => void app.close().then(() => process.exit(0));

@@ -2,7 +2,7 @@
  * Prefill + decode with a KV cache, as an async generator of token ids. The engine knows no text:
  * stop strings are the caller's business (it can stop iterating at any time).
  */
-import { KVCache } from '../models/kv-cache.js';
+import { KVCache, type KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { noGrad, scope, slice, Tensor } from '../tensor/index.js';
 import { Sampler, type SamplerOptions } from './sampler.js';
@@ -11,6 +11,8 @@ export interface GenerateOptions extends SamplerOptions {
   maxNewTokens: number;
   /** Ids that end a sequence (default: the config's eos). The stop id is yielded, then the row ends. */
   stopIds?: number[];
+  /** 'bf16' halves the KV cache's memory and decode attention's reads (keys/values rounded to bf16). */
+  kvCacheDtype?: KVCacheDtype;
 }
 
 export interface GenerateStep {
@@ -82,7 +84,14 @@ export async function* generate(
   const B = prompts.length;
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopIds ?? [c.eosTokenId]);
-  const cache = new KVCache(c.numLayers, B, c.numKvHeads, c.headDim, width + opts.maxNewTokens);
+  const cache = new KVCache(
+    c.numLayers,
+    B,
+    c.numKvHeads,
+    c.headDim,
+    width + opts.maxNewTokens,
+    opts.kvCacheDtype,
+  );
   const contexts = prompts.map((p) => [...p]);
   const done = new Array<boolean>(B).fill(false);
   try {

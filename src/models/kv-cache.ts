@@ -1,8 +1,14 @@
 /**
  * Per-layer key/value cache [B, capacity, Hkv, D]. Appending writes in place; when capacity runs out
  * it doubles (one copy per doubling, never a copy per step).
+ *
+ * The cache is f32 by default (decoding equals full recomputation exactly). A bf16 cache, as a bf16
+ * Hugging Face model keeps, halves its memory and the bytes each decode step's attention streams;
+ * keys and values are rounded to bf16 as they are appended. It is for inference (noGrad) only.
  */
-import { getBackend, slice, Tensor } from '../tensor/index.js';
+import { cast, getBackend, slice, Tensor } from '../tensor/index.js';
+
+export type KVCacheDtype = 'f32' | 'bf16';
 
 export class KVCache {
   private keys: Tensor[] = [];
@@ -17,15 +23,18 @@ export class KVCache {
     readonly numKvHeads: number,
     readonly headDim: number,
     initialCapacity = 256,
+    readonly dtype: KVCacheDtype = 'f32',
   ) {
+    if (dtype !== 'f32' && dtype !== 'bf16')
+      throw new TypeError(`KV cache dtype must be 'f32' or 'bf16', got ${String(dtype)}`);
     this.grow(initialCapacity);
   }
 
   private grow(capacity: number): void {
     const b = getBackend();
     for (let l = 0; l < this.numLayers; l++) {
-      const k = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim]).keep();
-      const v = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim]).keep();
+      const k = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim], this.dtype).keep();
+      const v = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim], this.dtype).keep();
       if (this.length > 0) {
         b.assign(slice(k, 1, 0, this.length), slice(this.keys[l], 1, 0, this.length));
         b.assign(slice(v, 1, 0, this.length), slice(this.values[l], 1, 0, this.length));
@@ -44,8 +53,8 @@ export class KVCache {
     const end = this.length + T;
     if (end > this.capacity) this.grow(Math.max(end, this.capacity * 2));
     const b = getBackend();
-    b.assign(slice(this.keys[layer], 1, this.length, end), k);
-    b.assign(slice(this.values[layer], 1, this.length, end), v);
+    b.assign(slice(this.keys[layer], 1, this.length, end), cast(k, this.dtype));
+    b.assign(slice(this.values[layer], 1, this.length, end), cast(v, this.dtype));
     return { k: slice(this.keys[layer], 1, 0, end), v: slice(this.values[layer], 1, 0, end) };
   }
 

@@ -4,6 +4,7 @@
  * matched on the decoded text; text that might be the start of a stop string, or an incomplete UTF-8
  * sequence, is held back until it is decided.
  */
+import type { KVCacheDtype } from '../models/kv-cache.js';
 import { chatFormatFor, renderPrompt, type ChatFormat } from '../align/chat-format.js';
 import { generate } from '../engine/generate.js';
 import type { MiniCPM } from '../models/minicpm.js';
@@ -45,6 +46,7 @@ export class GenerationService {
     readonly tok: Tokenizer,
     readonly modelName: string,
     chatTemplate?: string,
+    readonly kvCacheDtype: KVCacheDtype = 'f32',
   ) {
     this.format = chatFormatFor('auto', model.config.modelType, chatTemplate);
   }
@@ -98,6 +100,7 @@ export class GenerationService {
         topK: r.topK,
         minP: r.minP,
         repetitionPenalty: r.repetitionPenalty,
+        kvCacheDtype: this.kvCacheDtype,
         seed: r.seed,
         stopIds: eos >= 0 ? [eos] : undefined,
       })) {

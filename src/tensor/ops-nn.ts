@@ -3,7 +3,7 @@ import { record } from './autograd.js';
 import { getBackend, type AdamWHyper } from './backend.js';
 import { DTypeError, ShapeError } from './errors.js';
 import type { RopeLayout } from './op-names.js';
-import { noGrad } from './scope.js';
+import { isGradEnabled, noGrad } from './scope.js';
 import { contiguous } from './ops-shape.js';
 import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -109,6 +109,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, args: AttentionArgs =
   };
   if (opts.causal && opts.qOffset + T > S)
     throw new ShapeError(`causal attention: qOffset ${opts.qOffset} + T ${T} > S ${S}`);
+  if (k.dtype !== v.dtype || (k.dtype !== q.dtype && !(k.dtype === 'bf16' && q.dtype === 'f32')))
+    throw new DTypeError(
+      `attention needs k and v of q's dtype (or a bf16 cache): q ${q.dtype}, k ${k.dtype}, v ${v.dtype}`,
+    );
+  if (k.dtype !== q.dtype && isGradEnabled() && [q, k, v].some((t) => t.requiresGrad))
+    throw new DTypeError('attention over a bf16 KV cache is for inference: run it under noGrad()');
   const mask = args.mask ?? null;
   const { out, lse } = getBackend().attention(q, k, v, mask, opts);
   const inputs = mask ? [q, k, v, mask] : [q, k, v];

@@ -72,9 +72,31 @@ export class CpuBackend implements Backend {
   private gemmAttention(q: Tensor, mask: Tensor | null): boolean {
     return this.fastAttention && !mask && q.dtype === 'f32';
   }
-  attention = (q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) =>
-    (this.gemmAttention(q, mask) ? this.fast?.attention(q, k, v, opts) : null) ??
-    (this.gemmAttention(q, mask) ? attentionGemm(this.gemm, q, k, v, opts) : attention(q, k, v, mask, opts));
+  attention = (
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | null,
+    opts: AttentionOptions,
+  ): { out: Tensor; lse: Tensor } => {
+    const fast = this.gemmAttention(q, mask) ? this.fast?.attention(q, k, v, opts) : null;
+    if (fast) return fast;
+    if (k.dtype !== q.dtype || v.dtype !== q.dtype) return this.widenedAttention(q, k, v, mask, opts);
+    return this.gemmAttention(q, mask)
+      ? attentionGemm(this.gemm, q, k, v, opts)
+      : attention(q, k, v, mask, opts);
+  };
+  /** A bf16 KV cache where no kernel reads it directly (masks, the reference backend): widen, then attend. */
+  private widenedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, opts: AttentionOptions) {
+    const kw = this.cast(k, q.dtype);
+    const vw = this.cast(v, q.dtype);
+    try {
+      return this.attention(q, kw, vw, mask, opts);
+    } finally {
+      kw.dispose();
+      vw.dispose();
+    }
+  }
   attentionGrad = (
     q: Tensor,
     k: Tensor,

@@ -278,32 +278,43 @@ export class NativeNn {
   }
 
   attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): { out: Tensor; lse: Tensor } | null {
-    if (!ok(q, k, v)) return null;
+    const bf16 = (t: Tensor): boolean => t.dtype === 'bf16' && t.isContiguous();
+    const kvBf16 = bf16(k) && bf16(v);
+    if (!ok(q) || !(kvBf16 || ok(k, v))) return null;
     const [B, T, Hq, D] = q.shape;
     const [, S, Hkv] = k.shape;
     const out = Tensor.empty(q.shape);
     const lse = Tensor.empty([B, Hq, T]);
-    this.k.attentionFwd(
-      f32(q),
-      q.offset,
-      f32(k),
-      k.offset,
-      f32(v),
-      v.offset,
-      f32(out),
-      0,
-      f32(lse),
-      0,
-      B,
-      T,
-      S,
-      Hq,
-      Hkv,
-      D,
-      o.qOffset,
-      o.causal ? 1 : 0,
-      o.scale,
-    );
+    const dims = [B, T, S, Hq, Hkv, D, o.qOffset, o.causal ? 1 : 0, o.scale] as const;
+    if (kvBf16) {
+      const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
+      this.k.attentionFwdBf16Kv(
+        f32(q),
+        q.offset,
+        u16(k),
+        k.offset,
+        u16(v),
+        v.offset,
+        f32(out),
+        0,
+        f32(lse),
+        0,
+        ...dims,
+      );
+    } else
+      this.k.attentionFwd(
+        f32(q),
+        q.offset,
+        f32(k),
+        k.offset,
+        f32(v),
+        v.offset,
+        f32(out),
+        0,
+        f32(lse),
+        0,
+        ...dims,
+      );
     return { out, lse };
   }
 

@@ -50,8 +50,21 @@ export function parameterShapes(c: MiniCPMConfig): Map<string, number[]> {
 /** Observes named activations during a forward pass (e.g. the μP coordinate check). */
 export type ActivationProbe = (name: string, t: Tensor) => void;
 
+/** The linear layers of a decoder layer that read the same input, in the order they run. */
+export const LINEAR_GROUPS = {
+  qkv: ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'],
+  o: ['self_attn.o_proj'],
+  gate_up: ['mlp.gate_proj', 'mlp.up_proj'],
+  down: ['mlp.down_proj'],
+} as const;
+export type LinearGroup = keyof typeof LINEAR_GROUPS;
+
+/** Observes the input [B, T, in] of each group of linear layers (e.g. GPTQ's calibration Hessians). */
+export type LinearInputHook = (layer: number, group: LinearGroup, x: Tensor) => void;
+
 export class MiniCPM {
   probe: ActivationProbe | null = null;
+  linearInputs: LinearInputHook | null = null;
   private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
 
   constructor(
@@ -115,6 +128,7 @@ export class MiniCPM {
     const [B, T] = h.shape;
     const a = `model.layers.${l}.self_attn`;
     const { cos, sin } = this.ropeFor(pos + T);
+    this.linearInputs?.(l, 'qkv', h);
     const [hq, hk, hv] = linears(h, [
       this.p(`${a}.q_proj.weight`),
       this.p(`${a}.k_proj.weight`),
@@ -126,39 +140,59 @@ export class MiniCPM {
     q = rope(q, cos, sin, pos);
     k = rope(k, cos, sin, pos);
     if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
-    const o = attention(q, k, v, { causal: true, qOffset: pos, mask }); // (B, T, Hq, D)
-    return linear(reshape(o, [B, T, c.numHeads * c.headDim]), this.p(`${a}.o_proj.weight`)); // (B, T, d)
+    const o = reshape(attention(q, k, v, { causal: true, qOffset: pos, mask }), [
+      B,
+      T,
+      c.numHeads * c.headDim,
+    ]);
+    this.linearInputs?.(l, 'o', o);
+    return linear(o, this.p(`${a}.o_proj.weight`)); // (B, T, d)
   }
 
   private mlpBlock(l: number, h: Tensor): Tensor {
     const m = `model.layers.${l}.mlp`;
+    this.linearInputs?.(l, 'gate_up', h);
     const [gate, up] = linears(h, [this.p(`${m}.gate_proj.weight`), this.p(`${m}.up_proj.weight`)]); // (B, T, d_ff)
-    return linear(swiglu(gate, up), this.p(`${m}.down_proj.weight`)); // (B, T, d)
+    const act = swiglu(gate, up);
+    this.linearInputs?.(l, 'down', act);
+    return linear(act, this.p(`${m}.down_proj.weight`)); // (B, T, d)
   }
 
   /**
    * Final hidden states [B, T, d] (before the head) for ids [B, T]. `mask` is an optional additive
    * attention mask broadcastable to [B, 1, T, S] (e.g. hiding left padding), applied with the causal one.
    */
-  hidden(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
+  /** Scaled token embeddings [B, T, d] for ids [B, T] (the decoder's input). */
+  embed(ids: Tensor): Tensor {
+    const mult = multipliers(this.config);
+    const x = embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
+    return mult.embedding !== 1 ? mulScalar(x, mult.embedding) : x;
+  }
+
+  /** Decoder layer `l` on x [B, T, d] whose first position is `pos` (appends to `cache` when given). */
+  decoderLayer(l: number, x: Tensor, pos: number, cache?: KVCache, mask?: Tensor): Tensor {
     const c = this.config;
     const mult = multipliers(c);
+    const p = `model.layers.${l}`;
+    const attn = this.attentionBlock(
+      l,
+      rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps),
+      pos,
+      cache,
+      mask,
+    );
+    x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
+    const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
+    return add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
+  }
+
+  hidden(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
+    const c = this.config;
     const pos = cache?.length ?? 0;
-    let x = embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
-    if (mult.embedding !== 1) x = mulScalar(x, mult.embedding);
+    let x = this.embed(ids);
     this.probe?.('embedding', x);
     for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      const attn = this.attentionBlock(
-        l,
-        rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps),
-        pos,
-        cache,
-        mask,
-      );
-      x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
-      const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
-      x = add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
+      x = this.decoderLayer(l, x, pos, cache, mask);
       this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);

@@ -7,6 +7,7 @@ import { registerEvalCommand } from './eval-command.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
 import { registerModelCommands } from './model-commands.js';
+import { registerQuantizeCommand } from './quantize-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerAlignCommands(program);
   registerEvalCommand(program);
   registerServeCommand(program);
+  registerQuantizeCommand(program);
   registerSandboxCommands(program);
   registerTokenizerCommands(program);
   registerDataCommands(program);

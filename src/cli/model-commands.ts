@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { loadModel } from '../models/load.js';
+import { loadAnyModel } from '../quant/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
@@ -37,7 +37,7 @@ function idsMatrix(json: unknown, what: string): number[][] {
 export async function logitsCommand(o: { model: string; input: string; output: string }): Promise<void> {
   const input = JSON.parse(fs.readFileSync(o.input, 'utf8')) as { inputs?: unknown; targets?: unknown };
   const inputs = idsMatrix(input.inputs, `${o.input} "inputs"`);
-  const model = await loadModel(o.model);
+  const model = await loadAnyModel(o.model);
   const [B, T] = [inputs.length, inputs[0].length];
   const logits = noGrad(() => model.forward(Tensor.from(Int32Array.from(inputs.flat()), [B, T], 'i32')));
   const f = logits.data as Float32Array;
@@ -86,7 +86,7 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
   if (!o.promptIds && o.prompt === undefined)
     throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
   const kvCacheDtype = kvCacheOption(o.kvCache);
-  const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+  const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
     o.prompt !== undefined || o.tokenizer || o.stop?.length

@@ -1,7 +1,7 @@
 /** `minicpm serve`: an OpenAI-compatible HTTP API (server/) over one model folder. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadModel } from '../models/load.js';
+import { loadAnyModel } from '../quant/index.js';
 import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
@@ -32,7 +32,7 @@ export function registerServeCommand(program: Command): void {
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
     .action(async (o: ServeOptions) => {
       const kvCache = kvCacheOption(o.kvCache);
-      const model = await loadModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+      const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
       const loaded = loadTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
       const app = buildServer(

@@ -144,6 +144,8 @@ export interface SaveFolderOptions {
   maxShardBytes?: number;
   /** safetensors __metadata__; defaults to {format: "pt"} like transformers. */
   metadata?: Record<string, string>;
+  /** More JSON files by name (e.g. quantize_config.json), written inside the same atomic swap. */
+  extraJson?: Record<string, unknown>;
 }
 
 /**
@@ -159,6 +161,11 @@ export async function saveFolder(dir: string, opts: SaveFolderOptions): Promise<
     await writeJson(path.join(tmp, 'config.json'), opts.config);
     if (opts.generationConfig)
       await writeJson(path.join(tmp, 'generation_config.json'), opts.generationConfig);
+    for (const [name, value] of Object.entries(opts.extraJson ?? {})) {
+      if (path.basename(name) !== name || !name.endsWith('.json'))
+        throw new TypeError(`extraJson names must be plain *.json file names, got ${JSON.stringify(name)}`);
+      await writeJson(path.join(tmp, name), value);
+    }
     await writeShardedSafetensors(tmp, opts.tensors, {
       maxShardBytes: opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
       metadata: opts.metadata ?? { format: 'pt' },

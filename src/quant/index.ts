@@ -12,3 +12,10 @@ export { gptqQuantizeReference } from './gptq-ref.js';
 export { outputError } from './layer-error.js';
 export * from './autogptq.js';
 export * from './quantize-config.js';
+export {
+  quantizeModel,
+  type QuantizeModelOptions,
+  type QuantizedLayerInfo,
+  type QuantizedModel,
+} from './quantize-model.js';
+export { dequantizingReader, loadAnyModel, readQuantizeConfig, saveQuantizedModel } from './gptq-folder.js';

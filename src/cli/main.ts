@@ -6,6 +6,7 @@ import { registerDataCommands } from './data-commands.js';
 import { registerEvalCommand } from './eval-command.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
+import { registerImportCommand } from './import-command.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerQuantizeCommand } from './quantize-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerDemoCommand(program);
   registerExportCommand(program);
+  registerImportCommand(program);
   return program;
 }
 

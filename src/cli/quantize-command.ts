@@ -101,6 +101,10 @@ export async function quantizeCommand(o: QuantizeCli): Promise<void> {
     trueSequential: o.trueSequential,
     onLayer: (e) => console.log(`  ${e.name}  loss ${e.loss.toPrecision(4)}  ${e.seconds.toFixed(1)} s`),
   });
+  if (q.skipped.length)
+    console.log(
+      `kept in floating point (shape not packable in ${o.bits}-bit words): ${q.skipped.join(', ')}`,
+    );
   await saveQuantizedModel(o.out, q, { tokenizerFrom: o.model });
   console.log(
     `quantized ${q.packed.size} linear layers in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${path.resolve(o.out)}`,

@@ -11,3 +11,4 @@ export * from './gguf.js';
 export * from './gguf-minicpm.js';
 export * from './hf-folder.js';
 export { atomicWriteFile, atomicWriteText } from './file-io.js';
+export * from './llama2c.js';

@@ -36,6 +36,11 @@ export interface QuantizedModel {
   /** Every quantized linear layer in AutoGPTQ's layout, by module path. */
   packed: Map<string, PackedLinear>;
   losses: Map<string, number>;
+  /**
+   * Linear layers left in floating point because AutoGPTQ's int32 words cannot pack their shape (both
+   * dimensions must be multiples of 32/bits), e.g. llama2.c's 172-wide MLP.
+   */
+  skipped: string[];
   config: QuantizeConfig;
 }
 
@@ -87,6 +92,7 @@ export function quantizeModel(
     model,
     packed: new Map(),
     losses: new Map(),
+    skipped: [],
     config: quantizeConfigFor(gptq, trueSequential),
   };
   let xs = noGrad(() =>
@@ -148,14 +154,21 @@ function quantizeGroup(
   result: QuantizedModel,
   onLayer: QuantizeModelOptions['onLayer'],
 ): void {
+  const perWord = 32 / (gptq.bits ?? 4);
+  const names = LINEAR_GROUPS[group].map((mod) => `model.layers.${l}.${mod}`);
+  const packable = names.filter((name) => {
+    const [out, cols] = model.p(`${name}.weight`).shape;
+    return out % perWord === 0 && cols % perWord === 0;
+  });
+  result.skipped.push(...names.filter((n) => !packable.includes(n)));
+  if (packable.length === 0) return;
   const n = Math.round(Math.sqrt(gram.sum.length));
   const h = new Float64Array(n * n);
   const scale = 2 / gram.rows; // H = (2/n)·XᵀX
   for (let i = 0; i < h.length; i++) h[i] = gram.sum[i] * scale;
   const factor = factorHessian(h, n, { damp: gptq.damp, actOrder: gptq.actOrder });
-  for (const mod of LINEAR_GROUPS[group]) {
+  for (const name of packable) {
     const t0 = performance.now();
-    const name = `model.layers.${l}.${mod}`;
     const w = model.p(`${name}.weight`);
     const q = gptqQuantize(matrixFromTensor(w), factor, gptq);
     const packed = packAutoGptq(q);

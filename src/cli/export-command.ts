@@ -6,6 +6,7 @@ import { readConfig } from '../io/hf-folder.js';
 import { configFromHF } from '../models/config.js';
 import { exportFolderToGguf } from '../models/gguf-export.js';
 import { ggufVocabFromTokenizer, syntheticGgufVocab, type GgufVocab } from '../tokenizer/gguf-export.js';
+import { openAnyWeights } from '../quant/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 
 class ExportError extends Error {
@@ -58,6 +59,7 @@ export async function exportCommand(o: ExportCli): Promise<void> {
     dtype: dtype,
     tokenizer: vocab,
     name: o.name ?? path.basename(path.resolve(o.model)),
+    openReader: openAnyWeights, // a GPTQ folder exports its dequantized weights
   });
   const mb = fs.statSync(o.output).size / 1e6;
   console.log(

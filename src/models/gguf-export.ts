@@ -16,7 +16,7 @@ import {
 import { gv, type GgufValue } from '../io/gguf-types.js';
 import { writeGguf } from '../io/gguf-writer.js';
 import { openWeights, readConfig } from '../io/hf-folder.js';
-import type { LazyTensor } from '../io/tensor-source.js';
+import type { LazyTensor, TensorReader } from '../io/tensor-source.js';
 import { ConfigError, configFromHF, type MiniCPMConfig } from './config.js';
 import type { MiniCPM } from './minicpm.js';
 import { parameterShapes } from './minicpm.js';
@@ -30,6 +30,8 @@ export interface GgufExportOptions {
   /** Vocabulary to embed (llama.cpp needs one; see tokenizer/gguf-export). */
   tokenizer?: GgufTokenizer & { addSpacePrefix?: boolean; removeExtraWhitespaces?: boolean };
   name?: string;
+  /** Opens the folder's tensors for exportFolderToGguf (default io's openWeights; e.g. a dequantizing view). */
+  openReader?: (dir: string) => Promise<TensorReader>;
 }
 
 const DTYPE = { f32: 'F32', f16: 'F16', bf16: 'BF16' } as const;
@@ -141,7 +143,7 @@ export async function exportFolderToGguf(
   const dtype = opts.dtype ?? 'f32';
   const config = configFromHF(await readConfig(dir));
   const hf = ggufHfConfig(config);
-  const reader = await openWeights(dir);
+  const reader = await (opts.openReader ?? openWeights)(dir);
   try {
     const shapes = parameterShapes(config);
     const missing = [...shapes.keys()].filter((n) => !reader.has(n));

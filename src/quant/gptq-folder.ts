@@ -66,13 +66,19 @@ export async function readQuantizeConfig(dir: string): Promise<QuantizeConfig | 
   return parseQuantizeConfig(JSON.parse(fs.readFileSync(file, 'utf8')), file);
 }
 
+/** The folder's tensors, GPTQ layers read as dequantized `.weight`s when the folder is quantized. */
+export async function openAnyWeights(dir: string): Promise<TensorReader> {
+  const qc = await readQuantizeConfig(dir);
+  const reader = await openWeights(dir);
+  return qc ? dequantizingReader(reader, qc.bits) : reader;
+}
+
 /** Loads a model folder, quantized (GPTQ, dequantized on load) or not. */
 export async function loadAnyModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
-  const qc = await readQuantizeConfig(dir);
-  if (!qc) return loadModel(dir, opts);
+  if (!(await readQuantizeConfig(dir))) return loadModel(dir, opts);
   const config = configFromHF(await readConfig(dir));
   assertSane(config);
-  const reader = dequantizingReader(await openWeights(dir), qc.bits);
+  const reader = await openAnyWeights(dir);
   try {
     return loadParameters(config, reader, opts);
   } finally {

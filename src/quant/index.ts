@@ -18,4 +18,10 @@ export {
   type QuantizedLayerInfo,
   type QuantizedModel,
 } from './quantize-model.js';
-export { dequantizingReader, loadAnyModel, readQuantizeConfig, saveQuantizedModel } from './gptq-folder.js';
+export {
+  dequantizingReader,
+  loadAnyModel,
+  openAnyWeights,
+  readQuantizeConfig,
+  saveQuantizedModel,
+} from './gptq-folder.js';

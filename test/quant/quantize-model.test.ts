@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openWeights, readLlama2c, saveFolder, writeSafetensors } from '../../src/io/index.js';
+import { openGguf, openWeights, readLlama2c, saveFolder, writeSafetensors } from '../../src/io/index.js';
+import { exportFolderToGguf } from '../../src/models/gguf-export.js';
 import { generateAll } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/models/load.js';
 import { configFromHF } from '../../src/models/config.js';
@@ -14,6 +15,7 @@ import {
   loadAnyModel,
   matrix,
   matrixFromTensor,
+  openAnyWeights,
   outputError,
   packAutoGptq,
   QuantFormatError,
@@ -117,6 +119,16 @@ describe('quantizeModel (GPTQ, true-sequential)', () => {
     expect(logits(back)).toEqual(logits(q.model));
     const back16 = await loadAnyModel(dir, { weightDtype: 'bf16' });
     expect(back16.p('model.layers.0.self_attn.q_proj.weight').dtype).toBe('bf16');
+    // GGUF export of the folder carries the dequantized weights
+    const gguf = path.join(dir, '..', 'model.gguf');
+    await exportFolderToGguf(dir, gguf, { openReader: openAnyWeights });
+    const g = await openGguf(gguf);
+    const v = g.readTensorSync('blk.1.attn_v.weight');
+    expect(Array.from(new Float32Array(v.data.slice().buffer))).toEqual(
+      Array.from(q.model.p('model.layers.1.self_attn.v_proj.weight').data as Float32Array),
+    );
+    await g.close();
+    await expect(exportFolderToGguf(dir, gguf)).rejects.toThrow(/lacks 14 tensor/);
   });
 
   it('rejects bad calibration, bf16 weights and incomplete checkpoints with typed errors', async () => {

@@ -205,12 +205,33 @@ void mc_gemv_n_avx512(int n, int k, float alpha, const float *B, long ldb, const
 
 /* bf16 rows, exact f32 products: a 32-bit word holds W[2q] (low half) and W[2q+1] (high half);
  * word << 16 and word & 0xffff0000 are those two as f32, multiplied by x split into even/odd
- * (xe, xo: zero padded to a multiple of 16). One row at a time in memory order, as gemv_t_row. */
+ * (xe, xo: zero padded to a multiple of 16). One row at a time in memory order, as gemv_t_row.
+ * 128 weights (4 lines) and 8 accumulators per step, x addressed by pointer increments: per byte this
+ * loop issues ~2.5x the f32 one's instructions, and halving the loop overhead raised it from ~0.78 to
+ * ~0.86 of the f32 GEMV's bandwidth when the host allowed 62-64 GB/s (2 threads, 566 MB). */
 static inline __attribute__((always_inline)) float gemv_bf16_row_(int k, const uint16_t *w, const float *xe,
                                                                  const float *xo, int nt) {
   const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   int p = 0;
+  __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
+  const float *e = xe, *o = xo;
+  for (; p + 128 <= k; p += 128, e += 64, o += 64) {
+    const __m512i v0 = _mm512_castps_si512(ld_w(w + p, nt)), v1 = _mm512_castps_si512(ld_w(w + p + 32, nt));
+    const __m512i v2 = _mm512_castps_si512(ld_w(w + p + 64, nt)), v3 = _mm512_castps_si512(ld_w(w + p + 96, nt));
+    s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(e), s0);
+    s1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_loadu_ps(o), s1);
+    s2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(e + 16), s2);
+    s3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(o + 16), s3);
+    t0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v2, 16)), _mm512_loadu_ps(e + 32), t0);
+    t1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v2, hi)), _mm512_loadu_ps(o + 32), t1);
+    t2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v3, 16)), _mm512_loadu_ps(e + 48), t2);
+    t3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v3, hi)), _mm512_loadu_ps(o + 48), t3);
+  }
+  s0 = _mm512_add_ps(s0, t0);
+  s1 = _mm512_add_ps(s1, t1);
+  s2 = _mm512_add_ps(s2, t2);
+  s3 = _mm512_add_ps(s3, t3);
   for (; p + 64 <= k; p += 64) {
     const __m512i v0 = _mm512_castps_si512(ld_w(w + p, nt)), v1 = _mm512_castps_si512(ld_w(w + p + 32, nt));
     const int q = p / 2;

@@ -504,6 +504,8 @@ describe.skipIf(!native)('native gemmBf16 matches the reference', () => {
     [31, 1, 65],
     [4, 100, 67],
     [2, 1000, 129],
+    [1, 70, 200], // GEMV: one 128-wide step, one 64-wide step, a tail of 8
+    [1, 9, 2368],
   ];
   it('every remainder shape (tolerance: A rounds to bf16, 1e-2 of Σ|a·w|)', () => {
     shapes.forEach(([M, N, K], s) => {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { CheckpointFormatError } from './errors.js';
 import { fromTypedArray, type TensorRecord } from './dtypes.js';
 import { readAtSync } from './file-io.js';
+import { unpermuteQK } from './gguf-minicpm.js';
 
 export interface Llama2cHeader {
   dim: number;
@@ -101,8 +102,11 @@ export function readLlama2c(file: string): Llama2cCheckpoint {
     for (let l = 0; l < L; l++) {
       const p = `model.layers.${l}`;
       put(`${p}.input_layernorm.weight`, [dim], attnNorm[l]);
-      put(`${p}.self_attn.q_proj.weight`, [dim, dim], rotateHalfRows(wq[l], numHeads, hs, dim));
-      put(`${p}.self_attn.k_proj.weight`, [kvd, dim], rotateHalfRows(wk[l], numKvHeads, hs, dim));
+      // adjacent-pair rows, the layout llama.cpp's GGUF uses too: reorder as the GGUF reader does
+      tensors.push(unpermuteQK(fromTypedArray(`${p}.self_attn.q_proj.weight`, [dim, dim], wq[l]), numHeads));
+      tensors.push(
+        unpermuteQK(fromTypedArray(`${p}.self_attn.k_proj.weight`, [kvd, dim], wk[l]), numKvHeads),
+      );
       put(`${p}.self_attn.v_proj.weight`, [kvd, dim], wv[l]);
       put(`${p}.self_attn.o_proj.weight`, [dim, dim], wo[l]);
       put(`${p}.post_attention_layernorm.weight`, [dim], ffnNorm[l]);
@@ -135,21 +139,4 @@ export function readLlama2c(file: string): Llama2cCheckpoint {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/**
- * Rows of a q or k projection [heads·hs, cols] from adjacent-pair order (row 2i, 2i+1 of a head form
- * rotation pair i) to rotate-half order (pair i = rows i and i + hs/2).
- */
-export function rotateHalfRows(w: Float32Array, heads: number, hs: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  const half = hs / 2;
-  for (let h = 0; h < heads; h++)
-    for (let i = 0; i < half; i++)
-      for (const [from, to] of [
-        [2 * i, i],
-        [2 * i + 1, i + half],
-      ])
-        out.set(w.subarray((h * hs + from) * cols, (h * hs + from + 1) * cols), (h * hs + to) * cols);
-  return out;
 }

@@ -1,13 +1,19 @@
 /** Hugging Face folders ↔ MiniCPM models (config.json + weights in any format io/ reads). */
 import { openWeights, readConfig, readGenerationConfig, saveFolder } from '../io/hf-folder.js';
+import type { TensorReader } from '../io/tensor-source.js';
 import { configFromHF, configToHF } from './config.js';
 import { MiniCPM } from './minicpm.js';
 import { assertSane, loadParameters, tensorToRecord, type LoadOptions } from './weights.js';
 
-export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
+/** `open` reads the folder's tensors (default io's openWeights; e.g. a dequantizing view of a GPTQ folder). */
+export async function loadModel(
+  dir: string,
+  opts: LoadOptions = {},
+  open: (dir: string) => Promise<TensorReader> = openWeights,
+): Promise<MiniCPM> {
   const config = configFromHF(await readConfig(dir));
   assertSane(config);
-  const reader = await openWeights(dir);
+  const reader = await open(dir);
   try {
     return loadParameters(config, reader, opts);
   } finally {

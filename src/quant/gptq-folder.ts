@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  checkInto,
   fromTypedArray,
   openWeights,
   readConfig,
@@ -18,8 +19,8 @@ import {
   type TensorRecord,
   type TensorSource,
 } from '../io/index.js';
-import { assertSane, loadParameters, tensorToRecord, type LoadOptions } from '../models/weights.js';
-import { configFromHF, configToHF } from '../models/config.js';
+import { tensorToRecord, type LoadOptions } from '../models/weights.js';
+import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { autogptqFromRecords, autogptqRecords, dequantizePacked } from './autogptq.js';
@@ -74,16 +75,8 @@ export async function openAnyWeights(dir: string): Promise<TensorReader> {
 }
 
 /** Loads a model folder, quantized (GPTQ, dequantized on load) or not. */
-export async function loadAnyModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
-  if (!(await readQuantizeConfig(dir))) return loadModel(dir, opts);
-  const config = configFromHF(await readConfig(dir));
-  assertSane(config);
-  const reader = await openAnyWeights(dir);
-  try {
-    return loadParameters(config, reader, opts);
-  } finally {
-    await reader.close();
-  }
+export function loadAnyModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
+  return loadModel(dir, opts, openAnyWeights);
 }
 
 const PACKED_SUFFIXES = ['.qweight', '.qzeros', '.scales', '.g_idx'];
@@ -138,12 +131,8 @@ export function dequantizingReader(inner: TensorReader, bits: number): TensorRea
     readSync,
     readIntoSync(name, into) {
       if (moduleOf(name) === null) return inner.readIntoSync(name, into);
-      const r = readSync(name);
-      if (into.byteLength !== r.data.byteLength)
-        throw new RangeError(
-          `${name} has ${r.data.byteLength} bytes but the destination holds ${into.byteLength}`,
-        );
-      into.set(r.data);
+      checkInto(inner.path, info(name), into);
+      into.set(readSync(name).data);
     },
     close: () => inner.close(),
   };

@@ -62,9 +62,13 @@ export type LinearGroup = keyof typeof LINEAR_GROUPS;
 /** Observes the input [B, T, in] of each group of linear layers (e.g. GPTQ's calibration Hessians). */
 export type LinearInputHook = (layer: number, group: LinearGroup, x: Tensor) => void;
 
+/** Adds to a linear layer's output y = x·Wᵀ (e.g. a LoRA adapter); `module` is e.g. model.layers.0.mlp.up_proj. */
+export type LinearAdapter = (module: string, x: Tensor, y: Tensor) => Tensor;
+
 export class MiniCPM {
   probe: ActivationProbe | null = null;
   linearInputs: LinearInputHook | null = null;
+  adapter: LinearAdapter | null = null;
   private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
 
   constructor(
@@ -129,11 +133,7 @@ export class MiniCPM {
     const a = `model.layers.${l}.self_attn`;
     const { cos, sin } = this.ropeFor(pos + T);
     this.linearInputs?.(l, 'qkv', h);
-    const [hq, hk, hv] = linears(h, [
-      this.p(`${a}.q_proj.weight`),
-      this.p(`${a}.k_proj.weight`),
-      this.p(`${a}.v_proj.weight`),
-    ]);
+    const [hq, hk, hv] = this.project(h, [`${a}.q_proj`, `${a}.k_proj`, `${a}.v_proj`]);
     let q = reshape(hq, [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
     let k = reshape(hk, [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
     let v = reshape(hv, [B, T, c.numKvHeads, c.headDim]);
@@ -146,16 +146,26 @@ export class MiniCPM {
       c.numHeads * c.headDim,
     ]);
     this.linearInputs?.(l, 'o', o);
-    return linear(o, this.p(`${a}.o_proj.weight`)); // (B, T, d)
+    return this.project(o, [`${a}.o_proj`])[0]; // (B, T, d)
   }
 
   private mlpBlock(l: number, h: Tensor): Tensor {
     const m = `model.layers.${l}.mlp`;
     this.linearInputs?.(l, 'gate_up', h);
-    const [gate, up] = linears(h, [this.p(`${m}.gate_proj.weight`), this.p(`${m}.up_proj.weight`)]); // (B, T, d_ff)
+    const [gate, up] = this.project(h, [`${m}.gate_proj`, `${m}.up_proj`]); // (B, T, d_ff)
     const act = swiglu(gate, up);
     this.linearInputs?.(l, 'down', act);
-    return linear(act, this.p(`${m}.down_proj.weight`)); // (B, T, d)
+    return this.project(act, [`${m}.down_proj`])[0]; // (B, T, d)
+  }
+
+  /** Every decoder linear runs through here: x · Wᵀ for each module sharing x, then the adapter. */
+  private project(x: Tensor, modules: readonly string[]): Tensor[] {
+    const ys = linears(
+      x,
+      modules.map((m) => this.p(`${m}.weight`)),
+    );
+    const adapter = this.adapter;
+    return adapter ? ys.map((y, i) => adapter(modules[i], x, y)) : ys;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Tokenizer } from '@huggingface/tokenizers';
+import * as tokenizersJs from '@huggingface/tokenizers';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,6 +125,13 @@ describe.skipIf(!hasSentencePiece)('cross-check: Google SentencePiece loads our 
 });
 
 // tokenizers.js is the tokenizer library inside transformers.js (a devDependency, so this always runs).
+// Its published .d.ts files use extensionless relative imports that NodeNext cannot follow, so the one
+// constructor used here is typed locally.
+type TokenizersJs = new (json: object, config: object) => {
+  encode(text: string, o: { add_special_tokens: boolean }): { ids: number[] };
+};
+const Tokenizer = (tokenizersJs as unknown as { Tokenizer: TokenizersJs }).Tokenizer;
+
 describe('cross-check: tokenizers.js (transformers.js) loads our tokenizer.json', () => {
   it('encodes the probes to our ids', () => {
     const t = new Tokenizer(JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8')) as object, {});

@@ -1,0 +1,51 @@
+/**
+ * The quantized-matmul ABI (W4/W8 weights × f32 activations via int8), flat over typed arrays like
+ * GemmKernels. The weight layout is documented in src/quant/qweight.ts; in short, per weight: `codes`
+ * (tiles × blocks × 256 bytes for W4, 512 for W8), fp16 `scales` and uint8 `zeros` (tiles × blocks × 16),
+ * tiles of 16 output rows, blocks of 32 input columns in packed order.
+ *
+ * Arithmetic (both implementations): each 32-element block of an activation row, gathered by `perm`
+ * (packed column j reads x[perm[j]]), is quantized symmetrically to int8: d = amax/127 (f32),
+ * q = roundHalfAway(x · (1/d)); the block's scale d and code sum Σq are kept. Then
+ *   y[m, o] = Σ_b (scale(o, b) · d(m, b)) · (Σ_k code(o, k)·q(m, k) − zero(o, b) · Σq(m, b))
+ * with the integer part exact and the block terms accumulated in f32 in block order.
+ */
+export interface QuantKernels {
+  /**
+   * Activation quantization alone (the first stage of qmatmul), for tests: xq [M·K] int8, xd [M·K/32]
+   * block scales, xs [M·K/32] block code sums.
+   */
+  qquantize(
+    M: number,
+    K: number,
+    x: Float32Array,
+    xOff: number,
+    ldx: number,
+    perm: Int32Array | null,
+    xq: Int8Array,
+    xd: Float32Array,
+    xs: Int32Array,
+  ): void;
+  /**
+   * y[yOff + m·ldy + o_i + j] = row m of x (K wide, gathered by perm) · weight i's row j, for j < ns[i]
+   * and o_i = ns[0] + … + ns[i−1]. All weights share K, bits (4 or 8) and perm; at most 8 of them.
+   */
+  qmatmul(
+    M: number,
+    K: number,
+    bits: number,
+    x: Float32Array,
+    xOff: number,
+    ldx: number,
+    perm: Int32Array | null,
+    codes: Uint8Array[],
+    scales: Uint16Array[],
+    zeros: Uint8Array[],
+    ns: number[],
+    y: Float32Array,
+    yOff: number,
+    ldy: number,
+  ): void;
+}
+
+export const QMATMUL_MAX_WEIGHTS = 8;

@@ -1,0 +1,160 @@
+// QWeight: a quantized linear weight as it lives in memory for inference (W4 and W8), repacked once at
+// load into the layout the int8 kernels (native/src/qmatmul*.c, twin: qmatmul-ref.ts) stream.
+//
+//   value(o, c) = scale(o, b) · (code(o, c) − zero(o, b))     b = the 32-column block of packed column c
+//
+// * K = `in` is a multiple of 32. Columns are in *packed order*: packed column j is input feature
+//   perm[j] (act-order: a stable sort of g_idx makes every group contiguous; perm null = identity). The
+//   activation is gathered by perm when it is quantized, so no weight column is ever scattered.
+// * Rows are grouped in tiles of 16 output rows (`out` padded up to `tiles`·16 with code 0, scale 0,
+//   zero 0); every 32-bit SIMD lane of a 512-bit register holds 4 consecutive k of one row.
+// * codes, tile t, block b at byte (t·blocks + b)·BB, BB = 256 (W4) or 512 (W8):
+//     W4: byte s·64 + r·4 + i (s < 4, r < 16, i < 4) = code(r, 4s+i) | code(r, 16+4s+i) << 4
+//     W8: byte s·64 + r·4 + i (s < 8)                 = code(r, 4s+i)
+//   codes are unsigned (W4 0..15, W8 0..255): vpdpbusd multiplies them by the signed int8 activation.
+// * scales: fp16 bits, zeros: uint8, both at (t·blocks + b)·16 + r.
+//   W4 zeros are 0..16 (AutoGPTQ v1 stores zero − 1 in a nibble, so 16 occurs), W8 zeros 0..255.
+//
+// Lossless holders of the common formats (no dequantization at any point):
+//   AutoGPTQ 4-bit g32·n (any act-order): codes, fp16 scales and zeros copied, scales repeated per block.
+//   AutoGPTQ 2-bit: held as W4 (codes 0..3, zeros ≤ 4): twice the bytes of the file, same values.
+//   AutoGPTQ 8-bit: W8 (a v1 zero of 256 cannot be held: QuantFormatError).
+//   GGUF Q4_0 (d·(q − 8)): W4, code = q, zero = 8, scale = d.  GGUF Q8_0 (d·q, q int8): W8, code = q + 128,
+//   zero = 128, scale = d.
+// Nothing here ever materialises an f32/bf16 copy of the matrix except dequantizeQWeight (tests).
+
+import { f16ToF32 } from '../tensor/index.js';
+import { QuantFormatError, QuantShapeError } from './errors.js';
+
+export const QBLOCK = 32;
+export const QTILE = 16;
+
+export type QBits = 4 | 8;
+
+export interface QWeight {
+  readonly bits: QBits;
+  /** Output features (rows). */
+  readonly out: number;
+  /** Input features (columns); a multiple of 32. */
+  readonly in: number;
+  /** ceil(out / 16) */
+  readonly tiles: number;
+  /** in / 32 */
+  readonly blocks: number;
+  readonly codes: Uint8Array;
+  readonly scales: Uint16Array;
+  readonly zeros: Uint8Array;
+  /** Packed column j is input feature perm[j]; null when the columns are in their natural order. */
+  readonly perm: Int32Array | null;
+}
+
+/** Bytes of codes per (tile, block). */
+export function blockBytes(bits: QBits): number {
+  return bits === 4 ? 256 : 512;
+}
+
+/** An all-zero QWeight of the given shape (codes, scales and zeros to be filled by a repacker). */
+export function allocQWeight(
+  bits: QBits,
+  out: number,
+  cols: number,
+  perm: Int32Array | null,
+  name = 'weight',
+): QWeight {
+  if (bits !== 4 && bits !== 8)
+    throw new QuantShapeError(`${name}: in-memory weights are 4- or 8-bit, got ${bits}`);
+  if (!(Number.isInteger(out) && out > 0 && Number.isInteger(cols) && cols > 0) || cols % QBLOCK !== 0) {
+    throw new QuantShapeError(
+      `${name}: a quantized weight needs a positive out and an input size that is a multiple of 32, got ${out} × ${cols}`,
+    );
+  }
+  if (perm && perm.length !== cols)
+    throw new QuantShapeError(`${name}: perm has ${perm.length} entries for ${cols} columns`);
+  const tiles = Math.ceil(out / QTILE);
+  const blocks = cols / QBLOCK;
+  return {
+    bits,
+    out,
+    in: cols,
+    tiles,
+    blocks,
+    codes: new Uint8Array(tiles * blocks * blockBytes(bits)),
+    scales: new Uint16Array(tiles * blocks * QTILE),
+    zeros: new Uint8Array(tiles * blocks * QTILE),
+    perm,
+  };
+}
+
+/** Byte index of code (o, j) (j in packed order) and the shift of its nibble (W4) inside that byte. */
+export function codeAt(w: QWeight, o: number, j: number): { byte: number; shift: number } {
+  const t = Math.floor(o / QTILE);
+  const r = o - t * QTILE;
+  const b = Math.floor(j / QBLOCK);
+  const kk = j - b * QBLOCK;
+  const base = (t * w.blocks + b) * blockBytes(w.bits) + r * 4;
+  if (w.bits === 8) return { byte: base + (kk >> 2) * 64 + (kk & 3), shift: 0 };
+  const hi = kk >= 16 ? 1 : 0;
+  const k = kk - 16 * hi;
+  return { byte: base + (k >> 2) * 64 + (k & 3), shift: 4 * hi };
+}
+
+/** Index into scales/zeros of row o, block b. */
+export function paramAt(w: QWeight, o: number, b: number): number {
+  const t = Math.floor(o / QTILE);
+  return (t * w.blocks + b) * QTILE + (o - t * QTILE);
+}
+
+export function getCode(w: QWeight, o: number, j: number): number {
+  const { byte, shift } = codeAt(w, o, j);
+  return w.bits === 8 ? w.codes[byte] : (w.codes[byte] >> shift) & 15;
+}
+
+export function setCode(w: QWeight, o: number, j: number, code: number): void {
+  const { byte, shift } = codeAt(w, o, j);
+  if (w.bits === 8) w.codes[byte] = code;
+  else w.codes[byte] = (w.codes[byte] & ~(15 << shift)) | ((code & 15) << shift);
+}
+
+/** Bytes the weight occupies in memory (what a decode step streams). */
+export function qweightBytes(w: QWeight): number {
+  return w.codes.byteLength + w.scales.byteLength + w.zeros.byteLength + (w.perm?.byteLength ?? 0);
+}
+
+/**
+ * The stable sort of input columns by group that makes act-order groups contiguous, or null when g_idx is
+ * already non-decreasing. Throws when a sorted group does not cover whole 32-column blocks.
+ */
+export function actOrderPerm(gIdx: Int32Array, name: string): Int32Array | null {
+  const K = gIdx.length;
+  let sorted = true;
+  for (let c = 1; c < K && sorted; c++) sorted = gIdx[c] >= gIdx[c - 1];
+  const perm = new Int32Array(K);
+  for (let c = 0; c < K; c++) perm[c] = c;
+  if (!sorted) perm.sort((a, b) => gIdx[a] - gIdx[b] || a - b);
+  for (let j = 0; j < K; j += QBLOCK) {
+    const g = gIdx[perm[j]];
+    for (let i = 1; i < QBLOCK; i++) {
+      if (gIdx[perm[j + i]] !== g) {
+        throw new QuantFormatError(
+          `${name}.g_idx: group ${g} has a run of columns that is not a whole number of 32-column blocks ` +
+            '(the int4/int8 kernels need group sizes that are multiples of 32)',
+        );
+      }
+    }
+  }
+  return sorted ? null : perm;
+}
+
+/** The weight [out, in] in the original column order, in f32 (for tests and the e2e reference only). */
+export function dequantizeQWeight(w: QWeight): Float32Array {
+  const K = w.in;
+  const out = new Float32Array(w.out * K);
+  for (let o = 0; o < w.out; o++) {
+    for (let j = 0; j < K; j++) {
+      const p = paramAt(w, o, Math.floor(j / QBLOCK));
+      const c = w.perm ? w.perm[j] : j;
+      out[o * K + c] = f16ToF32(w.scales[p]) * (getCode(w, o, j) - w.zeros[p]);
+    }
+  }
+  return out;
+}

@@ -1,7 +1,9 @@
 /**
  * How conversations become token ids with a loss mask. MiniCPM's own format (SPEC §6, plain-text
  * `<用户>`/`<AI>` markers, each part tokenized alone) is the default for MiniCPM models; other models use
- * the Jinja `chat_template` of their tokenizer_config.json.
+ * the Jinja `chat_template` of their tokenizer_config.json. `minicpm-finetune` reproduces the ids and
+ * labels of OpenBMB's finetune.py of March 2024 (SPEC §8), for fine-tuning a released MiniCPM exactly as
+ * its authors' script did; prompts for inference keep the tokenizer's own format.
  */
 import {
   applyChatTemplate,
@@ -11,18 +13,25 @@ import {
   type Tokenizer,
 } from '../tokenizer/index.js';
 import { AlignError } from './errors.js';
+import { renderFinetuneChat } from './finetune-format.js';
 
-export type ChatFormat = { kind: 'minicpm' } | { kind: 'jinja'; template: string };
+export type ChatFormat =
+  { kind: 'minicpm' } | { kind: 'minicpm-finetune' } | { kind: 'jinja'; template: string };
+
+export const CHAT_FORMAT_CHOICES = ['auto', 'minicpm', 'minicpm-finetune', 'jinja'] as const;
 
 /**
  * `choice` 'auto': MiniCPM's format for a `minicpm` model or when the tokenizer has no template, the
  * tokenizer's Jinja template otherwise.
  */
 export function chatFormatFor(
-  choice: 'auto' | 'minicpm' | 'jinja',
+  choice: string,
   modelType: string,
   chatTemplate: string | undefined,
 ): ChatFormat {
+  if (!(CHAT_FORMAT_CHOICES as readonly string[]).includes(choice))
+    throw new AlignError(`--chat-format must be one of ${CHAT_FORMAT_CHOICES.join(', ')}, got "${choice}"`);
+  if (choice === 'minicpm-finetune') return { kind: 'minicpm-finetune' };
   if (choice === 'minicpm' || (choice === 'auto' && (modelType === 'minicpm' || !chatTemplate)))
     return { kind: 'minicpm' };
   if (!chatTemplate)
@@ -33,6 +42,7 @@ export function chatFormatFor(
 /** A whole training conversation: mask 1 on assistant tokens and the token closing each assistant turn. */
 export function renderConversation(tok: Tokenizer, f: ChatFormat, messages: ChatMessage[]): RenderedChat {
   if (f.kind === 'minicpm') return renderMiniCpmChat(tok, messages);
+  if (f.kind === 'minicpm-finetune') return renderFinetuneChat(tok, messages);
   const { ids, mask } = applyChatTemplate(tok, f.template, messages);
   return { ids, mask };
 }
@@ -40,6 +50,8 @@ export function renderConversation(tok: Tokenizer, f: ChatFormat, messages: Chat
 /** The ids a model continues from: the conversation so far plus the assistant's turn opener. */
 export function renderPrompt(tok: Tokenizer, f: ChatFormat, messages: ChatMessage[]): number[] {
   if (f.kind === 'minicpm') return renderMiniCpmChat(tok, messages, { addGenerationPrompt: true }).ids;
+  if (f.kind === 'minicpm-finetune')
+    return renderFinetuneChat(tok, messages, { addGenerationPrompt: true }).ids;
   return applyChatTemplate(tok, f.template, messages, { addGenerationPrompt: true }).ids;
 }
 

@@ -296,7 +296,10 @@ function common(cmd: Command): Command {
     .option('--config <file>', 'JSON run config (keys as below, camelCase)')
     .option('--model <dir>', 'the model to start from (Hugging Face folder with its tokenizer)')
     .option('--data <file>', 'training records, JSONL or a JSON array')
-    .option('--chat-format <kind>', "auto | minicpm (<用户>…<AI>…) | jinja (the tokenizer's chat_template)")
+    .option(
+      '--chat-format <kind>',
+      "auto | minicpm (<用户>…<AI>…) | minicpm-finetune (finetune.py's ids, for released MiniCPMs) | jinja (the tokenizer's chat_template)",
+    )
     .option('--seq-len <n>', 'longest sequence; longer ones are cut (answers that vanish are dropped)', int)
     .option('--batch-size <n>', 'examples per micro-batch', int)
     .option('--grad-accum <n>', 'micro-batches per optimizer step', int)

@@ -13,6 +13,7 @@ module.exports = {
     layer('models', ['backends', 'tokenizer', 'data', 'train', 'sandbox', 'align', 'eval', 'quant', 'engine', 'server', 'web', 'cli']),
     layer('io', ['nn', 'models', 'tokenizer', 'data', 'train', 'sandbox', 'align', 'eval', 'quant', 'engine', 'server', 'web', 'cli']),
     layer('tokenizer', ['backends', 'nn', 'models', 'data', 'train', 'sandbox', 'align', 'eval', 'quant', 'engine', 'server', 'web', 'cli']),
+    layer('image', ['tensor', 'backends', 'nn', 'models', 'tokenizer', 'io', 'data', 'train', 'sandbox', 'align', 'eval', 'quant', 'engine', 'server', 'web', 'cli']),
     layer('engine', ['tokenizer', 'data', 'train', 'sandbox', 'align', 'eval', 'server', 'web', 'cli']),
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
   ],

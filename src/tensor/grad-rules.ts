@@ -21,12 +21,21 @@ export function reduceTo(g: Tensor, shape: readonly number[]): Tensor {
   return reshape(sum(g, axes, true), shape);
 }
 
-function matmulGrads(a: Tensor, b: Tensor, dc: Tensor, tA: boolean, tB: boolean): [Tensor, Tensor] {
-  let da: Tensor;
-  if (!tA) da = tB ? matmul(dc, b, false, false) : matmul(dc, b, false, true);
+function matmulGrads(
+  a: Tensor,
+  b: Tensor,
+  dc: Tensor,
+  tA: boolean,
+  tB: boolean,
+): [Tensor | null, Tensor | null] {
+  // A frozen operand (e.g. a LoRA base weight) gets no product: half the backward GEMMs of a linear.
+  let da: Tensor | null;
+  if (!a.requiresGrad) da = null;
+  else if (!tA) da = tB ? matmul(dc, b, false, false) : matmul(dc, b, false, true);
   else da = tB ? matmul(b, dc, true, true) : matmul(b, dc, false, true);
-  let db: Tensor;
-  if (b.rank === 2 && a.rank > 2 && !tA) {
+  let db: Tensor | null;
+  if (!b.requiresGrad) db = null;
+  else if (b.rank === 2 && a.rank > 2 && !tA) {
     // A shared weight: fold every batch row into one GEMM instead of summing per-batch products.
     const k = a.shape[a.rank - 1];
     const a2 = reshape(a, [-1, k]);
@@ -34,7 +43,7 @@ function matmulGrads(a: Tensor, b: Tensor, dc: Tensor, tA: boolean, tB: boolean)
     db = tB ? matmul(dc2, a2, true, false) : matmul(a2, dc2, true, false);
   } else if (!tB) db = tA ? matmul(a, dc, false, false) : matmul(a, dc, true, false);
   else db = tA ? matmul(dc, a, true, true) : matmul(dc, a, true, false);
-  return [reduceTo(da, a.shape), reduceTo(db, b.shape)];
+  return [da && reduceTo(da, a.shape), db && reduceTo(db, b.shape)];
 }
 
 /** Re-inserts reduced axes as size-1 dims so a reduced tensor broadcasts against its input. */

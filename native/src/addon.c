@@ -377,6 +377,8 @@ extern napi_value mc_register_nn(napi_env env, napi_value exports) __attribute__
 
 /* The NN kernels' wrappers live in addon-nn.c. */
 napi_value mc_register_nn(napi_env env, napi_value exports);
+/* The quantized matmul's wrappers live in addon-quant.c. */
+napi_value mc_register_quant(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   mc_init();
@@ -397,5 +399,6 @@ NAPI_MODULE_INIT() {
       return NULL;
   }
   if (mc_register_nn && !mc_register_nn(env, exports)) return NULL;
+  if (!mc_register_quant(env, exports)) return NULL;
   return exports;
 }

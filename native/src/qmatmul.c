@@ -1,0 +1,188 @@
+/*
+ * Quantized matmul driver (qmatmul.h): activation quantization, ISA dispatch of the tile kernels, and
+ * the split of output tiles over the persistent pool. Also the scalar tile kernels, the portable
+ * definition every SIMD kernel is tested against (through the TypeScript twin).
+ *
+ * Work split: decode (M <= 4) gives each thread one contiguous run of tiles, so each streams its share
+ * of the weights once. Prefill takes tasks of QGROUP tiles (~64 KiB of W4 codes at K = 2304, resident in
+ * L2) and runs every group of 4 token rows over them, so the weights come from memory once per group of
+ * tiles and the unpacked nibbles of a block serve 4 tokens.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "qmatmul.h"
+
+#define QGROUP 4
+
+/* IEEE half bits -> f32, exact (subnormals, infinities and NaN included). */
+static inline float f16_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 31, man = h & 1023;
+  union { uint32_t u; float f; } v;
+  if (exp == 31) v.u = sign | 0x7f800000u | (man << 13);
+  else if (exp != 0) v.u = sign | ((exp + 112) << 23) | (man << 13);
+  else {
+    v.f = (float)man * (1.0f / 16777216.0f); /* man · 2^-24, exact */
+    v.u |= sign;
+  }
+  return v.f;
+}
+
+void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
+                  int32_t *xs) {
+  const int B = K / MC_QBLOCK;
+  for (int m = 0; m < M; m++) {
+    const float *row = x + (long)m * ldx;
+    for (int b = 0; b < B; b++) {
+      float v[MC_QBLOCK], amax = 0.0f;
+      for (int i = 0; i < MC_QBLOCK; i++) {
+        const int j = b * MC_QBLOCK + i;
+        v[i] = row[perm ? perm[j] : j];
+        amax = fmaxf(amax, fabsf(v[i]));
+      }
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      int32_t sum = 0;
+      int8_t *q = xq + (long)m * K + (long)b * MC_QBLOCK;
+      for (int i = 0; i < MC_QBLOCK; i++) {
+        int r = (int)roundf(v[i] * id);
+        r = r > 127 ? 127 : r < -127 ? -127 : r;
+        q[i] = (int8_t)r;
+        sum += r;
+      }
+      xd[(long)m * B + b] = d;
+      xs[(long)m * B + b] = sum;
+    }
+  }
+}
+
+/* The scalar tile kernel for W4 (bits 4) and W8 (bits 8). */
+static void qtile_scalar(int bits, int blocks, int m, const uint8_t *codes, const uint16_t *scales,
+                         const uint8_t *zeros, const int8_t *xq, long ldq, const float *xd, const int32_t *xs,
+                         long ldb, float *out) {
+  const int BB = bits == 8 ? 512 : 256;
+  for (int i = 0; i < m; i++) {
+    for (int r = 0; r < MC_QTILE; r++) {
+      float acc = 0.0f;
+      for (int b = 0; b < blocks; b++) {
+        const uint8_t *c = codes + (size_t)b * BB + r * 4;
+        const int8_t *x = xq + i * ldq + b * MC_QBLOCK;
+        int32_t dot = 0;
+        for (int kk = 0; kk < MC_QBLOCK; kk++) {
+          int code;
+          if (bits == 8) code = c[(kk >> 2) * 64 + (kk & 3)];
+          else {
+            const int k = kk & 15;
+            const uint8_t byte = c[(k >> 2) * 64 + (k & 3)];
+            code = kk >= 16 ? byte >> 4 : byte & 15;
+          }
+          dot += code * x[kk];
+        }
+        const int p = b * MC_QTILE + r;
+        const int32_t isum = dot - (int32_t)zeros[p] * xs[i * ldb + b];
+        acc = fmaf((float)isum, f16_to_f32(scales[p]) * xd[i * ldb + b], acc);
+      }
+      out[i * MC_QTILE + r] = acc;
+    }
+  }
+}
+
+void mc_qtile_w4_scalar(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
+                        const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+  qtile_scalar(4, blocks, m, codes, scales, zeros, xq, ldq, xd, xs, ldb, out);
+}
+
+void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
+                        const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+  qtile_scalar(8, blocks, m, codes, scales, zeros, xq, ldq, xd, xs, ldb, out);
+}
+
+static mc_qtile_fn pick_kernel(int bits) {
+  const mc_features_t f = mc_features();
+#ifdef MC_X86
+  if (f.isa == MC_ISA_AVX512 && f.vnni) return bits == 8 ? mc_qtile_w8_avx512vnni : mc_qtile_w4_avx512vnni;
+  if (f.isa >= MC_ISA_AVX2) return bits == 8 ? mc_qtile_w8_avx2 : mc_qtile_w4_avx2;
+#endif
+  (void)f;
+  return bits == 8 ? mc_qtile_w8_scalar : mc_qtile_w4_scalar;
+}
+
+typedef struct {
+  mc_qtile_fn kernel;
+  int M, K, B, bits, count, tiles, parts;
+  int first_tile[MC_QMAX_WEIGHTS + 1]; /* global index of each weight's tile 0 */
+  int col[MC_QMAX_WEIGHTS];            /* output column of each weight's row 0 */
+  const uint8_t *const *codes;
+  const uint16_t *const *scales;
+  const uint8_t *const *zeros;
+  const int *n;
+  const int8_t *xq;
+  const float *xd;
+  const int32_t *xs;
+  float *y;
+  long ldy;
+} qjob_t;
+
+/* Tile g (global) on token rows [i0, i0 + m), written to y. */
+static void run_tile(const qjob_t *J, int g, int i0, int m) {
+  int w = 0;
+  while (g >= J->first_tile[w + 1]) w++;
+  const int t = g - J->first_tile[w];
+  const size_t tb = (size_t)t * J->B;
+  float out[MC_QROWS * MC_QTILE];
+  J->kernel(J->B, m, J->codes[w] + tb * (J->bits == 8 ? 512 : 256), J->scales[w] + tb * MC_QTILE,
+            J->zeros[w] + tb * MC_QTILE, J->xq + (long)i0 * J->K, J->K, J->xd + (long)i0 * J->B,
+            J->xs + (long)i0 * J->B, J->B, out);
+  const int rows = MC_MIN(MC_QTILE, J->n[w] - t * MC_QTILE);
+  for (int i = 0; i < m; i++)
+    memcpy(J->y + (long)(i0 + i) * J->ldy + J->col[w] + t * MC_QTILE, out + i * MC_QTILE,
+           sizeof(float) * (size_t)rows);
+}
+
+static void qtask(void *arg, int task, int tid) {
+  (void)tid;
+  const qjob_t *J = arg;
+  int g0, g1;
+  if (J->M <= MC_QROWS) { /* decode: one contiguous share of the tiles per task */
+    g0 = (int)((long)J->tiles * task / J->parts);
+    g1 = (int)((long)J->tiles * (task + 1) / J->parts);
+    for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M);
+    return;
+  }
+  g0 = task * QGROUP;
+  g1 = MC_MIN(J->tiles, g0 + QGROUP);
+  for (int i0 = 0; i0 < J->M; i0 += MC_QROWS)
+    for (int g = g0; g < g1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0));
+}
+
+void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                const int *n, float *y, long ldy) {
+  mc_init();
+  if (M <= 0 || count <= 0) return;
+  qjob_t J = {.kernel = pick_kernel(bits), .M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits,
+              .count = count, .codes = codes, .scales = scales, .zeros = zeros, .n = n, .y = y, .ldy = ldy};
+  int col = 0;
+  J.first_tile[0] = 0;
+  for (int w = 0; w < count; w++) {
+    J.col[w] = col;
+    col += n[w];
+    J.first_tile[w + 1] = J.first_tile[w] + MC_CEIL(n[w], MC_QTILE);
+  }
+  J.tiles = J.first_tile[count];
+  if (J.tiles == 0) return;
+  /* int8 codes, then 64-byte aligned block scales and sums */
+  const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
+  char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
+  J.xq = (const int8_t *)s;
+  J.xd = (const float *)(s + qbytes);
+  J.xs = (const int32_t *)(s + qbytes + bbytes);
+  mc_qquantize(M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs);
+
+  const int threads = mc_pool_threads();
+  const double bytes = (double)J.tiles * J.B * (bits == 8 ? 544 : 288);
+  if (M <= MC_QROWS) J.parts = bytes < (1 << 16) ? 1 : MC_MIN(threads, J.tiles);
+  else J.parts = MC_CEIL(J.tiles, QGROUP);
+  if (J.parts <= 1 && M <= MC_QROWS) qtask(&J, 0, 0);
+  else mc_parallel(J.parts, qtask, &J);
+}

@@ -1,0 +1,50 @@
+/*
+ * Quantized matmul (W4/W8 weights × int8-quantized activations): the C side of
+ * src/backends/kernels-quant.ts. The weight layout is documented in src/quant/qweight.ts: tiles of 16
+ * output rows, blocks of 32 input columns; per (tile, block) 256 code bytes (W4: byte s·64 + r·4 + i holds
+ * k = 4s+i in its low nibble and k = 16+4s+i in its high one) or 512 (W8: k = 4s+i), 16 fp16 scales and
+ * 16 uint8 zeros.
+ */
+#ifndef MC_QMATMUL_H
+#define MC_QMATMUL_H
+
+#include <stdint.h>
+
+#define MC_QBLOCK 32
+#define MC_QTILE 16
+#define MC_QMAX_WEIGHTS 8
+/* token rows a tile kernel handles at once (weights unpacked once, used for all of them) */
+#define MC_QROWS 4
+
+/* Quantizes M rows of K activations (row i at x + i·ldx, gathered by perm when not NULL) to int8 per
+ * 32: xq [M·K], block scales xd and code sums xs [M·K/32]. */
+void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
+                  int32_t *xs);
+
+/* y[i·ldy + o_w + j] = x row i · weight w row j (see kernels-quant.ts). bits 4 or 8, count <= 8. */
+void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                const int *n, float *y, long ldy);
+
+/* One tile (16 rows) over all `blocks` for m <= MC_QROWS token rows: out[i·16 + r]. Token row i's codes
+ * are xq + i·ldq, its block scales and sums xd/xs + i·ldb. Code pointers start at the tile's block 0. */
+typedef void (*mc_qtile_fn)(int blocks, int m, const uint8_t *codes, const uint16_t *scales,
+                            const uint8_t *zeros, const int8_t *xq, long ldq, const float *xd,
+                            const int32_t *xs, long ldb, float *out);
+
+void mc_qtile_w4_scalar(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                        const float *, const int32_t *, long, float *);
+void mc_qtile_w8_scalar(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                        const float *, const int32_t *, long, float *);
+#if defined(__x86_64__) || defined(_M_X64)
+void mc_qtile_w4_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                      const float *, const int32_t *, long, float *);
+void mc_qtile_w8_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                      const float *, const int32_t *, long, float *);
+void mc_qtile_w4_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
+                            long, const float *, const int32_t *, long, float *);
+void mc_qtile_w8_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
+                            long, const float *, const int32_t *, long, float *);
+#endif
+
+#endif

@@ -18,6 +18,7 @@ export { generate, generateAll, type GenerateOptions } from './engine/generate.j
 export { Sampler, type SamplerOptions } from './engine/sampler.js';
 export { AdamW, muPGroups } from './train/optimizer.js';
 export { lrAt, type ScheduleSpec } from './train/schedules.js';
-export { runTraining, evaluate } from './train/trainer.js';
+export { runTraining } from './train/trainer.js';
+export { ValidationSet, validate } from './train/validation.js';
 
 useBackend('auto');

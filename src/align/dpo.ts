@@ -126,6 +126,34 @@ export class DpoBatches extends ShuffledBatches {
   }
 }
 
+/** Held-out pairs cut into batches once (each pair at most once, in order), with their reference log-probs. */
+export function heldOutPairBatches(
+  pairs: readonly PairExample[],
+  ref: ReferenceLogProbs,
+  batchSize: number,
+  padId: number,
+  maxBatches = 0,
+): Batch[] {
+  if (!pairs.length) throw new AlignError('the evaluation data holds no usable preference pair');
+  if (ref.chosen.length !== pairs.length)
+    throw new AlignError(
+      `reference log-probs cover ${ref.chosen.length} pairs, the data has ${pairs.length}`,
+    );
+  const out: Batch[] = [];
+  for (let i = 0; i < pairs.length && (maxBatches <= 0 || out.length < maxBatches); i += batchSize) {
+    const index = Array.from({ length: Math.min(batchSize, pairs.length - i) }, (_, k) => i + k);
+    out.push(
+      pairBatch(
+        index.map((k) => pairs[k]),
+        index,
+        ref,
+        padId,
+      ),
+    );
+  }
+  return out;
+}
+
 const meanOf = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**

@@ -132,32 +132,19 @@ export abstract class ShuffledBatches implements BatchSource {
 }
 
 /**
- * The same few batches over and over (held-out data): each evaluation, which draws exactly `count`
- * batches, scores the same examples, so validation losses compare across steps and across a resume.
+ * Held-out examples cut into batches once, each example at most once and in file order (a validation
+ * set: every evaluation scores exactly these batches). `maxBatches` > 0 keeps only the first ones.
  */
-export class FixedBatches implements BatchSource {
-  private readonly batches: Batch[];
-  private i = 0;
-
-  constructor(examples: readonly Example[], batchSize: number, count: number, padId: number) {
-    if (!examples.length) throw new AlignError('the evaluation data holds no usable example');
-    this.batches = Array.from({ length: Math.max(1, count) }, (_, b) =>
-      padBatch(
-        Array.from({ length: batchSize }, (_, k) => examples[(b * batchSize + k) % examples.length]),
-        padId,
-      ),
-    );
-  }
-
-  next(): Batch {
-    return this.batches[this.i++ % this.batches.length];
-  }
-
-  state(): unknown {
-    return { i: this.i % this.batches.length };
-  }
-
-  setState(state: unknown): void {
-    this.i = (state as { i?: number } | null)?.i ?? 0;
-  }
+export function heldOutBatches(
+  examples: readonly Example[],
+  batchSize: number,
+  padId: number,
+  maxBatches = 0,
+): Batch[] {
+  if (!examples.length) throw new AlignError('the evaluation data holds no usable example');
+  if (!(batchSize >= 1)) throw new AlignError(`batch size must be at least 1, got ${batchSize}`);
+  const out: Batch[] = [];
+  for (let i = 0; i < examples.length && (maxBatches <= 0 || out.length < maxBatches); i += batchSize)
+    out.push(padBatch(examples.slice(i, i + batchSize), padId));
+  return out;
 }

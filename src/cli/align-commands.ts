@@ -15,7 +15,8 @@ import {
   readConversations,
   readPreferences,
   referenceLogProbs,
-  FixedBatches,
+  heldOutBatches,
+  heldOutPairBatches,
   SftBatches,
   sftExamples,
   type DpoLossKind,
@@ -29,6 +30,7 @@ import type { BatchSource } from '../train/batches.js';
 import { loadCheckpoint, resolveCheckpoint, type TrainerState } from '../train/checkpoint.js';
 import { muPAdamW, type AdamW } from '../train/optimizer.js';
 import { runTraining, type Objective } from '../train/trainer.js';
+import { ValidationSet } from '../train/validation.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
 import { scheduleFrom, TRAIN_DEFAULTS } from './train-command.js';
@@ -60,7 +62,8 @@ const COMMON = {
   saveEvery: 0,
   keepLast: 2,
   evalEvery: 0,
-  evalBatches: 4,
+  /** Validation batches cut from --eval-data (0: every held-out example, once). */
+  evalBatches: 0,
   spikeFactor: 0,
 };
 
@@ -131,7 +134,7 @@ async function train(
   source: BatchSource,
   steps: number,
   objective?: Objective,
-  evalSource?: BatchSource,
+  validation?: ValidationSet,
 ): Promise<void> {
   const { model, c } = p;
   const opt = muPAdamW(model, {
@@ -158,9 +161,8 @@ async function train(
       runDir: c.out,
       saveEvery: c.saveEvery,
       keepLast: c.keepLast,
-      evalEvery: evalSource ? c.evalEvery : 0,
-      evalBatches: c.evalBatches,
-      evalSource,
+      evalEvery: validation ? c.evalEvery : 0,
+      validation,
       spikeFactor: c.spikeFactor,
       config,
       phase: kind,
@@ -203,22 +205,34 @@ export async function sftCommand(opts: Record<string, unknown>): Promise<void> {
   };
   const examples = render(c.data!);
   const pad = tok.eosId >= 0 ? tok.eosId : 0;
-  const evalSource = c.evalData
-    ? new FixedBatches(render(c.evalData), c.batchSize, c.evalBatches, pad)
+  const validation = c.evalData
+    ? new ValidationSet(heldOutBatches(render(c.evalData), c.batchSize, pad, c.evalBatches))
     : undefined;
+  if (validation) describeValidation(validation);
   await train(
     'sft',
     p,
     new SftBatches(examples, c.batchSize, c.seed, pad),
     stepsFor(c, examples.length),
     undefined,
-    evalSource,
+    validation,
+  );
+}
+
+function describeValidation(v: ValidationSet): void {
+  process.stderr.write(
+    `validation: ${v.size} fixed batches, ${v.tokens} scored tokens (fingerprint ${v.fingerprint})\n`,
   );
 }
 
 /** The reference log-probs of a run: computed before the first update, then read back on every resume. */
-function runReference(p: Prepared, fingerprint: string, compute: () => ReferenceLogProbs): ReferenceLogProbs {
-  const file = path.join(p.c.out!, 'reference_logps.json');
+function runReference(
+  p: Prepared,
+  fingerprint: string,
+  compute: () => ReferenceLogProbs,
+  name = 'reference_logps.json',
+): ReferenceLogProbs {
+  const file = path.join(p.c.out!, name);
   if (fs.existsSync(file)) {
     const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as {
       fingerprint: string;
@@ -271,12 +285,37 @@ export async function dpoCommand(opts: Record<string, unknown>): Promise<void> {
     ),
   );
   process.stderr.write('\n');
+  let validation: ValidationSet | undefined;
+  if (c.evalData) {
+    // Held-out pairs scored by the DPO loss against the same reference (the starting model), kept with the run.
+    const held = dpoExamples(tok, format, readPreferences(c.evalData), c.seqLen).pairs;
+    const evalPrint = createHash('sha256')
+      .update(fs.readFileSync(c.evalData))
+      .update(JSON.stringify([c.seqLen, format.kind, c.model]))
+      .digest('hex');
+    const evalRef = runReference(
+      p,
+      evalPrint,
+      () =>
+        referenceLogProbs(model, held, c.batchSize, pad, (n) =>
+          process.stderr.write(`\rreference log-probs (held out) ${n}/${held.length}`),
+        ),
+      'reference_logps_eval.json',
+    );
+    process.stderr.write('\n');
+    validation = new ValidationSet(
+      heldOutPairBatches(held, evalRef, c.batchSize, pad, c.evalBatches),
+      'rows',
+    );
+    describeValidation(validation);
+  }
   await train(
     'dpo',
     p,
     new DpoBatches(pairs, ref, c.batchSize, c.seed, pad),
     stepsFor(c, pairs.length),
     objective,
+    validation,
   );
 }
 
@@ -327,7 +366,7 @@ export function registerAlignCommands(program: Command): void {
   )
     .option('--eval-data <file>', 'held-out conversations for validation loss')
     .option('--eval-every <n>', 'validation loss every n steps', int)
-    .option('--eval-batches <n>', 'validation batches', int)
+    .option('--eval-batches <n>', 'validation batches (default: every held-out conversation once)', int)
     .action(async (opts: Record<string, unknown>) => sftCommand(opts));
   common(
     program
@@ -337,5 +376,8 @@ export function registerAlignCommands(program: Command): void {
     .option('--beta <x>', 'β: strength of the KL anchor to the reference', num)
     .option('--loss <kind>', 'sigmoid | hinge | ipo')
     .option('--label-smoothing <x>', 'ε of the sigmoid loss (conservative DPO)', num)
+    .option('--eval-data <file>', 'held-out preference pairs for validation loss and reward accuracy')
+    .option('--eval-every <n>', 'validation every n steps', int)
+    .option('--eval-batches <n>', 'validation batches (default: every held-out pair once)', int)
     .action(async (opts: Record<string, unknown>) => dpoCommand(opts));
 }

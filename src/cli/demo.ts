@@ -22,6 +22,7 @@ import { readMetrics } from '../train/metrics.js';
 import { AdamW, muPGroups } from '../train/optimizer.js';
 import type { ScheduleSpec } from '../train/schedules.js';
 import { runTraining } from '../train/trainer.js';
+import { ValidationSet } from '../train/validation.js';
 import { progressLine } from './progress.js';
 import { valBytesPerToken } from './train-command.js';
 
@@ -37,7 +38,8 @@ export const DEMO_DEFAULTS = {
   warmupSteps: 30,
   lr: 0.01,
   evalEvery: 100,
-  evalBatches: 4,
+  /** Fixed validation batches of the stable mixture's held-out text, scored in both phases. */
+  evalBatches: 16,
   seed: 0,
 };
 
@@ -73,13 +75,22 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   const total = o.stableSteps + o.decaySteps;
   const stableRun = path.join(o.out, 'stable');
   const decayRun = path.join(o.out, 'decay');
+  // One held-out set for both phases, so the decay's drop is measured on the same tokens as the stable curve.
+  const validation = ValidationSet.fromShards({
+    shardsDir: shards,
+    mixture: 'demo-stable',
+    seqLen: o.seqLen,
+    batchSize: o.batchSize,
+    batches: o.evalBatches,
+  });
+  say(`   validation: ${validation.size} fixed batches, ${validation.tokens} held-out tokens`);
   const common = {
+    validation,
     tokenizerDir: tokDir,
     bytesPerToken: valBytesPerToken(shards, 'demo-stable'),
     gradAccum: 1,
     keepLast: 2,
     evalEvery: o.evalEvery,
-    evalBatches: o.evalBatches,
     spikeFactor: 3,
     saveEvery: 50,
   };
@@ -129,7 +140,6 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
           schedule: stableSchedule,
           runDir: stableRun,
           phase: 'stable',
-          evalSource: loader('demo-stable', 'val', 0),
           config: { ...o, phase: 'stable' },
           onStep: (m) => say(`   ${progressLine(m, o.stableSteps)}`),
         },
@@ -172,7 +182,6 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
           schedule,
           runDir: decayRun,
           phase: 'decay',
-          evalSource: loader('demo-stable', 'val', 0),
           config: { ...o, phase: 'decay', branchedFrom: resolveCheckpoint(stableRun) },
           onStep: (m) => say(`   ${progressLine(m, total)}`),
         },

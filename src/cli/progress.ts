@@ -20,7 +20,10 @@ export function progressLine(m: StepMetrics, totalSteps: number): string {
     `${Math.round(m.tokens_per_s)} tok/s`,
   ];
   if (m.mfu !== undefined) parts.push(`MFU ${(100 * m.mfu).toFixed(1)}%`);
-  if (m.val_loss !== undefined) parts.push(`val ${m.val_loss.toFixed(4)}`);
+  if (m.val_loss !== undefined)
+    parts.push(
+      `val ${m.val_loss.toFixed(4)}${m.val_loss_se !== undefined ? ` ±${m.val_loss_se.toFixed(4)}` : ''}`,
+    );
   if (m.val_bpb !== undefined) parts.push(`bpb ${m.val_bpb.toFixed(3)}`);
   parts.push(`ETA ${duration(eta)}`);
   return parts.join('  ');

@@ -15,6 +15,7 @@ import { muPAdamW, type AdamW } from '../train/optimizer.js';
 import { parseStepSchedule, type DecayKind, type ScheduleSpec } from '../train/schedules.js';
 import { bytesPerToken, readShardIndex } from '../data/shards/format.js';
 import { runTraining } from '../train/trainer.js';
+import { ValidationSet } from '../train/validation.js';
 import { writeTrainingReport } from '../report/training-report.js';
 import { readMetrics } from '../train/metrics.js';
 import { progressLine } from './progress.js';
@@ -32,7 +33,8 @@ export const TRAIN_DEFAULTS = {
   seqLen: 256,
   batchSize: 8,
   evalEvery: 0,
-  evalBatches: 4,
+  /** Fixed validation batches (capped at the distinct windows of the validation split). */
+  evalBatches: 32,
   steps: 100,
   lr: 0.01,
   schedule: 'wsd',
@@ -183,6 +185,20 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
   restore?.(opt);
   const schedule = scheduleFrom(c, scheduleStart);
   const source = batchSource(c);
+  const validation =
+    c.data && c.evalEvery > 0
+      ? ValidationSet.fromShards({
+          shardsDir: c.data,
+          mixture: c.mixture,
+          seqLen: c.seqLen,
+          batchSize: c.batchSize,
+          batches: c.evalBatches,
+        })
+      : undefined;
+  if (validation)
+    process.stderr.write(
+      `validation: ${validation.size} fixed batches, ${validation.tokens} tokens of the held-out split (fingerprint ${validation.fingerprint})\n`,
+    );
   if (c.out) {
     fs.mkdirSync(c.out, { recursive: true });
     fs.writeFileSync(
@@ -203,9 +219,8 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
       runDir: c.out,
       saveEvery: c.saveEvery,
       keepLast: c.keepLast,
-      evalEvery: c.data ? c.evalEvery : 0,
-      evalBatches: c.evalBatches,
-      evalSource: c.data && c.evalEvery > 0 ? shardLoader(c, 'val') : undefined,
+      evalEvery: validation ? c.evalEvery : 0,
+      validation,
       spikeFactor: c.spikeFactor,
       config: c,
       phase: branchDecayFrom ? 'decay' : undefined,
@@ -241,7 +256,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--seq-len <n>', 'tokens per sequence (--data)', int)
     .option('--batch-size <n>', 'sequences per micro-batch (--data)', int)
     .option('--eval-every <n>', 'validation loss every n steps (--data)', int)
-    .option('--eval-batches <n>', 'validation batches', int)
+    .option('--eval-batches <n>', 'fixed validation batches, drawn once from the held-out split', int)
     .option('--steps <n>', 'total optimizer steps', int)
     .option('--lr <x>', 'peak learning rate (hidden matrices get lr/m)', num)
     .option('--schedule <kind>', 'wsd | cosine | constant')

@@ -99,7 +99,6 @@ export async function coordCheck(
         saveEvery: 0,
         keepLast: 0,
         evalEvery: 0,
-        evalBatches: 0,
         spikeFactor: 0,
         config: { ...o, param, width },
         onStep: () => step++,

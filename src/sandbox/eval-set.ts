@@ -1,16 +1,13 @@
 /**
- * A fixed held-out evaluation set: the first K batches of a validation split, served in a cycle, so
- * that `evaluate(model, set, K)` scores every run of every study on exactly the same tokens.
+ * The sandbox's held-out set: the first K batches of a validation split (in file order, seed 0), scored
+ * whole at every evaluation, so every run of every study is compared on exactly the same tokens. The
+ * selection is kept as it was when the registry's recorded results were made.
  */
 import { PackedLoader } from '../data/loader.js';
-import type { Batch, BatchSource } from '../train/batches.js';
+import { ValidationSet } from '../train/validation.js';
 
-export class FixedEvalSet implements BatchSource {
-  private i = 0;
-
-  constructor(readonly batches: Batch[]) {}
-
-  static fromShards(o: {
+export class FixedEvalSet extends ValidationSet {
+  static override fromShards(o: {
     shardsDir: string;
     mixture: string;
     seqLen: number;
@@ -25,29 +22,15 @@ export class FixedEvalSet implements BatchSource {
       seed: 0,
       mixture: o.mixture,
     });
-    const batches = Array.from({ length: o.batches }, () => {
-      const b = loader.next();
-      return { inputs: b.inputs, targets: b.targets, batch: b.batch, seqLen: b.seqLen };
-    });
-    loader.close();
-    return new FixedEvalSet(batches);
-  }
-
-  get size(): number {
-    return this.batches.length;
-  }
-
-  next(): Batch {
-    const b = this.batches[this.i];
-    this.i = (this.i + 1) % this.batches.length;
-    return b;
-  }
-
-  state(): unknown {
-    return this.i;
-  }
-
-  setState(s: unknown): void {
-    this.i = Number(s) % this.batches.length;
+    try {
+      return new FixedEvalSet(
+        Array.from({ length: o.batches }, () => {
+          const b = loader.next();
+          return { inputs: b.inputs, targets: b.targets, batch: b.batch, seqLen: b.seqLen };
+        }),
+      );
+    } finally {
+      loader.close();
+    }
   }
 }

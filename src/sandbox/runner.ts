@@ -74,7 +74,10 @@ export interface RunContext {
 
 /** A run stopped on request; rerunning the study resumes it from its last checkpoint. */
 export class RunInterrupted extends Error {
-  constructor(readonly run: string, readonly step: number) {
+  constructor(
+    readonly run: string,
+    readonly step: number,
+  ) {
     super(`run ${run} interrupted after step ${step}; rerun the same command to resume it`);
     this.name = 'RunInterrupted';
   }
@@ -215,8 +218,7 @@ export async function executeRun(
         keepLast: 1,
         keepSteps: pinned,
         evalEvery: spec.evalEvery,
-        evalBatches: ctx.evalSet.size,
-        evalSource: ctx.evalSet,
+        validation: ctx.evalSet,
         spikeFactor: 3,
         config: { ...spec },
         phase: spec.branch ? 'branch' : undefined,

@@ -66,7 +66,6 @@ export async function sftStage(
       saveEvery: Math.max(1, Math.round(steps / 4)),
       keepLast: 1,
       evalEvery: 0,
-      evalBatches: 0,
       spikeFactor: 0,
       config: { stage: 'sft', from: spec.from, lr: spec.lr, batchSize: spec.batchSize, seqLen: spec.seqLen },
       phase: 'sft',

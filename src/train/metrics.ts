@@ -11,7 +11,11 @@ export interface StepMetrics {
   tokens_per_s: number;
   elapsed_s: number;
   mfu?: number;
+  /** Loss on the fixed validation set, and its standard error over the set's batches. */
   val_loss?: number;
+  val_loss_se?: number;
+  /** The objective's statistics on the validation set (DPO: reward accuracy, margin). */
+  val_stats?: Record<string, number>;
   val_bpb?: number;
   phase?: string;
   /** An objective's own statistics (DPO: rewards, margin, accuracy), means over the step's micro-batches. */

@@ -3,26 +3,22 @@
  * validation, divergence detection and periodic atomic checkpoints. One loop for every caller: the
  * CLI, the demo and every sandbox study run through `runTraining`.
  */
-import { backward, noGrad, scope, Tensor, zeroGrad } from '../tensor/index.js';
+import { backward, scope, Tensor, zeroGrad } from '../tensor/index.js';
 import type { MiniCPM } from '../models/minicpm.js';
-import type { BatchSource, Batch } from './batches.js';
+import type { BatchSource } from './batches.js';
 import { saveCheckpoint, type TrainerState } from './checkpoint.js';
-import { DivergenceError } from './errors.js';
+import { DivergenceError, TrainError } from './errors.js';
 import { FP32_PEAK, trainFlopsPerToken } from './flops.js';
 import { MetricsLog, type StepMetrics } from './metrics.js';
 import type { AdamW } from './optimizer.js';
 import { lrAt, type ScheduleSpec } from './schedules.js';
+import { crossEntropyObjective, validate, type Objective, type ValidationSet } from './validation.js';
 
 /**
  * What a micro-batch is trained on. The default is next-token cross-entropy (`model.loss`); alignment
  * objectives (DPO) plug in here and report their own statistics, averaged into the step's metrics.
  */
-export type Objective = (model: MiniCPM, batch: Batch) => { loss: Tensor; stats?: Record<string, number> };
-
-export const crossEntropyObjective: Objective = (model, batch) => {
-  const { ids, targets } = toTensors(batch);
-  return { loss: model.loss(ids, targets) };
-};
+export { crossEntropyObjective, type Objective };
 
 export interface TrainLoopOptions {
   /** Default: crossEntropyObjective. */
@@ -39,9 +35,10 @@ export interface TrainLoopOptions {
   keepLast: number;
   /** Also checkpoint at these steps, and never prune them (branch points for decays). */
   keepSteps?: readonly number[];
+  /** Validate every N steps and at the end (0: never). */
   evalEvery: number;
-  evalBatches: number;
-  evalSource?: BatchSource;
+  /** The fixed held-out set scored at every evaluation (none: no validation). */
+  validation?: ValidationSet;
   /** Bytes of text per token in the eval data, for bits-per-byte (0: not reported). */
   bytesPerToken?: number;
   /** Stop when loss > spikeFactor × its running mean (0 disables; NaN/Inf always stop). */
@@ -60,27 +57,6 @@ export interface TrainResult {
   checkpoint: string | null;
 }
 
-function toTensors(b: Batch): { ids: Tensor; targets: Tensor } {
-  return {
-    ids: Tensor.from(b.inputs, [b.batch, b.seqLen], 'i32'),
-    targets: Tensor.from(b.targets, [b.batch, b.seqLen], 'i32'),
-  };
-}
-
-/** Mean loss over `n` batches of `source`, without gradients. */
-export function evaluate(
-  model: MiniCPM,
-  source: BatchSource,
-  n: number,
-  objective: Objective = crossEntropyObjective,
-): number {
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    total += noGrad(() => scope(() => objective(model, source.next()).loss.item()));
-  }
-  return total / n;
-}
-
 export async function runTraining(
   model: MiniCPM,
   opt: AdamW,
@@ -97,12 +73,19 @@ export async function runTraining(
   const metrics: StepMetrics[] = [];
   const t0 = performance.now();
   let checkpoint: string | null = null;
+  const validation = o.validation?.describe();
+  const saved = start?.extra?.validation as { fingerprint?: string } | undefined;
+  // A resumed run must score the tokens its earlier evaluations scored, or its curve would not compare.
+  if (validation && saved?.fingerprint && saved.fingerprint !== validation.fingerprint)
+    throw new TrainError(
+      `this run was validated on another held-out set (fingerprint ${saved.fingerprint}, now ${validation.fingerprint}): resume with the same data, --seq-len, --batch-size and --eval-batches`,
+    );
   const state = (): TrainerState => ({
     step,
     tokens,
     data: source.state(),
     config: o.config,
-    extra: { lossEma: ema },
+    extra: { lossEma: ema, ...(validation ? { validation } : {}) },
   });
 
   while (step < o.steps) {
@@ -159,8 +142,11 @@ export async function runTraining(
     if (o.phase) m.phase = o.phase;
     const stats = Object.keys(statSums);
     if (stats.length) m.stats = Object.fromEntries(stats.map((k) => [k, statSums[k] / accum]));
-    if (o.evalSource && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
-      m.val_loss = evaluate(model, o.evalSource, o.evalBatches, objective);
+    if (o.validation && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps)) {
+      const v = validate(model, o.validation, objective);
+      m.val_loss = v.loss;
+      m.val_loss_se = v.stderr;
+      if (v.stats) m.val_stats = v.stats;
       if (o.bytesPerToken) m.val_bpb = m.val_loss / Math.LN2 / o.bytesPerToken;
     }
     metrics.push(m);

@@ -141,7 +141,6 @@ describe('DPO on a tiny model', () => {
       saveEvery: 0,
       keepLast: 1,
       evalEvery: 0,
-      evalBatches: 0,
       spikeFactor: 0,
       config: {},
       objective: dpoObjective({ beta: 0.1, loss: 'sigmoid' }),

@@ -56,13 +56,7 @@ export async function saveCheckpoint(
   /** Steps whose checkpoints are never pruned (e.g. stable checkpoints that decays branch from). */
   pinned: readonly number[] = [],
 ): Promise<string> {
-  const root = path.join(runDir, 'checkpoints');
-  fs.mkdirSync(root, { recursive: true });
-  const name = stepDirName(state.step);
-  const final = path.join(root, name);
-  const tmp = path.join(root, `${name}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp);
+  const tmp = checkpointTempFolder(runDir, state.step);
   writeJsonAtomic(path.join(tmp, 'config.json'), configToHF(model.config));
   writeJsonAtomic(path.join(tmp, 'generation_config.json'), {
     bos_token_id: model.config.bosTokenId,
@@ -82,6 +76,30 @@ export async function saveCheckpoint(
   // The tokenizer travels with the weights so that a checkpoint is a complete Hugging Face folder.
   if (tokenizerFrom) await copyTokenizerFiles(tokenizerFrom, tmp);
   writeJsonAtomic(path.join(tmp, 'trainer_state.json'), { ...state, optimizerStep: opt.step });
+  return commitCheckpoint(runDir, state.step, keepLast, pinned);
+}
+
+/** An empty temporary folder for the checkpoint of `step` (commitCheckpoint moves it into place). */
+export function checkpointTempFolder(runDir: string, step: number): string {
+  const root = path.join(runDir, 'checkpoints');
+  fs.mkdirSync(root, { recursive: true });
+  const tmp = path.join(root, `${stepDirName(step)}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  return tmp;
+}
+
+/** Renames the written temporary folder into place, points `latest` at it, then prunes old ones. */
+export function commitCheckpoint(
+  runDir: string,
+  step: number,
+  keepLast: number,
+  pinned: readonly number[],
+): string {
+  const root = path.join(runDir, 'checkpoints');
+  const name = stepDirName(step);
+  const final = path.join(root, name);
+  const tmp = path.join(root, `${name}.tmp-${process.pid}`);
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);
   writeJsonAtomic(path.join(root, 'latest.json'), { name });

@@ -49,6 +49,8 @@ export interface TrainLoopOptions {
   /** A tokenizer folder copied into every checkpoint. */
   tokenizerDir?: string;
   onStep?: (m: StepMetrics) => void;
+  /** Writes a checkpoint in place of saveCheckpoint (e.g. LoRA: adapters only); returns its folder. */
+  save?: (opt: AdamW, state: TrainerState, pinned: readonly number[]) => Promise<string>;
 }
 
 export interface TrainResult {
@@ -157,7 +159,9 @@ export async function runTraining(
       o.runDir &&
       ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === o.steps || pinned.includes(step))
     ) {
-      checkpoint = await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast, o.tokenizerDir, pinned);
+      checkpoint = o.save
+        ? await o.save(opt, state(), pinned)
+        : await saveCheckpoint(o.runDir, model, opt, state(), o.keepLast, o.tokenizerDir, pinned);
     }
   }
   return { state: state(), metrics, checkpoint };

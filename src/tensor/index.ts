@@ -13,4 +13,5 @@ export * from './ops-elementwise.js';
 export * from './ops-shape.js';
 export * from './ops-reduce.js';
 export * from './ops-nn.js';
+export * from './ops-vision.js';
 export { reduceTo } from './grad-rules.js';

@@ -1,0 +1,90 @@
+/**
+ * MiniCPM-V 1.0 (SPEC.md §10): SigLIP vision tower → perceiver resampler → MiniCPM language model, with
+ * each image's tokens spliced into its `<image>…</image>` span of the prompt. Parameters keep the
+ * checkpoint's names (`vpm.*`, `resampler.*`; the language model's without their `llm.` prefix).
+ */
+import { resizeBicubic, toPixelValues, type RgbImage } from '../image/index.js';
+import { Tensor } from '../tensor/index.js';
+import type { MiniCPMConfig } from './config.js';
+import { MiniCPM } from './minicpm.js';
+import type { MiniCPMVConfig } from './minicpmv-config.js';
+import { spliceImages } from './minicpmv-splice.js';
+import { Resampler } from './resampler.js';
+import { SiglipVision } from './siglip.js';
+
+/**
+ * The language model, able to take image tokens: `withImages` arms the next `embed` call (the prefill
+ * of `forward`, `hidden` or the engine's generate) to splice them in; later calls (decode steps) embed
+ * text only.
+ */
+export class MiniCPMVLanguage extends MiniCPM {
+  private pending: Tensor[][] | null = null;
+
+  constructor(
+    config: MiniCPMConfig,
+    params: Map<string, Tensor>,
+    readonly queryNum: number,
+  ) {
+    super(config, params);
+  }
+
+  /** Images for the next prefill, one list per batch row (one image per span, in order). */
+  withImages(images: Tensor[][]): this {
+    this.pending = images;
+    return this;
+  }
+
+  override embed(ids: Tensor): Tensor {
+    const x = super.embed(ids);
+    const images = this.pending;
+    if (!images) return x;
+    this.pending = null;
+    return spliceImages(x, ids.toArray(), images, this.queryNum);
+  }
+}
+
+export class MiniCPMV {
+  readonly vision: SiglipVision;
+  readonly resampler: Resampler;
+
+  constructor(
+    readonly config: MiniCPMVConfig,
+    /** `vpm.*` and `resampler.*` parameters by checkpoint name. */
+    readonly params: Map<string, Tensor>,
+    readonly llm: MiniCPMVLanguage,
+  ) {
+    const p = (name: string): Tensor => {
+      const t = params.get(name);
+      if (!t) throw new Error(`MiniCPM-V has no parameter "${name}"`);
+      return t;
+    };
+    this.vision = new SiglipVision(config.vision, p);
+    this.resampler = new Resampler(config, p);
+  }
+
+  parameters(): Tensor[] {
+    return [...this.params.values(), ...this.llm.parameters()];
+  }
+
+  /** Pillow BICUBIC stretch to image_size² and (u8/255 − 0.5)/0.5: pixel values [1, 3, S, S]. */
+  pixelValues(img: RgbImage): Tensor {
+    const S = this.config.imageSize;
+    return Tensor.from(toPixelValues(resizeBicubic(img, S, S)), [1, 3, S, S]);
+  }
+
+  /** One image's tokens [1, query_num, E] from its pixel values [1, 3, H, W]. */
+  encodePixels(pixels: Tensor): Tensor {
+    const [, , H, W] = pixels.shape;
+    const features = this.vision.forward(pixels); // (1, N, d)
+    return this.resampler.forward(features, this.vision.grid(H, W)); // (1, Q, E)
+  }
+
+  encodeImage(img: RgbImage): Tensor {
+    return this.encodePixels(this.pixelValues(img));
+  }
+
+  /** Logits [B, T, V] of ids [B, T] whose spans take `images` (per row, per span, in order). */
+  forward(ids: Tensor, images: Tensor[][]): Tensor {
+    return this.llm.withImages(images).forward(ids);
+  }
+}

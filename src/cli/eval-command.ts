@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { loadTask, TASK_NAMES } from '../eval/datasets/index.js';
 import { EvalError, runTask, type EvalMode, type TaskResult } from '../eval/index.js';
 import { loadAnyModel } from '../quant/index.js';
-import { loadTokenizer } from '../tokenizer/index.js';
+import { loadModelTokenizer } from './model-tokenizer.js';
 
 /** Shots as MiniCPM reported them (SPEC §8). */
 export const DEFAULT_SHOTS: Record<string, number> = {
@@ -51,7 +51,7 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
   if (!['ppl', 'gen', 'both'].includes(o.mode))
     throw new EvalError(`--mode must be ppl, gen or both, got "${o.mode}"`);
   const model = await loadAnyModel(o.model);
-  const tok = loadTokenizer(o.model).tokenizer;
+  const tok = loadModelTokenizer(o.model).tokenizer;
   const out = o.out ?? path.join('runs', 'eval', path.basename(path.resolve(o.model)));
   fs.mkdirSync(out, { recursive: true });
   const results: TaskResult[] = [];

@@ -4,7 +4,12 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { readConfig } from '../io/hf-folder.js';
 import { configFromHF } from '../models/config.js';
-import { exportFolderToGguf } from '../models/gguf-export.js';
+import {
+  exportFolderToGguf,
+  GGUF_EXPORT_DTYPES,
+  ggufTensorPlan,
+  type GgufExportDType,
+} from '../models/gguf-export.js';
 import { ggufVocabFromTokenizer, syntheticGgufVocab, type GgufVocab } from '../tokenizer/gguf-export.js';
 import { openAnyWeights } from '../quant/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
@@ -48,11 +53,14 @@ export function exportVocab(
 
 export async function exportCommand(o: ExportCli): Promise<void> {
   if (o.format !== 'gguf') throw new ExportError(`--format ${o.format} is not supported (only gguf)`);
-  const dtype = o.dtype.toLowerCase();
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') {
-    throw new ExportError(`--dtype must be f32, f16 or bf16, got '${o.dtype}'`);
+  const dtype = o.dtype.toLowerCase() as GgufExportDType;
+  if (!GGUF_EXPORT_DTYPES.includes(dtype)) {
+    throw new ExportError(`--dtype must be one of ${GGUF_EXPORT_DTYPES.join(', ')}, got '${o.dtype}'`);
   }
   const config = configFromHF(await readConfig(o.model));
+  // Every tensor not in the file's main type is reported (embedding/head rule, F16 fallbacks).
+  for (const c of ggufTensorPlan(config, dtype).filter((t) => t.note))
+    console.log(`  ${c.ggufName}: ${c.type} (${c.note})`);
   const { vocab, source } = exportVocab(o.model, config.vocabSize, o.tokenizer);
   const t0 = Date.now();
   await exportFolderToGguf(o.model, o.output, {
@@ -76,7 +84,11 @@ export function registerExportCommand(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--output <file>', 'output .gguf file')
     .option('--format <name>', 'output format', 'gguf')
-    .option('--dtype <type>', 'weight type: f32 | f16 | bf16 (norms stay f32)', 'f32')
+    .option(
+      '--dtype <type>',
+      'weight type: f32 | f16 | bf16 | q8_0 | q4_0 (norms stay f32; with q4_0 the embedding/head is Q8_0)',
+      'f32',
+    )
     .option(
       '--tokenizer <path>',
       "SentencePiece tokenizer.model (or folder) to embed; default: the model folder's, else a synthetic vocabulary",

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadAnyModel } from '../quant/index.js';
-import { loadTokenizer } from '../tokenizer/load.js';
+import { loadModelTokenizer } from './model-tokenizer.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 
@@ -90,7 +90,7 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
     o.prompt !== undefined || o.tokenizer || o.stop?.length
-      ? loadTokenizer(o.tokenizer ?? o.model).tokenizer
+      ? loadModelTokenizer(o.tokenizer ?? o.model).tokenizer
       : null;
   let prompts: number[][];
   if (o.promptIds) {

@@ -5,7 +5,7 @@ import { loadAnyModel } from '../quant/index.js';
 import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
-import { loadTokenizer } from '../tokenizer/index.js';
+import { loadModelTokenizer } from './model-tokenizer.js';
 
 interface ServeOptions {
   model: string;
@@ -33,7 +33,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (o: ServeOptions) => {
       const kvCache = kvCacheOption(o.kvCache);
       const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
-      const loaded = loadTokenizer(o.model);
+      const loaded = loadModelTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
       const app = buildServer(
         new GenerationService(model, loaded.tokenizer, name, loaded.chatTemplate, kvCache),

@@ -85,7 +85,11 @@ export function encodeQ4_0(x: Float32Array): Uint8Array {
 }
 
 /** Q8_0 blocks → float32 (`n` values). */
-export function decodeQ8_0(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function decodeQ8_0(
+  src: Uint8Array,
+  n: number,
+  out: Float32Array = new Float32Array(n),
+): Float32Array {
   checkLength('Q8_0', n, QK);
   checkBytes('Q8_0', src, (n / QK) * Q8_0_BYTES);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -98,7 +102,11 @@ export function decodeQ8_0(src: Uint8Array, n: number, out = new Float32Array(n)
 }
 
 /** Q4_0 blocks → float32 (`n` values). */
-export function decodeQ4_0(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function decodeQ4_0(
+  src: Uint8Array,
+  n: number,
+  out: Float32Array = new Float32Array(n),
+): Float32Array {
   checkLength('Q4_0', n, QK);
   checkBytes('Q4_0', src, (n / QK) * Q4_0_BYTES);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -124,7 +132,11 @@ export function q4kScaleMin(bytes: Uint8Array, s: number, j: number): [scale: nu
 }
 
 /** Q4_K super-blocks → float32 (`n` values, a multiple of 256). */
-export function decodeQ4_K(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function decodeQ4_K(
+  src: Uint8Array,
+  n: number,
+  out: Float32Array = new Float32Array(n),
+): Float32Array {
   checkLength('Q4_K', n, QK_K);
   checkBytes('Q4_K', src, (n / QK_K) * Q4_K_BYTES);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
@@ -151,7 +163,11 @@ export function decodeQ4_K(src: Uint8Array, n: number, out = new Float32Array(n)
 }
 
 /** Q6_K super-blocks → float32 (`n` values, a multiple of 256). */
-export function decodeQ6_K(src: Uint8Array, n: number, out = new Float32Array(n)): Float32Array {
+export function decodeQ6_K(
+  src: Uint8Array,
+  n: number,
+  out: Float32Array = new Float32Array(n),
+): Float32Array {
   checkLength('Q6_K', n, QK_K);
   checkBytes('Q6_K', src, (n / QK_K) * Q6_K_BYTES);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);

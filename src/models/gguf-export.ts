@@ -1,10 +1,19 @@
 /**
  * MiniCPM → GGUF for llama.cpp (arch "minicpm"): metadata from io/gguf-minicpm, tensors renamed and q/k
- * permuted for llama.cpp's rope, matrices in the chosen float type and 1-D gains always in F32 (as
+ * permuted for llama.cpp's rope, matrices in the chosen type and 1-D gains always in F32 (as
  * llama.cpp's converter writes them). Tensors are produced one at a time, so exporting a checkpoint
  * folder never holds the whole model in memory.
+ *
+ * Quantized files (ggml's reference rounding, io/gguf-blocks): `q8_0` stores every matrix as Q8_0, as
+ * llama.cpp's convert_hf_to_gguf.py --outtype q8_0 does (the embedding included). `q4_0` stores the
+ * block matrices as Q4_0 and the embedding (tied: also the head) and an untied head as Q8_0, where
+ * llama-quantize would write Q6_K: the tied matrix is the most sensitive one (SPEC §9), Q8_0 is the more
+ * accurate of the two, and our engine runs Q8_0 natively (W8) while Q6_K would need dequantizing. A
+ * matrix whose rows are not a whole number of 32-value blocks falls back to F16, as llama.cpp's
+ * converter does; `ggufTensorPlan` lists every choice so callers can report them.
  */
-import { castFloat, type TensorRecord } from '../io/dtypes.js';
+import { castFloat, toFloat32, type TensorRecord } from '../io/dtypes.js';
+import { encodeQ4_0, encodeQ8_0, QK } from '../io/gguf-blocks.js';
 import {
   GGUF_FILE_TYPE,
   hfTensorToGguf,
@@ -14,18 +23,19 @@ import {
   type MiniCpmHfConfig,
 } from '../io/gguf-minicpm.js';
 import { gv, type GgufValue } from '../io/gguf-types.js';
-import { writeGguf } from '../io/gguf-writer.js';
+import { writeGguf, type GgufTensorSource } from '../io/gguf-writer.js';
 import { openWeights, readConfig } from '../io/hf-folder.js';
-import type { LazyTensor, TensorReader } from '../io/tensor-source.js';
+import type { TensorReader } from '../io/tensor-source.js';
 import { ConfigError, configFromHF, type MiniCPMConfig } from './config.js';
 import type { MiniCPM } from './minicpm.js';
 import { parameterShapes } from './minicpm.js';
 import { tensorToRecord } from './weights.js';
 
-export type GgufExportDType = 'f32' | 'f16' | 'bf16';
+export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export const GGUF_EXPORT_DTYPES: readonly GgufExportDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
 
 export interface GgufExportOptions {
-  /** Float type of the 2-D weights (default f32); norms stay F32. */
+  /** Type of the 2-D weights (default f32); norms stay F32. */
   dtype?: GgufExportDType;
   /** Vocabulary to embed (llama.cpp needs one; see tokenizer/gguf-export). */
   tokenizer?: GgufTokenizer & { addSpacePrefix?: boolean; removeExtraWhitespaces?: boolean };
@@ -34,8 +44,53 @@ export interface GgufExportOptions {
   openReader?: (dir: string) => Promise<TensorReader>;
 }
 
-const DTYPE = { f32: 'F32', f16: 'F16', bf16: 'BF16' } as const;
-const FILE_TYPE = { f32: GGUF_FILE_TYPE.F32, f16: GGUF_FILE_TYPE.F16, bf16: GGUF_FILE_TYPE.BF16 } as const;
+const FILE_TYPE = {
+  f32: GGUF_FILE_TYPE.F32,
+  f16: GGUF_FILE_TYPE.F16,
+  bf16: GGUF_FILE_TYPE.BF16,
+  q8_0: GGUF_FILE_TYPE.Q8_0,
+  q4_0: GGUF_FILE_TYPE.Q4_0,
+} as const;
+
+export type GgufTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+
+export interface GgufTensorChoice {
+  /** Hugging Face name of the parameter. */
+  name: string;
+  ggufName: string;
+  shape: number[];
+  type: GgufTensorType;
+  /** Why the tensor is not in the file's main type (a fallback or the embedding/head rule). */
+  note?: string;
+}
+
+/** The ggml type of every tensor an export with `dtype` writes, in checkpoint order. */
+export function ggufTensorPlan(config: MiniCPMConfig, dtype: GgufExportDType): GgufTensorChoice[] {
+  const out: GgufTensorChoice[] = [];
+  for (const [name, shape] of parameterShapes(config)) {
+    // parameterShapes has no lm_head when tied: llama.cpp then uses token_embd as the output.
+    const ggufName = hfToGgufName(name);
+    if (ggufName === undefined) continue;
+    out.push({ name, ggufName, shape, ...tensorType(ggufName, shape, dtype) });
+  }
+  return out;
+}
+
+function tensorType(
+  ggufName: string,
+  shape: number[],
+  dtype: GgufExportDType,
+): { type: GgufTensorType; note?: string } {
+  if (shape.length === 1) return { type: 'F32' };
+  if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16')
+    return { type: dtype.toUpperCase() as GgufTensorType };
+  const table = ggufName === 'token_embd.weight' || ggufName === 'output.weight';
+  const want = dtype === 'q8_0' || table ? 'Q8_0' : 'Q4_0';
+  const cols = shape[shape.length - 1];
+  if (cols % QK !== 0)
+    return { type: 'F16', note: `rows of ${cols} are not whole ${QK}-value blocks: F16 instead of ${want}` };
+  return table && dtype === 'q4_0' ? { type: want, note: 'embedding/head kept in Q8_0' } : { type: want };
+}
 
 /**
  * The Hugging Face fields the GGUF metadata needs, with llama.cpp's meaning of the three multipliers.
@@ -70,11 +125,14 @@ export function ggufHfConfig(c: MiniCPMConfig): MiniCpmHfConfig {
   };
 }
 
-function convert(rec: TensorRecord, hf: MiniCpmHfConfig, dtype: GgufExportDType): TensorRecord {
-  const cast = castFloat(rec, rec.shape.length === 1 ? 'F32' : DTYPE[dtype]);
-  const out = hfTensorToGguf(cast, hf);
+/** The tensor's bytes in the GGUF file: renamed, q/k permuted, cast or quantized to `type`. */
+function convert(rec: TensorRecord, hf: MiniCpmHfConfig, type: GgufTensorType): Uint8Array {
+  const float = type === 'Q8_0' || type === 'Q4_0' ? 'F32' : type;
+  const out = hfTensorToGguf(castFloat(rec, float), hf);
   if (!out) throw new Error(`tensor '${rec.name}' has no GGUF name`);
-  return out;
+  if (type === 'Q8_0') return encodeQ8_0(toFloat32(out));
+  if (type === 'Q4_0') return encodeQ4_0(toFloat32(out));
+  return out.data;
 }
 
 function metadata(
@@ -96,26 +154,19 @@ function metadata(
   return m;
 }
 
-/** One lazy GGUF tensor per parameter `names` (in checkpoint order), read through `read`. */
+/** One lazy GGUF tensor per parameter (in checkpoint order), read through `read`. */
 function lazyTensors(
   config: MiniCPMConfig,
   hf: MiniCpmHfConfig,
   dtype: GgufExportDType,
   read: (name: string) => TensorRecord | Promise<TensorRecord>,
-): LazyTensor[] {
-  const out: LazyTensor[] = [];
-  for (const [name, shape] of parameterShapes(config)) {
-    // parameterShapes has no lm_head when tied: llama.cpp then uses token_embd as the output.
-    const ggufName = hfToGgufName(name);
-    if (ggufName === undefined) continue;
-    out.push({
-      name: ggufName,
-      dtype: shape.length === 1 ? 'F32' : DTYPE[dtype],
-      shape,
-      load: async () => convert(await read(name), hf, dtype).data,
-    });
-  }
-  return out;
+): GgufTensorSource[] {
+  return ggufTensorPlan(config, dtype).map((c) => ({
+    name: c.ggufName,
+    shape: c.shape,
+    ggmlType: c.type,
+    load: async () => convert(await read(c.name), hf, c.type),
+  }));
 }
 
 /** Write an in-memory model as a GGUF file llama.cpp loads. */

@@ -22,6 +22,8 @@ import {
 import { tensorToRecord, type LoadOptions } from '../models/weights.js';
 import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
+import { isGgufPath } from '../models/gguf-load.js';
+import { loadGgufModel } from './ggml-model.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { autogptqFromRecords, autogptqRecords, dequantizePacked } from './autogptq.js';
 import { QuantFormatError } from './errors.js';
@@ -74,8 +76,9 @@ export async function openAnyWeights(dir: string): Promise<TensorReader> {
   return qc ? dequantizingReader(reader, qc.bits) : reader;
 }
 
-/** Loads a model folder, quantized (GPTQ, dequantized on load) or not. */
+/** Loads a model folder, quantized (GPTQ, dequantized on load) or not, or a MiniCPM GGUF file. */
 export function loadAnyModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
+  if (isGgufPath(dir)) return loadGgufModel(dir, opts);
   return loadModel(dir, opts, openAnyWeights);
 }
 

@@ -1,6 +1,8 @@
 /**
- * Prefill + decode with a KV cache, as an async generator of token ids. The engine knows no text:
- * stop strings are the caller's business (it can stop iterating at any time).
+ * Prefill + decode of a fixed batch of prompts with a KV cache, as an async generator of token ids.
+ * The engine knows no text: stop strings are the caller's business (it can stop iterating at any
+ * time). Rows of unequal length are left-padded and masked; a server serving many users uses the
+ * scheduler's ragged batched decode instead (no padding, sequences join and leave between steps).
  */
 import { KVCache, type KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
@@ -9,6 +11,11 @@ import { Sampler, type SamplerOptions } from './sampler.js';
 
 export interface GenerateOptions extends SamplerOptions {
   maxNewTokens: number;
+  /**
+   * Samplers to use instead of building one from the options: one for every row, or one per row
+   * (each with its own random stream, so a row's draws do not depend on the others).
+   */
+  sampler?: Sampler | Sampler[];
   /** Ids that end a sequence (default: the config's eos). The stop id is yielded, then the row ends. */
   stopIds?: number[];
   /** 'bf16' halves the KV cache's memory and decode attention's reads (keys/values rounded to bf16). */
@@ -82,7 +89,11 @@ export async function* generate(
     width,
   );
   const B = prompts.length;
-  const sampler = new Sampler(opts);
+  const given = opts.sampler;
+  if (Array.isArray(given) && given.length !== prompts.length)
+    throw new GenerateError(`${given.length} samplers for ${prompts.length} prompts`);
+  const shared = given === undefined ? new Sampler(opts) : Array.isArray(given) ? null : given;
+  const samplerOf = (b: number) => shared ?? (given as Sampler[])[b];
   const stop = new Set(opts.stopIds ?? [c.eosTokenId]);
   const cache = new KVCache(
     c.numLayers,
@@ -104,7 +115,7 @@ export async function* generate(
       }),
     );
     for (let step = 0; step < opts.maxNewTokens; step++) {
-      const next = rows.map((row, b) => (done[b] ? -1 : sampler.sample(row, contexts[b])));
+      const next = rows.map((row, b) => (done[b] ? -1 : samplerOf(b).sample(row, contexts[b])));
       next.forEach((id, b) => {
         if (id < 0) return;
         contexts[b].push(id);

@@ -1,15 +1,23 @@
 /**
- * Samplers as a chain of stages over one row of logits (llama.cpp's design): each stage narrows or
- * reshapes a candidate set; the last one picks. Greedy is the chain with no randomness.
+ * A sampler: one chain of stages (sampler-stages.ts) over one row of logits per call, in a fixed
+ * order — penalties → temperature → top-k → top-p → min-p → draw — with Hugging Face's / vLLM's
+ * semantics (temperature before the filters). Greedy (temperature 0) stops after the penalties.
+ *
+ * Each Sampler owns its random stream and its candidate buffers, so one sequence's draws never depend
+ * on what else is being sampled: give every sequence its own Sampler (the scheduler does).
  */
 import { Rng } from '../tensor/index.js';
-
-export interface Candidates {
-  ids: Int32Array;
-  logits: Float32Array;
-  /** Number of live candidates (a prefix of ids/logits). */
-  n: number;
-}
+import { Candidates } from './candidates.js';
+import {
+  applyPenalties,
+  applyTemperature,
+  draw,
+  greedy,
+  minP,
+  topK,
+  topP,
+  type Penalties,
+} from './sampler-stages.js';
 
 export interface SamplerOptions {
   greedy?: boolean;
@@ -19,6 +27,10 @@ export interface SamplerOptions {
   minP?: number;
   /** > 1 discourages tokens already present in the context (CTRL-style: divide positive logits). */
   repetitionPenalty?: number;
+  /** OpenAI's presence penalty (subtracted once per distinct context token). */
+  presencePenalty?: number;
+  /** OpenAI's frequency penalty (subtracted once per occurrence). */
+  frequencyPenalty?: number;
   seed?: number;
 }
 
@@ -41,109 +53,73 @@ function validate(o: SamplerOptions): void {
   if (o.minP !== undefined && !(o.minP >= 0 && o.minP < 1)) bad(`min-p must be in [0, 1), got ${o.minP}`);
   if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0))
     bad(`repetition penalty must be > 0, got ${o.repetitionPenalty}`);
+  for (const [name, v] of [
+    ['presence', o.presencePenalty],
+    ['frequency', o.frequencyPenalty],
+  ] as const)
+    if (v !== undefined && !(Math.abs(v) <= 2)) bad(`${name} penalty must be in [-2, 2], got ${v}`);
 }
 
-function sortByLogit(c: Candidates): void {
-  const order = Array.from({ length: c.n }, (_, i) => i).sort(
-    (a, b) => c.logits[b] - c.logits[a] || c.ids[a] - c.ids[b],
-  );
-  const ids = order.map((i) => c.ids[i]);
-  const logits = order.map((i) => c.logits[i]);
-  c.ids.set(ids);
-  c.logits.set(logits);
-}
-
-/** Softmax of the live candidates (sorted descending). */
-function probs(c: Candidates): Float64Array {
-  const p = new Float64Array(c.n);
-  const m = c.logits[0];
-  let s = 0;
-  for (let i = 0; i < c.n; i++) s += p[i] = Math.exp(c.logits[i] - m);
-  for (let i = 0; i < c.n; i++) p[i] /= s;
-  return p;
+/** The distribution a draw would use: live ids and their probabilities (summing to 1). */
+export interface Distribution {
+  ids: number[];
+  probs: number[];
 }
 
 export class Sampler {
   private readonly rng: Rng;
+  private readonly penalties: Penalties;
+  private cands: Candidates | null = null;
 
   constructor(readonly options: SamplerOptions = {}) {
     validate(options);
     this.rng = new Rng(options.seed ?? 0);
+    this.penalties = {
+      repetition: options.repetitionPenalty,
+      presence: options.presencePenalty,
+      frequency: options.frequencyPenalty,
+    };
   }
 
   get isGreedy(): boolean {
     return this.options.greedy === true || this.options.temperature === 0;
   }
 
+  /** Runs every stage but the pick; the set is left in the candidate buffers. */
+  private narrow(row: Float32Array, context: readonly number[]): Candidates {
+    if (!this.cands || this.cands.capacity < row.length) this.cands = new Candidates(row.length);
+    const c = this.cands;
+    c.load(row);
+    applyPenalties(c, context, this.penalties);
+    if (this.isGreedy) return c;
+    const o = this.options;
+    // top-k commutes with temperature, so it runs first and temperature touches only k logits
+    if (o.topK) topK(c, o.topK);
+    applyTemperature(c, o.temperature ?? 1);
+    if (o.topP !== undefined) topP(c, o.topP);
+    if (o.minP) minP(c, o.minP);
+    return c;
+  }
+
   /** Picks the next id from one row of logits given the ids seen so far in this sequence. */
   sample(row: Float32Array, context: readonly number[] = []): number {
-    const o = this.options;
-    const logits = Float32Array.from(row);
-    if (o.repetitionPenalty && o.repetitionPenalty !== 1) {
-      for (const id of new Set(context)) {
-        const l = logits[id];
-        logits[id] = l > 0 ? l / o.repetitionPenalty : l * o.repetitionPenalty;
-      }
-    }
-    if (this.isGreedy) {
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-      return best;
-    }
-    const temperature = o.temperature ?? 1;
-    const c: Candidates = {
-      ids: Int32Array.from({ length: logits.length }, (_, i) => i),
-      logits,
-      n: logits.length,
-    };
-    for (let i = 0; i < c.n; i++) c.logits[i] /= temperature;
-    // Top-k first keeps the sort cheap for large vocabularies.
-    if (o.topK && o.topK < c.n) {
-      partialTopK(c, o.topK);
-    }
-    sortByLogit(c);
-    let p = probs(c);
-    if (o.topP !== undefined && o.topP < 1) {
-      let acc = 0;
-      let keep = c.n;
-      for (let i = 0; i < c.n; i++) {
-        acc += p[i];
-        if (acc >= o.topP) {
-          keep = i + 1;
-          break;
-        }
-      }
-      c.n = keep;
-      p = probs(c);
-    }
-    if (o.minP) {
-      const floor = p[0] * o.minP;
-      let keep = 1;
-      while (keep < c.n && p[keep] >= floor) keep++;
-      c.n = keep;
-      p = probs(c);
-    }
-    const u = this.rng.uniform();
-    let acc = 0;
-    for (let i = 0; i < c.n; i++) {
-      acc += p[i];
-      if (u < acc) return c.ids[i];
-    }
-    return c.ids[c.n - 1];
+    const c = this.narrow(row, context);
+    return this.isGreedy ? greedy(c) : draw(c, this.rng.uniform());
+  }
+
+  /**
+   * The exact distribution `sample` draws from for this row (greedy: the argmax with probability 1),
+   * best first. Consumes no randomness.
+   */
+  distribution(row: Float32Array, context: readonly number[] = []): Distribution {
+    const c = this.narrow(row, context);
+    if (this.isGreedy) return { ids: [greedy(c)], probs: [1] };
+    c.computeProbs();
+    c.sort();
+    return { ids: Array.from(c.ids.subarray(0, c.n)), probs: Array.from(c.probs.subarray(0, c.n)) };
   }
 
   getState(): number[] {
     return this.rng.getState();
   }
-}
-
-/** Keeps the k largest logits in the prefix (order not yet sorted). */
-function partialTopK(c: Candidates, k: number): void {
-  const idx = Array.from({ length: c.n }, (_, i) => i);
-  idx.sort((a, b) => c.logits[b] - c.logits[a] || a - b);
-  const ids = idx.slice(0, k).map((i) => c.ids[i]);
-  const logits = idx.slice(0, k).map((i) => c.logits[i]);
-  c.ids.set(ids);
-  c.logits.set(logits);
-  c.n = k;
 }

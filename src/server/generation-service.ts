@@ -1,8 +1,8 @@
 /**
  * The model behind the API: turns a prompt into streamed text deltas. Requests run one at a time (the
- * CPU is the bottleneck; interleaving two would only slow both), in arrival order. Stop strings are
- * matched on the decoded text; text that might be the start of a stop string, or an incomplete UTF-8
- * sequence, is held back until it is decided.
+ * CPU is the bottleneck; interleaving two would only slow both), in arrival order. Text is decoded
+ * incrementally (incremental-text.ts); stop strings are matched on it, and text that might be the
+ * start of a stop string is held back until it is decided.
  */
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { chatFormatFor, renderPrompt, type ChatFormat } from '../align/chat-format.js';
@@ -10,6 +10,7 @@ import { generate } from '../engine/generate.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
+import { IncrementalText } from './incremental-text.js';
 import type { SamplingRequest } from './requests.js';
 
 export type FinishReason = 'stop' | 'length';
@@ -89,6 +90,7 @@ export class GenerationService {
       );
     return this.exclusive(async () => {
       const ids: number[] = [];
+      const detok = new IncrementalText(this.tok);
       let emitted = 0;
       let text = '';
       const eos = this.tok.eosId;
@@ -112,7 +114,7 @@ export class GenerationService {
           return { promptTokens: prompt.length, completionTokens: ids.length + 1 };
         }
         ids.push(id);
-        text = this.tok.decode(ids);
+        text += detok.push(id);
         const at = Math.min(
           ...r.stop.map((s) => text.indexOf(s, Math.max(0, emitted - s.length))).filter((i) => i >= 0),
         );
@@ -120,13 +122,14 @@ export class GenerationService {
           onDelta({ text: text.slice(emitted, Math.max(at, emitted)), finish: 'stop' });
           return { promptTokens: prompt.length, completionTokens: ids.length };
         }
-        // hold back a possible stop-string start and an unfinished multi-byte character
-        const safe = text.endsWith('\uFFFD') ? emitted : text.length - pendingStop(text, r.stop);
+        // hold back a possible stop-string start (unfinished characters never reach `text`)
+        const safe = text.length - pendingStop(text, r.stop);
         if (safe > emitted) {
           onDelta({ text: text.slice(emitted, safe) });
           emitted = safe;
         }
       }
+      text += detok.flush();
       onDelta({ text: text.slice(emitted), finish: 'length' });
       return { promptTokens: prompt.length, completionTokens: ids.length };
     });

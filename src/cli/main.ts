@@ -7,6 +7,7 @@ import { registerEvalCommand } from './eval-command.js';
 import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
 import { registerImportCommand } from './import-command.js';
+import { registerPerplexityCommand } from './perplexity-command.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerQuantizeCommand } from './quantize-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerExportCommand(program);
   registerImportCommand(program);
+  registerPerplexityCommand(program);
   return program;
 }
 

@@ -4,8 +4,11 @@ import { CpuBackend } from './cpu/cpu-backend.js';
 import { loadNativeKernels } from './kernels-native.js';
 import { refGemmKernels } from './kernels-ref-gemm.js';
 import type { NnKernels } from './kernels.js';
+import { makeWasmBackend, wasmAllocator } from './wasm/wasm-backend.js';
+import type { WasmKernels } from './wasm/wasm-kernels.js';
+import { createNodeWasmKernels } from './wasm/wasm-node.js';
 
-export type BackendChoice = 'auto' | 'native' | 'ref';
+export type BackendChoice = 'auto' | 'native' | 'ref' | 'wasm';
 
 let ref: CpuBackend | null = null;
 let native: CpuBackend | null | undefined;
@@ -32,13 +35,37 @@ export function nativeBackend(): Backend | null {
   return native;
 }
 
+let wasm: { kernels: WasmKernels; backend: Backend } | undefined;
+
+/**
+ * The C kernels compiled to WebAssembly (SIMD128 + threads), as browsers run them; created on first
+ * use. Operands outside its memory are copied in per call until useBackend('wasm') installs its
+ * tensor allocator.
+ */
+export function wasmBackend(): Backend {
+  if (!wasm) {
+    const kernels = createNodeWasmKernels();
+    wasm = { kernels, backend: makeWasmBackend(kernels) };
+  }
+  return wasm.backend;
+}
+
+/** The wasm backend's kernels (thread count, code path), for tests and benchmarks. */
+export function wasmKernels(): WasmKernels {
+  wasmBackend();
+  return wasm!.kernels;
+}
+
 /** Installs a backend: 'auto' (default) takes native when built, else the reference one. */
 export function useBackend(choice: BackendChoice = 'auto'): Backend {
   const env = process.env.MINICPM_BACKEND;
-  const want = choice === 'auto' && (env === 'ref' || env === 'native') ? env : choice;
+  const want = choice === 'auto' && (env === 'ref' || env === 'native' || env === 'wasm') ? env : choice;
   let b: Backend | null;
   if (want === 'ref') b = refBackend();
-  else {
+  else if (want === 'wasm') {
+    b = wasmBackend();
+    setAllocator(wasmAllocator(wasm!.kernels)); // tensors live in wasm memory: no copies per kernel call
+  } else {
     b = nativeBackend();
     if (!b && want === 'native') {
       throw new Error(

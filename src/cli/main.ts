@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerExportCommand } from './export-command.js';
 import { registerImportCommand } from './import-command.js';
 import { registerPerplexityCommand } from './perplexity-command.js';
+import { registerLoraCommands } from './lora-command.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerQuantizeCommand } from './quantize-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
@@ -20,9 +21,9 @@ export function buildProgram(): Command {
     .description(
       'The MiniCPM system in TypeScript: train, study, align, evaluate, quantize and run small language models',
     )
-    .option('--backend <name>', 'auto | native | ref', 'auto')
+    .option('--backend <name>', 'auto | native | ref | wasm', 'auto')
     .hook('preAction', (cmd) => {
-      useBackend(cmd.opts<{ backend: 'auto' | 'native' | 'ref' }>().backend);
+      useBackend(cmd.opts<{ backend: 'auto' | 'native' | 'ref' | 'wasm' }>().backend);
     });
   registerModelCommands(program);
   registerTrainCommand(program);
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerExportCommand(program);
   registerImportCommand(program);
   registerPerplexityCommand(program);
+  registerLoraCommands(program);
   return program;
 }
 

@@ -1,10 +1,10 @@
 /**
  * Fast paths against the reference oracle in f32: every op on shapes that hit remainder paths
- * (1, primes, odd sizes), forward and backward. Runs on the native backend when built and on the
- * GEMM-routed variants of the TypeScript backend.
+ * (1, primes, odd sizes), forward and backward. Runs on the native backend when built, on the wasm
+ * backend (the same C as WebAssembly) and on the GEMM-routed variants of the TypeScript backend.
  */
 import { describe, expect, it } from 'vitest';
-import { nativeBackend, refBackend } from '../../src/backends/index.js';
+import { nativeBackend, refBackend, wasmBackend } from '../../src/backends/index.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { refGemmKernels } from '../../src/backends/kernels-ref-gemm.js';
 import * as T from '../../src/tensor/index.js';
@@ -13,6 +13,7 @@ import { Rng, Tensor, type Backend } from '../../src/tensor/index.js';
 const oracle = refBackend();
 const fastCases: { name: string; backend: Backend | null }[] = [
   { name: 'native', backend: nativeBackend() },
+  { name: 'wasm', backend: wasmBackend() },
   { name: 'ts with GEMM attention', backend: new CpuBackend('ts-gemm-attn', refGemmKernels, true) },
 ];
 

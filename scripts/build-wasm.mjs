@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+/**
+ * Builds the wasm backend's kernels: the portable C of native/src (GEMM driver, portable tiles, NN
+ * kernels) plus native/wasm (SIMD128 tiles and GEMVs, the worker pool, a small libc) compiled by
+ * clang --target=wasm32 with SIMD128, atomics and bulk memory, linked by wasm-ld into one module
+ * that imports a shared memory and needs no JavaScript glue: native/wasm/minicpm-kernels.wasm.
+ *
+ * The module is committed (and shipped, native/ is in the package's files) so that users, the
+ * browser page and a plain `npm install` need no clang; this script is for developers and CI (Debian:
+ * apt-get install clang lld). It also writes minicpm-kernels.sources.sha256, the hash of every input
+ * file, which test/backends/wasm-build.test.ts checks so a stale module cannot go unnoticed.
+ *
+ *   node scripts/build-wasm.mjs [--check]   --check: only say whether the module is up to date
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const src = join(root, 'native', 'src');
+const wasmDir = join(root, 'native', 'wasm');
+const out = join(wasmDir, 'minicpm-kernels.wasm');
+const stamp = join(wasmDir, 'minicpm-kernels.sources.sha256');
+
+/* The portable kernel files of native/src that go into the module, unchanged. The rest of native/src
+ * is host-only (N-API addon, pthread pool, CPU detection, x86 intrinsics). A new portable kernel file
+ * is added here, and its entry points to EXPORTS. */
+const PORTABLE = ['gemm.c', 'gemm-scalar.c', 'nn.c', 'nn-attention.c', 'nn-generic.c'];
+const HEADERS = ['internal.h', 'mc.h', 'nn.h', 'nn-internal.h', 'nn-impl.h', 'pack-generic.h'];
+
+export const EXPORTS = [
+  'mc_sgemm', 'mc_sgemm_batched', 'mc_gemm_bf16', 'mc_gemv_many',
+  'mc_rmsnorm_fwd', 'mc_rmsnorm_bwd', 'mc_softmax_fwd', 'mc_softmax_bwd', 'mc_ce_fwd', 'mc_ce_bwd',
+  'mc_swiglu_fwd', 'mc_swiglu_bwd', 'mc_rope', 'mc_adamw', 'mc_unary', 'mc_unary_grad', 'mc_binary',
+  'mc_affine', 'mc_reduce', 'mc_attention_fwd', 'mc_attention_fwd_bf16kv', 'mc_attention_bwd',
+  'mc_init', 'mc_set_isa', 'mc_wasm_isa', 'mc_set_threads', 'mc_get_threads',
+  'mc_wasm_zalloc', 'free', 'mc_wasm_heap_used', 'mc_wasm_heap_reserved',
+  'mc_wasm_worker', 'mc_wasm_workers_alive', 'mc_wasm_pool_stop',
+  '__stack_pointer', '__heap_base',
+];
+
+const CFLAGS = [
+  '--target=wasm32', '-O3', '-std=gnu11', '-msimd128', '-matomics', '-mbulk-memory', '-mmutable-globals',
+  '-nostdlib', '-fno-math-errno', '-fopenmp-simd', '-ffp-contract=off', '-Wall', '-Wextra', '-Wno-unused-parameter',
+  '-Werror', '-isystem', join(wasmDir, 'include'),
+  // clang leaves the `omp simd reduction(max)` loops of nn-impl.h scalar (NaN-exact max has no SIMD128
+  // reduction); they are one pass over a row next to the vectorized exp passes
+  '-Wno-pass-failed',
+];
+/* Memory is imported (the JS side creates it shared, up to the 4 GiB of wasm32); 1 MiB of stack for
+ * the calling thread, workers get theirs from the heap. */
+const LDFLAGS = [
+  '--no-entry', '--shared-memory', '--import-memory', '--max-memory=4294967296', '-z', 'stack-size=1048576',
+  '--strip-debug', ...EXPORTS.map((e) => `--export=${e}`),
+];
+
+function inputs() {
+  const own = readdirSync(wasmDir)
+    .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
+    .map((f) => join(wasmDir, f));
+  const inc = readdirSync(join(wasmDir, 'include')).map((f) => join(wasmDir, 'include', f));
+  return [...PORTABLE, ...HEADERS].map((f) => join(src, f)).concat(own, inc).sort();
+}
+
+/** sha256 over the inputs' relative paths and contents, and this script (flags live here). */
+function sourcesHash() {
+  const h = createHash('sha256');
+  for (const f of [...inputs(), fileURLToPath(import.meta.url)]) {
+    h.update(relative(root, f).replaceAll('\\', '/'));
+    h.update('\0');
+    h.update(readFileSync(f));
+  }
+  return h.digest('hex');
+}
+
+function findTool(names) {
+  for (const n of names) {
+    const r = spawnSync(n, ['--version'], { encoding: 'utf8' });
+    if (r.status === 0) return n;
+  }
+  return null;
+}
+
+function run(cmd, args) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) {
+    process.stderr.write(`${cmd} ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? r.error?.message ?? ''}\n`);
+    process.exit(1);
+  }
+  if (r.stderr) process.stderr.write(r.stderr);
+}
+
+const hash = sourcesHash();
+if (process.argv.includes('--check')) {
+  const ok = existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
+  console.log(ok ? 'native/wasm/minicpm-kernels.wasm is up to date' : 'native/wasm/minicpm-kernels.wasm is stale');
+  process.exit(ok ? 0 : 1);
+}
+
+const versions = ['', '-19', '-18', '-17', '-16', '-15', '-14'];
+const clang = findTool(versions.map((v) => `clang${v}`));
+const ld = findTool(versions.map((v) => `wasm-ld${v}`));
+if (!clang || !ld) {
+  console.error(
+    'build-wasm: clang and wasm-ld are needed (Debian/Ubuntu: apt-get install clang lld). ' +
+      'The committed native/wasm/minicpm-kernels.wasm is used meanwhile.',
+  );
+  process.exit(1);
+}
+
+const objDir = join(root, 'build', 'wasm');
+mkdirSync(objDir, { recursive: true });
+const t0 = Date.now();
+const objects = inputs()
+  .filter((f) => f.endsWith('.c'))
+  .map((f) => {
+    const o = join(objDir, relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o'));
+    run(clang, [...CFLAGS, '-c', f, '-o', o]);
+    return o;
+  });
+run(ld, [...LDFLAGS, ...objects, '-o', out]);
+writeFileSync(stamp, `${hash}\n`);
+const kb = (readFileSync(out).length / 1024).toFixed(0);
+console.log(`build-wasm: native/wasm/minicpm-kernels.wasm (${kb} KiB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,0 +1,281 @@
+/**
+ * The kernel ABI (GemmKernels here, NnKernels in wasm-nn-kernels.ts) over the wasm module. Operands whose typed arrays live in
+ * the module's memory (the backend's tensor allocator puts them there) are passed in place; any other
+ * array is copied into the heap for the call and, when the kernel writes it, copied back. Windows are
+ * checked as the N-API addon checks them: a window that does not fit its array throws a RangeError
+ * before any memory is touched.
+ *
+ * Precision: the same C as the native backend's portable path (f32 products and sums, no FMA in
+ * standard SIMD128), with the SIMD128 GEMM tile bit-identical to the portable one; bf16 weights are
+ * widened exactly. So the tolerances of kernels-native.ts hold, tighter on the bf16 side.
+ */
+import type { GemmKernels } from '../kernels.js';
+import type { WasmRuntime } from './wasm-runtime.js';
+
+type Arr = Float32Array | Uint16Array | Int32Array;
+/** One operand: the array, its element offset, how many elements from there the kernel may touch. */
+export type Operand = [a: Arr, off: number, n: number, writes: boolean];
+
+export type WasmIsa = 'simd128' | 'scalar';
+const ISA_CODES: Record<WasmIsa, number> = { scalar: 0, simd128: 3 };
+
+export interface WasmFeatures {
+  isa: WasmIsa;
+}
+
+const MAX_GEMV_MANY = 8;
+
+/** The span of a rows x cols window with leading dim ld, repeated batch times stride apart. */
+function span(
+  fn: string,
+  name: string,
+  ld: number,
+  rows: number,
+  cols: number,
+  batch = 1,
+  stride = 0,
+): number {
+  if (rows > 1 && ld < cols)
+    throw new RangeError(`${fn}: ld of ${name} = ${ld} is smaller than the row length ${cols} of ${name}`);
+  if (rows === 0 || cols === 0 || batch === 0) return 0;
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+export function intArgs(fn: string, values: Record<string, number>): void {
+  for (const [k, v] of Object.entries(values))
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`${fn}: ${k} must be a non-negative integer, got ${v}`);
+}
+
+/** The GEMM family, set-up and the operand marshalling the NN kernels share. */
+export class WasmGemmKernels implements GemmKernels {
+  /** 256 bytes of module memory for small out-parameters (tables, sums). */
+  protected readonly scratch: number;
+
+  constructor(readonly rt: WasmRuntime) {
+    this.scratch = rt.alloc(256);
+  }
+
+  features(): WasmFeatures {
+    return { isa: this.rt.fn('mc_wasm_isa')() === ISA_CODES.scalar ? 'scalar' : 'simd128' };
+  }
+
+  /** Lowers (or restores) the code path, for tests and benchmarks. */
+  setIsa(isa: WasmIsa): boolean {
+    return this.rt.fn('mc_set_isa')(ISA_CODES[isa]) === 1;
+  }
+
+  setThreads(n: number): void {
+    this.rt.setThreads(n);
+  }
+
+  getThreads(): number {
+    return this.rt.getThreads();
+  }
+
+  /** Runs body with the operands' addresses; copies foreign operands in, and back when written. */
+  protected call<R>(fn: string, ops: Operand[], body: (p: number[]) => R): R {
+    const staged: { a: Arr; off: number; n: number; p: number; writes: boolean }[] = [];
+    const ptrs: number[] = [];
+    for (const [i, [a, off, n, writes]] of ops.entries()) {
+      if (!Number.isInteger(off) || off < 0 || off + n > a.length)
+        throw new RangeError(
+          `${fn}: operand ${i} needs elements [${off}, ${off + n}) but its array has ${a.length}`,
+        );
+      if (this.rt.owns(a) || n === 0) ptrs.push(a.byteOffset + off * a.BYTES_PER_ELEMENT);
+      else {
+        staged.push({ a, off, n, writes, p: -1 });
+        ptrs.push(-1);
+      }
+    }
+    try {
+      let k = 0;
+      for (let i = 0; i < ptrs.length; i++) {
+        if (ptrs[i] !== -1) continue;
+        const s = staged[k++];
+        const bytes = s.n * s.a.BYTES_PER_ELEMENT;
+        s.p = ptrs[i] = this.rt.alloc(bytes);
+        new Uint8Array(this.rt.buffer(), s.p, bytes).set(
+          new Uint8Array(s.a.buffer, s.a.byteOffset + s.off * s.a.BYTES_PER_ELEMENT, bytes),
+        );
+      }
+      const r = body(ptrs);
+      for (const s of staged)
+        if (s.writes) {
+          const bytes = s.n * s.a.BYTES_PER_ELEMENT;
+          new Uint8Array(s.a.buffer, s.a.byteOffset + s.off * s.a.BYTES_PER_ELEMENT, bytes).set(
+            new Uint8Array(this.rt.buffer(), s.p, bytes),
+          );
+        }
+      return r;
+    } finally {
+      for (const s of staged) if (s.p > 0) this.rt.free(s.p);
+    }
+  }
+
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    B: Float32Array,
+    bOff: number,
+    ldb: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
+  ): void {
+    this.sgemmBatched(
+      1,
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      alpha,
+      A,
+      aOff,
+      lda,
+      0,
+      B,
+      bOff,
+      ldb,
+      0,
+      beta,
+      C,
+      cOff,
+      ldc,
+      0,
+    );
+  }
+
+  sgemmBatched(
+    batch: number,
+    transA: boolean,
+    transB: boolean,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    strideA: number,
+    B: Float32Array,
+    bOff: number,
+    ldb: number,
+    strideB: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
+    strideC: number,
+  ): void {
+    const fn = batch === 1 ? 'sgemm' : 'sgemmBatched';
+    intArgs(fn, { batch, M, N, K, lda, ldb, ldc, strideA, strideB, strideC });
+    const mn = M && N ? batch : 0;
+    const ops: Operand[] = [
+      [A, aOff, span(fn, 'A', lda, transA ? K : M, transA ? M : K, mn, strideA), false],
+      [B, bOff, span(fn, 'B', ldb, transB ? N : K, transB ? K : N, mn, strideB), false],
+      [C, cOff, span(fn, 'C', ldc, M, N, batch, strideC), true],
+    ];
+    this.call(fn, ops, ([a, b, c]) => {
+      if (batch === 1) this.rt.fn('mc_sgemm')(+transA, +transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+      else
+        this.rt.fn('mc_sgemm_batched')(
+          batch,
+          +transA,
+          +transB,
+          M,
+          N,
+          K,
+          alpha,
+          a,
+          lda,
+          strideA,
+          b,
+          ldb,
+          strideB,
+          beta,
+          c,
+          ldc,
+          strideC,
+        );
+    });
+  }
+
+  gemmBf16(
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    A: Float32Array,
+    aOff: number,
+    lda: number,
+    W: Uint16Array,
+    wOff: number,
+    ldw: number,
+    beta: number,
+    C: Float32Array,
+    cOff: number,
+    ldc: number,
+  ): void {
+    intArgs('gemmBf16', { M, N, K, lda, ldw, ldc });
+    const mn = M && N ? 1 : 0;
+    const ops: Operand[] = [
+      [A, aOff, span('gemmBf16', 'A', lda, M, K, mn), false],
+      [W, wOff, span('gemmBf16', 'W', ldw, N, K, mn), false],
+      [C, cOff, span('gemmBf16', 'C', ldc, M, N), true],
+    ];
+    this.call('gemmBf16', ops, ([a, w, c]) =>
+      this.rt.fn('mc_gemm_bf16')(M, N, K, alpha, a, lda, w, ldw, beta, c, ldc),
+    );
+  }
+
+  gemvMany(
+    x: Float32Array,
+    xOff: number,
+    K: number,
+    ws: readonly (Float32Array | Uint16Array)[],
+    wOffs: readonly number[],
+    ns: readonly number[],
+    y: Float32Array,
+    yOff: number,
+  ): void {
+    const count = ws.length;
+    if (count < 1 || count > MAX_GEMV_MANY || wOffs.length !== count || ns.length !== count)
+      throw new RangeError(`gemvMany: 1 to ${MAX_GEMV_MANY} weights with one offset and row count each`);
+    const bf16 = ws[0] instanceof Uint16Array;
+    if (ws.some((w) => w instanceof Uint16Array !== bf16))
+      throw new TypeError('gemvMany: ws must all be Float32Array or all Uint16Array');
+    intArgs('gemvMany', { K, ...Object.fromEntries(ns.map((n, i) => [`ns[${i}]`, n])) });
+    const total = ns.reduce((s, n) => s + n, 0);
+    const ops: Operand[] = [
+      [x, xOff, total ? K : 0, false],
+      [y, yOff, total, true],
+      ...ws.map((w, i): Operand => [w, wOffs[i], K ? ns[i] * K : 0, false]),
+    ];
+    this.call('gemvMany', ops, ([xp, yp, ...wp]) => {
+      const table = new Int32Array(this.rt.buffer(), this.scratch, 2 * MAX_GEMV_MANY);
+      for (let i = 0; i < count; i++) {
+        table[i] = wp[i];
+        table[MAX_GEMV_MANY + i] = ns[i];
+      }
+      this.rt.fn('mc_gemv_many')(
+        count,
+        K,
+        xp,
+        this.scratch,
+        this.scratch + 4 * MAX_GEMV_MANY,
+        bf16 ? 2 : 4,
+        yp,
+      );
+    });
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * One instance of the kernel module over a shared memory, plus the worker threads that join its pool.
+ * Platform-neutral: the caller supplies the compiled module and a way to start a worker (worker_threads
+ * in Node, Web Workers in browsers; wasm-node.ts and wasm-browser.ts). Workers are only ever added:
+ * lowering the thread count lowers how many parts the kernels split work into and leaves the extra
+ * workers asleep in memory.atomic.wait (no CPU), which avoids tearing a worker down mid-job.
+ */
+import {
+  wasmApi,
+  WasmBackendError,
+  type WasmGlobal,
+  type WasmMemory,
+  type WasmModuleObject,
+} from './wasm-api.js';
+
+/** What a worker needs to join the pool (see wasm-worker-source.ts). */
+export interface WorkerInit {
+  module: WasmModuleObject;
+  memory: WasmMemory;
+  tid: number;
+  stackLo: number;
+  stackHi: number;
+}
+
+/** Starts one worker that runs `init` (it must not wait for the caller's event loop). */
+export type SpawnWorker = (init: WorkerInit) => void;
+
+type Fn = (...args: number[]) => number;
+
+/** The module's exports (scripts/build-wasm.mjs EXPORTS): ints, floats and pointers, all as numbers. */
+export interface KernelExports {
+  [name: string]: Fn | WasmGlobal;
+}
+
+const WORKER_STACK = 512 * 1024;
+/** Pages the memory starts with: the module's data and 1 MiB stack need 17; the heap grows from here. */
+const INITIAL_PAGES = 64;
+const MAX_PAGES = 65536;
+const MAX_THREADS = 64;
+
+export class WasmRuntime {
+  readonly memory: WasmMemory;
+  private readonly x: KernelExports;
+  private workers = 0;
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+
+  constructor(
+    private readonly module: WasmModuleObject,
+    private readonly spawn: SpawnWorker | null,
+  ) {
+    const api = wasmApi();
+    this.memory = new api.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    this.x = new api.Instance(module, { env: { memory: this.memory } }).exports as KernelExports;
+    this.fn('mc_init')();
+  }
+
+  /** An exported function by name. */
+  fn(name: string): Fn {
+    const f = this.x[name];
+    if (typeof f !== 'function')
+      throw new WasmBackendError(`the kernel module has no export ${name}: rebuild it (npm run build-wasm)`);
+    return f;
+  }
+
+  /** Threads the kernels split work over (the caller counts as one); starts workers as needed. */
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+      throw new WasmBackendError(`threads must be an integer in [1, ${MAX_THREADS}], got ${n}`);
+    if (!this.spawn) n = 1;
+    while (this.workers < n - 1) {
+      const tid = ++this.workers;
+      const lo = this.alloc(WORKER_STACK);
+      this.spawn!({ module: this.module, memory: this.memory, tid, stackLo: lo, stackHi: lo + WORKER_STACK });
+    }
+    this.fn('mc_set_threads')(n);
+  }
+
+  getThreads(): number {
+    return this.fn('mc_get_threads')();
+  }
+
+  /** Workers that have entered the pool loop (they come online asynchronously after setThreads). */
+  workersOnline(): number {
+    return this.fn('mc_wasm_workers_alive')();
+  }
+
+  /** Zeroed, 64-byte aligned heap memory; its address. */
+  alloc(bytes: number): number {
+    const p = this.fn('mc_wasm_zalloc')(bytes) >>> 0;
+    if (!p)
+      throw new WasmBackendError(
+        `the wasm heap cannot grow by ${bytes} bytes (wasm32 addresses at most 4 GiB, ` +
+          `${this.heapUsed()} bytes are in use): use a smaller or quantized model, or the native backend`,
+      );
+    return p;
+  }
+
+  free(p: number): void {
+    this.fn('free')(p);
+  }
+
+  heapUsed(): number {
+    return this.fn('mc_wasm_heap_used')() >>> 0;
+  }
+
+  /** The current buffer over all of memory (a new object after each growth; old ones stay valid). */
+  buffer(): SharedArrayBuffer {
+    const b = this.memory.buffer;
+    this.buffers.add(b);
+    return b;
+  }
+
+  /** Whether a typed array's memory is this module's memory (then kernels use it in place). */
+  owns(a: ArrayBufferView): boolean {
+    return this.buffers.has(a.buffer);
+  }
+}

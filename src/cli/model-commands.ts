@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadAnyModel } from '../quant/index.js';
+import { loadAdapter } from '../align/lora.js';
+import { ADAPTER_HELP } from './lora-command.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
@@ -34,10 +36,16 @@ function idsMatrix(json: unknown, what: string): number[][] {
   return json as number[][];
 }
 
-export async function logitsCommand(o: { model: string; input: string; output: string }): Promise<void> {
+export async function logitsCommand(o: {
+  model: string;
+  input: string;
+  output: string;
+  adapter?: string;
+}): Promise<void> {
   const input = JSON.parse(fs.readFileSync(o.input, 'utf8')) as { inputs?: unknown; targets?: unknown };
   const inputs = idsMatrix(input.inputs, `${o.input} "inputs"`);
   const model = await loadAnyModel(o.model);
+  if (o.adapter) loadAdapter(o.adapter, model);
   const [B, T] = [inputs.length, inputs[0].length];
   const logits = noGrad(() => model.forward(Tensor.from(Int32Array.from(inputs.flat()), [B, T], 'i32')));
   const f = logits.data as Float32Array;
@@ -80,6 +88,7 @@ interface GenerateCli {
   seed?: string;
   json?: boolean;
   kvCache: string;
+  adapter?: string;
 }
 
 export async function generateCommand(o: GenerateCli): Promise<void> {
@@ -87,6 +96,7 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
     throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
   const kvCacheDtype = kvCacheOption(o.kvCache);
   const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+  if (o.adapter) loadAdapter(o.adapter, model);
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
     o.prompt !== undefined || o.tokenizer || o.stop?.length
@@ -143,6 +153,7 @@ export function registerModelCommands(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--input <file>', 'JSON {"inputs": [[ids]], "targets": [[ids]]?}')
     .requiredOption('--output <file>', 'output .safetensors')
+    .option('--adapter <dir>', ADAPTER_HELP)
     .action(logitsCommand);
   program
     .command('generate')
@@ -171,5 +182,6 @@ export function registerModelCommands(program: Command): void {
       'f32',
     )
     .option('--json', 'print {"ids": [...]} at the end instead of streaming')
+    .option('--adapter <dir>', ADAPTER_HELP)
     .action(generateCommand);
 }

@@ -5,6 +5,8 @@ import { loadAnyModel } from '../quant/index.js';
 import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
+import { loadAdapter } from '../align/lora.js';
+import { ADAPTER_HELP } from './lora-command.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
 interface ServeOptions {
@@ -14,6 +16,7 @@ interface ServeOptions {
   dtype: string;
   kvCache: string;
   name?: string;
+  adapter?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -30,9 +33,11 @@ export function registerServeCommand(program: Command): void {
       'f32',
     )
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
+    .option('--adapter <dir>', ADAPTER_HELP)
     .action(async (o: ServeOptions) => {
       const kvCache = kvCacheOption(o.kvCache);
       const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+      if (o.adapter) loadAdapter(o.adapter, model);
       const loaded = loadModelTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
       const app = buildServer(

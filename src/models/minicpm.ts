@@ -65,10 +65,19 @@ export type LinearInputHook = (layer: number, group: LinearGroup, x: Tensor) => 
 /** Adds to a linear layer's output y = x·Wᵀ (e.g. a LoRA adapter); `module` is e.g. model.layers.0.mlp.up_proj. */
 export type LinearAdapter = (module: string, x: Tensor, y: Tensor) => Tensor;
 
+/**
+ * Runs linear layers whose weights are not parameters (int4/int8 ones, quant/qlinear.ts): the outputs of
+ * `modules` (all sharing x), or null when they are not all its own. The head is the module `lm_head`.
+ */
+export interface LinearRunner {
+  run(x: Tensor, modules: readonly string[]): Tensor[] | null;
+}
+
 export class MiniCPM {
   probe: ActivationProbe | null = null;
   linearInputs: LinearInputHook | null = null;
   adapter: LinearAdapter | null = null;
+  linearRunner: LinearRunner | null = null;
   private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
 
   constructor(
@@ -160,10 +169,12 @@ export class MiniCPM {
 
   /** Every decoder linear runs through here: x · Wᵀ for each module sharing x, then the adapter. */
   private project(x: Tensor, modules: readonly string[]): Tensor[] {
-    const ys = linears(
-      x,
-      modules.map((m) => this.p(`${m}.weight`)),
-    );
+    const ys =
+      this.linearRunner?.run(x, modules) ??
+      linears(
+        x,
+        modules.map((m) => this.p(`${m}.weight`)),
+      );
     const adapter = this.adapter;
     return adapter ? ys.map((y, i) => adapter(modules[i], x, y)) : ys;
   }
@@ -212,7 +223,8 @@ export class MiniCPM {
   /** Logits [B, T, V]; the 1/m logit scale is applied to h before the head (same product, fewer flops). */
   logitsFromHidden(h: Tensor): Tensor {
     const div = multipliers(this.config).logitDivisor;
-    return linear(div === 1 ? h : mulScalar(h, 1 / div), this.head());
+    const hs = div === 1 ? h : mulScalar(h, 1 / div);
+    return this.linearRunner?.run(hs, ['lm_head'])?.[0] ?? linear(hs, this.head());
   }
 
   forward(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {

@@ -18,7 +18,8 @@ export interface QuantizeConfig {
   model_name_or_path: string | null;
   model_file_base_name: string | null;
   quant_method: 'gptq';
-  checkpoint_format: 'gptq';
+  /** gptq: qzeros hold zero − 1; gptq_v2 (GPTQModel): qzeros hold the zero itself. */
+  checkpoint_format: 'gptq' | 'gptq_v2';
 }
 
 /** AutoGPTQ's BaseQuantizeConfig defaults, used for fields a file leaves out. */
@@ -57,8 +58,15 @@ export function quantizeConfigFor(opts: GptqOptions, trueSequential = true): Qua
   };
 }
 
-/** Validate a parsed quantize_config.json (or a config.json quantization_config); `source` names it in errors. */
-export function parseQuantizeConfig(json: unknown, source = 'quantize_config.json'): QuantizeConfig {
+/**
+ * Validate a parsed quantize_config.json (or a config.json quantization_config); `source` names it in errors.
+ * `gptq_v2` checkpoints are accepted only where the reader says it handles them (`acceptV2`).
+ */
+export function parseQuantizeConfig(
+  json: unknown,
+  source = 'quantize_config.json',
+  acceptV2 = false,
+): QuantizeConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new QuantFormatError(`${source}: expected a JSON object`);
   }
@@ -92,7 +100,14 @@ export function parseQuantizeConfig(json: unknown, source = 'quantize_config.jso
   if (method !== 'gptq') fail('quant_method', '"gptq"');
   // gptq_v2 stores zeros without the −1 offset and marlin reorders words: both need other readers.
   const format = o.checkpoint_format ?? 'gptq';
-  if (format !== 'gptq') fail('checkpoint_format', '"gptq" (gptq_v2 and marlin layouts are not supported)');
+  if (!(format === 'gptq' || (acceptV2 && format === 'gptq_v2'))) {
+    fail(
+      'checkpoint_format',
+      acceptV2
+        ? '"gptq" or "gptq_v2" (the marlin layout is not supported)'
+        : '"gptq" (gptq_v2 folders run through the int4/int8 kernels: load them with loadQuantizedModel)',
+    );
+  }
   return {
     bits,
     group_size: groupSize,
@@ -104,7 +119,7 @@ export function parseQuantizeConfig(json: unknown, source = 'quantize_config.jso
     model_name_or_path: str('model_name_or_path'),
     model_file_base_name: str('model_file_base_name'),
     quant_method: 'gptq',
-    checkpoint_format: 'gptq',
+    checkpoint_format: format === 'gptq_v2' ? 'gptq_v2' : 'gptq',
   };
 }
 

@@ -23,7 +23,7 @@
 //   zero = 128, scale = d.
 // Nothing here ever materialises an f32/bf16 copy of the matrix except dequantizeQWeight (tests).
 
-import { f16ToF32 } from '../tensor/index.js';
+import { f16ToF32, Tensor } from '../tensor/index.js';
 import { QuantFormatError, QuantShapeError } from './errors.js';
 
 export const QBLOCK = 32;
@@ -53,6 +53,15 @@ export function blockBytes(bits: QBits): number {
   return bits === 4 ? 256 : 512;
 }
 
+/**
+ * Zeroed memory from the engine's allocator (64-byte aligned, huge pages under the native backend), like
+ * float weights: the decode kernels stream it once per token.
+ */
+function engineMemory(n: number, dtype: 'u8' | 'f16'): Uint8Array | Uint16Array {
+  const t = Tensor.zeros([n], dtype).keep();
+  return t.data.subarray(t.offset, t.offset + n) as Uint8Array | Uint16Array;
+}
+
 /** An all-zero QWeight of the given shape (codes, scales and zeros to be filled by a repacker). */
 export function allocQWeight(
   bits: QBits,
@@ -78,9 +87,9 @@ export function allocQWeight(
     in: cols,
     tiles,
     blocks,
-    codes: new Uint8Array(tiles * blocks * blockBytes(bits)),
-    scales: new Uint16Array(tiles * blocks * QTILE),
-    zeros: new Uint8Array(tiles * blocks * QTILE),
+    codes: engineMemory(tiles * blocks * blockBytes(bits), 'u8') as Uint8Array,
+    scales: engineMemory(tiles * blocks * QTILE, 'f16') as Uint16Array,
+    zeros: engineMemory(tiles * blocks * QTILE, 'u8') as Uint8Array,
     perm,
   };
 }

@@ -1,0 +1,106 @@
+// Quantized linear layers in the forward pass: x [.., K] f32 times QWeights (qweight.ts) through the
+// quantized matmul (native kernels, or the TypeScript twin when the addon is not built). Layers that
+// share an input and a column permutation (q/k/v, gate/up) run as one call, one trip through the pool,
+// and their outputs are views of one buffer, as `linears` does for float weights. Inference only.
+
+import { quantKernels, QMATMUL_MAX_WEIGHTS, type QuantKernels } from '../backends/quant.js';
+import { DTypeError, isGradEnabled, linear, ShapeError, Tensor } from '../tensor/index.js';
+import type { LinearRunner } from '../models/minicpm.js';
+import type { QWeight } from './qweight.js';
+
+function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** x · Wᵢᵀ for quantized weights sharing x; one kernel call per run of weights with equal bits and perm. */
+export function qlinears(
+  x: Tensor,
+  ws: readonly QWeight[],
+  kernels: QuantKernels = quantKernels(),
+): Tensor[] {
+  if (x.dtype !== 'f32') throw new DTypeError(`a quantized linear needs f32 activations, got ${x.dtype}`);
+  if (isGradEnabled() && x.requiresGrad) {
+    throw new DTypeError(
+      'quantized weights are for inference: run under noGrad, or load the model unquantized to train',
+    );
+  }
+  const K = x.shape[x.rank - 1];
+  for (const w of ws) {
+    if (w.in !== K)
+      throw new ShapeError(`quantized weight [${w.out}, ${w.in}] cannot take an input of width ${K}`);
+  }
+  const xc = x.isContiguous() ? x : x.contiguousCopy();
+  const M = K > 0 ? xc.size / K : 0;
+  const lead = x.shape.slice(0, -1);
+  const outs: Tensor[] = [];
+  for (let i = 0; i < ws.length;) {
+    let j = i + 1;
+    while (
+      j < ws.length &&
+      j - i < QMATMUL_MAX_WEIGHTS &&
+      ws[j].bits === ws[i].bits &&
+      samePerm(ws[j].perm, ws[i].perm)
+    )
+      j++;
+    const run = ws.slice(i, j);
+    const ns = run.map((w) => w.out);
+    const total = ns.reduce((a, b) => a + b, 0);
+    const y = Tensor.empty([...lead, total]);
+    kernels.qmatmul(
+      M,
+      K,
+      run[0].bits,
+      xc.data as Float32Array,
+      xc.offset,
+      K,
+      run[0].perm,
+      run.map((w) => w.codes),
+      run.map((w) => w.scales),
+      run.map((w) => w.zeros),
+      ns,
+      y.data as Float32Array,
+      y.offset,
+      total,
+    );
+    if (run.length === 1) outs.push(y);
+    else {
+      let at = 0;
+      for (const n of ns) {
+        outs.push(y.view([...lead, n], y.strides, y.offset + at));
+        at += n;
+      }
+    }
+    i = j;
+  }
+  if (xc !== x) xc.dispose();
+  return outs;
+}
+
+/**
+ * The MiniCPM hook (model.linearRunner) over a map of module name → quantized weight. A group with some
+ * layers kept in floating point (GPTQ leaves unpackable ones so) runs those through `linear` on `dense`.
+ */
+export class QuantizedLinears implements LinearRunner {
+  constructor(
+    readonly weights: Map<string, QWeight>,
+    private readonly dense: (module: string) => Tensor,
+  ) {}
+
+  run(x: Tensor, modules: readonly string[]): Tensor[] | null {
+    const ws = modules.map((m) => this.weights.get(m));
+    if (ws.every((w) => w === undefined)) return null;
+    if (ws.every((w) => w !== undefined)) return qlinears(x, ws);
+    return ws.map((w, i) => (w ? qlinears(x, [w])[0] : linear(x, this.dense(modules[i]))));
+  }
+
+  /** Bytes of all quantized weights in memory. */
+  bytes(): number {
+    let n = 0;
+    for (const w of this.weights.values())
+      n += w.codes.byteLength + w.scales.byteLength + w.zeros.byteLength + (w.perm?.byteLength ?? 0);
+    return n;
+  }
+}

@@ -28,6 +28,7 @@ import type { MiniCPM } from '../models/minicpm.js';
 import { autogptqFromRecords, autogptqRecords, dequantizePacked } from './autogptq.js';
 import { QuantFormatError } from './errors.js';
 import { parseQuantizeConfig, type QuantizeConfig } from './quantize-config.js';
+import { loadQuantizedModel, readQuantizeConfigAny } from './load-quantized.js';
 import type { QuantizedModel } from './quantize-model.js';
 
 /** Writes a quantized model (see quantizeModel) as an AutoGPTQ-style folder, atomically. */
@@ -76,9 +77,23 @@ export async function openAnyWeights(dir: string): Promise<TensorReader> {
   return qc ? dequantizingReader(reader, qc.bits) : reader;
 }
 
-/** Loads a model folder, quantized (GPTQ, dequantized on load) or not, or a MiniCPM GGUF file. */
-export function loadAnyModel(dir: string, opts: LoadOptions = {}): Promise<MiniCPM> {
+/**
+ * Loads a model folder: a GPTQ one onto the int4/int8 kernels (its layers stay quantized; `dequantize`
+ * loads them as float weights instead), or a float one, or a MiniCPM GGUF file.
+ */
+export async function loadAnyModel(
+  dir: string,
+  opts: LoadOptions & { dequantize?: boolean } = {},
+): Promise<MiniCPM> {
   if (isGgufPath(dir)) return loadGgufModel(dir, opts);
+  const qc = opts.dequantize ? null : await readQuantizeConfigAny(dir);
+  if (qc && (qc.group_size === -1 || qc.group_size % 32 === 0) && [2, 4, 8].includes(qc.bits))
+    return loadQuantizedModel(dir, opts);
+  if (qc) {
+    process.stderr.write(
+      `${dir}: ${qc.bits}-bit GPTQ with group size ${qc.group_size} has no int4/int8 kernel (those run 2, 4 and 8 bits, groups a multiple of 32): its layers run dequantized to ${opts.weightDtype ?? 'f32'}\n`,
+    );
+  }
   return loadModel(dir, opts, openAnyWeights);
 }
 

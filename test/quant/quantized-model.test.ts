@@ -95,6 +95,7 @@ describe('GPTQ folders on the int4/int8 kernels', () => {
     it(`${bits}-bit${act ? ' act-order' : ''}: exact weights, logits within the stated tolerance`, async () => {
       const dir = await folder(`w${bits}${act ? 'a' : ''}`, bits, act);
       const q = await loadQuantizedModel(dir);
+      expect((await loadAnyModel(dir)).linearRunner).toBeInstanceOf(QuantizedLinears);
       const runner = q.linearRunner as QuantizedLinears;
       expect(runner).toBeInstanceOf(QuantizedLinears);
       expect(runner.weights.size).toBe(2 * 7);
@@ -102,7 +103,7 @@ describe('GPTQ folders on the int4/int8 kernels', () => {
       // q/k/v share one act-order permutation array, so they run as one kernel call
       const w = (m: string) => runner.weights.get(`model.layers.1.${m}`)!;
       if (act) expect(w('self_attn.k_proj').perm).toBe(w('self_attn.q_proj').perm);
-      const ref = await loadAnyModel(dir); // the same folder dequantized to f32
+      const ref = await loadAnyModel(dir, { dequantize: true }); // the same folder in f32
       for (const [module, qw] of runner.weights)
         expect(dequantizeQWeight(qw), module).toEqual(ref.p(`${module}.weight`).data);
       const got = run(q);

@@ -1,16 +1,27 @@
 /**
  * `minicpm eval`: score a model on benchmark tasks (SPEC §8) and write one JSON result per task plus
  * per-item records, from which an interrupted evaluation resumes.
+ *
+ * Protocols: `ultraeval` (the default) reproduces how UltraEval scored MiniCPM's published table —
+ * templates, descriptions, seeded random shots from the scored file, generation settings, post-processing,
+ * matching, dropped items. `minicpm-legacy` is this harness's earlier protocol (lettered likelihood and
+ * generation for every multiple-choice set, the better reported; dev/train shots; stop strings).
+ * `--dry-run --dump-prompts FILE` renders the ultraeval prompts without a model.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadTask, TASK_NAMES } from '../eval/datasets/index.js';
+import { defaultBenchmarksDir, loadTask, TASK_NAMES } from '../eval/datasets/index.js';
 import { EvalError, runTask, type EvalMode, type TaskResult } from '../eval/index.js';
+import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
+import { runUltraEvalTask, ultraEvalPrompts, type UeMode } from '../eval/ultraeval/runner.js';
+import { UE_TASKS } from '../eval/ultraeval/tasks.js';
+import type { MiniCPM } from '../models/minicpm.js';
 import { loadAnyModel } from '../quant/index.js';
-import { loadModelTokenizer } from './model-tokenizer.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 
-/** Shots as MiniCPM reported them (SPEC §8). */
+/** Shots as MiniCPM reported them (SPEC §8); the legacy protocol's defaults. */
 export const DEFAULT_SHOTS: Record<string, number> = {
   mmlu: 5,
   cmmlu: 5,
@@ -25,20 +36,32 @@ export const DEFAULT_SHOTS: Record<string, number> = {
   'arc-c': 0,
 };
 
+export const PROTOCOLS = ['ultraeval', 'minicpm-legacy'] as const;
+
 interface EvalOptions {
-  model: string;
+  model?: string;
   tasks: string;
-  mode: string;
+  protocol: string;
+  mode?: string;
   shots?: string;
   limit: string;
   seed: string;
   chat?: boolean;
   out?: string;
   data?: string;
+  mathSet: string;
+  dryRun?: boolean;
+  dumpPrompts?: string;
 }
 
-export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
-  if (!o.model) throw new EvalError('eval needs --model DIR');
+function intOption(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0)
+    throw new EvalError(`${name} must be a non-negative integer, got "${v}"`);
+  return n;
+}
+
+function checkOptions(o: EvalOptions): string[] {
   const names = o.tasks
     .split(',')
     .map((t) => t.trim())
@@ -48,36 +71,126 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
     throw new EvalError(
       `unknown task ${unknown.join(', ') || '(none)'}; choose from ${TASK_NAMES.join(', ')}`,
     );
-  if (!['ppl', 'gen', 'both'].includes(o.mode))
-    throw new EvalError(`--mode must be ppl, gen or both, got "${o.mode}"`);
-  const model = await loadAnyModel(o.model);
-  const tok = loadModelTokenizer(o.model).tokenizer;
-  const out = o.out ?? path.join('runs', 'eval', path.basename(path.resolve(o.model)));
+  if (!(PROTOCOLS as readonly string[]).includes(o.protocol))
+    throw new EvalError(`--protocol must be ${PROTOCOLS.join(' or ')}, got "${o.protocol}"`);
+  if (!['full', '500'].includes(o.mathSet))
+    throw new EvalError(`--math-set must be full or 500, got "${o.mathSet}"`);
+  const modes = o.protocol === 'ultraeval' ? ['gen', 'ppl'] : ['ppl', 'gen', 'both'];
+  if (o.mode !== undefined && !modes.includes(o.mode))
+    throw new EvalError(`--mode for the ${o.protocol} protocol must be ${modes.join(', ')}, got "${o.mode}"`);
+  if (o.dumpPrompts && !o.dryRun) throw new EvalError('--dump-prompts goes with --dry-run');
+  if (o.dryRun && o.protocol !== 'ultraeval')
+    throw new EvalError('--dry-run renders the ultraeval protocol only; drop --protocol minicpm-legacy');
+  if (!o.dryRun && !o.model)
+    throw new EvalError('eval needs --model DIR (or --dry-run to render prompts only)');
+  return names;
+}
+
+const mathSet = (o: EvalOptions): MathSet => (o.mathSet === '500' ? 'math500' : 'full');
+
+/** Writes every item's prompt as JSON lines; returns the number written. */
+export function dumpPrompts(o: EvalOptions): number {
+  const names = checkOptions(o);
+  const root = o.data ?? defaultBenchmarksDir();
+  const mode = (o.mode ?? 'gen') as UeMode;
+  // written task by task: the full dump is ~140 MB
+  const fd = o.dumpPrompts ? fs.openSync(o.dumpPrompts, 'w') : 1;
+  let count = 0;
+  try {
+    for (const name of names) {
+      const task = UE_TASKS[name];
+      const subjects = loadUeSubjects(name, root, { mathSet: mathSet(o) });
+      const prompts = ultraEvalPrompts(task, subjects, {
+        mode,
+        seed: intOption('--seed', o.seed),
+        shots: o.shots !== undefined ? intOption('--shots', o.shots) : undefined,
+        limit: intOption('--limit', o.limit),
+      });
+      const lines = prompts.map((p) => {
+        const line: Record<string, unknown> = {
+          task: name,
+          subject: p.record.subject,
+          index: p.record.index,
+          prompt: o.chat ? `<用户>${p.prompt}<AI>` : p.prompt,
+          target: p.targets.length === 1 ? p.targets[0] : p.targets,
+        };
+        if (mode === 'ppl') line.options = p.record.options;
+        return JSON.stringify(line) + '\n';
+      });
+      fs.writeSync(fd, lines.join(''));
+      count += lines.length;
+      const dropped = subjects.flatMap((s) => s.dropped.map((d) => `${s.subject}/${d.index} (${d.reason})`));
+      if (dropped.length)
+        process.stderr.write(`${name}: UltraEval drops ${dropped.length}: ${dropped.join('; ')}\n`);
+    }
+  } finally {
+    if (fd !== 1) fs.closeSync(fd);
+  }
+  return count;
+}
+
+async function runOne(model: MiniCPM, tok: Tokenizer, name: string, o: EvalOptions, out: string) {
+  const seed = intOption('--seed', o.seed);
+  const limit = intOption('--limit', o.limit);
+  const shotsArg = o.shots !== undefined ? intOption('--shots', o.shots) : undefined;
+  const onItem = (done: number, total: number) => process.stderr.write(`\r${name}: ${done}/${total}`);
+  if (o.protocol === 'ultraeval') {
+    const mode = (o.mode ?? 'gen') as UeMode;
+    const subjects = loadUeSubjects(name, o.data ?? defaultBenchmarksDir(), { mathSet: mathSet(o) });
+    const result = await runUltraEvalTask(model, tok, UE_TASKS[name], subjects, {
+      mode,
+      seed,
+      shots: shotsArg,
+      limit,
+      chat: o.chat,
+      recordsFile: path.join(out, `${name}.ultraeval-${mode}.records.jsonl`),
+      onItem,
+    });
+    return { result, mode: mode as string };
+  }
+  const task = loadTask(name, o.data);
+  const first = task.items[0];
+  // multiple choice runs the modes asked for; continuations are likelihood only; answers and code are generated
+  const mode: EvalMode =
+    first?.kind !== 'choice' ? 'gen' : first.continuation ? 'ppl' : ((o.mode ?? 'both') as EvalMode);
+  const result = await runTask(model, tok, task, {
+    mode,
+    shots: shotsArg ?? DEFAULT_SHOTS[name] ?? 0,
+    limit,
+    seed,
+    chat: o.chat,
+    benchmarksDir: o.data,
+    recordsFile: path.join(out, `${name}.records.jsonl`),
+    onItem,
+  });
+  return { result, mode: mode as string };
+}
+
+export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
+  const names = checkOptions(o);
+  if (o.dryRun) {
+    const n = dumpPrompts(o);
+    process.stderr.write(`${n} prompts${o.dumpPrompts ? ` written to ${o.dumpPrompts}` : ''}\n`);
+    return [];
+  }
+  const modelDir = o.model!;
+  const model = await loadAnyModel(modelDir);
+  const tok = loadTokenizer(modelDir).tokenizer;
+  const out = o.out ?? path.join('runs', 'eval', path.basename(path.resolve(modelDir)));
   fs.mkdirSync(out, { recursive: true });
   const results: TaskResult[] = [];
   for (const name of names) {
-    const task = loadTask(name, o.data);
-    const first = task.items[0];
-    // multiple choice runs the modes asked for; continuations are likelihood only; answers and code are generated
-    const mode: EvalMode =
-      first?.kind !== 'choice' ? 'gen' : first.continuation ? 'ppl' : (o.mode as EvalMode);
-    const shots = o.shots !== undefined ? Number(o.shots) : (DEFAULT_SHOTS[name] ?? 0);
     const t0 = performance.now();
-    const result = await runTask(model, tok, task, {
-      mode,
-      shots,
-      limit: Number(o.limit),
-      seed: Number(o.seed),
-      chat: o.chat,
-      benchmarksDir: o.data,
-      recordsFile: path.join(out, `${name}.records.jsonl`),
-      onItem: (done, total) => process.stderr.write(`\r${name}: ${done}/${total}`),
-    });
+    const { result, mode } = await runOne(model, tok, name, o, out);
     process.stderr.write('\n');
     const seconds = (performance.now() - t0) / 1000;
-    fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify({ ...result, mode, seconds }, null, 1));
+    const file = o.protocol === 'ultraeval' ? `${name}.ultraeval-${mode}.json` : `${name}.json`;
+    fs.writeFileSync(
+      path.join(out, file),
+      JSON.stringify({ ...result, protocol: o.protocol, mode, seed: Number(o.seed), seconds }, null, 1),
+    );
     console.log(
-      `${name}: ${(100 * result.score).toFixed(2)} (${result.items} items, ${shots}-shot` +
+      `${name}: ${(100 * result.score).toFixed(2)} (${o.protocol}, ${result.items} items, ${result.shots}-shot` +
         `${result.ppl ? `, ppl ${(100 * result.ppl.score).toFixed(2)}` : ''}${result.gen ? `, gen ${(100 * result.gen.score).toFixed(2)}` : ''}, ${seconds.toFixed(0)} s)`,
     );
     results.push(result);
@@ -88,16 +201,24 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
 export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
-    .description(
-      'score a model on benchmarks: multiple choice by likelihood and/or generation, GSM8K by generation',
-    )
-    .requiredOption('--model <dir>', 'Hugging Face folder with its tokenizer')
+    .description('score a model on benchmarks as UltraEval scored MiniCPM (or the legacy protocol)')
+    .option('--model <dir>', 'Hugging Face folder with its tokenizer (not needed with --dry-run)')
     .option('--tasks <list>', `comma-separated: ${TASK_NAMES.join(', ')}`, 'mmlu')
-    .option('--mode <mode>', 'multiple choice: ppl | gen | both (the higher is reported)', 'both')
-    .option('--shots <n>', 'few-shot examples (default: as MiniCPM reported each task)')
+    .option('--protocol <name>', 'ultraeval (as MiniCPM was scored) | minicpm-legacy', 'ultraeval')
+    .option(
+      '--mode <mode>',
+      'ultraeval: gen (default) | ppl (arc-e, arc-c, hellaswag only); legacy multiple choice: ppl | gen | both (default)',
+    )
+    .option('--shots <n>', "few-shot examples (default: the protocol's per task)")
     .option('--limit <n>', 'score only the first n items, subjects in turn (0: all)', '0')
-    .option('--seed <n>', 'sampling seed for generation', '0')
+    .option('--seed <n>', 'seed of the shot draws (ultraeval) and of sampling', '0')
+    .option('--math-set <set>', 'ultraeval MATH: full (all 5,000 test problems) | 500 (MATH-500)', 'full')
     .option('--chat', "wrap prompts in MiniCPM's chat turn (<用户>…<AI>) for instruction-tuned models")
+    .option('--dry-run', 'render prompts without a model (ultraeval protocol)')
+    .option(
+      '--dump-prompts <file>',
+      'with --dry-run: one JSON line per item {task, subject, index, prompt, target}',
+    )
     .option('--out <dir>', 'results folder (default runs/eval/<model name>)')
     .option('--data <dir>', 'benchmarks folder (default ../shared/data/benchmarks or $MINICPM_BENCHMARKS)')
     .action(async (opts: EvalOptions) => {

@@ -14,6 +14,11 @@ export interface GenerationSettings {
   /** Text that ends the answer (not included in it). */
   stop: string[];
   seed: number;
+  /**
+   * True once the text decides the score whatever follows (UltraEval generates without stop strings;
+   * ending when the outcome is fixed saves time without changing it).
+   */
+  decided?: (text: string) => boolean;
 }
 
 export const GENERAL: Omit<GenerationSettings, 'stop' | 'seed'> = {
@@ -49,7 +54,7 @@ export async function complete(
     if (id < 0 || id === tok.eosId) break;
     ids.push(id);
     text = tok.decode(ids);
-    if (cut(text) !== Infinity) break;
+    if (cut(text) !== Infinity || s.decided?.(text)) break;
   }
   const at = cut(text);
   return at === Infinity ? text : text.slice(0, at);

@@ -37,13 +37,14 @@ export function max(x: Tensor, axes?: number | readonly number[], keepdim = fals
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   if (a.rank < 2 || b.rank < 2)
     throw new ShapeError(`matmul needs rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  // A bf16 weight is an inference-only path: f32 activations × W[out, in] stored as bf16.
-  const bf16Weight = b.dtype === 'bf16' && a.dtype === 'f32' && transB && !transA && b.rank === 2;
+  // A bf16 weight is frozen: f32 activations × W[out, in]ᵀ stored as bf16 (inference, or a QLoRA base),
+  // and dy · W, the input gradient of that product.
+  const bf16Weight = b.dtype === 'bf16' && a.dtype === 'f32' && !transA && b.rank === 2;
   if (bf16Weight && b.requiresGrad)
     throw new DTypeError('a bf16 weight cannot be trained: keep trainable weights in f32');
   if (!bf16Weight && (a.dtype !== b.dtype || (a.dtype !== 'f32' && a.dtype !== 'f64'))) {
     throw new DTypeError(
-      `matmul needs two f32 (or two f64) tensors, or f32 · bf16 weightᵀ, got ${a.dtype} and ${b.dtype}`,
+      `matmul needs two f32 (or two f64) tensors, or f32 · a frozen bf16 weight, got ${a.dtype} and ${b.dtype}`,
     );
   }
   const k1 = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];

@@ -72,7 +72,8 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
     out.data.fill(0);
     return out;
   }
-  if (b.dtype === 'bf16') return bf16Linear(gemm, a, b, out, M, N, K);
+  if (b.dtype === 'bf16')
+    return transB ? bf16Linear(gemm, a, b, out, M, N, K) : bf16Product(gemm, a, b, out, N, K);
   const A = asMatrix(a, transA);
   const B = asMatrix(b, transB);
   const f32 = a.dtype === 'f32';
@@ -170,6 +171,49 @@ function bf16Linear(
     0,
     N,
   );
+  if (ac !== a) ac.dispose();
+  if (W !== w) W.dispose();
+  return out;
+}
+
+/**
+ * out[.., M, N] = a[.., M, K] · W[K, N] with W stored as bf16 bits: the input gradient of a frozen bf16
+ * linear (dy · W). W is widened a panel of rows at a time into a small f32 scratch, so no f32 copy of the
+ * whole matrix is ever made; each panel is one GEMM accumulated into out.
+ */
+function bf16Product(gemm: GemmKernels, a: Tensor, w: Tensor, out: Tensor, N: number, K: number): Tensor {
+  const ac = a.isContiguous() ? a : contiguous(a);
+  const W = w.isContiguous() ? w : contiguous(w);
+  const rows = ac.size / K;
+  const P = Math.min(K, 64);
+  const panel = Tensor.empty([P, N]);
+  const pf = panel.data as Float32Array;
+  const wide = new Uint32Array(pf.buffer, pf.byteOffset + panel.offset * 4, P * N);
+  const bits = W.data as Uint16Array;
+  for (let k0 = 0; k0 < K; k0 += P) {
+    const p = Math.min(P, K - k0);
+    const src = W.offset + k0 * N;
+    for (let i = 0; i < p * N; i++) wide[i] = bits[src + i] << 16;
+    gemm.sgemm(
+      false,
+      false,
+      rows,
+      N,
+      p,
+      1,
+      ac.data as Float32Array,
+      ac.offset + k0,
+      K,
+      pf,
+      panel.offset,
+      N,
+      k0 ? 1 : 0,
+      out.data as Float32Array,
+      0,
+      N,
+    );
+  }
+  panel.dispose();
   if (ac !== a) ac.dispose();
   if (W !== w) W.dispose();
   return out;

@@ -7,6 +7,7 @@ import { loadAnyModel } from '../quant/index.js';
 import { loadAdapter } from '../align/lora.js';
 import { ADAPTER_HELP } from './lora-command.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
+import { isVisionFolder, visionGenerateCommand, visionLogitsCommand } from './vision-commands.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 
@@ -44,6 +45,12 @@ export async function logitsCommand(o: {
 }): Promise<void> {
   const input = JSON.parse(fs.readFileSync(o.input, 'utf8')) as { inputs?: unknown; targets?: unknown };
   const inputs = idsMatrix(input.inputs, `${o.input} "inputs"`);
+  const { image } = o as { image?: string[] };
+  if (image?.length || (await isVisionFolder(o.model))) {
+    const targets =
+      input.targets === undefined ? undefined : idsMatrix(input.targets, `${o.input} "targets"`);
+    return visionLogitsCommand({ model: o.model, inputs, targets, image, output: o.output });
+  }
   const model = await loadAnyModel(o.model);
   if (o.adapter) loadAdapter(o.adapter, model);
   const [B, T] = [inputs.length, inputs[0].length];
@@ -95,6 +102,30 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
   if (!o.promptIds && o.prompt === undefined)
     throw new CliError('pass --prompt TEXT or --prompt-ids JSON (e.g. "[1, 200, 3]")');
   const kvCacheDtype = kvCacheOption(o.kvCache);
+  const { image } = o as { image?: string[] };
+  if (image?.length || (await isVisionFolder(o.model))) {
+    const ids = o.promptIds === undefined ? undefined : (JSON.parse(o.promptIds) as unknown);
+    const n = (v?: string): number | undefined => (v === undefined ? undefined : Number(v));
+    return visionGenerateCommand({
+      ...o,
+      image,
+      promptIds:
+        ids === undefined
+          ? undefined
+          : idsMatrix(Array.isArray(ids) && Array.isArray(ids[0]) ? ids : [ids], '--prompt-ids'),
+      maxNewTokens: Number(o.maxNewTokens),
+      sampling: {
+        greedy: o.greedy,
+        temperature: n(o.temperature),
+        topK: n(o.topK),
+        topP: n(o.topP),
+        minP: n(o.minP),
+        repetitionPenalty: n(o.repetitionPenalty),
+        seed: n(o.seed),
+      },
+      kvCacheDtype,
+    });
+  }
   const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
   if (o.adapter) loadAdapter(o.adapter, model);
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
@@ -153,6 +184,7 @@ export function registerModelCommands(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--input <file>', 'JSON {"inputs": [[ids]], "targets": [[ids]]?}')
     .requiredOption('--output <file>', 'output .safetensors')
+    .option('--image <file...>', 'MiniCPM-V: image files, the i-th filling the i-th <image> span of the ids')
     .option('--adapter <dir>', ADAPTER_HELP)
     .action(logitsCommand);
   program
@@ -168,6 +200,7 @@ export function registerModelCommands(program: Command): void {
     .option('--tokenizer <path>', 'tokenizer.model / tokenizer.json / folder (default: the model folder)')
     .option('--stop <string...>', 'stop strings (text mode)')
     .option('--prompt-ids <json>', 'prompt ids, e.g. "[1, 200, 3]" or a batch [[...], [...]]')
+    .option('--image <file...>', 'MiniCPM-V: image files, placed before the --prompt text')
     .option('--max-new-tokens <n>', 'tokens to generate', '64')
     .option('--greedy', 'argmax decoding')
     .option('--temperature <x>')

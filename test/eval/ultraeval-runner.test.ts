@@ -14,8 +14,14 @@ import { evalCommand } from '../../src/cli/eval-command.js';
 import { EvalError } from '../../src/eval/errors.js';
 import { renderSubject } from '../../src/eval/ultraeval/prompts.js';
 import type { UeRecord, UeSubject } from '../../src/eval/ultraeval/records.js';
-import { runUltraEvalTask, ultraEvalPrompts } from '../../src/eval/ultraeval/runner.js';
-import { prefixMatch } from '../../src/eval/ultraeval/postprocess.js';
+import { decider, runUltraEvalTask, ultraEvalPrompts } from '../../src/eval/ultraeval/runner.js';
+import {
+  bbhPost,
+  humanevalPost,
+  inMatch,
+  prefixMatch,
+  qaMatch,
+} from '../../src/eval/ultraeval/postprocess.js';
 import { UE_TASKS } from '../../src/eval/ultraeval/tasks.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
 import { presetConfig } from '../../src/models/presets.js';
@@ -198,5 +204,42 @@ describe.skipIf(!fs.existsSync(BENCH))('minicpm eval --dry-run --dump-prompts', 
       /ultraeval/,
     );
     await expect(evalCommand({ ...base, dryRun: true, mathSet: '1000' })).rejects.toThrow(/--math-set/);
+  });
+});
+
+describe('ending generation early never changes the outcome', () => {
+  const record = rec('s', 0, 'Which is blue?', ['sky', 'grass', 'sun', 'snow'], 0);
+  const prompt = { record, prompt: '', targets: ['(A)'], shots: [] };
+  const bbhPrompt = { ...prompt, targets: ['(a)', 'a'] };
+  const outputs = [
+    ' (A) sky\nmore',
+    '\n(B)\n\nQuestion: x',
+    '  (A',
+    'A.\nThe sky',
+    'Let me think.\n\nSo the answer is (A).',
+    'Step one.\nSo the answer is (A).\n\nQ: next',
+    '\n    return a\n\ndef g():\n    pass',
+    '    x = 1\nif __name__:\n',
+    '(A)',
+  ];
+  const suffixes = ['', ' tail', '\n\nmore (B)', 'x\n', '\nSo the answer is (B).'];
+  const outcome: Record<string, (t: string) => unknown> = {
+    mmlu: (t) => prefixMatch(t, '(A)'),
+    'arc-e': (t) => qaMatch(t, '(A)', record.question, record.options, 'sky'),
+    bbh: (t) => inMatch(bbhPost(t), ['(a)', 'a']),
+    humaneval: (t) => humanevalPost(t),
+  };
+  it.each(Object.keys(outcome))('%s', (name) => {
+    const decided = decider(UE_TASKS[name], name === 'bbh' ? bbhPrompt : prompt)!;
+    let early = 0;
+    for (const out of outputs)
+      for (let n = 0; n <= out.length; n++) {
+        const t = out.slice(0, n);
+        if (!decided(t)) continue;
+        early++;
+        for (const s of suffixes)
+          expect(outcome[name](t + s), JSON.stringify([t, s])).toEqual(outcome[name](t));
+      }
+    expect(early).toBeGreaterThan(0);
   });
 });

@@ -55,8 +55,8 @@ export function ultraEvalPrompts(task: UeTask, subjects: readonly UeSubject[], o
   return out;
 }
 
-/** When the text so far fixes the metric's outcome (see the file comment). */
-function decider(task: UeTask, p: UePrompt): ((text: string) => boolean) | undefined {
+/** When the text so far fixes the metric's outcome (see the file comment); undefined: never early. */
+export function decider(task: UeTask, p: UePrompt): ((text: string) => boolean) | undefined {
   const target = p.targets[0] ?? '';
   switch (task.metric) {
     case 'prefix': {

@@ -71,6 +71,8 @@ export type LinearAdapter = (module: string, x: Tensor, y: Tensor) => Tensor;
  */
 export interface LinearRunner {
   run(x: Tensor, modules: readonly string[]): Tensor[] | null;
+  /** Token embeddings [.., d] from its own table (an int8 one), or null to use the parameter. */
+  embed?(ids: Tensor): Tensor | null;
 }
 
 export class MiniCPM {
@@ -186,7 +188,7 @@ export class MiniCPM {
   /** Scaled token embeddings [B, T, d] for ids [B, T] (the decoder's input). */
   embed(ids: Tensor): Tensor {
     const mult = multipliers(this.config);
-    const x = embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
+    const x = this.linearRunner?.embed?.(ids) ?? embedding(this.p('model.embed_tokens.weight'), ids); // (B, T, d)
     return mult.embedding !== 1 ? mulScalar(x, mult.embedding) : x;
   }
 

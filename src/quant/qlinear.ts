@@ -7,6 +7,7 @@ import { quantKernels, QMATMUL_MAX_WEIGHTS, type QuantKernels } from '../backend
 import { DTypeError, isGradEnabled, linear, ShapeError, Tensor } from '../tensor/index.js';
 import type { LinearRunner } from '../models/minicpm.js';
 import type { QWeight } from './qweight.js';
+import { dequantizeRow } from './qweight-quantize.js';
 
 function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
   if (a === b) return true;
@@ -84,10 +85,28 @@ export function qlinears(
  * layers kept in floating point (GPTQ leaves unpackable ones so) runs those through `linear` on `dense`.
  */
 export class QuantizedLinears implements LinearRunner {
+  /** The token embedding held as int8 rows (the tied head's W8, --head-dtype int8), or null. */
+  embedding: QWeight | null = null;
+
   constructor(
     readonly weights: Map<string, QWeight>,
     private readonly dense: (module: string) => Tensor,
   ) {}
+
+  /** Embedding rows [.., d] for ids, dequantized from the int8 table; null when there is none. */
+  embed(ids: Tensor): Tensor | null {
+    const e = this.embedding;
+    if (!e) return null;
+    const x = Tensor.empty([...ids.shape, e.in]);
+    const data = x.data as Float32Array;
+    const list = ids.toArray();
+    list.forEach((id, i) => {
+      if (!(Number.isInteger(id) && id >= 0 && id < e.out))
+        throw new ShapeError(`token id ${id} is outside the vocabulary [0, ${e.out})`);
+      dequantizeRow(e, id, data, x.offset + i * e.in);
+    });
+    return x;
+  }
 
   run(x: Tensor, modules: readonly string[]): Tensor[] | null {
     const ws = modules.map((m) => this.weights.get(m));

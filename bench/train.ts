@@ -13,7 +13,7 @@ import { MiniCPM } from '../src/models/minicpm.js';
 import { presetConfig } from '../src/models/presets.js';
 import { backward, Rng, scope, setBackend, Tensor, zeroGrad } from '../src/tensor/index.js';
 import { FP32_PEAK, trainFlopsPerToken } from '../src/train/flops.js';
-import { AdamW, muPGroups } from '../src/train/optimizer.js';
+import { muPAdamW, type AdamW } from '../src/train/optimizer.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PY = '/usr/bin/python3';
@@ -88,12 +88,7 @@ export default function main(args: string[]): void {
     numLayers: shape.L,
   };
   const model = MiniCPM.init(cfg, new Rng(0));
-  const opt = new AdamW(muPGroups(model.params, shape.d / 256, 0.1), {
-    betas: [0.9, 0.95],
-    eps: 1e-8,
-    weightDecay: 0.1,
-    clip: 1,
-  });
+  const opt = muPAdamW(model, {}, shape.d / 256);
   const rng = new Rng(1);
   const ids = Tensor.from(
     Int32Array.from({ length: shape.B * shape.T }, () => rng.int(shape.V)),

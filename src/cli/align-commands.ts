@@ -27,13 +27,14 @@ import { loadModel } from '../models/load.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { BatchSource } from '../train/batches.js';
-import { loadCheckpoint, resolveCheckpoint, type TrainerState } from '../train/checkpoint.js';
-import { muPAdamW, type AdamW } from '../train/optimizer.js';
-import { runTraining, type Objective } from '../train/trainer.js';
+import { readTrainerState, runDirOf, type TrainerState } from '../train/checkpoint.js';
+import { ADAMW_DEFAULTS } from '../train/optimizer.js';
+import { openRun, type OpenedRun, type RunStart } from '../train/run.js';
+import { scheduleFrom } from '../train/schedules.js';
+import type { Objective } from '../train/trainer.js';
 import { ValidationSet } from '../train/validation.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
-import { scheduleFrom, TRAIN_DEFAULTS } from './train-command.js';
 
 const COMMON = {
   model: null as string | null,
@@ -53,10 +54,10 @@ const COMMON = {
   decay: 'exp',
   halfLife: 0,
   decaySteps: 0,
-  weightDecay: 0.1,
-  clip: 1.0,
-  betas: [0.9, 0.95],
-  eps: 1e-8,
+  weightDecay: ADAMW_DEFAULTS.weightDecay,
+  clip: ADAMW_DEFAULTS.clip,
+  betas: [...ADAMW_DEFAULTS.betas],
+  eps: ADAMW_DEFAULTS.eps,
   seed: 0,
   out: null as string | null,
   saveEvery: 0,
@@ -84,9 +85,10 @@ export const DPO_DEFAULTS = {
 type AlignConfig = typeof SFT_DEFAULTS & Partial<typeof DPO_DEFAULTS>;
 
 interface Prepared {
+  /** The opened run (train/openRun): its model, optimizer and, on --resume, the state it continues. */
+  run: OpenedRun;
   model: MiniCPM;
   start?: TrainerState;
-  restore?: (o: AdamW) => void;
   c: AlignConfig;
   /** Folder the tokenizer (and chat template) is read from, copied into every checkpoint. */
   tokenizerDir: string;
@@ -100,28 +102,34 @@ async function prepare<T extends AlignConfig>(
 ): Promise<Prepared> {
   const { config: presetFile, resume, ...rest } = opts as { config?: string; resume?: string };
   let c: AlignConfig = resolveRunConfig(defaults, presetFile, rest);
+  // sft and dpo runs never branch, so one data name per stage; the data itself is checked by the
+  // cursor (SFT) and the reference's fingerprint (DPO).
+  const open = (start: RunStart) =>
+    openRun({
+      start,
+      dataId: `${kind} data`,
+      adamw: { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, clip: c.clip },
+    });
   if (resume) {
-    const ck = loadCheckpoint(resume);
-    if ((ck.state.config as { stage?: unknown }).stage !== kind)
+    const saved = readTrainerState(resume);
+    if ((saved.config as { stage?: unknown }).stage !== kind)
       throw new AlignError(`${resume} is not a ${kind} run: resume it with the command that started it`);
-    // RUN or RUN/checkpoints/step-N: the run folder either way
-    const checkpoint = resolveCheckpoint(resume);
-    const runDir =
-      path.resolve(checkpoint) === path.resolve(resume) ? path.dirname(path.dirname(checkpoint)) : resume;
-    c = { ...c, ...(ck.state.config as Partial<AlignConfig>), ...defined(rest), out: c.out ?? runDir };
+    c = { ...c, ...(saved.config as Partial<AlignConfig>), ...defined(rest), out: c.out ?? runDirOf(resume) };
+    const run = open({ kind: 'resume', from: resume });
     return {
-      model: ck.model,
-      start: ck.state,
-      restore: (o) => ck.restoreOptimizer(o),
+      run,
+      model: run.model,
+      start: run.state,
       c,
       // every checkpoint carries the tokenizer: the starting model's folder may have moved since
-      tokenizerDir: checkpoint,
+      tokenizerDir: run.from!,
     };
   }
   if (!c.model) throw new AlignError(`${kind} needs --model DIR (a Hugging Face folder with a tokenizer)`);
   if (!c.data) throw new AlignError(`${kind} needs --data FILE.jsonl`);
   if (!c.out) throw new AlignError(`${kind} needs --out RUN_DIR`);
-  return { model: await loadModel(c.model), c, tokenizerDir: c.model };
+  const run = open({ kind: 'fresh', model: await loadModel(c.model) });
+  return { run, model: run.model, c, tokenizerDir: c.model };
 }
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {
@@ -137,44 +145,31 @@ async function train(
   validation?: ValidationSet,
 ): Promise<void> {
   const { model, c } = p;
-  const opt = muPAdamW(model, {
-    betas: c.betas as [number, number],
-    eps: c.eps,
-    weightDecay: c.weightDecay,
-    clip: c.clip,
-  });
-  p.restore?.(opt);
   const config = { ...c, steps, stage: kind };
   fs.mkdirSync(c.out!, { recursive: true });
   fs.writeFileSync(
     path.join(c.out!, 'run_config.json'),
     JSON.stringify({ ...config, model_config: configToHF(model.config) }, null, 1),
   );
-  const result = await runTraining(
-    model,
-    opt,
-    source,
-    {
-      steps,
-      schedule: scheduleFrom({ ...TRAIN_DEFAULTS, ...c, steps }),
-      gradAccum: c.gradAccum,
-      runDir: c.out,
-      saveEvery: c.saveEvery,
-      keepLast: c.keepLast,
-      evalEvery: validation ? c.evalEvery : 0,
-      validation,
-      spikeFactor: c.spikeFactor,
-      config,
-      phase: kind,
-      tokenizerDir: p.tokenizerDir,
-      objective,
-      onStep: (m) => {
-        const stats = Object.entries(m.stats ?? {}).map(([k, v]) => `${k} ${v.toFixed(3)}`);
-        process.stderr.write([progressLine(m, steps), ...stats].join('  ') + '\n');
-      },
+  const result = await p.run.train(source, {
+    steps,
+    schedule: scheduleFrom({ ...c, steps }),
+    gradAccum: c.gradAccum,
+    runDir: c.out,
+    saveEvery: c.saveEvery,
+    keepLast: c.keepLast,
+    evalEvery: validation ? c.evalEvery : 0,
+    validation,
+    spikeFactor: c.spikeFactor,
+    config,
+    phase: kind,
+    tokenizerDir: p.tokenizerDir,
+    objective,
+    onStep: (m) => {
+      const stats = Object.entries(m.stats ?? {}).map(([k, v]) => `${k} ${v.toFixed(3)}`);
+      process.stderr.write([progressLine(m, steps), ...stats].join('  ') + '\n');
     },
-    p.start,
-  );
+  });
   const last = result.metrics[result.metrics.length - 1];
   console.log(
     JSON.stringify({
@@ -194,7 +189,7 @@ export async function sftCommand(opts: Record<string, unknown>): Promise<void> {
   const { c, model } = p;
   const loaded = loadTokenizer(p.tokenizerDir);
   const tok = loaded.tokenizer;
-  const format = chatFormatFor(c.chatFormat as 'auto', model.config.modelType, loaded.chatTemplate);
+  const format = chatFormatFor(c.chatFormat, model.config.modelType, loaded.chatTemplate);
   const render = (file: string) => {
     const r = sftExamples(tok, format, readConversations(file), c.seqLen);
     process.stderr.write(
@@ -264,7 +259,7 @@ export async function dpoCommand(opts: Record<string, unknown>): Promise<void> {
   const c = p.c as typeof DPO_DEFAULTS;
   const loaded = loadTokenizer(p.tokenizerDir);
   const tok = loaded.tokenizer;
-  const format = chatFormatFor(c.chatFormat as 'auto', model.config.modelType, loaded.chatTemplate);
+  const format = chatFormatFor(c.chatFormat, model.config.modelType, loaded.chatTemplate);
   const objective = dpoObjective({
     beta: c.beta,
     loss: c.loss as DpoLossKind,

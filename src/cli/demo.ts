@@ -8,10 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { PackedLoader } from '../data/loader.js';
 import { ensureCorpus, ensureShards, ensureTokenizer } from '../data/workspace.js';
 import { generateAll } from '../engine/generate.js';
-import { widthMultiplier } from '../models/config.js';
 import { MiniCPM } from '../models/minicpm.js';
 import { nonEmbeddingParams, presetConfig } from '../models/presets.js';
 import { writeTrainingReport } from '../report/training-report.js';
@@ -19,12 +17,9 @@ import { Rng } from '../tensor/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import { loadCheckpoint, resolveCheckpoint } from '../train/checkpoint.js';
 import { readMetrics } from '../train/metrics.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
-import type { ScheduleSpec } from '../train/schedules.js';
-import { runTraining } from '../train/trainer.js';
+import { decayPhase, decayRunOf, stablePhase, stableRunOf, type WsdRecipe } from '../train/recipe.js';
 import { ValidationSet } from '../train/validation.js';
 import { progressLine } from './progress.js';
-import { valBytesPerToken } from './train-command.js';
 
 export const DEMO_DEFAULTS = {
   out: 'runs/demo',
@@ -70,11 +65,6 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
   );
 
   const config = presetConfig('demo', tokenizer.vocabSize);
-  const loader = (mixture: string, split: 'train' | 'val', seed: number): PackedLoader =>
-    new PackedLoader({ shardsDir: shards, split, seqLen: o.seqLen, batchSize: o.batchSize, seed, mixture });
-  const total = o.stableSteps + o.decaySteps;
-  const stableRun = path.join(o.out, 'stable');
-  const decayRun = path.join(o.out, 'decay');
   // One held-out set for both phases, so the decay's drop is measured on the same tokens as the stable curve.
   const validation = ValidationSet.fromShards({
     shardsDir: shards,
@@ -84,110 +74,29 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
     batches: o.evalBatches,
   });
   say(`   validation: ${validation.size} fixed batches, ${validation.tokens} held-out tokens`);
-  const common = {
+  const recipe: WsdRecipe = {
+    ...o,
+    shardsDir: shards,
+    stableMixture: 'demo-stable',
+    decayMixture: 'demo-decay',
+    init: () => MiniCPM.init(config, new Rng(o.seed)),
+    saveEvery: 50,
     validation,
     tokenizerDir: tokDir,
-    bytesPerToken: valBytesPerToken(shards, 'demo-stable'),
-    gradAccum: 1,
-    keepLast: 2,
-    evalEvery: o.evalEvery,
-    spikeFactor: 3,
-    saveEvery: 50,
+    config: { ...o },
+    onStep: (m, total) => say(`   ${progressLine(m, total)}`),
+    log: (msg) => say(`   ${msg}`),
   };
+  const stableRun = stableRunOf(recipe);
+  const decayRun = decayRunOf(recipe);
 
   await stage(
     `4/6 stable phase: ${o.stableSteps} steps at constant lr ${o.lr} (WSD), ${(nonEmbeddingParams(config) / 1e6).toFixed(1)}M non-embedding parameters`,
-    async () => {
-      let model: MiniCPM;
-      let start;
-      let opt: AdamW;
-      const stableSchedule: ScheduleSpec = {
-        kind: 'wsd',
-        peak: o.lr,
-        warmupSteps: o.warmupSteps,
-        decayStart: total,
-        decay: 'exp',
-        halfLife: 1,
-      };
-      if (fs.existsSync(path.join(stableRun, 'checkpoints', 'latest.json'))) {
-        const ck = loadCheckpoint(stableRun);
-        model = ck.model;
-        start = ck.state;
-        opt = new AdamW(muPGroups(model.params, widthMultiplier(model.config), 0.1), {
-          betas: [0.9, 0.95],
-          eps: 1e-8,
-          weightDecay: 0.1,
-          clip: 1,
-        });
-        ck.restoreOptimizer(opt);
-        say(`   resuming at step ${start.step}`);
-      } else {
-        model = MiniCPM.init(config, new Rng(o.seed));
-        opt = new AdamW(muPGroups(model.params, widthMultiplier(config), 0.1), {
-          betas: [0.9, 0.95],
-          eps: 1e-8,
-          weightDecay: 0.1,
-          clip: 1,
-        });
-      }
-      await runTraining(
-        model,
-        opt,
-        loader('demo-stable', 'train', o.seed),
-        {
-          ...common,
-          steps: o.stableSteps,
-          schedule: stableSchedule,
-          runDir: stableRun,
-          phase: 'stable',
-          config: { ...o, phase: 'stable' },
-          onStep: (m) => say(`   ${progressLine(m, o.stableSteps)}`),
-        },
-        start,
-      );
-    },
+    () => stablePhase(recipe),
   );
-
   await stage(
     `5/6 decay phase: ${o.decaySteps} steps of exponential decay with high-quality and instruction data mixed in`,
-    async () => {
-      const from = fs.existsSync(path.join(decayRun, 'checkpoints', 'latest.json')) ? decayRun : stableRun;
-      const ck = loadCheckpoint(from);
-      const opt = new AdamW(muPGroups(ck.model.params, widthMultiplier(ck.model.config), 0.1), {
-        betas: [0.9, 0.95],
-        eps: 1e-8,
-        weightDecay: 0.1,
-        clip: 1,
-      });
-      ck.restoreOptimizer(opt);
-      const branching = from === stableRun;
-      const schedule: ScheduleSpec = {
-        kind: 'wsd',
-        peak: o.lr,
-        warmupSteps: o.warmupSteps,
-        decayStart: o.stableSteps,
-        decay: 'exp',
-        halfLife: o.decaySteps / 5,
-      };
-      const source = loader('demo-decay', 'train', o.seed + 1);
-      // A branch starts the decay mixture's loader fresh; a resumed decay run restores its own cursor.
-      const start = branching ? { ...ck.state, data: source.state() } : ck.state;
-      await runTraining(
-        ck.model,
-        opt,
-        source,
-        {
-          ...common,
-          steps: total,
-          schedule,
-          runDir: decayRun,
-          phase: 'decay',
-          config: { ...o, phase: 'decay', branchedFrom: resolveCheckpoint(stableRun) },
-          onStep: (m) => say(`   ${progressLine(m, total)}`),
-        },
-        start,
-      );
-    },
+    () => decayPhase(recipe),
   );
 
   await stage('6/6 samples and report', async () => {

@@ -1,23 +1,25 @@
-/** `minicpm train`: thin wrapper resolving a run config and calling train/ (runTraining). */
+/**
+ * `minicpm train`: resolves a run config, opens the run through train/ (openRun: fresh, resume, or a
+ * decay branched from a stable checkpoint, possibly on another mixture) and runs the common loop.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { PackedLoader } from '../data/loader.js';
 import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import { MiniCPM } from '../models/minicpm.js';
 import { presetConfig } from '../models/presets.js';
-import { Rng } from '../tensor/index.js';
-import { PackedLoader } from '../data/loader.js';
-import { FixedBatch, type BatchSource } from '../train/batches.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
-import { TrainError } from '../train/errors.js';
-import { muPAdamW, type AdamW } from '../train/optimizer.js';
-import { parseStepSchedule, type DecayKind, type ScheduleSpec } from '../train/schedules.js';
-import { bytesPerToken, readShardIndex } from '../data/shards/format.js';
-import { runTraining } from '../train/trainer.js';
-import { ValidationSet } from '../train/validation.js';
 import { writeTrainingReport } from '../report/training-report.js';
+import { Rng } from '../tensor/index.js';
+import { FixedBatch, type BatchSource } from '../train/batches.js';
+import { readTrainerState, runDirOf } from '../train/checkpoint.js';
+import { TrainError } from '../train/errors.js';
 import { readMetrics } from '../train/metrics.js';
+import { ADAMW_DEFAULTS } from '../train/optimizer.js';
+import { openRun, type RunStart } from '../train/run.js';
+import { parseStepSchedule, scheduleFrom } from '../train/schedules.js';
+import { ValidationSet, valBytesPerToken } from '../train/validation.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
 
@@ -45,10 +47,10 @@ export const TRAIN_DEFAULTS = {
   /** 0: a half-life of a fifth of the decay length. */
   halfLife: 0,
   decaySteps: 0,
-  weightDecay: 0.1,
-  clip: 1.0,
-  betas: [0.9, 0.95],
-  eps: 1e-8,
+  weightDecay: ADAMW_DEFAULTS.weightDecay,
+  clip: ADAMW_DEFAULTS.clip,
+  betas: [...ADAMW_DEFAULTS.betas],
+  eps: ADAMW_DEFAULTS.eps,
   gradAccum: 1,
   /** Batch-size schedule in micro-batches per step, e.g. "0:1,200:2" (empty: constant gradAccum). */
   batchSchedule: '',
@@ -79,112 +81,86 @@ const pair = (v: string): number[] => {
   return p;
 };
 
-export function scheduleFrom(c: TrainConfig, decayStartOverride?: number): ScheduleSpec {
-  if (c.schedule === 'constant') return { kind: 'constant', peak: c.lr, warmupSteps: c.warmupSteps };
-  if (c.schedule === 'cosine')
-    return { kind: 'cosine', peak: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps };
-  if (c.schedule !== 'wsd')
-    throw new TrainError(`--schedule must be wsd, cosine or constant, got "${c.schedule}"`);
-  if (!['exp', 'linear', 'cosine', 'sqrt'].includes(c.decay))
-    throw new TrainError(`--decay must be exp, linear, cosine or sqrt, got "${c.decay}"`);
-  const decayStart = decayStartOverride ?? (c.decayStart >= 0 ? c.decayStart : Math.round(0.9 * c.steps));
-  const decaySteps = c.decaySteps > 0 ? c.decaySteps : Math.max(1, c.steps - decayStart);
-  return {
-    kind: 'wsd',
-    peak: c.lr,
-    warmupSteps: c.warmupSteps,
-    decayStart,
-    decay: c.decay as DecayKind,
-    halfLife: c.halfLife > 0 ? c.halfLife : Math.max(1, decaySteps / 5),
-    decaySteps,
-  };
-}
-
-function makeOptimizer(model: MiniCPM, c: TrainConfig): AdamW {
-  return muPAdamW(model, {
-    betas: c.betas as [number, number],
-    eps: c.eps,
-    weightDecay: c.weightDecay,
-    clip: c.clip,
-  });
-}
-
-function shardLoader(c: TrainConfig, split: 'train' | 'val'): PackedLoader {
-  return new PackedLoader({
-    shardsDir: c.data!,
-    split,
-    seqLen: c.seqLen,
-    batchSize: c.batchSize,
-    seed: c.seed,
-    mixture: c.mixture ?? undefined,
-  });
-}
-
-/** Bytes per token of the validation text of a mixture's sources, for bits-per-byte. */
-export function valBytesPerToken(shardsDir: string, mixture: string | null): number {
-  const idx = readShardIndex(shardsDir);
-  const m = mixture ? idx.mixtures[mixture] : undefined;
-  return bytesPerToken(idx, 'val', m ? Object.keys(m.weights) : undefined);
-}
-
-function batchSource(c: TrainConfig): BatchSource {
-  if (c.overfitBatch) return FixedBatch.fromJson(JSON.parse(fs.readFileSync(c.overfitBatch, 'utf8')));
-  if (c.data) return shardLoader(c, 'train');
+/** The training data and what it is (openRun keeps a branch's cursor only on the same data). */
+function trainingData(c: TrainConfig): { source: BatchSource; dataId: string } {
+  if (c.overfitBatch)
+    return {
+      source: FixedBatch.fromJson(JSON.parse(fs.readFileSync(c.overfitBatch, 'utf8'))),
+      dataId: `overfit-batch:${path.resolve(c.overfitBatch)}`,
+    };
+  if (c.data) {
+    const source = new PackedLoader({
+      shardsDir: c.data,
+      split: 'train',
+      seqLen: c.seqLen,
+      batchSize: c.batchSize,
+      seed: c.seed,
+      mixture: c.mixture ?? undefined,
+    });
+    return { source, dataId: `mixture:${c.mixture ?? '(all sources)'}` };
+  }
   throw new TrainError(
     'no training data: pass --overfit-batch FILE.json (shard datasets: `minicpm data prepare` then --data DIR)',
   );
 }
 
-export async function trainCommand(cliOptions: Record<string, unknown>): Promise<void> {
+/** The run config and how the run starts, from the flags (a resume's or a branch's saved config underneath). */
+async function resolveStart(
+  cliOptions: Record<string, unknown>,
+): Promise<{ c: TrainConfig; start: RunStart; decayStart?: number }> {
   const {
     config: presetFile,
     resume,
     branchDecayFrom,
     ...rest
   } = cliOptions as { config?: string; resume?: string; branchDecayFrom?: string };
-  let c = resolveRunConfig(TRAIN_DEFAULTS, presetFile, rest);
-  let model: MiniCPM;
-  let start;
-  let restore: ((o: AdamW) => void) | null = null;
-  let scheduleStart: number | undefined;
-  if (resume || branchDecayFrom) {
-    const ck = loadCheckpoint((resume ?? branchDecayFrom)!);
-    model = ck.model;
-    start = ck.state;
-    restore = (o) => ck.restoreOptimizer(o);
-    // The saved config wins for a resume; command-line flags may still extend --steps.
-    if (resume)
-      c = {
-        ...c,
-        ...(ck.state.config as Partial<TrainConfig>),
-        ...stripUndefined(rest),
-        out: c.out ?? resume,
-      };
-    if (branchDecayFrom) {
-      // WSD's "take a model out at any time": decay from the stable checkpoint into a new run.
-      if (!c.out)
-        throw new TrainError(
-          '--branch-decay-from needs --out NEW_RUN_DIR (the stable run is never modified)',
-        );
-      if (!(c.decaySteps > 0)) throw new TrainError('--branch-decay-from needs --decay-steps N');
-      scheduleStart = ck.state.step;
-      c = {
-        ...(ck.state.config as TrainConfig),
-        ...stripUndefined(rest),
-        steps: ck.state.step + c.decaySteps,
-        out: c.out,
-        schedule: 'wsd',
-      };
-    }
-  } else if (c.init) {
-    model = await loadModel(c.init);
-  } else {
-    model = MiniCPM.init(presetConfig(c.preset, c.vocabSize), new Rng(c.seed));
+  if (resume && branchDecayFrom)
+    throw new TrainError('pass either --resume or --branch-decay-from, not both');
+  const flags = stripUndefined(rest);
+  const c = resolveRunConfig(TRAIN_DEFAULTS, presetFile, rest);
+  if (resume) {
+    // The saved config wins; command-line flags may still extend --steps.
+    const saved = readTrainerState(resume).config as Partial<TrainConfig>;
+    const resumed = resolveRunConfig({ ...TRAIN_DEFAULTS, ...saved }, undefined, flags);
+    // The run stays where it is found (its saved --out may name a folder it was moved from).
+    return { c: { ...resumed, out: c.out ?? runDirOf(resume) }, start: { kind: 'resume', from: resume } };
   }
-  const opt = makeOptimizer(model, c);
-  restore?.(opt);
-  const schedule = scheduleFrom(c, scheduleStart);
-  const source = batchSource(c);
+  if (branchDecayFrom) {
+    // WSD's "take a model out at any time": decay from the stable checkpoint into a new run, on the
+    // parent's data or on another mixture (MiniCPM's decay mixes in high-quality data).
+    if (!c.out)
+      throw new TrainError('--branch-decay-from needs --out NEW_RUN_DIR (the stable run is never modified)');
+    if (!(c.decaySteps > 0)) throw new TrainError('--branch-decay-from needs --decay-steps N');
+    const parent = readTrainerState(branchDecayFrom);
+    const merged = resolveRunConfig(
+      { ...TRAIN_DEFAULTS, ...(parent.config as Partial<TrainConfig>) },
+      undefined,
+      flags,
+    );
+    return {
+      c: { ...merged, steps: parent.step + c.decaySteps, out: c.out, schedule: 'wsd' },
+      start: { kind: 'branch', from: branchDecayFrom },
+      decayStart: parent.step,
+    };
+  }
+  const model = c.init
+    ? await loadModel(c.init)
+    : MiniCPM.init(presetConfig(c.preset, c.vocabSize), new Rng(c.seed));
+  return { c, start: { kind: 'fresh', model } };
+}
+
+export async function trainCommand(cliOptions: Record<string, unknown>): Promise<void> {
+  const { c, start, decayStart } = await resolveStart(cliOptions);
+  const { source, dataId } = trainingData(c);
+  const run = openRun({
+    start,
+    dataId,
+    adamw: { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, clip: c.clip },
+  });
+  if (run.kind === 'branch')
+    process.stderr.write(
+      `branching from ${run.from} at step ${run.state!.step}: ${run.continuesData ? 'continuing its data stream' : `${dataId} from its start`}\n`,
+    );
   const validation =
     c.data && c.evalEvery > 0
       ? ValidationSet.fromShards({
@@ -203,31 +179,25 @@ export async function trainCommand(cliOptions: Record<string, unknown>): Promise
     fs.mkdirSync(c.out, { recursive: true });
     fs.writeFileSync(
       path.join(c.out, 'run_config.json'),
-      JSON.stringify({ ...c, model: configToHF(model.config) }, null, 1),
+      JSON.stringify({ ...c, model: configToHF(run.model.config) }, null, 1),
     );
   }
-  const result = await runTraining(
-    model,
-    opt,
-    source,
-    {
-      steps: c.steps,
-      schedule,
-      gradAccum: c.gradAccum,
-      gradAccumAt: c.batchSchedule ? parseStepSchedule(c.batchSchedule) : undefined,
-      bytesPerToken: c.data ? valBytesPerToken(c.data, c.mixture) : undefined,
-      runDir: c.out,
-      saveEvery: c.saveEvery,
-      keepLast: c.keepLast,
-      evalEvery: validation ? c.evalEvery : 0,
-      validation,
-      spikeFactor: c.spikeFactor,
-      config: c,
-      phase: branchDecayFrom ? 'decay' : undefined,
-      onStep: (m) => process.stderr.write(progressLine(m, c.steps) + '\n'),
-    },
-    start,
-  );
+  const result = await run.train(source, {
+    steps: c.steps,
+    schedule: scheduleFrom(c, decayStart),
+    gradAccum: c.gradAccum,
+    gradAccumAt: c.batchSchedule ? parseStepSchedule(c.batchSchedule) : undefined,
+    bytesPerToken: c.data ? valBytesPerToken(c.data, c.mixture) : undefined,
+    runDir: c.out,
+    saveEvery: c.saveEvery,
+    keepLast: c.keepLast,
+    evalEvery: validation ? c.evalEvery : 0,
+    validation,
+    spikeFactor: c.spikeFactor,
+    config: c,
+    phase: run.kind === 'branch' ? 'decay' : undefined,
+    onStep: (m) => process.stderr.write(progressLine(m, c.steps) + '\n'),
+  });
   const last = result.metrics[result.metrics.length - 1];
   if (c.out && c.report) {
     const file = await writeTrainingReport(c.out, readMetrics(path.join(c.out, 'metrics.jsonl')));

@@ -8,8 +8,7 @@ import { presetConfig } from '../models/presets.js';
 import { widthMultiplier, type MiniCPMConfig } from '../models/config.js';
 import { Rng, Tensor } from '../tensor/index.js';
 import { FixedBatch } from '../train/batches.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
-import { runTraining } from '../train/trainer.js';
+import { openRun } from '../train/run.js';
 
 export type Parametrization = 'mup' | 'sp';
 
@@ -85,13 +84,14 @@ export async function coordCheck(
         if (t.requiresGrad || t.kind === 'activation')
           points.push({ param, width, step, activation: name, rms: rms(t) });
       };
-      const opt = new AdamW(muPGroups(model.params, m, 0), {
-        betas: [0.9, 0.95],
-        eps: 1e-8,
-        weightDecay: 0,
-        clip: 0,
+      // no decay and no clipping: the coordinate check watches the raw updates
+      const run = openRun({
+        start: { kind: 'fresh', model },
+        dataId: 'coord-check batch',
+        adamw: { weightDecay: 0, clip: 0 },
+        widthMultiplier: () => m,
       });
-      await runTraining(model, opt, batch, {
+      await run.train(batch, {
         steps: o.steps,
         schedule: { kind: 'constant', peak: o.lr, warmupSteps: 0 },
         gradAccum: 1,

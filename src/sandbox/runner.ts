@@ -9,13 +9,12 @@ import path from 'node:path';
 import { PackedLoader } from '../data/loader.js';
 import { nonEmbeddingParams } from '../models/presets.js';
 import type { MiniCPM } from '../models/minicpm.js';
-import { loadCheckpoint, stepDirName, type TrainerState } from '../train/checkpoint.js';
+import { checkpointAt, hasCheckpoint, pruneCheckpoints } from '../train/checkpoint.js';
 import { DivergenceError } from '../train/errors.js';
 import { trainFlopsPerToken } from '../train/flops.js';
 import type { StepMetrics } from '../train/metrics.js';
-import { AdamW, muPGroups } from '../train/optimizer.js';
+import { openRun, type OpenedRun, type RunStart } from '../train/run.js';
 import type { ScheduleSpec } from '../train/schedules.js';
-import { runTraining } from '../train/trainer.js';
 import type { FixedEvalSet } from './eval-set.js';
 import { initModel, optimizerMultiplier, runConfig, SandboxError, type ModelSpec } from './micro-model.js';
 import type { CurvePoint, Registry, RunRow } from './registry.js';
@@ -89,65 +88,34 @@ export function runDirOf(ctx: RunContext, name: string): string {
 
 /** The folder of run `name`'s checkpoint at `step` (it must have been pinned with keepSteps). */
 export function checkpointOf(ctx: RunContext, name: string, step: number): string {
-  return path.join(runDirOf(ctx, name), 'checkpoints', stepDirName(step));
+  return checkpointAt(runDirOf(ctx, name), step);
 }
 
-function hasCheckpoint(dir: string): boolean {
-  return fs.existsSync(path.join(dir, 'checkpoints', 'latest.json'));
-}
-
-/** Removes a finished run's checkpoints except the pinned ones (disk stays bounded over hundreds of runs). */
-function pruneCheckpoints(dir: string, keep: Set<string>): void {
-  const root = path.join(dir, 'checkpoints');
-  if (!fs.existsSync(root)) return;
-  for (const d of fs.readdirSync(root))
-    if (/^step-\d+/.test(d) && !keep.has(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
-  // The registry now says "finished": nothing resumes from latest, and it may name a pruned step.
-  fs.rmSync(path.join(root, 'latest.json'), { force: true });
-}
-
-function makeOptimizer(model: MiniCPM, spec: RunSpec): AdamW {
-  const m = optimizerMultiplier(spec.model, model.config);
-  return new AdamW(muPGroups(model.params, m, spec.weightDecay), {
-    betas: [0.9, 0.95],
-    eps: 1e-8,
-    weightDecay: spec.weightDecay,
-    clip: 1,
-  });
-}
-
-interface Start {
-  model: MiniCPM;
-  opt: AdamW;
-  state?: TrainerState;
-}
-
-function startOf(ctx: RunContext, name: string, spec: RunSpec, source: PackedLoader): Start {
+/** The run's start: its own checkpoint (resume), a parent's pinned checkpoint (branch), or a fresh model. */
+function openSandboxRun(ctx: RunContext, name: string, spec: RunSpec): OpenedRun {
   const dir = runDirOf(ctx, name);
+  let start: RunStart;
   if (hasCheckpoint(dir)) {
-    const ck = loadCheckpoint(dir);
-    const opt = makeOptimizer(ck.model, spec);
-    ck.restoreOptimizer(opt);
-    ctx.log(`   ${name}: resuming at step ${ck.state.step}`);
-    return { model: ck.model, opt, state: ck.state };
-  }
-  if (spec.branch) {
-    const parent = ctx.registry.run(ctx.study, spec.branch.from);
+    start = { kind: 'resume', from: dir };
+  } else if (spec.branch) {
     const at = checkpointOf(ctx, spec.branch.from, spec.branch.step);
-    if (!parent || !fs.existsSync(at))
+    if (!ctx.registry.run(ctx.study, spec.branch.from) || !fs.existsSync(at))
       throw new SandboxError(
         `run ${name} branches from ${spec.branch.from} at step ${spec.branch.step}, but that checkpoint is missing (${at}); rerun the study with --fresh`,
       );
-    const ck = loadCheckpoint(at);
-    const opt = makeOptimizer(ck.model, spec);
-    ck.restoreOptimizer(opt);
-    const parentSpec = parent.spec as unknown as RunSpec;
-    // Same data as the parent: continue its stream; other data: start that mixture's stream.
-    const data = parentSpec.mixture === spec.mixture ? ck.state.data : source.state();
-    return { model: ck.model, opt, state: { ...ck.state, data, config: { ...spec } } };
+    start = { kind: 'branch', from: at };
+  } else {
+    start = { kind: 'fresh', model: initModel(spec.model, ctx.vocabSize, spec.initSeed).model };
   }
-  const { model } = initModel(spec.model, ctx.vocabSize, spec.initSeed);
-  return { model, opt: makeOptimizer(model, spec) };
+  const run = openRun({
+    start,
+    // Same mixture as the parent: continue its stream; another mixture: start that mixture's stream.
+    dataId: `mixture:${spec.mixture}`,
+    adamw: { weightDecay: spec.weightDecay },
+    widthMultiplier: (model) => optimizerMultiplier(spec.model, model.config),
+  });
+  if (run.kind === 'resume') ctx.log(`   ${name}: resuming at step ${run.state!.step}`);
+  return run;
 }
 
 function resultOf(spec: RunSpec, model: MiniCPM, curve: CurvePoint[], seconds: number): RunResult {
@@ -191,7 +159,7 @@ export async function executeRun(
     seed: spec.dataSeed,
     mixture: spec.mixture,
   });
-  const start = startOf(ctx, name, spec, source);
+  const start = openSandboxRun(ctx, name, spec);
   ctx.registry.markRunning(row.id);
   const t0 = performance.now();
   const pending: CurvePoint[] = [];
@@ -199,47 +167,41 @@ export async function executeRun(
     ctx.registry.addPoints(row.id, pending.splice(0));
   };
   const pinned = [...(spec.keepSteps ?? [])];
-  const keep = new Set(pinned.map(stepDirName));
-  if (spec.keepFinal) keep.add(stepDirName(spec.steps));
+  const keep = new Set(pinned);
+  if (spec.keepFinal) keep.add(spec.steps);
   const modelConfig = runConfig(spec.model, ctx.vocabSize);
   const perStep = trainFlopsPerToken(modelConfig, spec.seqLen) * spec.batchSize * spec.seqLen;
   const everyLog = Math.max(1, Math.round(spec.steps / 10));
   try {
-    await runTraining(
-      start.model,
-      start.opt,
-      source,
-      {
-        steps: spec.steps,
-        schedule: spec.schedule,
-        gradAccum: spec.batchSize / micro,
-        runDir: dir,
-        saveEvery: Math.max(25, Math.round(spec.steps / 8)),
-        keepLast: 1,
-        keepSteps: pinned,
-        evalEvery: spec.evalEvery,
-        validation: ctx.evalSet,
-        spikeFactor: 3,
-        config: { ...spec },
-        phase: spec.branch ? 'branch' : undefined,
-        onStep: (m: StepMetrics) => {
-          pending.push({
-            step: m.step + 1,
-            tokens: m.tokens,
-            loss: m.loss,
-            valLoss: m.val_loss ?? null,
-            lr: m.lr,
-          });
-          if (m.val_loss !== undefined) flush();
-          if (ctx.signal?.aborted) throw new RunInterrupted(name, m.step + 1);
-          if ((m.step + 1) % everyLog === 0)
-            ctx.log(
-              `   ${name}: step ${m.step + 1}/${spec.steps} loss ${m.loss.toFixed(3)}${m.val_loss !== undefined ? ` val ${m.val_loss.toFixed(3)}` : ''} (${((m.tokens_per_s * perStep) / (spec.batchSize * spec.seqLen) / 1e9).toFixed(0)} GFLOP/s)`,
-            );
-        },
+    await start.train(source, {
+      steps: spec.steps,
+      schedule: spec.schedule,
+      gradAccum: spec.batchSize / micro,
+      runDir: dir,
+      saveEvery: Math.max(25, Math.round(spec.steps / 8)),
+      keepLast: 1,
+      keepSteps: pinned,
+      evalEvery: spec.evalEvery,
+      validation: ctx.evalSet,
+      spikeFactor: 3,
+      config: { ...spec },
+      phase: spec.branch ? 'branch' : undefined,
+      onStep: (m: StepMetrics) => {
+        pending.push({
+          step: m.step + 1,
+          tokens: m.tokens,
+          loss: m.loss,
+          valLoss: m.val_loss ?? null,
+          lr: m.lr,
+        });
+        if (m.val_loss !== undefined) flush();
+        if (ctx.signal?.aborted) throw new RunInterrupted(name, m.step + 1);
+        if ((m.step + 1) % everyLog === 0)
+          ctx.log(
+            `   ${name}: step ${m.step + 1}/${spec.steps} loss ${m.loss.toFixed(3)}${m.val_loss !== undefined ? ` val ${m.val_loss.toFixed(3)}` : ''} (${((m.tokens_per_s * perStep) / (spec.batchSize * spec.seqLen) / 1e9).toFixed(0)} GFLOP/s)`,
+          );
       },
-      start.state,
-    );
+    });
   } catch (e) {
     flush();
     if (e instanceof RunInterrupted) {

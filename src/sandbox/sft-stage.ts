@@ -4,14 +4,11 @@
  * The stage keeps its own checkpoints next to the study's runs, so an interrupted study resumes it and a
  * finished one is recalled.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { SftBatches, sftExamples, type Conversation } from '../align/index.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
-import { muPAdamW } from '../train/optimizer.js';
-import { runTraining } from '../train/trainer.js';
+import { hasCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { openRun } from '../train/run.js';
 import { runDirOf, type RunContext } from './runner.js';
 import { wsd } from './studies/common.js';
 
@@ -35,44 +32,36 @@ export async function sftStage(
   const { examples } = sftExamples(tok, { kind: 'minicpm' }, spec.conversations, spec.seqLen);
   const steps = Math.max(1, Math.ceil(examples.length / spec.batchSize));
   const runDir = runDirOf(ctx, name);
-  const latest = path.join(runDir, 'checkpoints', 'latest.json');
-  const resumed = fs.existsSync(latest) ? loadCheckpoint(runDir) : null;
-  const model = resumed?.model ?? loadCheckpoint(spec.from).model;
-  if (resumed && resumed.state.step >= steps) {
-    ctx.log(`   ${name}: recalled (${resumed.state.step} SFT steps)`);
-    return { model, steps, loss: (resumed.state.extra?.lossEma as number | undefined) ?? null };
+  // Fine-tuning starts a new run from the decayed model's weights (fresh optimizer), or resumes its own.
+  const run = openRun({
+    start: hasCheckpoint(runDir)
+      ? { kind: 'resume', from: runDir }
+      : { kind: 'fresh', model: loadCheckpoint(spec.from).model },
+    dataId: 'sft data',
+  });
+  const { model, state: resumed } = run;
+  if (resumed && resumed.step >= steps) {
+    ctx.log(`   ${name}: recalled (${resumed.step} SFT steps)`);
+    return { model, steps, loss: (resumed.extra?.lossEma as number | undefined) ?? null };
   }
   ctx.log(
-    `   ${name}: SFT on ${examples.length} conversations, ${steps} steps${resumed ? ` (resuming at ${resumed.state.step})` : ''}`,
+    `   ${name}: SFT on ${examples.length} conversations, ${steps} steps${resumed ? ` (resuming at ${resumed.step})` : ''}`,
   );
-  const opt = muPAdamW(model, {
-    betas: [0.9, 0.95],
-    eps: 1e-8,
-    weightDecay: 0.1,
-    clip: 1,
-  });
-  resumed?.restoreOptimizer(opt);
   const source = new SftBatches(examples, spec.batchSize, spec.seed, tok.eosId >= 0 ? tok.eosId : 0);
-  const result = await runTraining(
-    model,
-    opt,
-    source,
-    {
-      steps,
-      // MiniCPM's SFT: WSD again, at a tenth of the pretraining peak
-      schedule: wsd(spec.lr, steps, 0.1),
-      gradAccum: 1,
-      runDir,
-      saveEvery: Math.max(1, Math.round(steps / 4)),
-      keepLast: 1,
-      evalEvery: 0,
-      spikeFactor: 0,
-      config: { stage: 'sft', from: spec.from, lr: spec.lr, batchSize: spec.batchSize, seqLen: spec.seqLen },
-      phase: 'sft',
-      // complete model folders: `minicpm generate` / `dpo --model` can start from them
-      tokenizerDir: ctx.tokenizerDir || undefined,
-    },
-    resumed?.state,
-  );
+  const result = await run.train(source, {
+    steps,
+    // MiniCPM's SFT: WSD again, at a tenth of the pretraining peak
+    schedule: wsd(spec.lr, steps, 0.1),
+    gradAccum: 1,
+    runDir,
+    saveEvery: Math.max(1, Math.round(steps / 4)),
+    keepLast: 1,
+    evalEvery: 0,
+    spikeFactor: 0,
+    config: { stage: 'sft', from: spec.from, lr: spec.lr, batchSize: spec.batchSize, seqLen: spec.seqLen },
+    phase: 'sft',
+    // complete model folders: `minicpm generate` / `dpo --model` can start from them
+    tokenizerDir: ctx.tokenizerDir || undefined,
+  });
   return { model, steps, loss: (result.state.extra?.lossEma as number | undefined) ?? null };
 }

@@ -26,6 +26,8 @@ export interface TrainerState {
   tokens: number;
   /** Data cursor of the batch source (opaque JSON). */
   data: unknown;
+  /** The data stream the cursor belongs to (e.g. a mixture name): a branch continues it only on the same data. */
+  dataId?: string;
   /** The resolved run configuration. */
   config: Record<string, unknown>;
   /** Extra bookkeeping (e.g. loss EMA for spike detection). */
@@ -41,8 +43,44 @@ function writeJsonAtomic(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
+/*
+ * The layout of a run folder, owned here:
+ *   RUN/checkpoints/step-00000550/   a complete Hugging Face folder + optimizer.safetensors + trainer_state.json
+ *   RUN/checkpoints/latest.json      {"name": "step-…"}: switched only after a checkpoint is complete
+ *   RUN/checkpoints/step-….tmp-PID/  a save in progress (garbage once a newer checkpoint exists)
+ */
 export function stepDirName(step: number): string {
   return `step-${String(step).padStart(8, '0')}`;
+}
+
+export function checkpointsDir(runDir: string): string {
+  return path.join(runDir, 'checkpoints');
+}
+
+/** The folder of a run's checkpoint at `step` (present only if it was saved and not pruned). */
+export function checkpointAt(runDir: string, step: number): string {
+  return path.join(checkpointsDir(runDir), stepDirName(step));
+}
+
+/** Whether the run folder has a complete checkpoint to resume from. */
+export function hasCheckpoint(runDir: string): boolean {
+  return fs.existsSync(path.join(checkpointsDir(runDir), 'latest.json'));
+}
+
+/** The run folder a run folder or one of its checkpoint folders belongs to. */
+export function runDirOf(dir: string): string {
+  const ckpt = resolveCheckpoint(dir);
+  return path.resolve(ckpt) === path.resolve(dir) ? path.dirname(path.dirname(ckpt)) : dir;
+}
+
+/** Removes every checkpoint of a finished run except `keepSteps`, and `latest` (nothing resumes it). */
+export function pruneCheckpoints(runDir: string, keepSteps: Iterable<number>): void {
+  const root = checkpointsDir(runDir);
+  if (!fs.existsSync(root)) return;
+  const keep = new Set([...keepSteps].map(stepDirName));
+  for (const d of fs.readdirSync(root))
+    if (/^step-\d+/.test(d) && !keep.has(d)) fs.rmSync(path.join(root, d), { recursive: true, force: true });
+  fs.rmSync(path.join(root, 'latest.json'), { force: true });
 }
 
 /** Saves model + optimizer + state as RUN/checkpoints/step-N and points RUN/checkpoints/latest at it. */
@@ -81,7 +119,7 @@ export async function saveCheckpoint(
 
 /** An empty temporary folder for the checkpoint of `step` (commitCheckpoint moves it into place). */
 export function checkpointTempFolder(runDir: string, step: number): string {
-  const root = path.join(runDir, 'checkpoints');
+  const root = checkpointsDir(runDir);
   fs.mkdirSync(root, { recursive: true });
   const tmp = path.join(root, `${stepDirName(step)}.tmp-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -118,13 +156,25 @@ export function commitCheckpoint(
 /** Resolves a run folder or a checkpoint folder to the checkpoint folder. */
 export function resolveCheckpoint(dir: string): string {
   if (fs.existsSync(path.join(dir, 'trainer_state.json'))) return dir;
-  const latest = path.join(dir, 'checkpoints', 'latest.json');
+  const latest = path.join(checkpointsDir(dir), 'latest.json');
   if (!fs.existsSync(latest))
     throw new CheckpointError(
       `${dir} holds no checkpoint (no trainer_state.json and no checkpoints/latest.json)`,
     );
   const { name } = JSON.parse(fs.readFileSync(latest, 'utf8')) as { name: string };
-  return path.join(dir, 'checkpoints', name);
+  return path.join(checkpointsDir(dir), name);
+}
+
+/** The training state of a run's latest checkpoint (or of a checkpoint folder), without its weights. */
+export function readTrainerState(dir: string): LoadedCheckpoint['state'] {
+  const file = path.join(resolveCheckpoint(dir), 'trainer_state.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as LoadedCheckpoint['state'];
+  } catch (e) {
+    throw new CheckpointError(
+      `${file} is unreadable (${(e as Error).message}): resume from another checkpoint`,
+    );
+  }
 }
 
 export interface LoadedCheckpoint {
@@ -140,9 +190,7 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     JSON.parse(fs.readFileSync(path.join(ckpt, 'config.json'), 'utf8')) as Record<string, unknown>,
   );
   const model = loadParameters(config, openSafetensorsSync(path.join(ckpt, 'model.safetensors')));
-  const state = JSON.parse(
-    fs.readFileSync(path.join(ckpt, 'trainer_state.json'), 'utf8'),
-  ) as LoadedCheckpoint['state'];
+  const state = readTrainerState(ckpt);
   return {
     model,
     state,

@@ -5,6 +5,7 @@
 import { widthMultiplier } from '../models/config.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { adamwStep, noGrad, Tensor } from '../tensor/index.js';
+import { TrainError } from './errors.js';
 
 export interface AdamWConfig {
   betas: [number, number];
@@ -12,6 +13,29 @@ export interface AdamWConfig {
   weightDecay: number;
   /** Global gradient-norm clip (0 or Infinity disables). */
   clip: number;
+}
+
+/** MiniCPM's AdamW (SPEC.md §2): the one set of defaults every command, the demo and the sandbox use. */
+export const ADAMW_DEFAULTS: Readonly<AdamWConfig> = Object.freeze({
+  betas: [0.9, 0.95] as [number, number],
+  eps: 1e-8,
+  weightDecay: 0.1,
+  clip: 1,
+});
+
+/** The defaults with `over`'s defined fields on top (run configs keep betas as a plain array). */
+export function adamwConfig(
+  over: Partial<Omit<AdamWConfig, 'betas'>> & { betas?: readonly number[] } = {},
+): AdamWConfig {
+  const c = { ...ADAMW_DEFAULTS, betas: [...ADAMW_DEFAULTS.betas] as [number, number] };
+  if (over.betas !== undefined) {
+    if (over.betas.length !== 2) throw new TrainError(`Adam betas are two numbers, got ${over.betas.length}`);
+    c.betas = [over.betas[0], over.betas[1]];
+  }
+  if (over.eps !== undefined) c.eps = over.eps;
+  if (over.weightDecay !== undefined) c.weightDecay = over.weightDecay;
+  if (over.clip !== undefined) c.clip = over.clip;
+  return c;
 }
 
 export interface ParamGroup {
@@ -110,7 +134,15 @@ export class AdamW {
   }
 }
 
-/** AdamW over a MiniCPM model's μP groups (hidden matrices at lr/m for the model's width multiplier m). */
-export function muPAdamW(model: MiniCPM, c: AdamWConfig): AdamW {
-  return new AdamW(muPGroups(model.params, widthMultiplier(model.config), c.weightDecay), c);
+/**
+ * AdamW over a MiniCPM model's μP groups: hidden matrices at lr/m, m the model's width multiplier unless
+ * given (the sandbox's base width may differ from the config's). Unset hyperparameters take ADAMW_DEFAULTS.
+ */
+export function muPAdamW(
+  model: MiniCPM,
+  over: Parameters<typeof adamwConfig>[0] = {},
+  m = widthMultiplier(model.config),
+): AdamW {
+  const c = adamwConfig(over);
+  return new AdamW(muPGroups(model.params, m, c.weightDecay), c);
 }

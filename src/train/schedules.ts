@@ -3,6 +3,8 @@
  * to multiply the peak LR by... or the LR itself when built with a peak: `lrAt(step)`.
  */
 
+import { TrainError } from './errors.js';
+
 export type DecayKind = 'exp' | 'linear' | 'cosine' | 'sqrt';
 
 export interface WsdSpec {
@@ -97,5 +99,42 @@ export function parseStepSchedule(spec: string): (step: number) => number {
     let v = points[0][1];
     for (const [s, val] of points) if (step >= s) v = val;
     return v;
+  };
+}
+
+/** A schedule as run configs spell it (`minicpm train`, `sft`, `dpo` flags). */
+export interface ScheduleOptions {
+  schedule: string;
+  lr: number;
+  warmupSteps: number;
+  steps: number;
+  /** WSD: first decay step; −1: at 90% of the steps (a 10% decay, SPEC.md §3). */
+  decayStart: number;
+  decay: string;
+  /** WSD exp: half-life in steps; 0: a fifth of the decay length. */
+  halfLife: number;
+  /** Decay length; 0: to the last step. */
+  decaySteps: number;
+}
+
+/** The ScheduleSpec a run config describes; `decayStartOverride` places a branched decay at its parent's step. */
+export function scheduleFrom(c: ScheduleOptions, decayStartOverride?: number): ScheduleSpec {
+  if (c.schedule === 'constant') return { kind: 'constant', peak: c.lr, warmupSteps: c.warmupSteps };
+  if (c.schedule === 'cosine')
+    return { kind: 'cosine', peak: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps };
+  if (c.schedule !== 'wsd')
+    throw new TrainError(`--schedule must be wsd, cosine or constant, got "${c.schedule}"`);
+  if (!['exp', 'linear', 'cosine', 'sqrt'].includes(c.decay))
+    throw new TrainError(`--decay must be exp, linear, cosine or sqrt, got "${c.decay}"`);
+  const decayStart = decayStartOverride ?? (c.decayStart >= 0 ? c.decayStart : Math.round(0.9 * c.steps));
+  const decaySteps = c.decaySteps > 0 ? c.decaySteps : Math.max(1, c.steps - decayStart);
+  return {
+    kind: 'wsd',
+    peak: c.lr,
+    warmupSteps: c.warmupSteps,
+    decayStart,
+    decay: c.decay as DecayKind,
+    halfLife: c.halfLife > 0 ? c.halfLife : Math.max(1, decaySteps / 5),
+    decaySteps,
   };
 }

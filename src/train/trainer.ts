@@ -43,6 +43,8 @@ export interface TrainLoopOptions {
   bytesPerToken?: number;
   /** Stop when loss > spikeFactor × its running mean (0 disables; NaN/Inf always stop). */
   spikeFactor: number;
+  /** What the training data is (openRun's data rule), saved with every checkpoint. */
+  dataId?: string;
   /** Resolved run config, saved with every checkpoint. */
   config: Record<string, unknown>;
   phase?: string;
@@ -70,7 +72,8 @@ export async function runTraining(
   let step = start?.step ?? 0;
   let tokens = start?.tokens ?? 0;
   let ema = (start?.extra?.lossEma as number | undefined) ?? NaN;
-  if (start) source.setState(start.data);
+  // A start without a cursor (a branch onto other data) begins the source's stream.
+  if (start && start.data !== undefined) source.setState(start.data);
   const log = o.runDir ? new MetricsLog(o.runDir, step) : null;
   const metrics: StepMetrics[] = [];
   const t0 = performance.now();
@@ -86,6 +89,7 @@ export async function runTraining(
     step,
     tokens,
     data: source.state(),
+    ...(o.dataId !== undefined ? { dataId: o.dataId } : {}),
     config: o.config,
     extra: { lossEma: ema, ...(validation ? { validation } : {}) },
   });

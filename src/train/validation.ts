@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PackedLoader } from '../data/loader.js';
-import { readShardIndex } from '../data/shards/format.js';
+import { bytesPerToken, readShardIndex } from '../data/shards/format.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { noGrad, scope, Tensor } from '../tensor/index.js';
 import type { Batch } from './batches.js';
@@ -166,4 +166,11 @@ export function weightedMean(xs: readonly number[], ws: readonly number[]): { lo
   const wBar = W / n;
   const ss = xs.reduce((a, x, i) => a + (ws[i] * (x - mean)) ** 2, 0);
   return { loss: mean, stderr: Math.sqrt(ss / (n * (n - 1))) / wBar };
+}
+
+/** Bytes of text per token in the validation split of a mixture's sources (all sources: null), for bits-per-byte. */
+export function valBytesPerToken(shardsDir: string, mixture: string | null): number {
+  const idx = readShardIndex(shardsDir);
+  const m = mixture ? idx.mixtures[mixture] : undefined;
+  return bytesPerToken(idx, 'val', m ? Object.keys(m.weights) : undefined);
 }

@@ -17,6 +17,18 @@ interface ServeOptions {
   kvCache: string;
   name?: string;
   adapter?: string;
+  parallel: string;
+  prefillChunk: string;
+  kvBudget?: string;
+  maxQueue: string;
+  prefixCache: boolean;
+}
+
+/** A whole number from a flag, or a clear error naming the flag. */
+function count(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -34,18 +46,37 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option('--parallel <n>', 'sequences decoded together (continuous batching slots)', '4')
+    .option('--prefill-chunk <n>', 'prompt tokens prefilled per step, interleaved with decoding', '256')
+    .option(
+      '--kv-budget <n>',
+      'KV positions for all slots and the prefix cache (default: parallel × context)',
+    )
+    .option('--max-queue <n>', 'requests waiting for a slot before new ones get 503', '64')
+    .option('--no-prefix-cache', "do not reuse finished prompts' KV for shared prefixes")
     .action(async (o: ServeOptions) => {
+      const scheduling = {
+        parallel: count('--parallel', o.parallel, 1),
+        prefillChunk: count('--prefill-chunk', o.prefillChunk, 2),
+        kvBudget: o.kvBudget === undefined ? undefined : count('--kv-budget', o.kvBudget, 2),
+        maxQueue: count('--max-queue', o.maxQueue, 0),
+        prefixCache: o.prefixCache,
+      };
       const kvCache = kvCacheOption(o.kvCache);
       const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
       if (o.adapter) loadAdapter(o.adapter, model);
       const loaded = loadModelTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
-      const app = buildServer(
-        new GenerationService(model, loaded.tokenizer, name, loaded.chatTemplate, kvCache),
-      );
+      const service = new GenerationService(model, loaded.tokenizer, name, {
+        chatTemplate: loaded.chatTemplate,
+        kvDtype: kvCache,
+        ...scheduling,
+      });
+      const app = buildServer(service);
       const url = await app.listen({ host: o.host, port: Number(o.port) });
       console.log(`serving ${name} at ${url}/v1`);
-      const stop = () => void app.close().then(() => process.exit(0));
+      // graceful: refuse new requests (503), let running ones finish, then exit
+      const stop = () => void Promise.all([service.close(), app.close()]).then(() => process.exit(0));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -58,6 +58,12 @@ export class KVCache {
     return { k: slice(this.keys[layer], 1, 0, end), v: slice(this.values[layer], 1, 0, end) };
   }
 
+  /** Views of the first `length` cached keys and values of `layer`, [B, length, Hkv, D] (e.g. to copy a shared prefix). */
+  read(layer: number, length = this.length): { k: Tensor; v: Tensor } {
+    if (length > this.length) throw new RangeError(`only ${this.length} positions are cached, not ${length}`);
+    return { k: slice(this.keys[layer], 1, 0, length), v: slice(this.values[layer], 1, 0, length) };
+  }
+
   /** Marks `T` new positions as cached (called once per forward pass, after every layer appended). */
   advance(T: number): void {
     this.length += T;

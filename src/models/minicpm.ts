@@ -21,6 +21,7 @@ import {
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
+import type { PackedAttention } from './packed-attention.js';
 
 export const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
@@ -138,24 +139,34 @@ export class MiniCPM {
     return this.rope;
   }
 
-  private attentionBlock(l: number, h: Tensor, pos: number, cache?: KVCache, mask?: Tensor): Tensor {
+  private attentionBlock(
+    l: number,
+    h: Tensor,
+    pos: number,
+    cache?: KVCache,
+    mask?: Tensor,
+    packed?: PackedAttention,
+  ): Tensor {
     const c = this.config;
     const [B, T] = h.shape;
     const a = `model.layers.${l}.self_attn`;
-    const { cos, sin } = this.ropeFor(pos + T);
+    const { cos, sin } = this.ropeFor(packed ? packed.positions : pos + T);
     this.linearInputs?.(l, 'qkv', h);
     const [hq, hk, hv] = this.project(h, [`${a}.q_proj`, `${a}.k_proj`, `${a}.v_proj`]);
     let q = reshape(hq, [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
     let k = reshape(hk, [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
     let v = reshape(hv, [B, T, c.numKvHeads, c.headDim]);
-    q = rope(q, cos, sin, pos);
-    k = rope(k, cos, sin, pos);
-    if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
-    const o = reshape(attention(q, k, v, { causal: true, qOffset: pos, mask }), [
-      B,
-      T,
-      c.numHeads * c.headDim,
-    ]);
+    let heads: Tensor; // (B, T, Hq, D)
+    if (packed) {
+      // independent sequences packed along T: each gets its own positions and cache
+      heads = packed.attend(l, q, k, v, (x, at) => rope(x, cos, sin, at));
+    } else {
+      q = rope(q, cos, sin, pos);
+      k = rope(k, cos, sin, pos);
+      if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
+      heads = attention(q, k, v, { causal: true, qOffset: pos, mask });
+    }
+    const o = reshape(heads, [B, T, c.numHeads * c.headDim]);
     this.linearInputs?.(l, 'o', o);
     return this.project(o, [`${a}.o_proj`])[0]; // (B, T, d)
   }
@@ -193,7 +204,14 @@ export class MiniCPM {
   }
 
   /** Decoder layer `l` on x [B, T, d] whose first position is `pos` (appends to `cache` when given). */
-  decoderLayer(l: number, x: Tensor, pos: number, cache?: KVCache, mask?: Tensor): Tensor {
+  decoderLayer(
+    l: number,
+    x: Tensor,
+    pos: number,
+    cache?: KVCache,
+    mask?: Tensor,
+    packed?: PackedAttention,
+  ): Tensor {
     const c = this.config;
     const mult = multipliers(c);
     const p = `model.layers.${l}`;
@@ -203,19 +221,21 @@ export class MiniCPM {
       pos,
       cache,
       mask,
+      packed,
     );
     x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
     const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
     return add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
   }
 
-  hidden(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
+  /** `packed`: ids [1, N] are several sequences packed along T (see packed-attention.ts); no `cache`. */
+  hidden(ids: Tensor, cache?: KVCache, mask?: Tensor, packed?: PackedAttention): Tensor {
     const c = this.config;
     const pos = cache?.length ?? 0;
     let x = this.embed(ids);
     this.probe?.('embedding', x);
     for (let l = 0; l < c.numLayers; l++) {
-      x = this.decoderLayer(l, x, pos, cache, mask);
+      x = this.decoderLayer(l, x, pos, cache, mask, packed);
       this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);

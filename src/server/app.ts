@@ -25,6 +25,8 @@ export function buildServer(service: GenerationService, opts: { logger?: boolean
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
     const type = err instanceof ApiError ? err.type : status < 500 ? 'invalid_request_error' : 'server_error';
+    if (err instanceof ApiError && err.retryAfter !== undefined)
+      void reply.header('retry-after', String(err.retryAfter));
     void reply.status(status).send({
       error: {
         message:

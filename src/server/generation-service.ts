@@ -1,17 +1,25 @@
 /**
- * The model behind the API: turns a prompt into streamed text deltas. Requests run one at a time (the
- * CPU is the bottleneck; interleaving two would only slow both), in arrival order. Text is decoded
+ * The model behind the API: turns a prompt into streamed text deltas. Requests run concurrently
+ * through the continuous-batching scheduler (scheduler.ts), each with its own sampler. Text is decoded
  * incrementally (incremental-text.ts); stop strings are matched on it, and text that might be the
  * start of a stop string is held back until it is decided.
  */
-import type { KVCacheDtype } from '../models/kv-cache.js';
+import { randomInt } from 'node:crypto';
 import { chatFormatFor, renderPrompt, type ChatFormat } from '../align/chat-format.js';
-import { generate } from '../engine/generate.js';
+import { Sampler } from '../engine/sampler.js';
+import type { KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
 import { IncrementalText } from './incremental-text.js';
 import type { SamplingRequest } from './requests.js';
+import {
+  Scheduler,
+  SchedulerBusyError,
+  SchedulerError,
+  type SchedulerOptions,
+  type SequenceResult,
+} from './scheduler.js';
 
 export type FinishReason = 'stop' | 'length';
 
@@ -24,6 +32,8 @@ export interface Delta {
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens served from the prefix cache. */
+  cachedTokens: number;
 }
 
 /** Length of the longest suffix of `text` that begins some stop string (and so may still become one). */
@@ -38,18 +48,26 @@ function pendingStop(text: string, stops: readonly string[]): number {
   return keep;
 }
 
+export interface ServiceOptions extends SchedulerOptions {
+  chatTemplate?: string;
+}
+
 export class GenerationService {
   readonly format: ChatFormat;
-  private queue: Promise<unknown> = Promise.resolve();
+  readonly scheduler: Scheduler;
 
   constructor(
     readonly model: MiniCPM,
     readonly tok: Tokenizer,
     readonly modelName: string,
-    chatTemplate?: string,
-    readonly kvCacheDtype: KVCacheDtype = 'f32',
+    opts: ServiceOptions = {},
   ) {
-    this.format = chatFormatFor('auto', model.config.modelType, chatTemplate);
+    this.format = chatFormatFor('auto', model.config.modelType, opts.chatTemplate);
+    this.scheduler = new Scheduler(model, opts);
+  }
+
+  get kvCacheDtype(): KVCacheDtype {
+    return this.scheduler.kvDtype;
   }
 
   get contextLength(): number {
@@ -65,22 +83,38 @@ export class GenerationService {
     return renderPrompt(this.tok, this.format, messages);
   }
 
-  /** Runs `f` after every earlier request has finished. */
-  private exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(f, f);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /** Refuses new requests and resolves when running ones have finished. */
+  close(): Promise<void> {
+    return this.scheduler.close();
+  }
+
+  /** The sampler of one completion (choice `index` of the request). */
+  samplerFor(r: SamplingRequest, index = 0): Sampler {
+    return new Sampler({
+      greedy: r.temperature === 0,
+      temperature: r.temperature || undefined,
+      topP: r.topP < 1 ? r.topP : undefined,
+      topK: r.topK,
+      minP: r.minP,
+      repetitionPenalty: r.repetitionPenalty,
+      presencePenalty: r.presencePenalty,
+      frequencyPenalty: r.frequencyPenalty,
+      // with a seed every choice has its own reproducible stream; without one, a fresh one
+      seed: r.seed !== undefined ? (r.seed + index) >>> 0 : randomInt(2 ** 32),
+    });
   }
 
   /**
-   * Text deltas for `prompt`; `onDelta` is called as text becomes final. Resolves with the usage once the
-   * completion ends (EOS, a stop string, or max tokens) or `signal` aborts (a client that went away).
+   * Text deltas for `prompt`; `onDelta` is called as text becomes final (`onToken` sees every token id
+   * with its logits row). Resolves with the usage once the completion ends (EOS, a stop string, or max
+   * tokens) or `signal` aborts (a client that went away).
    */
-  complete(
+  async complete(
     prompt: number[],
     r: SamplingRequest,
     onDelta: (d: Delta) => void,
     signal?: AbortSignal,
+    opts: { index?: number; onToken?: (id: number, logits: Float32Array) => void } = {},
   ): Promise<Usage> {
     if (prompt.length + r.maxTokens > this.contextLength)
       throw new ApiError(
@@ -88,50 +122,53 @@ export class GenerationService {
         400,
         'max_tokens',
       );
-    return this.exclusive(async () => {
-      const ids: number[] = [];
-      const detok = new IncrementalText(this.tok);
-      let emitted = 0;
-      let text = '';
-      const eos = this.tok.eosId;
-      for await (const step of generate(this.model, [prompt], {
-        maxNewTokens: r.maxTokens,
-        greedy: r.temperature === 0,
-        temperature: r.temperature || undefined,
-        topP: r.topP < 1 ? r.topP : undefined,
-        topK: r.topK,
-        minP: r.minP,
-        repetitionPenalty: r.repetitionPenalty,
-        kvCacheDtype: this.kvCacheDtype,
-        seed: r.seed,
-        stopIds: eos >= 0 ? [eos] : undefined,
-      })) {
-        if (signal?.aborted) break;
-        const id = step.ids[0];
-        if (id < 0) break;
-        if (id === eos) {
-          onDelta({ text: text.slice(emitted), finish: 'stop' });
-          return { promptTokens: prompt.length, completionTokens: ids.length + 1 };
-        }
-        ids.push(id);
-        text += detok.push(id);
-        const at = Math.min(
-          ...r.stop.map((s) => text.indexOf(s, Math.max(0, emitted - s.length))).filter((i) => i >= 0),
-        );
-        if (at !== Infinity) {
-          onDelta({ text: text.slice(emitted, Math.max(at, emitted)), finish: 'stop' });
-          return { promptTokens: prompt.length, completionTokens: ids.length };
-        }
-        // hold back a possible stop-string start (unfinished characters never reach `text`)
-        const safe = text.length - pendingStop(text, r.stop);
-        if (safe > emitted) {
-          onDelta({ text: text.slice(emitted, safe) });
-          emitted = safe;
-        }
-      }
+    const detok = new IncrementalText(this.tok);
+    const eos = this.tok.eosId;
+    let emitted = 0;
+    let text = '';
+    let stopped = false;
+    let result: SequenceResult;
+    try {
+      result = await this.scheduler.submit({
+        prompt,
+        maxTokens: r.maxTokens,
+        sampler: this.samplerFor(r, opts.index),
+        stopIds: eos >= 0 ? [eos] : [],
+        signal,
+        onToken: (id, logits) => {
+          opts.onToken?.(id, logits);
+          if (id === eos) return;
+          text += detok.push(id);
+          const at = Math.min(
+            ...r.stop.map((s) => text.indexOf(s, Math.max(0, emitted - s.length))).filter((i) => i >= 0),
+          );
+          if (at !== Infinity) {
+            onDelta({ text: text.slice(emitted, Math.max(at, emitted)), finish: 'stop' });
+            stopped = true;
+            return false;
+          }
+          // hold back a possible stop-string start (unfinished characters never reach `text`)
+          const safe = text.length - pendingStop(text, r.stop);
+          if (safe > emitted) {
+            onDelta({ text: text.slice(emitted, safe) });
+            emitted = safe;
+          }
+        },
+      });
+    } catch (e) {
+      if (e instanceof SchedulerBusyError)
+        throw new ApiError(e.message, 503, null, 'server_busy', e.retryAfter);
+      if (e instanceof SchedulerError) throw new ApiError(e.message, 400, 'max_tokens');
+      throw e;
+    }
+    if (!stopped) {
       text += detok.flush();
-      onDelta({ text: text.slice(emitted), finish: 'length' });
-      return { promptTokens: prompt.length, completionTokens: ids.length };
-    });
+      onDelta({ text: text.slice(emitted), finish: result.finish === 'length' ? 'length' : 'stop' });
+    }
+    return {
+      promptTokens: result.promptTokens,
+      completionTokens: result.completionTokens,
+      cachedTokens: result.cachedTokens,
+    };
   }
 }

@@ -13,6 +13,8 @@ export interface SamplingRequest {
   topK?: number;
   minP?: number;
   repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   stop: string[];
   seed?: number;
   stream: boolean;
@@ -57,6 +59,8 @@ function sampling(b: Body, maxContext: number): SamplingRequest {
     topK: topK ? Math.floor(topK) : undefined,
     minP: num(b, 'min_p', undefined, 0, 1),
     repetitionPenalty: num(b, 'repetition_penalty', undefined, 0.01, 10),
+    presencePenalty: num(b, 'presence_penalty', undefined, -2, 2) || undefined,
+    frequencyPenalty: num(b, 'frequency_penalty', undefined, -2, 2) || undefined,
     stop: stops as string[],
     seed: seed === undefined ? undefined : Math.floor(seed),
     stream: b.stream === true,

@@ -7,7 +7,9 @@ import { minicpmvConfigFromHF } from '../../src/models/minicpmv-config.js';
 import { loadMiniCPMV, loadMiniCPMVFromReader, prefixedReader } from '../../src/models/minicpmv-load.js';
 import { imageSpans, ImageSpanError, spliceImages } from '../../src/models/minicpmv-splice.js';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { WeightsMismatchError } from '../../src/models/weights.js';
+import { recordToTensor, WeightsMismatchError } from '../../src/models/weights.js';
+import { buildMiniCPMV, initVisionParams, sinCosTable } from '../../src/models/minicpmv-init.js';
+import { MiniCPM } from '../../src/models/minicpm.js';
 import { refBackend } from '../../src/backends/index.js';
 import * as T from '../../src/tensor/index.js';
 import { Tensor } from '../../src/tensor/index.js';
@@ -126,5 +128,50 @@ describe.skipIf(!have)('loading the tiny folder', () => {
     const without = { ...hidden, has: (n: string) => n !== 'resampler.proj' && reader.has(n) };
     expect(() => loadMiniCPMVFromReader(config, without)).toThrow(WeightsMismatchError);
     expect(() => loadMiniCPMVFromReader(config, without)).toThrow(/resampler\.proj/);
+  });
+});
+
+describe('fresh vision parameters', () => {
+  it('the resampler position table is MAE 2-D sin-cos: the fixture stores it rounded to bf16', () => {
+    const table = sinCosTable(2, 256);
+    if (!have) return;
+    const stored = recordToTensor(
+      openSafetensorsSync(path.join(DIR, 'model.safetensors')).readSync('resampler.pos_embed'),
+    ).toArray();
+    for (let i = 0; i < table.length; i++)
+      expect(Math.abs(stored[i] - table[i])).toBeLessThanOrEqual(Math.abs(table[i]) * 2 ** -8 + 1e-30);
+  });
+
+  it('initVisionParams covers every tower and resampler parameter, and the model runs', () => {
+    const c = minicpmvConfigFromHF({
+      ...LM,
+      query_num: 4,
+      image_size: 28,
+      vision_config: {
+        hidden_size: 8,
+        num_attention_heads: 2,
+        intermediate_size: 12,
+        num_hidden_layers: 2,
+        patch_size: 14,
+        image_size: 28,
+      },
+    });
+    const params = initVisionParams(c, new T.Rng(3));
+    expect(
+      params
+        .get('vpm.norm.weight')!
+        .toArray()
+        .every((v) => v === 1),
+    ).toBe(true);
+    expect(
+      params
+        .get('vpm.blocks.0.attn.qkv.bias')!
+        .toArray()
+        .every((v) => v === 0),
+    ).toBe(true);
+    const lm = MiniCPM.init(c.llm, new T.Rng(4));
+    const m = buildMiniCPMV(c, lm, params);
+    const out = m.encodePixels(Tensor.zeros([1, 3, 28, 28]));
+    expect(out.shape).toEqual([1, 4, 256]);
   });
 });

@@ -88,7 +88,7 @@ function unsupported(file: GgufFile, t: GgufTensorInfo): GgufTensorTypeError {
 }
 
 /**
- * The file's tensors under Hugging Face names. Quantized tensors read as F32 (dequantized); `quantized`
+ * The file's tensors under Hugging Face names. Quantized tensors read as F32 (dequantized); `dequantized`
  * lists the names that did so, for the caller's report.
  */
 export function ggufTensorReader(

@@ -9,9 +9,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { f32ToF16 } from '../../src/io/dtypes.js';
 import {
+  decodeQ4_0,
   decodeQ4_K,
   decodeQ6_K,
   decodeQ8_0,
+  encodeQ4_0,
   encodeQ8_0,
   Q4_K_BYTES,
   Q6_K_BYTES,
@@ -28,7 +30,9 @@ import { configFromHF } from '../../src/models/config.js';
 import { loadModel } from '../../src/models/load.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
 import { WeightsMismatchError } from '../../src/models/weights.js';
-import { loadGgufModel } from '../../src/quant/ggml-model.js';
+import { dequantizedNote, loadGgufModel, loadGgufModelWithReport } from '../../src/quant/ggml-model.js';
+import type { QuantizedLinears } from '../../src/quant/qlinear.js';
+import { dequantizeQWeight } from '../../src/quant/qweight.js';
 import { noGrad, Rng, Tensor } from '../../src/tensor/index.js';
 import { backendCases, install } from '../helpers/backends.js';
 import { hasShared, sharedFixtures, tempDir } from './helpers.js';
@@ -109,26 +113,47 @@ describe.skipIf(!hasShared)('GGUF models', () => {
     expect(isGgufPath(fx)).toBe(false);
   });
 
-  it('Q8_0 tensors read as their decoded blocks (q/k rows back in rotate-half order), reported in one line', async () => {
-    const fx = path.join(sharedFixtures, 'minicpm', 'tiny-mha');
-    const folder = await loadModel(fx);
-    const file = path.join(dir, 'mha-q8.gguf');
-    await exportModelToGguf(folder, file, { dtype: 'q8_0' });
-    const notes: string[] = [];
-    const model = await loadGgufModel(file, {}, (l) => notes.push(l));
-    expect(notes).toHaveLength(1);
-    expect(notes[0]).toMatch(/quantized tensors \(\d+ Q8_0\) run through dequantization to f32/);
-    for (const name of ['model.layers.1.self_attn.q_proj.weight', 'model.layers.0.mlp.up_proj.weight']) {
-      const [rows, cols] = folder.p(name).shape;
-      const w = Float32Array.from(folder.p(name).toArray());
-      const got = Float32Array.from(model.p(name).toArray());
-      // Rows are whole blocks, so each loaded row is exactly Q8_0 of the original row.
-      for (let r = 0; r < rows; r++) {
-        const row = w.subarray(r * cols, (r + 1) * cols);
-        expect(got.subarray(r * cols, (r + 1) * cols)).toEqual(decodeQ8_0(encodeQ8_0(row), cols));
+  for (const [dtype, codec] of [
+    ['q8_0', (r: Float32Array) => decodeQ8_0(encodeQ8_0(r), r.length)],
+    ['q4_0', (r: Float32Array) => decodeQ4_0(encodeQ4_0(r), r.length)],
+  ] as const) {
+    it(`${dtype}: matrices run on the int4/int8 kernels, repacked losslessly (q/k rows back in rotate-half order)`, async () => {
+      const fx = path.join(sharedFixtures, 'minicpm', 'tiny-mha');
+      const folder = await loadModel(fx);
+      const file = path.join(dir, `mha-${dtype}.gguf`);
+      await exportModelToGguf(folder, file, { dtype });
+      const { model, report } = loadGgufModelWithReport(file);
+      // 3 layers × 7 matrices on W4 (q4_0) or W8, and the tied head (Q8_0 in both files) on W8.
+      expect(report.native).toEqual(dtype === 'q8_0' ? { Q8_0: 22 } : { Q4_0: 21, Q8_0: 1 });
+      // Only the tied embedding's lookup table is dequantized, and the one line says so.
+      expect(report.dequantized).toEqual([{ name: 'model.embed_tokens.weight', type: 'Q8_0' }]);
+      expect(dequantizedNote(file, report)).toMatch(
+        /1 quantized tensors \(1 Q8_0\) run through dequantization to f32 \(the embedding lookup/,
+      );
+      const runner = model.linearRunner as QuantizedLinears;
+      for (const module of [
+        'model.layers.1.self_attn.q_proj',
+        'model.layers.2.self_attn.k_proj',
+        'model.layers.0.mlp.up_proj',
+      ]) {
+        const [rows, cols] = folder.p(`${module}.weight`).shape;
+        const w = Float32Array.from(folder.p(`${module}.weight`).toArray());
+        const q = runner.weights.get(module)!;
+        expect(q.bits).toBe(dtype === 'q8_0' ? 8 : 4);
+        const got = dequantizeQWeight(q);
+        // Rows are whole blocks, so each row holds exactly the ggml codec's values of the original row.
+        for (let r = 0; r < rows; r++)
+          expect(got.subarray(r * cols, (r + 1) * cols)).toEqual(codec(w.subarray(r * cols, (r + 1) * cols)));
       }
-    }
-  });
+      // The kernels quantize activations to int8 per 32: logits stay close to the dequantized model's.
+      const ref = loadGgufModelDense(file).model;
+      const ids = [1, 7, 200, 3, 64, 9, 31, 5];
+      const a = logits(model, ids);
+      const b = logits(ref, ids);
+      const scale = Math.max(...b.map(Math.abs));
+      expect(Math.max(...a.map((x, i) => Math.abs(x - b[i])))).toBeLessThan(0.02 * scale);
+    });
+  }
 
   it('Q4_K and Q6_K tensors load as their decoded super-blocks', async () => {
     const m = wideModel();

@@ -6,9 +6,12 @@
  *   content as it is (not stripped) encoded without special tokens; one `</s>` at the very end.
  *   Labels: the assistant contents and that final `</s>`.
  *
- * The marker ids begin with piece 1786 (`▁<`), which encoding `<用户>` as text never produces (it gives
- * 95396, `<`), so this differs from `renderMiniCpmChat` in ids although the supervised positions agree.
- * The ids are MiniCPM-2B's vocabulary: another tokenizer must have the same pieces there.
+ * The script encoded with transformers' fast Llama tokenizer, whose normalizer prepends `▁` to every text
+ * it encodes (SPEC §6): the marker ids are exactly that encoding of `<用户>` and `<AI>` (`▁<`, …), and the
+ * script's own logged decode of a training example reads `<s> <用户> 请判断…` and `<AI> entailment`. So a
+ * content's ids are SentencePiece's ids of `" " + content` (nothing for an empty content, which that
+ * normalizer leaves empty). Encoding `<用户>` as text, as `renderMiniCpmChat` does, gives 95396 (`<`)
+ * instead. The ids are MiniCPM-2B's vocabulary: another tokenizer must have the same pieces there.
  */
 import type { ChatMessage, RenderedChat, Tokenizer } from '../tokenizer/index.js';
 import { AlignError } from './errors.js';
@@ -56,7 +59,7 @@ export function renderFinetuneChat(
     }
   };
   for (const m of messages) {
-    const content = tok.encode(m.content);
+    const content = m.content === '' ? [] : tok.encode(` ${m.content}`);
     if (m.role === 'user') {
       push(FINETUNE_USER_IDS, 0);
       push(content, 0);

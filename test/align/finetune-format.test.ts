@@ -32,17 +32,21 @@ describe.skipIf(!hasShared)('minicpm-finetune chat format (MiniCPM-2B tokenizer)
     if (!ids) throw new Error(`no SentencePiece reference for ${JSON.stringify(text)}`);
     return ids;
   };
-  // contents with leading/trailing whitespace: finetune.py does not strip them
-  const sys = ' Hello  world\n';
-  const u1 = '你好，世界！';
-  const a1 = 'Hello, World! How are you?';
-  const u2 = '\n\n';
-  const a2 = '今天天气很好，我们去公园散步吧。';
+  // A content's ids are SentencePiece's ids of " " + content (the fast tokenizer prepends ▁), so the
+  // contents are those whose " "-prefixed text has a SentencePiece reference; they keep their whitespace.
+  const enc = (content: string) => (content === '' ? [] : spm(` ${content}`));
+  const sys = 'Hello  world\n';
+  const u1 = '  leading spaces';
+  const a1 = ' ';
+  const u2 = '';
+  const a2 = 'Hello  world\n';
 
-  it('the fixed marker ids are the pieces ▁< 用户 > and ▁< AI >', () => {
+  it('the fixed marker ids are the pieces ▁< 用户 > and ▁< AI >, the prefixed encoding of the markers', () => {
     expect(USER.map((i) => tok.idToPiece(i))).toEqual(['▁<', '用户', '>']);
     expect(AI.map((i) => tok.idToPiece(i))).toEqual(['▁<', 'AI', '>']);
-    // and differ from encoding the markers as text, which is what the minicpm format does
+    expect(tok.encode(' <用户>')).toEqual(USER);
+    expect(tok.encode(' <AI>')).toEqual(AI);
+    // encoding the markers as text, which is what the minicpm format does, gives other ids
     expect(tok.encode('<用户>')).not.toEqual(USER);
   });
 
@@ -57,54 +61,53 @@ describe.skipIf(!hasShared)('minicpm-finetune chat format (MiniCPM-2B tokenizer)
     const parts: [number[], number][] = [
       [[1], 0],
       [AI, 0],
-      [spm(sys), 1], // a non-user role: treated as the assistant, so labelled
+      [enc(sys), 1], // a non-user role: treated as the assistant, so labelled
       [USER, 0],
-      [spm(u1), 0],
+      [enc(u1), 0],
       [AI, 0],
-      [spm(a1), 1],
+      [enc(a1), 1],
       [USER, 0],
-      [spm(u2), 0],
+      [enc(u2), 0],
       [AI, 0],
-      [spm(a2), 1],
+      [enc(a2), 1],
       [[2], 1],
     ];
     expect(r.ids).toEqual(parts.flatMap(([ids]) => ids));
     expect(r.mask).toEqual(parts.flatMap(([ids, m]) => ids.map(() => m)));
+    expect(enc(a1)).toEqual([1345]); // ' ' + ' ' = '▁▁': unstripped
   });
 
   it('labels the closing </s> even after a user message, and only once', () => {
     const r = renderConversation(tok, FT, [
       { role: 'user', content: u1 },
-      { role: 'assistant', content: a1 },
-      { role: 'user', content: u2 },
+      { role: 'assistant', content: a2 },
+      { role: 'user', content: sys },
     ]);
-    expect(r.ids).toEqual([1, ...USER, ...spm(u1), ...AI, ...spm(a1), ...USER, ...spm(u2), 2]);
+    expect(r.ids).toEqual([1, ...USER, ...enc(u1), ...AI, ...enc(a2), ...USER, ...enc(sys), 2]);
     expect(r.ids.filter((i) => i === 2)).toHaveLength(1);
     expect(r.mask[r.mask.length - 1]).toBe(1);
   });
 
-  it('supervises the same positions as the minicpm format on stripped contents', () => {
-    const conv = [
-      { role: 'user' as const, content: u1 },
-      { role: 'assistant' as const, content: a1 },
-      { role: 'user' as const, content: a2 },
-      { role: 'assistant' as const, content: u1 },
-    ];
-    const ft = renderConversation(tok, FT, conv);
-    const mc = renderConversation(tok, { kind: 'minicpm' }, conv);
-    const supervised = (r: { ids: number[]; mask: number[] }) => r.ids.filter((_, i) => r.mask[i] === 1);
-    expect(supervised(ft)).toEqual(supervised(mc));
-    expect(ft.ids).not.toEqual(mc.ids);
+  it('supervises the assistant contents, as the script logs them decoded', () => {
+    const r = renderConversation(tok, FT, [
+      { role: 'user', content: '请判断下边两个句子的关系' },
+      { role: 'assistant', content: 'entailment' },
+    ]);
+    const supervised = r.ids.filter((_, i) => r.mask[i] === 1);
+    expect(tok.decode(supervised, { skipSpecial: false })).toBe(' entailment</s>');
+    expect(tok.decode(r.ids, { skipSpecial: false })).toBe(
+      '<s> <用户> 请判断下边两个句子的关系 <AI> entailment</s>',
+    );
   });
 
   it('DPO: the prompt ends with the assistant marker and the answer alone is masked', () => {
     const prompt = [{ role: 'user' as const, content: u1 }];
-    expect(renderPrompt(tok, FT, prompt)).toEqual([1, ...USER, ...spm(u1), ...AI]);
-    const r = renderAnswer(tok, FT, prompt, a1);
-    expect(r.ids).toEqual([1, ...USER, ...spm(u1), ...AI, ...spm(a1), 2]);
+    expect(renderPrompt(tok, FT, prompt)).toEqual([1, ...USER, ...enc(u1), ...AI]);
+    const r = renderAnswer(tok, FT, prompt, a2);
+    expect(r.ids).toEqual([1, ...USER, ...enc(u1), ...AI, ...enc(a2), 2]);
     expect(r.mask).toEqual([
-      ...new Array<number>(1 + 3 + spm(u1).length + 3).fill(0),
-      ...spm(a1).map(() => 1),
+      ...new Array<number>(1 + 3 + enc(u1).length + 3).fill(0),
+      ...enc(a2).map(() => 1),
       1,
     ]);
   });

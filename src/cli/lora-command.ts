@@ -3,10 +3,6 @@ import type { Command } from 'commander';
 import { loadAdapter, mergeLora } from '../align/lora.js';
 import { loadModel, saveModel } from '../models/load.js';
 
-/** Help text of the `--adapter` flag the inference commands share. */
-export const ADAPTER_HELP =
-  'a LoRA adapter folder (adapter_config.json + adapter_model.safetensors, from --lora runs or PEFT) applied to the model';
-
 export async function loraMergeCommand(o: { model: string; adapter: string; out: string }): Promise<void> {
   const model = await loadModel(o.model);
   const adapters = loadAdapter(o.adapter, model);

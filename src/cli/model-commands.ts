@@ -5,7 +5,7 @@ import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadAnyModel } from '../quant/index.js';
 import { loadAdapter } from '../align/lora.js';
-import { ADAPTER_HELP } from './lora-command.js';
+import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 import { isVisionFolder, visionGenerateCommand, visionLogitsCommand } from './vision-commands.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';

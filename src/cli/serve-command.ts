@@ -6,7 +6,7 @@ import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
 import { loadAdapter } from '../align/lora.js';
-import { ADAPTER_HELP } from './lora-command.js';
+import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
 interface ServeOptions {

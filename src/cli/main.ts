@@ -13,6 +13,7 @@ import { registerModelCommands } from './model-commands.js';
 import { registerQuantizeCommand } from './quantize-command.js';
 import { registerSandboxCommands } from './sandbox-commands.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerWebCommand } from './web-command.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
 import { registerTrainCommand } from './train-command.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerAlignCommands(program);
   registerEvalCommand(program);
   registerServeCommand(program);
+  registerWebCommand(program);
   registerQuantizeCommand(program);
   registerSandboxCommands(program);
   registerTokenizerCommands(program);

@@ -1,0 +1,49 @@
+/**
+ * A small MiniCPM folder for the browser tests and benchmarks: random weights (seeded) with a real
+ * SentencePiece tokenizer (test/fixtures/tokenizer/tiny-nfkc.model, 1,200 pieces), written by saveModel
+ * exactly as `minicpm` writes checkpoints.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { configFromHF } from '../../src/models/config.js';
+import { saveModel } from '../../src/models/load.js';
+import { MiniCPM } from '../../src/models/minicpm.js';
+import { Rng } from '../../src/tensor/index.js';
+
+export const TINY_TOKENIZER = resolve(import.meta.dirname, '../fixtures/tokenizer/tiny-nfkc.model');
+
+/** generationConfig replaces the default {bos_token_id, eos_token_id} (e.g. no end token at all). */
+export async function makeBrowserModel(
+  hf: Record<string, unknown> = {},
+  seed = 7,
+  generationConfig?: Record<string, unknown>,
+): Promise<string> {
+  const tmp = mkdtempSync(join(tmpdir(), 'minicpm-web-'));
+  const tokDir = join(tmp, 'tokenizer');
+  mkdirSync(tokDir);
+  copyFileSync(TINY_TOKENIZER, join(tokDir, 'tokenizer.model'));
+  const config = configFromHF({
+    model_type: 'minicpm',
+    vocab_size: 1200,
+    hidden_size: 64,
+    intermediate_size: 160,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 512,
+    ...hf,
+  });
+  const model = MiniCPM.init(config, new Rng(seed));
+  // wider-than-init weights: a freshly initialised model greedily repeats one token, which would make
+  // "same ids as Node" a weak check; these give varied, well-separated argmaxes
+  const rng = new Rng(seed + 1);
+  for (const [name, p] of model.params) {
+    const d = p.data as Float32Array;
+    const norm = name.endsWith('norm.weight');
+    for (let i = 0; i < d.length; i++) d[i] = norm ? 1 + 0.1 * rng.normal() : 0.25 * rng.normal();
+  }
+  const dir = join(tmp, 'model');
+  await saveModel(dir, model, { tokenizerFrom: tokDir, generationConfig });
+  return dir;
+}

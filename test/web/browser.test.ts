@@ -1,0 +1,161 @@
+/**
+ * The chat page in a real headless Chromium (Debian's, driven by playwright-core): `minicpm web`
+ * serves the page and a model, the page loads it over HTTP into the wasm backend (2 threads, cross-
+ * origin isolated), a prompt typed with the keyboard is answered greedily, and the generated ids equal
+ * the Node engine's on the same folder. A screenshot goes to build/web-test/. Skips, saying so, where
+ * no Chromium is installed (CI installs Debian's chromium).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chatFormatFor, renderPrompt } from '../../src/align/chat-format.js';
+import { useBackend } from '../../src/backends/index.js';
+import { startWebServer } from '../../src/cli/web-command.js';
+import { generateAll } from '../../src/engine/generate.js';
+import { loadModel } from '../../src/models/load.js';
+import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { makeBrowserModel } from './browser-model.js';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const have = existsSync(CHROMIUM);
+if (!have)
+  console.warn(
+    `skipping the browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+  );
+
+/** What web/src/app.ts exposes as window.minicpmPage. */
+interface PageState {
+  state: string;
+  backend: string;
+  lastIds: number[];
+  error: string;
+  cachedFiles: string[];
+}
+type W = { minicpmPage?: PageState; crossOriginIsolated: boolean };
+
+const PROMPT = 'hello world, how are you?';
+const NEW_TOKENS = 12;
+
+describe.skipIf(!have)('the chat page in headless Chromium', () => {
+  let browser: Browser;
+  let server: Server;
+  let url: string;
+  let dir: string;
+  const after: (() => void)[] = [];
+
+  beforeAll(async () => {
+    useBackend('auto');
+    dir = await makeBrowserModel();
+    ({ server, url } = await startWebServer({ model: dir, port: 0, threads: 2 }));
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+    after.forEach((f) => f());
+  });
+
+  it('loads the model over HTTP, answers a keyboard-typed prompt greedily with the Node engine’s ids', async () => {
+    const model = await loadModel(dir);
+    const { tokenizer, chatTemplate } = loadTokenizer(dir);
+    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
+      { role: 'user', content: PROMPT },
+    ]);
+    const [want] = await generateAll(model, [prompt], {
+      greedy: true,
+      maxNewTokens: NEW_TOKENS,
+      stopIds: [model.config.eosTokenId],
+    });
+
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as W).minicpmPage?.state === 'ready' ||
+        (globalThis as unknown as W).minicpmPage?.state === 'error',
+      null,
+      { timeout: 60_000 },
+    );
+    const loaded = await page.evaluate(() => ({
+      ...(globalThis as unknown as W).minicpmPage!,
+      isolated: (globalThis as unknown as W).crossOriginIsolated,
+    }));
+    expect(loaded.error).toBe('');
+    expect(loaded.isolated).toBe(true);
+    expect(loaded.backend).toBe('wasm simd128, 2 threads');
+
+    // keyboard only: Tab to the max-tokens field, set it, back to the prompt, type, Enter
+    await page.focus('#max-tokens');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(String(NEW_TOKENS));
+    await page.focus('#prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
+        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
+      null,
+      { timeout: 60_000 },
+    );
+    const got = await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds);
+    expect(new Set(want).size).toBeGreaterThan(4); // a varied answer, not one repeated token
+    expect(got).toEqual(want);
+    expect(await page.textContent('#stats')).toMatch(/decode [\d.]+ tok\/s/);
+    const out = join('build', 'web-test');
+    mkdirSync(out, { recursive: true });
+    await page.screenshot({ path: join(out, 'chat-page.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('a reload reads the model from the Cache API; Escape stops a long answer', async () => {
+    // a folder with no end token, so only Escape can end the answer before 4000 tokens
+    const endless = await startWebServer({
+      model: await makeBrowserModel({}, 7, { bos_token_id: 1, eos_token_id: [] }),
+      port: 0,
+      threads: 2,
+    });
+    after.push(() => endless.server.close());
+    const page = await browser.newPage();
+    const ready = () =>
+      page.waitForFunction(() => (globalThis as unknown as W).minicpmPage?.state === 'ready', null, {
+        timeout: 60_000,
+      });
+    await page.goto(endless.url);
+    await ready();
+    await page.reload();
+    await ready();
+    const cached = await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.cachedFiles);
+    expect(cached).toEqual(expect.arrayContaining(['config.json', 'tokenizer.model', 'model.safetensors']));
+
+    await page.focus('#max-tokens');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('4000');
+    await page.focus('#prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => (globalThis as unknown as W).minicpmPage!.state === 'generating');
+    await page.waitForTimeout(300);
+    await page.keyboard.press('Escape');
+    await ready();
+    const ids = await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.length).toBeLessThan(4000);
+    expect(await page.textContent('#stats')).toMatch(/\(stopped\)/);
+  }, 120_000);
+});

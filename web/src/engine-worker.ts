@@ -1,0 +1,152 @@
+/**
+ * The engine worker: loads a model (config, tokenizer, weights) and generates with streaming and
+ * cancellation, on the wasm backend with its kernel threads when the page is cross-origin isolated,
+ * else on one thread with the TypeScript kernels (and a notice saying why).
+ */
+import './browser-shims.js';
+import { chatFormatFor, renderPrompt, type ChatFormat } from '../../src/align/chat-format.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
+import { refGemmKernels } from '../../src/backends/kernels-ref-gemm.js';
+import { makeWasmBackend, wasmAllocator } from '../../src/backends/wasm/wasm-backend.js';
+import { canShareMemory, createBrowserWasmKernels } from '../../src/backends/wasm/wasm-browser.js';
+import { generate } from '../../src/engine/generate.js';
+import { configFromHF } from '../../src/models/config.js';
+import type { MiniCPM } from '../../src/models/minicpm.js';
+import { loadParameters } from '../../src/models/weights.js';
+import { setAllocator, setBackend } from '../../src/tensor/index.js';
+import { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
+import { HfTokenizer } from '../../src/tokenizer/tokenizer-json.js';
+import type { Tokenizer } from '../../src/tokenizer/types.js';
+import { BlobCheckpoint } from './blob-checkpoint.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import { filesOf, weightBlobs, type ModelFiles, type Progress } from './model-files.js';
+
+const post = (m: FromWorker) => (self as unknown as { postMessage(m: FromWorker): void }).postMessage(m);
+
+interface Loaded {
+  model: MiniCPM;
+  tok: Tokenizer;
+  format: ChatFormat;
+  stopIds: number[];
+}
+let loaded: Loaded | null = null;
+let cancelFlag: Int32Array | null = null;
+let cancelled = false;
+
+const tokenName = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : v && typeof v === 'object' && 'content' in v ? String(v.content) : undefined;
+
+async function json(
+  files: ModelFiles,
+  name: string,
+  optional: boolean,
+): Promise<Record<string, unknown> | null> {
+  const b = await files.get(name, optional);
+  return b ? (JSON.parse(await b.text()) as Record<string, unknown>) : null;
+}
+
+/** tokenizer.model (MiniCPM's reference) or tokenizer.json, with tokenizer_config.json's settings. */
+async function loadTokenizer(files: ModelFiles, cfg: Record<string, unknown> | null): Promise<Tokenizer> {
+  const addBos = typeof cfg?.add_bos_token === 'boolean' ? cfg.add_bos_token : undefined;
+  const addEos = typeof cfg?.add_eos_token === 'boolean' ? cfg.add_eos_token : undefined;
+  const sp = await files.get('tokenizer.model', true);
+  if (sp)
+    return SentencePieceTokenizer.fromModelBytes(new Uint8Array(await sp.arrayBuffer()), 'tokenizer.model', {
+      addBos,
+      addEos,
+    });
+  const tj = await json(files, 'tokenizer.json', true);
+  if (!tj) throw new Error(`${files.name} has neither tokenizer.model nor tokenizer.json`);
+  return new HfTokenizer(tj, {
+    bosToken: tokenName(cfg?.bos_token),
+    eosToken: tokenName(cfg?.eos_token),
+    padToken: tokenName(cfg?.pad_token),
+    addBos,
+    addEos,
+    source: 'tokenizer.json',
+  });
+}
+
+async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
+  const progress: Progress = (phase, file, l, t) =>
+    post({ type: 'progress', phase, file, loaded: l, total: t });
+  let backendName: string;
+  let notice: string | null = null;
+  if (canShareMemory()) {
+    const k = await createBrowserWasmKernels(msg.wasmUrl, msg.threads);
+    setBackend(makeWasmBackend(k));
+    setAllocator(wasmAllocator(k));
+    backendName = `wasm simd128, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}`;
+  } else {
+    setBackend(new CpuBackend('cpu-ref (one thread)', refGemmKernels, true));
+    backendName = 'TypeScript kernels, one thread';
+    notice =
+      'This page is not cross-origin isolated, so WebAssembly threads and shared memory are off: running on ' +
+      'one thread without the wasm kernels (much slower). Serve it with COOP/COEP headers, as `minicpm web` does.';
+  }
+  cancelFlag = msg.cancel ? new Int32Array(msg.cancel) : null;
+  const files = filesOf(msg.source, progress);
+  const config = configFromHF((await json(files, 'config.json', false))!);
+  const tokCfg = await json(files, 'tokenizer_config.json', true);
+  const gen = await json(files, 'generation_config.json', true);
+  const tok = await loadTokenizer(files, tokCfg);
+  const shards = await weightBlobs(files);
+  const total = [...shards.values()].reduce((s, b) => s + b.size, 0);
+  let read = 0;
+  const reader = new BlobCheckpoint(files.name, shards, (n) =>
+    progress('weights', 'weights', (read += n), total),
+  );
+  const model = loadParameters(config, reader);
+  const eos = gen?.eos_token_id ?? config.eosTokenId;
+  const stopIds = (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => typeof x === 'number');
+  const template = typeof tokCfg?.chat_template === 'string' ? tokCfg.chat_template : undefined;
+  loaded = { model, tok, format: chatFormatFor('auto', 'minicpm', template), stopIds };
+  let params = 0;
+  for (const [, p] of model.params) params += p.size;
+  post({ type: 'ready', backend: backendName, notice, params, layers: config.numLayers });
+}
+
+async function run(msg: Extract<ToWorker, { type: 'generate' }>): Promise<void> {
+  if (!loaded) throw new Error('no model is loaded yet');
+  const { model, tok, format, stopIds } = loaded;
+  const prompt = renderPrompt(tok, format, msg.messages);
+  cancelled = false;
+  if (cancelFlag) Atomics.store(cancelFlag, 0, 0);
+  const ids: number[] = [];
+  const t0 = performance.now();
+  let t1 = t0;
+  let text = '';
+  const opts = msg.temperature > 0 ? { temperature: msg.temperature } : { greedy: true };
+  for await (const step of generate(model, [prompt], { ...opts, maxNewTokens: msg.maxNewTokens, stopIds })) {
+    if (step.step === 0) t1 = performance.now();
+    const id = step.ids[0];
+    if (id < 0) break;
+    ids.push(id);
+    if (!stopIds.includes(id)) {
+      const full = tok.decode(ids.filter((i) => !stopIds.includes(i)));
+      // a partial UTF-8 sequence decodes to U+FFFD: wait for the token that completes it
+      if (!full.endsWith('\uFFFD')) {
+        post({ type: 'token', id, text: full.slice(text.length) });
+        text = full;
+      }
+    }
+    if (cancelled || (cancelFlag && Atomics.load(cancelFlag, 0) === 1)) {
+      cancelled = true;
+      break;
+    }
+  }
+  const t2 = performance.now();
+  post({ type: 'done', ids, promptTokens: prompt.length, prefillMs: t1 - t0, decodeMs: t2 - t1, cancelled });
+}
+
+self.onmessage = (e: MessageEvent<ToWorker>) => {
+  const m = e.data;
+  if (m.type === 'cancel') {
+    cancelled = true;
+    return;
+  }
+  const job = m.type === 'load' ? load(m) : run(m);
+  job.catch((err: unknown) =>
+    post({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
+  );
+};

@@ -1,0 +1,96 @@
+/**
+ * A model folder's files in the browser: fetched from a base URL with byte progress and kept in the
+ * Cache API (a reload reads them from disk, not the network), or taken from files the user picked.
+ * Weights are `model.safetensors` or `model.safetensors.index.json` plus its shards, each its own Blob.
+ */
+import type { LoadPhase, ModelSource } from './messages.js';
+
+export type Progress = (phase: LoadPhase, file: string, loaded: number, total: number) => void;
+
+export class ModelFilesError extends Error {
+  override name = 'ModelFilesError';
+}
+
+const CACHE = 'minicpm-models-v1';
+
+/** The folder's files by name; `get` returns null for a missing optional file. */
+export interface ModelFiles {
+  name: string;
+  get(file: string, optional: boolean): Promise<Blob | null>;
+}
+
+async function download(url: string, file: string, progress: Progress): Promise<Blob | null> {
+  const r = await fetch(url);
+  if (r.status === 404) return null;
+  if (!r.ok || !r.body) throw new ModelFilesError(`fetching ${url} failed with HTTP ${r.status}`);
+  const total = Number(r.headers.get('content-length')) || 0;
+  const reader = r.body.getReader();
+  const parts: Uint8Array[] = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    loaded += value.byteLength;
+    progress('download', file, loaded, Math.max(total, loaded));
+  }
+  if (total && loaded !== total)
+    throw new ModelFilesError(`${url}: got ${loaded} of ${total} bytes (connection cut?)`);
+  return new Blob(parts as BlobPart[]);
+}
+
+export function urlFiles(base: string, progress: Progress): ModelFiles {
+  const root = base.endsWith('/') ? base : `${base}/`;
+  return {
+    name: root,
+    async get(file, optional) {
+      const url = new URL(file, root).href;
+      const cache = typeof caches === 'undefined' ? null : await caches.open(CACHE);
+      const hit = await cache?.match(url);
+      if (hit) {
+        const blob = await hit.blob();
+        progress('cache', file, blob.size, blob.size);
+        return blob;
+      }
+      const blob = await download(url, file, progress);
+      if (!blob) {
+        if (optional) return null;
+        throw new ModelFilesError(`${url} was not found: is ${root} a MiniCPM model folder?`);
+      }
+      await cache?.put(url, new Response(blob, { headers: { 'content-length': String(blob.size) } }));
+      return blob;
+    },
+  };
+}
+
+export function pickedFiles(files: File[]): ModelFiles {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  return {
+    name: files[0]?.webkitRelativePath.split('/')[0] || 'local files',
+    get(file, optional) {
+      const f = byName.get(file) ?? null;
+      if (!f && !optional)
+        throw new ModelFilesError(`the picked files have no ${file}: pick the whole model folder`);
+      return Promise.resolve(f);
+    },
+  };
+}
+
+export function filesOf(source: ModelSource, progress: Progress): ModelFiles {
+  return source.kind === 'url' ? urlFiles(source.base, progress) : pickedFiles(source.files);
+}
+
+/** The safetensors files of the folder: the index's shards, or the single file. */
+export async function weightBlobs(files: ModelFiles): Promise<Map<string, Blob>> {
+  const index = await files.get('model.safetensors.index.json', true);
+  const out = new Map<string, Blob>();
+  if (!index) {
+    out.set('model.safetensors', (await files.get('model.safetensors', false))!);
+    return out;
+  }
+  const map = (JSON.parse(await index.text()) as { weight_map?: Record<string, string> }).weight_map;
+  if (!map || typeof map !== 'object')
+    throw new ModelFilesError('model.safetensors.index.json has no weight_map object');
+  for (const shard of new Set(Object.values(map))) out.set(shard, (await files.get(shard, false))!);
+  return out;
+}

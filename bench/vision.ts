@@ -219,9 +219,7 @@ export default function main(args: string[]): void {
     },
   ];
   console.table(rows);
+  if (quick) return; // a smoke run: nothing to record
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(
-    join(here, 'results', quick ? 'vision-quick.json' : 'vision.json'),
-    JSON.stringify({ rows }, null, 1) + '\n',
-  );
+  writeFileSync(join(here, 'results', 'vision.json'), JSON.stringify({ rows }, null, 1) + '\n');
 }

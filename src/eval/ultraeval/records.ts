@@ -25,6 +25,11 @@ export interface UeRecord {
   scores: number[];
   /** GSM8K: the full answer text; MATH: the solution. */
   answer: string;
+  /**
+   * HellaSwag: `question` is the export's `<activity_label>: <ctx>` line (what the templates show), this the
+   * ctx alone (UltraEval's `question` field, which qa_match strips from an echoing output).
+   */
+  context?: string;
   /** BBH: the chain-of-thought prompt and the accepted answers (target, and target without its parentheses). */
   cot?: string;
   answers?: string[];
@@ -143,7 +148,8 @@ function hellaswagSubject(root: string): UeSubject[] {
       false,
       dropped,
     );
-    if (r) records.push(r);
+    const colon = lines[i].indexOf(': ');
+    if (r) records.push({ ...r, context: colon >= 0 ? lines[i].slice(colon + 2) : lines[i] });
   }
   return [{ subject: 'hellaswag', records, dropped }];
 }

@@ -104,7 +104,7 @@ async function scoreGen(
     case 'qa': {
       const answer = r.options[r.scores.indexOf(1)];
       return {
-        correct: qaMatch(processed, p.targets[0], r.question, r.options, answer),
+        correct: qaMatch(processed, p.targets[0], r.context ?? r.question, r.options, answer),
         output,
         extracted: processed,
       };

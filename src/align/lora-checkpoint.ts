@@ -20,7 +20,8 @@ import {
   resolveCheckpoint,
   type TrainerState,
 } from '../train/checkpoint.js';
-import { AdamW, type AdamWConfig } from '../train/optimizer.js';
+import { AdamW, adamwConfig, type AdamWConfig } from '../train/optimizer.js';
+import type { RunTrainables } from '../train/run.js';
 import { AlignError } from './errors.js';
 import { adaptersFromFiles, attachLora, saveAdapter } from './lora.js';
 
@@ -42,6 +43,18 @@ export function loraAdamW(adapters: LoraAdapters, c: AdamWConfig): AdamW {
     [{ name: 'LoRA adapters', params: adapters.parameters(), lrScale: 1, weightDecay: c.weightDecay }],
     c,
   );
+}
+
+/** The adapters as what a run trains (train/openRun): their optimizer and checkpoints. */
+export function loraTrainables(
+  adapters: LoraAdapters,
+  adamw: Parameters<typeof adamwConfig>[0],
+  o: LoraSaveOptions & { runDir: string },
+): RunTrainables {
+  return {
+    optimizer: () => loraAdamW(adapters, adamwConfig(adamw)),
+    save: (opt, state, pinned) => saveLoraCheckpoint(o.runDir, adapters, opt, state, pinned, o),
+  };
 }
 
 export interface LoraSaveOptions {

@@ -22,12 +22,15 @@ import {
   type DpoLossKind,
   type ReferenceLogProbs,
 } from '../align/index.js';
+import { initLora, withoutAdapters } from '../align/lora.js';
+import { isLoraCheckpoint, loadLoraCheckpoint, loraTrainables } from '../align/lora-checkpoint.js';
 import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
 import type { MiniCPM } from '../models/minicpm.js';
+import { parseLoraSpec, type LoraAdapters } from '../nn/lora.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { BatchSource } from '../train/batches.js';
-import { readTrainerState, runDirOf, type TrainerState } from '../train/checkpoint.js';
+import { readTrainerState, resolveCheckpoint, runDirOf, type TrainerState } from '../train/checkpoint.js';
 import { ADAMW_DEFAULTS } from '../train/optimizer.js';
 import { openRun, type OpenedRun, type RunStart } from '../train/run.js';
 import { scheduleFrom } from '../train/schedules.js';
@@ -66,6 +69,8 @@ const COMMON = {
   /** Validation batches cut from --eval-data (0: every held-out example, once). */
   evalBatches: 0,
   spikeFactor: 0,
+  /** LoRA instead of full fine-tuning: "r=16,alpha=32,dropout=0.05,targets=q_proj,…[,rslora]". */
+  lora: null as string | null,
 };
 
 /** SFT (SPEC §5.3): LR 1e-3 continuing from the decayed model, WSD. */
@@ -92,6 +97,8 @@ interface Prepared {
   c: AlignConfig;
   /** Folder the tokenizer (and chat template) is read from, copied into every checkpoint. */
   tokenizerDir: string;
+  /** With --lora: the trainable adapters on the frozen model. */
+  lora?: LoraAdapters;
 }
 
 /** The model (fresh from --model, or a run's latest checkpoint for --resume) and the resolved config. */
@@ -104,32 +111,35 @@ async function prepare<T extends AlignConfig>(
   let c: AlignConfig = resolveRunConfig(defaults, presetFile, rest);
   // sft and dpo runs never branch, so one data name per stage; the data itself is checked by the
   // cursor (SFT) and the reference's fingerprint (DPO).
-  const open = (start: RunStart) =>
-    openRun({
+  const open = (start: RunStart, tokenizerDir: string, lora?: LoraAdapters) => {
+    const adamw = { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, clip: c.clip };
+    const save = { runDir: c.out!, keepLast: c.keepLast, tokenizerFrom: tokenizerDir, baseModel: c.model };
+    return openRun({
       start,
       dataId: `${kind} data`,
-      adamw: { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, clip: c.clip },
+      adamw,
+      // LoRA: AdamW over the adapters alone, adapter-only checkpoints
+      trainables: lora && loraTrainables(lora, adamw, save),
     });
+  };
   if (resume) {
     const saved = readTrainerState(resume);
     if ((saved.config as { stage?: unknown }).stage !== kind)
       throw new AlignError(`${resume} is not a ${kind} run: resume it with the command that started it`);
     c = { ...c, ...(saved.config as Partial<AlignConfig>), ...defined(rest), out: c.out ?? runDirOf(resume) };
-    const run = open({ kind: 'resume', from: resume });
-    return {
-      run,
-      model: run.model,
-      start: run.state,
-      c,
-      // every checkpoint carries the tokenizer: the starting model's folder may have moved since
-      tokenizerDir: run.from!,
-    };
+    // every checkpoint carries the tokenizer: the starting model's folder may have moved since
+    const checkpoint = resolveCheckpoint(resume);
+    const lora = isLoraCheckpoint(checkpoint) ? await loadLoraCheckpoint(checkpoint) : undefined;
+    const run = open({ kind: 'resume', from: resume, loaded: lora }, checkpoint, lora?.adapters);
+    return { run, model: run.model, start: run.state, c, tokenizerDir: checkpoint, lora: lora?.adapters };
   }
   if (!c.model) throw new AlignError(`${kind} needs --model DIR (a Hugging Face folder with a tokenizer)`);
   if (!c.data) throw new AlignError(`${kind} needs --data FILE.jsonl`);
   if (!c.out) throw new AlignError(`${kind} needs --out RUN_DIR`);
-  const run = open({ kind: 'fresh', model: await loadModel(c.model) });
-  return { run, model: run.model, c, tokenizerDir: c.model };
+  const model = await loadModel(c.model);
+  const lora = c.lora ? initLora(model, parseLoraSpec(c.lora), c.seed) : undefined;
+  const run = open({ kind: 'fresh', model }, c.model, lora);
+  return { run, model: run.model, c, tokenizerDir: c.model, lora };
 }
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {
@@ -242,7 +252,8 @@ function runReference(
     throw new AlignError(
       `${file} is missing: the reference cannot be recomputed from a trained policy; start a new run`,
     );
-  const ref = compute();
+  // With LoRA the reference is the base model: the adapters are switched off, no second model loaded.
+  const ref = withoutAdapters(p.lora, compute);
   fs.mkdirSync(p.c.out!, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(
@@ -350,7 +361,11 @@ function common(cmd: Command): Command {
     .option('--out <dir>', 'run folder (metrics.jsonl, checkpoints/)')
     .option('--save-every <n>', 'checkpoint every n steps (and always at the end)', int)
     .option('--keep-last <n>', 'checkpoints to keep', int)
-    .option('--resume <dir>', 'continue a run exactly from its latest checkpoint');
+    .option('--resume <dir>', 'continue a run exactly from its latest checkpoint')
+    .option(
+      '--lora <spec>',
+      'train LoRA adapters on the frozen model: r=16,alpha=32,dropout=0.05,targets=q_proj,v_proj[,rslora]',
+    );
 }
 
 export function registerAlignCommands(program: Command): void {

@@ -10,7 +10,7 @@
  */
 import type { MiniCPM } from '../models/minicpm.js';
 import type { BatchSource } from './batches.js';
-import { loadCheckpoint, resolveCheckpoint, type TrainerState } from './checkpoint.js';
+import { loadCheckpoint, resolveCheckpoint, type LoadedCheckpoint, type TrainerState } from './checkpoint.js';
 import { TrainError } from './errors.js';
 import { muPAdamW, type AdamW, type adamwConfig } from './optimizer.js';
 import { runTraining, type TrainLoopOptions, type TrainResult } from './trainer.js';
@@ -18,10 +18,21 @@ import { runTraining, type TrainLoopOptions, type TrainResult } from './trainer.
 export type RunStart =
   /** A new run from this model (freshly initialised, or loaded from a model folder). */
   | { kind: 'fresh'; model: MiniCPM }
-  /** Continue a run exactly: RUN (its latest checkpoint) or RUN/checkpoints/step-N. */
-  | { kind: 'resume'; from: string }
+  /**
+   * Continue a run exactly: RUN (its latest checkpoint) or RUN/checkpoints/step-N. `loaded`: that
+   * checkpoint as the caller opened it (e.g. LoRA adapters put on a base model it reloaded).
+   */
+  | { kind: 'resume'; from: string; loaded?: LoadedCheckpoint }
   /** A new run starting from another run's checkpoint (weights, moments, step). */
-  | { kind: 'branch'; from: string };
+  | { kind: 'branch'; from: string; loaded?: LoadedCheckpoint };
+
+/** What trains when it is not the model's own parameters (e.g. LoRA adapters on a frozen model). */
+export interface RunTrainables {
+  /** The optimizer over the trainables (instead of μP AdamW over the model). */
+  optimizer(model: MiniCPM): AdamW;
+  /** Writes a checkpoint of the trainables (instead of the whole model). */
+  save: NonNullable<TrainLoopOptions['save']>;
+}
 
 export interface OpenRunOptions {
   start: RunStart;
@@ -31,6 +42,7 @@ export interface OpenRunOptions {
   adamw?: Parameters<typeof adamwConfig>[0];
   /** μP width multiplier of the hidden group (default: the model config's). */
   widthMultiplier?: (model: MiniCPM) => number;
+  trainables?: RunTrainables;
 }
 
 export interface OpenedRun {
@@ -69,7 +81,7 @@ export function openRun(o: OpenRunOptions): OpenedRun {
     model = o.start.model;
   } else {
     from = resolveCheckpoint(o.start.from);
-    const ck = loadCheckpoint(from);
+    const ck = o.start.loaded ?? loadCheckpoint(from);
     model = ck.model;
     restore = (opt) => ck.restoreOptimizer(opt);
     const saved = ck.state.dataId ?? legacyDataId(ck.state);
@@ -88,7 +100,7 @@ export function openRun(o: OpenRunOptions): OpenedRun {
       state = { ...ck.state, data: continuesData ? ck.state.data : undefined, dataId: o.dataId, extra };
     }
   }
-  const opt = muPAdamW(model, o.adamw, o.widthMultiplier?.(model));
+  const opt = o.trainables?.optimizer(model) ?? muPAdamW(model, o.adamw, o.widthMultiplier?.(model));
   restore?.(opt);
   return {
     kind: o.start.kind,
@@ -98,6 +110,7 @@ export function openRun(o: OpenRunOptions): OpenedRun {
     state,
     from,
     continuesData,
-    train: (source, loop) => runTraining(model, opt, source, { ...loop, dataId: o.dataId }, state),
+    train: (source, loop) =>
+      runTraining(model, opt, source, { ...loop, dataId: o.dataId, save: o.trainables?.save }, state),
   };
 }

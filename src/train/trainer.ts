@@ -115,14 +115,14 @@ export async function runTraining(
     }
     const loss = lossSum / accum;
     if (!Number.isFinite(loss)) {
-      zeroGrad(model.parameters());
+      zeroGrad(opt.params());
       throw new DivergenceError(
         `loss became ${loss} at step ${step}: lower --lr or raise --warmup-steps; the last good checkpoint is kept`,
         step,
       );
     }
     if (o.spikeFactor > 0 && step >= 20 && loss > o.spikeFactor * ema) {
-      zeroGrad(model.parameters());
+      zeroGrad(opt.params());
       throw new DivergenceError(
         `loss spiked to ${loss.toFixed(4)} at step ${step} (running mean ${ema.toFixed(4)}): lower --lr or pass --spike-factor 0; the last good checkpoint is kept`,
         step,
@@ -130,7 +130,8 @@ export async function runTraining(
     }
     ema = Number.isNaN(ema) ? loss : 0.9 * ema + 0.1 * loss;
     const gradNorm = opt.update(lr);
-    zeroGrad(model.parameters());
+    // what the optimizer trains: the model's parameters, or a LoRA run's adapters
+    zeroGrad(opt.params());
     step++;
     tokens += stepTokens;
     const dt = (performance.now() - tStep) / 1000;

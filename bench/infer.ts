@@ -2,7 +2,7 @@
  * LLM inference, ours vs llama.cpp (node-llama-cpp, CPU, 2 threads), on the same weights:
  *
  *   npm run bench -- infer [--layers 4] [--passes 3] [--prompt 512] [--decode 128] [--kv-cache bf16|f32]
- *                          [--max-wait 120] [--no-wait] [--no-rss]
+ *                          [--max-wait 120] [--no-wait] [--no-rss] [--no-quant]
  *
  * A MiniCPM-2B-shaped model (d 2304, ff 5760, 36 heads, vocab 122753, tied head; only `--layers` layers so
  * a pass fits the time) with random weights from MiniCPM.init is exported with our GGUF writer (f32, and
@@ -17,11 +17,16 @@
  * are medians over passes. Decode rows report the fraction of the bandwidth bound (weight bytes read per
  * token: every matrix once + the tied head) at 55 GB/s (an idle machine) and at the 2-thread DRAM read
  * bandwidth probed just before and after that pass's decode (bench/peers/limits.c).
- * Also: our peak RSS loading a bf16 safetensors checkpoint of the same model (a child process).
+ * Quantized rows (--no-quant skips them): `decode q4` / `prefill q4`, our W4 g32 (an AutoGPTQ folder of the
+ * same weights, RTN, on the int4 kernels) vs llama.cpp on a Q4_0 export; `decode q8`, our W8 (symmetric
+ * per 32) vs Q8_0. Both of ours use --head-dtype int8, as the Q4_0/Q8_0 exports keep the tied table in
+ * Q8_0; their decode bound counts the bytes our kernels actually stream (codes, fp16 scales, zeros).
+ * Also: our peak RSS loading a bf16 safetensors checkpoint of the same model, and the W4 folder (a child
+ * process each).
  * Writes bench/results/infer.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +43,8 @@ import { tensorToRecord } from '../src/models/weights.js';
 import { cast, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
 import { limitsProbe, median, sleep, waitIdle } from './lib/machine.js';
+import { loadW4, w8Copy, writeW4Folder } from './lib/quantized.js';
+import { loadAnyModel } from '../src/quant/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BANDWIDTH = 55e9;
@@ -60,6 +67,24 @@ interface Row {
   peer_limit_fraction_measured?: number | null;
   spread?: Record<string, number[]>;
   note?: string;
+}
+
+/** Row kinds: float weights, and our W4 / W8 against llama.cpp's Q4_0 / Q8_0. */
+type Dt = 'f32' | 'bf16' | 'q4' | 'q8';
+const DT_NOTE: Record<Dt, string> = {
+  f32: '',
+  bf16: 'bf16 weights; ',
+  q4: 'ours W4 g32 (AutoGPTQ folder, RTN) + int8 head vs llama.cpp Q4_0 (head Q8_0); ',
+  q8: 'ours W8 (symmetric per 32) + int8 head vs llama.cpp Q8_0; ',
+};
+
+function fmtRatio(a: number | null, b: number | null): string {
+  return a !== null && b ? `${(a / b).toFixed(2)}x` : '—';
+}
+
+/** Bytes of every file in a folder (a sharded checkpoint). */
+function folderBytes(dir: string): number {
+  return readdirSync(dir).reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
 }
 
 function arg(args: string[], name: string, fallback: number): number {
@@ -243,11 +268,12 @@ function bf16Copy(m: MiniCPM): MiniCPM {
 
 // ---------- RSS child ----------
 
-async function rssChild(dir: string): Promise<void> {
+async function rssChild(dir: string, quantized: boolean): Promise<void> {
   useBackend('auto');
   const before = process.resourceUsage().maxRSS;
   const t0 = performance.now();
-  const m = await loadModel(dir, { weightDtype: 'bf16' });
+  // the W4 folder as generate/serve load it (layers on the int4 kernels, the BF16 embedding kept as is)
+  const m = await (quantized ? loadAnyModel : loadModel)(dir, { weightDtype: 'bf16' });
   const s = (performance.now() - t0) / 1000;
   const r = process.resourceUsage().maxRSS; // KiB
   // Linux keeps ru_maxrss across fork+exec, so in a child of a big process maxRSS starts at the parent's
@@ -266,7 +292,8 @@ async function rssChild(dir: string): Promise<void> {
 
 export default async function infer(args: string[]): Promise<void> {
   const rc = args.indexOf('--rss-child');
-  if (rc >= 0) return rssChild(args[rc + 1]);
+  if (rc >= 0) return rssChild(args[rc + 1], args.includes('--quantized'));
+  const quant = !args.includes('--no-quant');
   const layers = arg(args, 'layers', 4);
   const passes = arg(args, 'passes', 3);
   const nPrompt = arg(args, 'prompt', 512);
@@ -298,15 +325,39 @@ export default async function infer(args: string[]): Promise<void> {
     const model = MiniCPM.init(config, new Rng(1234));
     console.log(`  init ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const vocab = syntheticGgufVocab(config.vocabSize);
-    const files = { f32: path.join(tmp, 'm-f32.gguf'), bf16: path.join(tmp, 'm-bf16.gguf') };
-    for (const dt of ['f32', 'bf16'] as const) {
+    const files: Record<Dt, string> = {
+      f32: path.join(tmp, 'm-f32.gguf'),
+      bf16: path.join(tmp, 'm-bf16.gguf'),
+      q4: path.join(tmp, 'm-q4_0.gguf'),
+      q8: path.join(tmp, 'm-q8_0.gguf'),
+    };
+    const dts: Dt[] = quant ? ['f32', 'bf16', 'q4', 'q8'] : ['f32', 'bf16'];
+    for (const dt of dts) {
       const t = performance.now();
-      await exportModelToGguf(model, files[dt], { dtype: dt, tokenizer: vocab, name: 'bench' });
+      const dtype = dt === 'q4' ? 'q4_0' : dt === 'q8' ? 'q8_0' : dt;
+      await exportModelToGguf(model, files[dt], { dtype, tokenizer: vocab, name: 'bench' });
       console.log(
         `  exported ${dt} GGUF ${(statSync(files[dt]).size / 1e9).toFixed(2)} GB in ${((performance.now() - t) / 1000).toFixed(1)} s`,
       );
     }
     const modelBf16 = bf16Copy(model);
+    const w4Dir = path.join(tmp, 'w4');
+    const ours: Record<Dt, { model: MiniCPM; bytes: number } | null> = {
+      f32: { model, bytes: weightsF32 },
+      bf16: { model: modelBf16, bytes: weightsBf16 },
+      q4: null,
+      q8: null,
+    };
+    if (quant) {
+      const t = performance.now();
+      await writeW4Folder(model, w4Dir);
+      ours.q4 = await loadW4(w4Dir);
+      ours.q8 = w8Copy(model);
+      console.log(
+        `  W4 folder written and loaded, W8 made in ${((performance.now() - t) / 1000).toFixed(1)} s: ` +
+          `${(ours.q4.bytes / 1e9).toFixed(3)} / ${(ours.q8.bytes / 1e9).toFixed(3)} GB read per token`,
+      );
+    }
     let s = 99;
     const prompt = Array.from(
       { length: nPrompt },
@@ -315,22 +366,33 @@ export default async function infer(args: string[]): Promise<void> {
 
     const llama = nlc ? await nlc.getLlama({ gpu: false, build: 'never' }) : undefined;
     const probe = limitsProbe();
+    const OURS = (dt: Dt) => {
+      const o = ours[dt];
+      if (!o) throw new Error(`no ${dt} model (--no-quant)`);
+      return o;
+    };
+    const series = () => ({ prefill: [] as number[], decode: [] as number[] });
+    /** Ours and llama.cpp per row kind. */
     const S = {
-      ours: { prefill: [] as number[], decode: [] as number[] },
-      oursBf16: { prefill: [] as number[], decode: [] as number[] },
-      f32: { prefill: [] as number[], decode: [] as number[] },
-      bf16: { prefill: [] as number[], decode: [] as number[] },
+      ours: { f32: series(), bf16: series(), q4: series(), q8: series() } as Record<
+        Dt,
+        ReturnType<typeof series>
+      >,
+      peer: { f32: series(), bf16: series(), q4: series(), q8: series() } as Record<
+        Dt,
+        ReturnType<typeof series>
+      >,
     };
     /** DRAM read GB/s (2 threads) sampled around each decode, for the bound actually available then. */
-    const bandwidth = { f32: [] as number[], bf16: [] as number[] };
+    const bandwidth: Record<Dt, number[]> = { f32: [], bf16: [], q4: [], q8: [] };
     const readProbe = () => (probe ? probe('read', String(THREADS), String(PROBE_BYTES)) * 1e9 : NaN);
     for (let p = 0; p < passes; p++) {
       const busy = maxWait ? await waitIdle(maxWait) : 0;
       let line = `  pass ${p + 1} (busy ${(busy * 100).toFixed(0)}%):`;
-      for (const dt of ['f32', 'bf16'] as const) {
+      for (const dt of dts) {
         if (maxWait) await waitIdle(maxWait);
         const before = readProbe();
-        const ours = oursDecoder(dt === 'f32' ? model : modelBf16, prompt, nDecode, kvCache);
+        const ours = oursDecoder(OURS(dt).model, prompt, nDecode, kvCache);
         const peer = llama ? await peerDecoder(llama, files[dt], prompt, nDecode) : null;
         let r: PairedPass;
         try {
@@ -341,13 +403,13 @@ export default async function infer(args: string[]): Promise<void> {
         }
         const bw = (before + readProbe()) / 2;
         if (Number.isFinite(bw)) bandwidth[dt].push(bw);
-        const mine = dt === 'f32' ? S.ours : S.oursBf16;
+        const mine = S.ours[dt];
         mine.prefill.push(r.ours.prefillS);
         mine.decode.push(r.ours.decodeS);
         line += ` ${dt}: ours prefill ${r.ours.prefillS.toFixed(2)} s, decode ${(nDecode / r.ours.decodeS).toFixed(2)} tok/s`;
         if (r.peer) {
-          S[dt].prefill.push(r.peer.prefillS);
-          S[dt].decode.push(r.peer.decodeS);
+          S.peer[dt].prefill.push(r.peer.prefillS);
+          S.peer[dt].decode.push(r.peer.decodeS);
           line += `, llama.cpp ${r.peer.prefillS.toFixed(2)} s, ${(nDecode / r.peer.decodeS).toFixed(2)} tok/s`;
         }
         if (Number.isFinite(bw)) line += ` (DRAM ${(bw / 1e9).toFixed(1)} GB/s);`;
@@ -364,11 +426,11 @@ export default async function infer(args: string[]): Promise<void> {
     const PEAK_F32 = 400e9;
     const PEAK_BF16 = 800e9;
     /** A decode row: tok/s medians, and the bound both at 55 GB/s and at the bandwidth measured alongside. */
-    const decodeRow = (dt: 'f32' | 'bf16'): Row => {
-      const mine = dt === 'f32' ? S.ours : S.oursBf16;
-      const bytes = dt === 'f32' ? weightsF32 : weightsBf16;
+    const decodeRow = (dt: Dt): Row => {
+      const mine = S.ours[dt];
+      const bytes = OURS(dt).bytes;
       const ours = tokps(mine.decode);
-      const peerValue = tokps(S[dt].decode);
+      const peerValue = tokps(S.peer[dt].decode);
       // per pass: the bytes/s decode reached over the read bandwidth probed around it
       const measured = (xs: number[]) =>
         xs.length && bandwidth[dt].length === xs.length
@@ -384,24 +446,27 @@ export default async function infer(args: string[]): Promise<void> {
         limit_fraction: ours !== null ? (ours * bytes) / BANDWIDTH : null,
         limit_fraction_measured: measured(mine.decode),
         peer_limit_fraction: peerValue !== null ? (peerValue * bytes) / BANDWIDTH : null,
-        peer_limit_fraction_measured: measured(S[dt].decode),
+        peer_limit_fraction_measured: measured(S.peer[dt].decode),
         spread: {
           ours_tok_s: mine.decode.map((s) => nDecode / s),
-          peer_tok_s: S[dt].decode.map((s) => nDecode / s),
+          peer_tok_s: S.peer[dt].decode.map((s) => nDecode / s),
           dram_read_GBps: bandwidth[dt].map((b) => b / 1e9),
         },
         note:
-          `${dt === 'bf16' ? 'bf16 weights; ' : ''}KV cache: ours ${kvCache}, llama.cpp f16; ` +
+          `${DT_NOTE[dt]}KV cache: ours ${kvCache}, llama.cpp f16; ` +
           `${(bytes / 1e9).toFixed(2)} GB of weights per token; bound ` +
           `${(BANDWIDTH / bytes).toFixed(1)} tok/s at 55 GB/s (idle machine); *_measured: against the 2-thread ` +
-          `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c), median over passes`,
+          `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c), median over passes` +
+          (dt === 'f32' || dt === 'bf16'
+            ? ''
+            : '; llama.cpp/limit uses our byte count too (Q4_0 4.5, Q8_0 8.5 bits)'),
       };
     };
-    const prefillRow = (dt: 'f32' | 'bf16'): Row => {
-      const mine = dt === 'f32' ? S.ours : S.oursBf16;
+    const prefillRow = (dt: Dt): Row => {
+      const mine = S.ours[dt];
       const peak = dt === 'f32' ? PEAK_F32 : PEAK_BF16;
       const ours = gflops(mine.prefill);
-      const peerValue = gflops(S[dt].prefill);
+      const peerValue = gflops(S.peer[dt].prefill);
       return {
         name: `prefill ${nPrompt} ${dt}`,
         unit: 'GFLOP/s',
@@ -411,17 +476,49 @@ export default async function infer(args: string[]): Promise<void> {
         ratio: ratio(ours, peerValue),
         limit_fraction: ours !== null ? (ours * 1e9) / peak : null,
         peer_limit_fraction: peerValue !== null ? (peerValue * 1e9) / peak : null,
-        spread: { ours_s: mine.prefill, peer_s: S[dt].prefill },
+        spread: { ours_s: mine.prefill, peer_s: S.peer[dt].prefill },
         note:
           dt === 'f32'
             ? `${(prefillFlops / 1e9).toFixed(0)} GFLOP per prefill (last-position logits); limit 400 GFLOP/s fp32 (2 cores)`
-            : 'bf16 weights, f32 activations (vdpbf16ps GEMMs); limit 800 GFLOP/s bf16 (2 cores)',
+            : dt === 'bf16'
+              ? 'bf16 weights, f32 activations (vdpbf16ps GEMMs); limit 800 GFLOP/s bf16 (2 cores)'
+              : `${DT_NOTE[dt]}int8 activations per 32 (vpdpbusd); limit shown against 800 GFLOP/s; ` +
+                `ours / our bf16 prefill: ${fmtRatio(gflops(mine.prefill), gflops(S.ours.bf16.prefill))}`,
       };
     };
     const rows: Row[] = [prefillRow('f32'), decodeRow('f32'), prefillRow('bf16'), decodeRow('bf16')];
+    if (quant) rows.push(prefillRow('q4'), decodeRow('q4'), decodeRow('q8'));
 
     // peak RSS of loading a bf16 safetensors checkpoint of this model, in a fresh process
     let rss: Record<string, unknown> | undefined;
+    let rssW4: Record<string, unknown> | undefined;
+    const rssOf = (dir: string, bytes: number, quantized: boolean): Record<string, unknown> => {
+      const child = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(here, 'run.ts'),
+          'infer',
+          '--rss-child',
+          dir,
+          ...(quantized ? ['--quantized'] : []),
+        ],
+        { encoding: 'utf8' },
+      );
+      const line = child.stdout.trim().split('\n').pop() ?? '';
+      try {
+        const r = JSON.parse(line) as { peakRssMiB: number | null };
+        return {
+          checkpoint_gb: bytes / 1e9,
+          f32_params_gb: weightsF32 / 1e9,
+          ...r,
+          peak_over_checkpoint: r.peakRssMiB !== null ? (r.peakRssMiB * 2 ** 20) / bytes : null,
+        };
+      } catch {
+        return { error: `child failed (${child.status}): ${child.stderr.slice(-500)}` };
+      }
+    };
     if (!args.includes('--no-rss')) {
       const ck = path.join(tmp, 'ck-bf16');
       mkdirSync(ck);
@@ -436,22 +533,12 @@ export default async function infer(args: string[]): Promise<void> {
         })),
       );
       const ckBytes = statSync(path.join(ck, 'model.safetensors')).size;
-      const child = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', path.join(here, 'run.ts'), 'infer', '--rss-child', ck],
-        { encoding: 'utf8' },
-      );
-      const line = child.stdout.trim().split('\n').pop() ?? '';
-      try {
-        rss = {
-          checkpoint_gb: ckBytes / 1e9,
-          f32_params_gb: weightsF32 / 1e9,
-          ...(JSON.parse(line) as object),
-        };
-      } catch {
-        rss = { error: `child failed (${child.status}): ${child.stderr.slice(-500)}` };
-      }
+      rss = rssOf(ck, ckBytes, false);
       console.log(`  peak RSS loading the bf16 checkpoint: ${JSON.stringify(rss)}`);
+      if (quant) {
+        rssW4 = rssOf(w4Dir, folderBytes(w4Dir), true);
+        console.log(`  peak RSS loading the W4 folder: ${JSON.stringify(rssW4)}`);
+      }
     }
 
     const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
@@ -480,6 +567,7 @@ export default async function infer(args: string[]): Promise<void> {
           decode_tokens: nDecode,
           date: new Date().toISOString(),
           peak_rss_load_bf16: rss ?? null,
+          peak_rss_load_w4: rssW4 ?? null,
           rows,
         },
         null,

@@ -42,7 +42,12 @@ export function quantizeToQWeight(
   const w = allocQWeight(bits, out, K, null, name);
   const row = new Float32Array(K);
   const BB = blockBytes(bits);
-  const slots = Array.from({ length: QTILE * QBLOCK }, (_, i) => slot(bits, i >> 5, i & 31));
+  // byte offset and nibble shift of (tile row, block column) inside a (tile, block) chunk
+  const slotOff = new Int32Array(QTILE * QBLOCK);
+  const slotShift = new Uint8Array(QTILE * QBLOCK);
+  for (let i = 0; i < QTILE * QBLOCK; i++) [slotOff[i], slotShift[i]] = slot(bits, i >> 5, i & 31);
+  const maxq = bits === 8 ? 255 : 15;
+  const minq = bits === 8 ? 1 : 0;
   for (let r = 0; r < out; r++) {
     readRow(src, bf16, r, K, row);
     const t = Math.floor(r / QTILE);
@@ -51,10 +56,10 @@ export function quantizeToQWeight(
       const base = (t * w.blocks + b) * BB;
       let lo = 0;
       let hi = 0;
-      for (let i = 0; i < QBLOCK; i++) {
-        const v = row[b * QBLOCK + i];
-        lo = Math.min(lo, v);
-        hi = Math.max(hi, v);
+      for (let i = b * QBLOCK; i < (b + 1) * QBLOCK; i++) {
+        const v = row[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
       }
       const p = paramAt(w, r, b);
       let scale: number;
@@ -70,14 +75,11 @@ export function quantizeToQWeight(
       }
       w.zeros[p] = zero;
       const inv = scale > 0 ? 1 / scale : 0;
-      const maxq = bits === 8 ? 255 : 15;
+      const at = rr * QBLOCK;
       for (let i = 0; i < QBLOCK; i++) {
-        const code = Math.min(
-          maxq,
-          Math.max(bits === 8 ? 1 : 0, Math.round(row[b * QBLOCK + i] * inv) + zero),
-        );
-        const [off, shift] = slots[rr * QBLOCK + i];
-        w.codes[base + off] |= code << shift;
+        let code = Math.round(row[b * QBLOCK + i] * inv) + zero;
+        code = code > maxq ? maxq : code < minq ? minq : code;
+        w.codes[base + slotOff[at + i]] |= code << slotShift[at + i];
       }
     }
   }

@@ -1,0 +1,85 @@
+/**
+ * The quantized models of the infer benchmark, all from the same f32 weights as its float rows:
+ *  - W4: an AutoGPTQ folder (4-bit, group 32, RTN with storable zeros, embedding in BF16, sharded as our
+ *    writer shards) loaded by loadAnyModel onto the int4 kernels; the peak-RSS row loads this folder;
+ *  - W8: every projection quantized symmetric per 32 (Q8_0's arithmetic) straight into W8 weights.
+ * Both take --head-dtype int8 (useInt8Head), as llama.cpp's Q4_0/Q8_0 exports keep the tied table in Q8_0.
+ */
+import { castFloat } from '../../src/io/dtypes.js';
+import { saveFolder, type TensorSource } from '../../src/io/index.js';
+import { configToHF } from '../../src/models/config.js';
+import { MiniCPM, PROJ } from '../../src/models/minicpm.js';
+import { tensorToRecord } from '../../src/models/weights.js';
+import { useInt8Head } from '../../src/quant/int8-head.js';
+import { QuantizedLinears } from '../../src/quant/qlinear.js';
+import { qweightBytes, type QWeight } from '../../src/quant/qweight.js';
+import { quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
+import {
+  autogptqRecords,
+  loadAnyModel,
+  matrixFromTensor,
+  packAutoGptq,
+  quantizeConfigFor,
+  rtnQuantize,
+} from '../../src/quant/index.js';
+
+const isProjection = (name: string): boolean => PROJ.some((p) => name.endsWith(`${p}.weight`));
+
+/** Writes `model` as a 4-bit g32 AutoGPTQ folder (RTN), non-projection tensors in BF16. */
+export async function writeW4Folder(model: MiniCPM, dir: string): Promise<void> {
+  const tensors: TensorSource[] = [];
+  for (const [name, t] of model.params) {
+    if (isProjection(name)) {
+      const q = rtnQuantize(matrixFromTensor(t), { groupSize: 32, storableZeros: true });
+      tensors.push(...autogptqRecords(name.slice(0, -'.weight'.length), packAutoGptq(q)));
+    } else {
+      tensors.push({
+        name,
+        dtype: 'BF16',
+        shape: [...t.shape],
+        load: () => castFloat(tensorToRecord(name, t), 'BF16').data,
+      });
+    }
+  }
+  const qc = quantizeConfigFor({ bits: 4, groupSize: 32, actOrder: false, sym: false });
+  await saveFolder(dir, {
+    config: { ...configToHF(model.config), torch_dtype: 'bfloat16', quantization_config: qc },
+    tensors,
+    extraJson: { 'quantize_config.json': qc },
+  });
+}
+
+/** The W4 folder on the int4 kernels with an int8 head; returns the model and its bytes per decoded token. */
+export async function loadW4(dir: string): Promise<{ model: MiniCPM; bytes: number }> {
+  const model = await loadAnyModel(dir, { weightDtype: 'bf16' });
+  useInt8Head(model);
+  return { model, bytes: (model.linearRunner as QuantizedLinears).bytes() };
+}
+
+/** Every projection of `model` (f32) as W8 rows, with an int8 head: a model sharing only the norms. */
+export function w8Copy(model: MiniCPM): { model: MiniCPM; bytes: number } {
+  const params = new Map([...model.params].filter(([, t]) => t.rank === 1));
+  params.set('model.embed_tokens.weight', model.p('model.embed_tokens.weight'));
+  const weights = new Map<string, QWeight>();
+  for (const [name, t] of model.params) {
+    if (!isProjection(name)) continue;
+    const [out, K] = t.shape;
+    weights.set(name.slice(0, -'.weight'.length), quantizeToQWeight(t.data as Float32Array, out, K, 8));
+  }
+  const m = new MiniCPM(model.config, params);
+  m.linearRunner = new QuantizedLinears(weights, (mod) => m.p(`${mod}.weight`));
+  // the head is quantized from the shared f32 table; drop it from this copy only after quantizing
+  const head = quantizeToQWeight(
+    model.p('model.embed_tokens.weight').data as Float32Array,
+    model.config.vocabSize,
+    model.config.hiddenSize,
+    8,
+  );
+  const runner = m.linearRunner as QuantizedLinears;
+  runner.weights.set('lm_head', head);
+  runner.embedding = head;
+  params.delete('model.embed_tokens.weight');
+  let bytes = 0;
+  for (const w of weights.values()) bytes += qweightBytes(w);
+  return { model: m, bytes: bytes + qweightBytes(head) };
+}

@@ -4,9 +4,9 @@
 //   repacked losslessly into W4 (code q, zero 8, scale d) and W8 (code q + 128, zero 128, scale d) and
 //   run on the int4/int8 kernels through model.linearRunner. q/k rows are put back into rotate-half order
 //   on the raw blocks (each row is whole blocks), so no float copy of these matrices ever exists.
-// * A tied Q8_0/Q4_0 embedding serves two roles: the head runs on W8/W4 like the other matrices, and the
-//   embedding lookup reads a dequantized f32 (or bf16) table, because the lookup has no quantized path.
-// * Q4_K, Q6_K (and Q8_0/Q4_0 norms or embeddings) are dequantized to f32, or bf16 with --dtype bf16.
+// * A Q8_0/Q4_0 embedding stays quantized too: lookups dequantize only the rows they read (the runner's
+//   int8/int4 table, as --head-dtype int8 does), and when tied the same W8/W4 matrix is the head.
+// * Q4_K and Q6_K (and any Q8_0/Q4_0 1-D tensor) are dequantized to f32, or bf16 with --dtype bf16.
 // Whatever is dequantized is reported in one line on stderr: nothing falls silently onto a slow path.
 
 import { hfToGgufName, openGgufSync, unpermuteQK, type GgufTensorInfo } from '../io/index.js';
@@ -55,6 +55,7 @@ export function loadGgufModelWithReport(
     const quantized = new Map<string, QWeight>();
     const report: GgufModelReport = { native: {}, dequantized: [] };
     const byName = new Map(file.tensors.map((t) => [t.name, t]));
+    let embedding: QWeight | null = null;
     const dense = (name: string, shape: number[]): void => {
       const info = reader.info(name); // typed errors for unsupported types and missing tensors
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i]))
@@ -74,23 +75,29 @@ export function loadGgufModelWithReport(
       const ggufName = hfToGgufName(name);
       const g = ggufName === undefined ? undefined : byName.get(ggufName);
       const module = name.slice(0, -'.weight'.length);
-      const isLinear = /_proj\.weight$/.test(name) || name === 'lm_head.weight';
-      const tiedHead = name === 'model.embed_tokens.weight' && config.tieWordEmbeddings;
       const q = g && (g.typeName === 'Q4_0' || g.typeName === 'Q8_0') && shape.length === 2;
-      if (q && (isLinear || tiedHead) && g.shape[0] === shape[0] && g.shape[1] === shape[1]) {
+      if (q && g.shape[0] === shape[0] && g.shape[1] === shape[1]) {
         const heads = name.endsWith('q_proj.weight')
           ? config.numHeads
           : name.endsWith('k_proj.weight')
             ? config.numKvHeads
             : null;
-        quantized.set(tiedHead ? 'lm_head' : module, repack(g, file.readRawSync(g.name), heads, name));
+        const w = repack(g, file.readRawSync(g.name), heads, name);
         report.native[g.typeName] = (report.native[g.typeName] ?? 0) + 1;
-        if (!tiedHead) continue;
+        if (name === 'model.embed_tokens.weight') {
+          embedding = w;
+          if (config.tieWordEmbeddings) quantized.set('lm_head', w);
+        } else quantized.set(module, w);
+        continue;
       }
       dense(name, shape);
     }
     const model = new MiniCPM(config, params);
-    if (quantized.size) model.linearRunner = new QuantizedLinears(quantized, (m) => model.p(`${m}.weight`));
+    if (quantized.size || embedding) {
+      const runner = new QuantizedLinears(quantized, (m) => model.p(`${m}.weight`));
+      runner.embedding = embedding;
+      model.linearRunner = runner;
+    }
     return { model, report };
   } finally {
     void file.close();
@@ -105,10 +112,7 @@ export function dequantizedNote(path: string, r: GgufModelReport, dtype = 'f32')
   const types = Object.entries(counts)
     .map(([t, n]) => `${n} ${t}`)
     .join(', ');
-  const embed = r.dequantized.some((d) => d.name === 'model.embed_tokens.weight')
-    ? ' (the embedding lookup has no quantized path)'
-    : '';
-  return `${path}: ${r.dequantized.length} quantized tensors (${types}) run through dequantization to ${dtype}${embed}`;
+  return `${path}: ${r.dequantized.length} quantized tensors (${types}) run through dequantization to ${dtype}`;
 }
 
 /** Loads a MiniCPM GGUF; `note` receives the line that reports dequantized tensors (default: stderr). */

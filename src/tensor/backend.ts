@@ -56,6 +56,15 @@ export interface Backend {
 
   rmsNorm(x: Tensor, gain: Tensor, eps: number): { y: Tensor; rstd: Tensor };
   rmsNormGrad(x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor): { dx: Tensor; dgain: Tensor };
+  /** LayerNorm with bias over the last axis; mean and rstd per row are kept for the backward. */
+  layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): { y: Tensor; mean: Tensor; rstd: Tensor };
+  layerNormGrad(
+    x: Tensor,
+    weight: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    dy: Tensor,
+  ): { dx: Tensor; dweight: Tensor; dbias: Tensor };
   /** x: [B, T, H, D]; cos/sin: [maxPos, D/2]. `inverse` rotates by −θ (the backward pass). */
   rope(x: Tensor, cos: Tensor, sin: Tensor, posOffset: number, layout: RopeLayout, inverse: boolean): Tensor;
   /** q: [B, T, Hq, D], k/v: [B, S, Hkv, D], mask: additive, broadcastable to [B, Hq, T, S]. */

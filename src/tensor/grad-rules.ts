@@ -141,6 +141,11 @@ const rules: GradTable = {
     const { dx, dgain } = getBackend().rmsNormGrad(n.inputs[0], n.inputs[1], n.saved[0], dy);
     return [dx, dgain];
   },
+  layerNorm: (n, dy) => {
+    const [x, w] = n.inputs;
+    const { dx, dweight, dbias } = getBackend().layerNormGrad(x, w, n.saved[0], n.saved[1], dy);
+    return [dx, dweight, dbias];
+  },
   rope: (n, dy) => {
     const [, cos, sin] = n.inputs;
     return [getBackend().rope(dy, cos, sin, n.attrs.posOffset, n.attrs.layout, true), null, null];

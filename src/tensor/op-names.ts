@@ -39,6 +39,7 @@ export interface OpAttrs {
   softmax: Record<string, never>;
   logSoftmax: Record<string, never>;
   rmsNorm: { eps: number };
+  layerNorm: { eps: number };
   rope: { posOffset: number; layout: RopeLayout };
   attention: AttentionOptions & { hasMask: boolean };
   swiglu: Record<string, never>;

@@ -1,24 +1,39 @@
 /**
- * Ops the vision tower and the resampler need, composed from primitives so that their gradients come
- * from the existing rules: LayerNorm with a bias, a linear layer with a bias, and the bicubic resizing
- * of position tables as a matrix product with a constant interpolation matrix (resizing is linear in
- * the table, so matmul's rule is its exact backward).
+ * Ops the vision tower and the resampler need: LayerNorm with a bias (fused, hand-written backward;
+ * its composite twin is the oracle), a linear layer with a bias, and the bicubic resizing of position
+ * tables as a matrix product with a constant interpolation matrix (resizing is linear in the table,
+ * so matmul's rule is its exact backward).
  */
-import { ShapeError } from './errors.js';
+import { record } from './autograd.js';
+import { getBackend } from './backend.js';
+import { DTypeError, ShapeError } from './errors.js';
 import { add, addScalar, mul, rsqrt, square, sub } from './ops-elementwise.js';
 import { linear, matmul, mean } from './ops-reduce.js';
 import { reshape } from './ops-shape.js';
 import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
-/** (x − mean) / sqrt(var + eps) · weight + bias over the last axis (biased variance, as torch). */
-export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+function checkLayerNorm(x: Tensor, weight: Tensor, bias: Tensor): void {
   const d = x.shape[x.rank - 1];
   if (weight.rank !== 1 || bias.rank !== 1 || weight.shape[0] !== d || bias.shape[0] !== d) {
     throw new ShapeError(
       `layerNorm weight ${shapeStr(weight.shape)} / bias ${shapeStr(bias.shape)} do not match the last dim of ${shapeStr(x.shape)}`,
     );
   }
+  if (x.dtype !== weight.dtype || x.dtype !== bias.dtype || (x.dtype !== 'f32' && x.dtype !== 'f64'))
+    throw new DTypeError(`layerNorm needs one float dtype, got ${x.dtype}, ${weight.dtype}, ${bias.dtype}`);
+}
+
+/** (x − mean) / sqrt(var + eps) · weight + bias over the last axis (biased variance, as torch). Fused. */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  checkLayerNorm(x, weight, bias);
+  const { y, mean, rstd } = getBackend().layerNorm(x, weight, bias, eps);
+  return record('layerNorm', [x, weight, bias], { eps }, y, [mean, rstd]);
+}
+
+/** The same LayerNorm from primitives: the fused op's test oracle. */
+export function layerNormComposite(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  checkLayerNorm(x, weight, bias);
   const xc = sub(x, mean(x, -1, true));
   const rstd = rsqrt(addScalar(mean(square(xc), -1, true), eps));
   return add(mul(mul(xc, rstd), weight), bias);

@@ -83,6 +83,49 @@ describe('values', () => {
   });
 });
 
+describe('fused layerNorm equals its composite of primitives', () => {
+  for (const { name, backend } of [
+    { name: 'ref', backend: refBackend() },
+    { name: 'native', backend: nativeBackend() },
+  ]) {
+    it.skipIf(!backend)(`${name}: values and gradients, f32 and f64, odd widths`, () => {
+      T.setBackend(backend!);
+      for (const dtype of ['f32', 'f64'] as const) {
+        for (const shape of [
+          [3, 1],
+          [2, 3, 7],
+          [5, 1152],
+        ]) {
+          const d = shape[shape.length - 1];
+          const mk = (s: number[], shift = 0) => T.cast(T.addScalar(r(...s), shift), dtype);
+          const x = Tensor.parameter(mk(shape, 0.3));
+          const w = Tensor.parameter(mk([d], 1));
+          const b = Tensor.parameter(mk([d]));
+          const probe = mk(shape);
+          const grads = (fn: typeof T.layerNorm) => {
+            [x, w, b].forEach((p) => (p.grad = null));
+            const y = fn(x, w, b, 1e-6);
+            T.backward(T.sum(T.mul(y, probe)));
+            return [y, x.grad!, w.grad!, b.grad!].map((t) => t.toArray());
+          };
+          const fused = grads(T.layerNorm);
+          const oracle = grads(T.layerNormComposite);
+          const tol = dtype === 'f32' ? 2e-5 : 1e-12;
+          fused.forEach((a, i) => {
+            let m = 0;
+            let s = 0;
+            for (let k = 0; k < a.length; k++) {
+              m = Math.max(m, Math.abs(a[k] - oracle[i][k]));
+              s = Math.max(s, Math.abs(oracle[i][k]));
+            }
+            expect(m, `${dtype} ${shape.join('x')} output ${i}`).toBeLessThanOrEqual(tol * Math.max(1, s));
+          });
+        }
+      }
+    });
+  }
+});
+
 describe.skipIf(!nativeBackend())('native unmasked attention equals the reference', () => {
   it('on shapes with T ≠ S and odd head sizes', () => {
     for (const [B, Tq, S, H, D] of [

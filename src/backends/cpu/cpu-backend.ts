@@ -20,6 +20,7 @@ import { attention, attentionGrad } from './attention.js';
 import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
 import * as ew from './elementwise.js';
 import { linearMany, matmul } from './matmul.js';
+import * as ln from './layer-norm.js';
 import * as nn from './nn.js';
 import { reduce } from './reduce.js';
 
@@ -66,6 +67,9 @@ export class CpuBackend implements Backend {
     this.fast?.rmsNorm(x, gain, eps) ?? nn.rmsNorm(x, gain, eps);
   rmsNormGrad = (x: Tensor, gain: Tensor, rstd: Tensor, dy: Tensor) =>
     this.fast?.rmsNormGrad(x, gain, rstd, dy) ?? nn.rmsNormGrad(x, gain, rstd, dy);
+  layerNorm = (x: Tensor, weight: Tensor, bias: Tensor, eps: number) => ln.layerNorm(x, weight, bias, eps);
+  layerNormGrad = (x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor, dy: Tensor) =>
+    ln.layerNormGrad(x, weight, mean, rstd, dy);
   rope = (x: Tensor, cos: Tensor, sin: Tensor, pos: number, layout: RopeLayout, inverse: boolean): Tensor =>
     this.fast?.rope(x, cos, sin, pos, layout, inverse) ?? nn.rope(x, cos, sin, pos, layout, inverse);
   /** f32 without a mask runs through GEMM calls; masks and f64 use the reference loops. */

@@ -27,6 +27,21 @@ const page = {
   prefillTokensPerSecond: 0,
   /** Files this load read from the Cache API instead of the network. */
   cachedFiles: [] as string[],
+  /** The last 'done' message (timings of the last generation). */
+  lastDone: null as Extract<FromWorker, { type: 'done' }> | null,
+  /** Loads a model folder URL with this many kernel threads (scripted use: tests and benchmarks). */
+  loadUrl(base: string, threads: number): void {
+    $<HTMLInputElement>('threads').value = String(threads);
+    load({ kind: 'url', base: new URL(base, location.href).href });
+  },
+  /** Greedy generation from prompt ids with no stop token; read lastDone once state is 'ready'. */
+  bench(prompt: number[], decode: number): void {
+    if (page.state !== 'ready') throw new Error(`the page is ${page.state}, not ready`);
+    page.state = 'generating';
+    page.lastText = '';
+    answer = null;
+    post({ type: 'bench', prompt, decode });
+  },
 };
 (window as unknown as { minicpmPage: typeof page }).minicpmPage = page;
 
@@ -98,7 +113,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       stats.textContent =
         `${m.ids.length} tokens${m.cancelled ? ' (stopped)' : ''} · prefill ${m.promptTokens} tokens at ` +
         `${page.prefillTokensPerSecond.toFixed(1)} tok/s · decode ${page.tokensPerSecond.toFixed(1)} tok/s`;
-      history.push({ role: 'assistant', content: page.lastText });
+      page.lastDone = m;
+      if (answer) history.push({ role: 'assistant', content: page.lastText });
       setBusy(false);
       prompt.focus();
       break;

@@ -9,7 +9,7 @@ import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { refGemmKernels } from '../../src/backends/kernels-ref-gemm.js';
 import { makeWasmBackend, wasmAllocator } from '../../src/backends/wasm/wasm-backend.js';
 import { canShareMemory, createBrowserWasmKernels } from '../../src/backends/wasm/wasm-browser.js';
-import { generate } from '../../src/engine/generate.js';
+import { generate, type GenerateOptions } from '../../src/engine/generate.js';
 import { configFromHF } from '../../src/models/config.js';
 import type { MiniCPM } from '../../src/models/minicpm.js';
 import { loadParameters } from '../../src/models/weights.js';
@@ -106,23 +106,38 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   post({ type: 'ready', backend: backendName, notice, params, layers: config.numLayers });
 }
 
-async function run(msg: Extract<ToWorker, { type: 'generate' }>): Promise<void> {
+/** A chat turn: the conversation rendered in the model's chat format, stopping at its end tokens. */
+function chat(msg: Extract<ToWorker, { type: 'generate' }>): Promise<void> {
   if (!loaded) throw new Error('no model is loaded yet');
-  const { model, tok, format, stopIds } = loaded;
-  const prompt = renderPrompt(tok, format, msg.messages);
+  const prompt = renderPrompt(loaded.tok, loaded.format, msg.messages);
+  const opts = msg.temperature > 0 ? { temperature: msg.temperature } : { greedy: true };
+  return run(prompt, { ...opts, maxNewTokens: msg.maxNewTokens, stopIds: loaded.stopIds });
+}
+
+/** Prompt ids as given, greedy, every token decoded (no stop ids): for benchmarks. */
+function bench(msg: Extract<ToWorker, { type: 'bench' }>): Promise<void> {
+  for (const id of msg.prompt)
+    if (!Number.isInteger(id) || id < 0) throw new Error(`bench: prompt id ${id} is not a token id`);
+  return run(msg.prompt, { greedy: true, maxNewTokens: msg.decode, stopIds: [] }, false);
+}
+
+/** streamText: decode and post the text as it grows (off for benchmarks, whose ids need no tokenizer). */
+async function run(prompt: number[], opts: GenerateOptions, streamText = true): Promise<void> {
+  if (!loaded) throw new Error('no model is loaded yet');
+  const { model, tok } = loaded;
+  const stopIds = opts.stopIds ?? [];
   cancelled = false;
   if (cancelFlag) Atomics.store(cancelFlag, 0, 0);
   const ids: number[] = [];
   const t0 = performance.now();
   let t1 = t0;
   let text = '';
-  const opts = msg.temperature > 0 ? { temperature: msg.temperature } : { greedy: true };
-  for await (const step of generate(model, [prompt], { ...opts, maxNewTokens: msg.maxNewTokens, stopIds })) {
+  for await (const step of generate(model, [prompt], opts)) {
     if (step.step === 0) t1 = performance.now();
     const id = step.ids[0];
     if (id < 0) break;
     ids.push(id);
-    if (!stopIds.includes(id)) {
+    if (streamText && !stopIds.includes(id)) {
       const full = tok.decode(ids.filter((i) => !stopIds.includes(i)));
       // a partial UTF-8 sequence decodes to U+FFFD: wait for the token that completes it
       if (!full.endsWith('\uFFFD')) {
@@ -145,7 +160,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
     cancelled = true;
     return;
   }
-  const job = m.type === 'load' ? load(m) : run(m);
+  const job = m.type === 'load' ? load(m) : m.type === 'bench' ? bench(m) : chat(m);
   job.catch((err: unknown) =>
     post({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
   );

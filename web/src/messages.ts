@@ -14,6 +14,7 @@ export type ToWorker =
       cancel: SharedArrayBuffer | null;
     }
   | { type: 'generate'; messages: ChatMessage[]; maxNewTokens: number; temperature: number }
+  | { type: 'bench'; prompt: number[]; decode: number }
   | { type: 'cancel' };
 
 export type LoadPhase = 'download' | 'cache' | 'weights';

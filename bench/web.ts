@@ -1,0 +1,333 @@
+/**
+ * The browser engine vs wllama (npm @wllama/wllama, llama.cpp compiled to WebAssembly) in the same
+ * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
+ *
+ *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 32] [--threads 1,2] [--demo DIR] [--small]
+ *
+ * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
+ * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
+ * weights and only --layers layers. --small swaps the 2B-wide model for a tiny one, to check the script.
+ * Each row: prefill (--prompt random ids, one call) and decode (--decode greedy steps, no stop token)
+ * tokens/s, after a warm-up run, per thread count; ours on the wasm backend (one engine worker + kernel
+ * workers), wllama with n_threads; and our native backend in Node on the same model (the issue's target:
+ * wasm decode >= 40% of native). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
+ * Writes bench/results/web.json (not with --small).
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import { useBackend } from '../src/backends/index.js';
+import { findWasmModule } from '../src/backends/wasm/wasm-node.js';
+import { generate } from '../src/engine/generate.js';
+import { configFromHF } from '../src/models/config.js';
+import { exportModelToGguf } from '../src/models/gguf-export.js';
+import { loadModel, saveModel } from '../src/models/load.js';
+import { MiniCPM } from '../src/models/minicpm.js';
+import { Rng } from '../src/tensor/index.js';
+import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
+import { serveBench, WLLAMA_PAGE } from './web-pages.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+interface Opts {
+  layers: number;
+  prompt: number;
+  decode: number;
+  threads: number[];
+  demo: string | null;
+  small: boolean;
+}
+
+function parse(args: string[]): Opts {
+  const get = (k: string) => {
+    const i = args.indexOf(`--${k}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const num = (k: string, d: number) => {
+    const v = Number(get(k) ?? d);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer`);
+    return v;
+  };
+  return {
+    layers: num('layers', 2),
+    prompt: num('prompt', 128),
+    decode: num('decode', 32),
+    threads: (get('threads') ?? '1,2').split(',').map(Number),
+    demo: get('demo') ?? latestDemo(),
+    small: args.includes('--small'),
+  };
+}
+
+/** npm start's latest checkpoint folder (runs/demo/<phase>/checkpoints/step-*), if any. */
+function latestDemo(): string | null {
+  const base = path.join(root, 'runs', 'demo');
+  let best: string | null = null;
+  for (const phase of existsSync(base) ? readdirSync(base) : []) {
+    const ck = path.join(base, phase, 'checkpoints');
+    if (!existsSync(ck)) continue;
+    for (const s of readdirSync(ck).filter((d) => d.startsWith('step-')))
+      if (existsSync(path.join(ck, s, 'model.safetensors')) && (!best || s > path.basename(best)))
+        best = path.join(ck, s);
+  }
+  return best;
+}
+
+/** The 2B-wide model (or a tiny one) as a folder with the tiny test tokenizer (the bench feeds ids). */
+async function wideModel(o: Opts, tmp: string): Promise<string> {
+  const config = configFromHF(
+    o.small
+      ? {
+          model_type: 'minicpm',
+          vocab_size: 4096,
+          hidden_size: 256,
+          intermediate_size: 640,
+          num_hidden_layers: 2,
+          num_attention_heads: 4,
+          num_key_value_heads: 4,
+        }
+      : {
+          model_type: 'minicpm',
+          vocab_size: 122753,
+          hidden_size: 2304,
+          intermediate_size: 5760,
+          num_hidden_layers: o.layers,
+          num_attention_heads: 36,
+          num_key_value_heads: 36,
+          max_position_embeddings: 4096,
+        },
+  );
+  const tok = path.join(tmp, 'tok');
+  mkdirSync(tok, { recursive: true });
+  copyFileSync(
+    path.join(root, 'test', 'fixtures', 'tokenizer', 'tiny-nfkc.model'),
+    path.join(tok, 'tokenizer.model'),
+  );
+  const dir = path.join(tmp, o.small ? 'tiny' : `wide-${o.layers}l`);
+  await saveModel(dir, MiniCPM.init(config, new Rng(1)), { tokenizerFrom: tok });
+  return dir;
+}
+
+interface Speeds {
+  prefill: number;
+  decode: number;
+}
+
+/** Our native backend in Node on the same folder (prefill and decode as the page measures them). */
+async function nativeSpeeds(dir: string, prompt: number[], decode: number): Promise<Speeds> {
+  useBackend('native');
+  const model = await loadModel(dir);
+  const once = async () => {
+    const t0 = performance.now();
+    let t1 = t0;
+    for await (const s of generate(model, [prompt], { greedy: true, maxNewTokens: decode, stopIds: [] }))
+      if (s.step === 0) t1 = performance.now();
+    return {
+      prefill: prompt.length / ((t1 - t0) / 1000),
+      decode: (decode - 1) / ((performance.now() - t1) / 1000),
+    };
+  };
+  await once();
+  return once();
+}
+
+type W = {
+  minicpmPage: {
+    state: string;
+    error: string;
+    loadUrl(u: string, t: number): void;
+    bench(p: number[], d: number): void;
+    lastDone: { prefillMs: number; decodeMs: number; ids: number[] } | null;
+  };
+};
+
+async function oursInBrowser(
+  browser: Browser,
+  url: string,
+  modelUrl: string,
+  threads: number,
+  prompt: number[],
+  decode: number,
+): Promise<Speeds & { backend: string }> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}/?autoload=0`);
+    await page.evaluate(([u, t]) => (globalThis as unknown as W).minicpmPage.loadUrl(u, t), [
+      modelUrl,
+      threads,
+    ] as const);
+    const ready = () =>
+      page.waitForFunction(
+        () => ['ready', 'error'].includes((globalThis as unknown as W).minicpmPage.state),
+        null,
+        { timeout: 600_000 },
+      );
+    await ready();
+    const run = async () => {
+      await page.evaluate(([p, d]) => (globalThis as unknown as W).minicpmPage.bench(p, d), [
+        prompt,
+        decode,
+      ] as const);
+      await ready();
+      return page.evaluate(() => ({
+        ...(globalThis as unknown as W).minicpmPage.lastDone!,
+        error: (globalThis as unknown as W).minicpmPage.error,
+      }));
+    };
+    await run(); // warm-up
+    const r = await run();
+    if (r.error) throw new Error(`our page failed: ${r.error}`);
+    const backend = await page.evaluate(
+      () => (globalThis as unknown as { minicpmPage: { backend: string } }).minicpmPage.backend,
+    );
+    return {
+      prefill: prompt.length / (r.prefillMs / 1000),
+      decode: (r.ids.length - 1) / (r.decodeMs / 1000),
+      backend,
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+interface WllamaResult {
+  timings: { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number };
+}
+
+async function wllamaInBrowser(
+  browser: Browser,
+  url: string,
+  gguf: string,
+  threads: number,
+  prompt: string,
+  decode: number,
+): Promise<Speeds & { promptN: number }> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}/wllama.html`);
+    await page.waitForFunction(
+      () => (globalThis as unknown as { wllamaReady?: boolean }).wllamaReady === true,
+    );
+    const r = await page.evaluate(
+      ([g, t, p, d]) =>
+        (globalThis as unknown as { runWllama(...a: unknown[]): Promise<WllamaResult> }).runWllama(
+          g,
+          t,
+          p,
+          d,
+        ),
+      [gguf, threads, prompt, decode] as const,
+    );
+    return {
+      prefill: r.timings.prompt_per_second,
+      decode: r.timings.predicted_per_second,
+      promptN: r.timings.prompt_n,
+    };
+  } finally {
+    await page.close();
+  }
+}
+
+export default async function main(args: string[]): Promise<void> {
+  const o = parse(args);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  const wllamaDir = path.join(root, 'node_modules', '@wllama', 'wllama', 'esm');
+  if (!existsSync(wllamaDir)) throw new Error('@wllama/wllama is not installed: npm install');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'minicpm-bench-web-'));
+  const pageDir = path.join(tmp, 'page');
+  const { buildWeb } = (await import(pathToFileURL(path.join(root, 'scripts', 'build-web.mjs')).href)) as {
+    buildWeb: (o: string) => Promise<unknown>;
+  };
+  await buildWeb(pageDir);
+  copyFileSync(findWasmModule()!, path.join(pageDir, 'minicpm-kernels.wasm'));
+
+  const models: { name: string; dir: string }[] = [];
+  if (o.demo) models.push({ name: 'demo', dir: o.demo });
+  else console.log('no demo model (run npm start, or pass --demo DIR): its rows are skipped');
+  models.push({
+    name: o.small ? 'tiny (check)' : `2B-wide ${o.layers} layers`,
+    dir: await wideModel(o, tmp),
+  });
+
+  const routes: Record<string, string> = { '/wllama/': wllamaDir, '/g/': tmp };
+  models.forEach((m, i) => (routes[`/m/${i}/`] = m.dir));
+  routes['/'] = pageDir;
+  const { server, url } = await serveBench(routes, { '/wllama.html': WLLAMA_PAGE });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const rows: Record<string, unknown>[] = [];
+  try {
+    for (const [i, m] of models.entries()) {
+      const model = await loadModel(m.dir);
+      const gguf = path.join(tmp, `m${i}.gguf`);
+      await exportModelToGguf(model, gguf, {
+        dtype: 'f32',
+        tokenizer: syntheticGgufVocab(model.config.vocabSize),
+        name: 'bench',
+      });
+      const rng = new Rng(5);
+      const prompt = Array.from(
+        { length: o.prompt },
+        () => 3 + Math.floor(rng.uniform() * (model.config.vocabSize - 3)),
+      );
+      const text = Array.from({ length: o.prompt - 1 }, () =>
+        String.fromCharCode(97 + Math.floor(rng.uniform() * 26)),
+      ).join('');
+      const native = await nativeSpeeds(m.dir, prompt.slice(0, o.prompt), o.decode);
+      for (const t of o.threads) {
+        // wllama takes text (its synthetic vocab spells it byte by byte); ours the same number of ids
+        const peer = await wllamaInBrowser(browser, url, `${url}/g/m${i}.gguf`, t, text, o.decode);
+        const ours = await oursInBrowser(
+          browser,
+          url,
+          `${url}/m/${i}/`,
+          t,
+          prompt.slice(0, peer.promptN),
+          o.decode,
+        );
+        const row = {
+          model: m.name,
+          threads: t,
+          oursPrefill: ours.prefill,
+          wllamaPrefill: peer.prefill,
+          oursDecode: ours.decode,
+          wllamaDecode: peer.decode,
+          nativeDecode: native.decode,
+          nativePrefill: native.prefill,
+          wllamaPromptTokens: peer.promptN,
+          backend: ours.backend,
+        };
+        rows.push(row);
+        const f = (x: number) => x.toFixed(1).padStart(8);
+        console.log(
+          `${m.name.padEnd(22)} ${t}t  prefill ours ${f(ours.prefill)} wllama ${f(peer.prefill)} (${(ours.prefill / peer.prefill).toFixed(2)}x)` +
+            `  decode ours ${f(ours.decode)} wllama ${f(peer.decode)} (${(ours.decode / peer.decode).toFixed(2)}x), ${((100 * ours.decode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
+        );
+      }
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  if (!o.small) {
+    const out = path.join(here, 'results', 'web.json');
+    writeFileSync(
+      out,
+      `${JSON.stringify({ date: new Date().toISOString(), prompt: o.prompt, decode: o.decode, unit: 'tokens/s', rows }, null, 2)}\n`,
+    );
+    console.log(`wrote ${path.relative(root, out)}`);
+  }
+}

@@ -10,6 +10,8 @@
  * an equal share of --tokens from each, concatenated. GPTQ calibrates on --calibration windows of --ctx
  * tokens spread over the train split. Every variant is written to --work and loaded back the way the
  * commands load it (loadAnyModel: GPTQ folders on the int4/int8 kernels, GGUF Q4_0/Q8_0 likewise).
+ * Rows: f32, bf16, W8 and W4 GPTQ g32 act-order, W4 RTN g32, int8 head, Q8_0, Q4_0. An int8 KV cache
+ * has no row: the protocol runs whole windows without a cache, so it would not be exercised.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +20,7 @@ import { useBackend } from '../src/backends/index.js';
 import { readShard, readShardIndex } from '../src/data/shards/format.js';
 import { perplexity, type PerplexityResult } from '../src/eval/perplexity.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
+import { useInt8Head } from '../src/quant/int8-head.js';
 import { loadModel } from '../src/models/load.js';
 import { LINEAR_GROUPS, type MiniCPM } from '../src/models/minicpm.js';
 import {
@@ -137,6 +140,15 @@ async function main(): Promise<void> {
           tokenizerFrom: a.model,
         });
         return path.join(work, 'w4-rtn');
+      },
+    ],
+    [
+      'int8 head',
+      'f32 body, --head-dtype int8 (the tied embedding/head as W8)',
+      async () => {
+        const m = await loadModel(a.model!);
+        useInt8Head(m);
+        return m;
       },
     ],
     [

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { generate } from '../engine/generate.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { loadAnyModel } from '../quant/index.js';
+import { applyHeadDtype } from '../quant/int8-head.js';
 import { loadAdapter } from '../align/lora.js';
 import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
@@ -96,6 +97,7 @@ interface GenerateCli {
   json?: boolean;
   kvCache: string;
   adapter?: string;
+  headDtype?: string;
 }
 
 export async function generateCommand(o: GenerateCli): Promise<void> {
@@ -128,6 +130,7 @@ export async function generateCommand(o: GenerateCli): Promise<void> {
   }
   const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
   if (o.adapter) loadAdapter(o.adapter, model);
+  applyHeadDtype(model, o.headDtype ?? 'float');
   // Text needs the model folder's tokenizer (or --tokenizer); ids do not.
   const tokenizer =
     o.prompt !== undefined || o.tokenizer || o.stop?.length
@@ -216,5 +219,10 @@ export function registerModelCommands(program: Command): void {
     )
     .option('--json', 'print {"ids": [...]} at the end instead of streaming')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option(
+      '--head-dtype <float|int8>',
+      'LM head (and tied embedding) as int8 rows: less memory and decode bytes',
+      'float',
+    )
     .action(generateCommand);
 }

@@ -41,3 +41,9 @@ export function useInt8Head(model: MiniCPM): number {
   head.dispose();
   return qweightBytes(w);
 }
+
+/** The `--head-dtype` flag: 'float' keeps the checkpoint's head, 'int8' calls useInt8Head. */
+export function applyHeadDtype(model: MiniCPM, value: string): void {
+  if (value === 'int8') useInt8Head(model);
+  else if (value !== 'float') throw new QuantShapeError(`--head-dtype must be float or int8, got ${value}`);
+}

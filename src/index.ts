@@ -20,5 +20,7 @@ export { AdamW, muPGroups } from './train/optimizer.js';
 export { lrAt, type ScheduleSpec } from './train/schedules.js';
 export { runTraining } from './train/trainer.js';
 export { ValidationSet, validate } from './train/validation.js';
+export { LoraAdapters, LoraError, parseLoraSpec, type LoraConfig } from './nn/lora.js';
+export { initLora, loadAdapter, mergeLora, saveAdapter } from './align/lora.js';
 
 useBackend('auto');

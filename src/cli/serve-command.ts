@@ -22,6 +22,10 @@ interface ServeOptions {
   kvBudget?: string;
   maxQueue: string;
   prefixCache: boolean;
+  apiKey?: string;
+  maxBodyBytes: string;
+  maxPromptTokens?: string;
+  maxTokensLimit?: string;
 }
 
 /** A whole number from a flag, or a clear error naming the flag. */
@@ -54,6 +58,10 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--max-queue <n>', 'requests waiting for a slot before new ones get 503', '64')
     .option('--no-prefix-cache', "do not reuse finished prompts' KV for shared prefixes")
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1 routes (or MINICPM_API_KEY)')
+    .option('--max-body-bytes <n>', 'largest request body (413 above)', String(16 << 20))
+    .option('--max-prompt-tokens <n>', 'longest prompt accepted (default: the context)')
+    .option('--max-tokens-limit <n>', 'largest max_tokens accepted (default: the context)')
     .action(async (o: ServeOptions) => {
       const scheduling = {
         parallel: count('--parallel', o.parallel, 1),
@@ -72,7 +80,14 @@ export function registerServeCommand(program: Command): void {
         kvDtype: kvCache,
         ...scheduling,
       });
-      const app = buildServer(service);
+      const app = buildServer(service, {
+        apiKey: o.apiKey ?? process.env.MINICPM_API_KEY,
+        maxBodyBytes: count('--max-body-bytes', o.maxBodyBytes, 1024),
+        maxPromptTokens:
+          o.maxPromptTokens === undefined ? undefined : count('--max-prompt-tokens', o.maxPromptTokens, 1),
+        maxTokens:
+          o.maxTokensLimit === undefined ? undefined : count('--max-tokens-limit', o.maxTokensLimit, 1),
+      });
       const url = await app.listen({ host: o.host, port: Number(o.port) });
       console.log(`serving ${name} at ${url}/v1`);
       // graceful: refuse new requests (503), let running ones finish, then exit

@@ -1,39 +1,65 @@
 /**
  * An OpenAI-compatible HTTP API over one model: GET /v1/models, POST /v1/completions and
- * POST /v1/chat/completions, each streaming as server-sent events with `"stream": true`. Errors use
- * OpenAI's `{"error": {message, type, param, code}}` shape, so existing clients report them properly.
+ * POST /v1/chat/completions (completions.ts), plus GET /health and GET /metrics (Prometheus). Errors
+ * use OpenAI's `{"error": {message, type, param, code}}` shape, so existing clients report them
+ * properly. With an API key every /v1 route needs `Authorization: Bearer KEY` (401 otherwise);
+ * /health and /metrics stay open for probes and scrapers.
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { chatCompletion, textCompletion, type CompletionContext } from './completions.js';
 import { ApiError } from './errors.js';
-import type { Delta, GenerationService, Usage } from './generation-service.js';
-import { parseChat, parseCompletion, type SamplingRequest } from './requests.js';
+import type { GenerationService } from './generation-service.js';
+import { ServerMetrics } from './metrics.js';
+import { parseChat, parseCompletion, type RequestLimits } from './requests.js';
 
-const now = () => Math.floor(Date.now() / 1000);
-
-function usageOf(u: Usage) {
-  return {
-    prompt_tokens: u.promptTokens,
-    completion_tokens: u.completionTokens,
-    total_tokens: u.promptTokens + u.completionTokens,
-  };
+export interface ServerOptions {
+  logger?: boolean;
+  /** Bearer token required on /v1 routes. */
+  apiKey?: string;
+  /** Largest request body in bytes (default 16 MiB); larger ones get 413. */
+  maxBodyBytes?: number;
+  /** Longest prompt in tokens (default: the model's context). */
+  maxPromptTokens?: number;
+  /** Largest max_tokens (default: the model's context). */
+  maxTokens?: number;
+  /** Process metrics (CPU, memory, event loop) on /metrics too (default true). */
+  processMetrics?: boolean;
 }
 
-export function buildServer(service: GenerationService, opts: { logger?: boolean } = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 16 << 20 });
+function sameKey(given: string, key: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+export function buildServer(service: GenerationService, opts: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.maxBodyBytes ?? 16 << 20 });
+  const metrics = new ServerMetrics(service.scheduler, opts.processMetrics ?? true);
+  const limits: RequestLimits = { maxContext: service.contextLength, maxTokens: opts.maxTokens };
+  const ctx: CompletionContext = {
+    service,
+    metrics,
+    maxPromptTokens: Math.min(opts.maxPromptTokens ?? service.contextLength, service.contextLength),
+  };
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
     const type = err instanceof ApiError ? err.type : status < 500 ? 'invalid_request_error' : 'server_error';
     if (err instanceof ApiError && err.retryAfter !== undefined)
       void reply.header('retry-after', String(err.retryAfter));
+    const message =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `the request body is larger than this server's limit of ${opts.maxBodyBytes ?? 16 << 20} bytes`
+        : status === 500 && !(err instanceof ApiError)
+          ? `internal error: ${err.message}`
+          : err.message;
     void reply.status(status).send({
       error: {
-        message:
-          status === 500 && !(err instanceof ApiError) ? `internal error: ${err.message}` : err.message,
+        message,
         type,
         param: err instanceof ApiError ? err.param : null,
-        code: null,
+        code: err instanceof ApiError && status === 401 ? 'invalid_api_key' : null,
       },
     });
   });
@@ -48,81 +74,50 @@ export function buildServer(service: GenerationService, opts: { logger?: boolean
     });
   });
 
+  if (opts.apiKey) {
+    const key = opts.apiKey;
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (!req.url.startsWith('/v1/')) return done();
+      const auth = req.headers.authorization ?? '';
+      const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (sameKey(given, key)) return done();
+      done(
+        new ApiError(
+          given ? 'incorrect API key' : 'this server needs an API key: send "Authorization: Bearer <key>"',
+          401,
+        ),
+      );
+    });
+  }
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+  });
+
   app.get('/v1/models', () => ({
     object: 'list',
-    data: [{ id: service.modelName, object: 'model', created: now(), owned_by: 'minicpm' }],
+    data: [
+      { id: service.modelName, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'minicpm' },
+    ],
   }));
-  app.get('/health', () => ({ status: 'ok' }));
-
-  /** One completion, answered whole or as server-sent events. */
-  const respond = async (
-    reply: FastifyReply,
-    prompt: number[],
-    r: SamplingRequest,
-    kind: 'chat' | 'text',
-  ): Promise<unknown> => {
-    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
-    const created = now();
-    const object = kind === 'chat' ? 'chat.completion' : 'text_completion';
-    const base = { id, created, model: service.modelName };
-    if (!r.stream) {
-      let text = '';
-      let finish: Delta['finish'];
-      const usage = await service.complete(prompt, r, (d) => {
-        text += d.text;
-        finish = d.finish ?? finish;
-      });
-      const choice =
-        kind === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }
-          : { index: 0, text, logprobs: null, finish_reason: finish };
-      return { ...base, object, choices: [choice], usage: usageOf(usage) };
-    }
-    const abort = new AbortController();
-    reply.raw.on('close', () => abort.abort());
-    reply.hijack();
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-    });
-    const send = (payload: unknown) => reply.raw.write(`data: ${JSON.stringify(payload)}\n\n`);
-    const chunk = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-    if (kind === 'chat')
-      send({
-        ...base,
-        object: chunk,
-        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
-      });
-    try {
-      const usage = await service.complete(
-        prompt,
-        r,
-        (d) => {
-          if (!d.text && !d.finish) return;
-          const choice =
-            kind === 'chat'
-              ? { index: 0, delta: d.text ? { content: d.text } : {}, finish_reason: d.finish ?? null }
-              : { index: 0, text: d.text, logprobs: null, finish_reason: d.finish ?? null };
-          send({ ...base, object: chunk, choices: [choice] });
-        },
-        abort.signal,
-      );
-      send({ ...base, object: chunk, choices: [], usage: usageOf(usage) });
-    } catch (e) {
-      send({ error: { message: (e as Error).message, type: 'server_error', param: null, code: null } });
-    }
-    reply.raw.end('data: [DONE]\n\n');
-    return reply;
-  };
+  app.get('/health', () => {
+    const s = service.scheduler.stats();
+    return { status: 'ok', slots: s.parallel, active: s.active, queued: s.queued };
+  });
+  app.get('/metrics', async (_req, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
 
   app.post('/v1/completions', async (req, reply) => {
-    const r = parseCompletion(req.body, service.contextLength);
-    return respond(reply, service.completionPrompt(r.prompt), r, 'text');
+    const r = parseCompletion(req.body, limits);
+    if (r.maxTokens > 0) service.checkCapacity(r.prompts.length * r.n);
+    return textCompletion(ctx, reply, r);
   });
   app.post('/v1/chat/completions', async (req, reply) => {
-    const r = parseChat(req.body, service.contextLength);
-    return respond(reply, service.chatPrompt(r.messages), r, 'chat');
+    const r = parseChat(req.body, limits);
+    service.checkCapacity(r.n);
+    return chatCompletion(ctx, reply, r);
   });
   return app;
 }

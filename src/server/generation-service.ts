@@ -12,6 +12,7 @@ import type { MiniCPM } from '../models/minicpm.js';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
 import { IncrementalText } from './incremental-text.js';
+import { TokenTexts } from './json-constraint.js';
 import type { SamplingRequest } from './requests.js';
 import {
   Scheduler,
@@ -19,6 +20,7 @@ import {
   SchedulerError,
   type SchedulerOptions,
   type SequenceResult,
+  type TokenConstraint,
 } from './scheduler.js';
 
 export type FinishReason = 'stop' | 'length';
@@ -55,6 +57,7 @@ export interface ServiceOptions extends SchedulerOptions {
 export class GenerationService {
   readonly format: ChatFormat;
   readonly scheduler: Scheduler;
+  private texts: TokenTexts | null = null;
 
   constructor(
     readonly model: MiniCPM,
@@ -68,6 +71,17 @@ export class GenerationService {
 
   get kvCacheDtype(): KVCacheDtype {
     return this.scheduler.kvDtype;
+  }
+
+  /** Each token's text, for log-probs and JSON mode (built on first use). */
+  get tokenTexts(): TokenTexts {
+    return (this.texts ??= new TokenTexts(this.tok));
+  }
+
+  /** Refuses up front (503) when `count` more sequences would overflow the queue, e.g. before a stream opens. */
+  checkCapacity(count: number): void {
+    const e = this.scheduler.refusal(count);
+    if (e) throw new ApiError(e.message, 503, null, 'server_busy', e.retryAfter);
   }
 
   get contextLength(): number {
@@ -114,7 +128,11 @@ export class GenerationService {
     r: SamplingRequest,
     onDelta: (d: Delta) => void,
     signal?: AbortSignal,
-    opts: { index?: number; onToken?: (id: number, logits: Float32Array) => void } = {},
+    opts: {
+      index?: number;
+      onToken?: (id: number, logits: Float32Array) => void;
+      constraint?: TokenConstraint;
+    } = {},
   ): Promise<Usage> {
     if (prompt.length + r.maxTokens > this.contextLength)
       throw new ApiError(
@@ -135,6 +153,7 @@ export class GenerationService {
         sampler: this.samplerFor(r, opts.index),
         stopIds: eos >= 0 ? [eos] : [],
         signal,
+        constraint: opts.constraint,
         onToken: (id, logits) => {
           opts.onToken?.(id, logits);
           if (id === eos) return;

@@ -1,7 +1,8 @@
 /**
  * The OpenAI request bodies this server accepts, checked field by field: a wrong field is a 400 naming
  * it, never a crash inside generation. Extensions beyond OpenAI's fields (top_k, min_p,
- * repetition_penalty) follow the names llama.cpp's and vLLM's servers use.
+ * repetition_penalty) follow the names llama.cpp's and vLLM's servers use. `limits` are the server's
+ * operator-set bounds (--max-tokens-limit); the prompt-length bound is checked once it is tokenized.
  */
 import type { ChatMessage } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
@@ -18,14 +19,35 @@ export interface SamplingRequest {
   stop: string[];
   seed?: number;
   stream: boolean;
+  /** Completions per prompt. */
+  n: number;
+  /** Streaming: a last chunk with the usage (stream_options.include_usage). */
+  includeUsage: boolean;
+  /** response_format json_object: constrained to a JSON object. */
+  json: boolean;
 }
 
+/** A prompt as text or as token ids. */
+export type Prompt = string | number[];
+
 export interface CompletionRequest extends SamplingRequest {
-  prompt: string;
+  /** One or more prompts (a batch: choices are numbered prompt by prompt). */
+  prompts: Prompt[];
+  echo: boolean;
+  /** Number of top log-probs per token (0: the chosen token's only); null: none. */
+  logprobs: number | null;
 }
 
 export interface ChatRequest extends SamplingRequest {
   messages: ChatMessage[];
+  logprobs: boolean;
+  topLogprobs: number;
+}
+
+export interface RequestLimits {
+  maxContext: number;
+  /** Upper bound on max_tokens (default: the context). */
+  maxTokens?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -38,17 +60,19 @@ function num(b: Body, key: string, dflt: number | undefined, min: number, max: n
   return v;
 }
 
-function sampling(b: Body, maxContext: number): SamplingRequest {
-  const n = num(b, 'n', 1, 1, 1);
-  if (n !== 1) throw new ApiError('only n = 1 is supported', 400, 'n');
+function sampling(b: Body, limits: RequestLimits, minTokens: number): SamplingRequest {
+  const n = num(b, 'n', 1, 1, 16)!;
+  if (!Number.isInteger(n)) throw new ApiError('"n" must be an integer in [1, 16]', 400, 'n');
   const stop = b.stop;
   const stops = stop === undefined || stop === null ? [] : typeof stop === 'string' ? [stop] : stop;
   if (!Array.isArray(stops) || stops.length > 4 || stops.some((s) => typeof s !== 'string' || s === ''))
     throw new ApiError('"stop" must be a non-empty string or a list of up to 4 of them', 400, 'stop');
   if (b.stream !== undefined && typeof b.stream !== 'boolean')
     throw new ApiError('"stream" must be a boolean', 400, 'stream');
+  const cap = Math.min(limits.maxTokens ?? limits.maxContext, limits.maxContext);
   const maxTokens =
-    num(b, 'max_completion_tokens', undefined, 1, maxContext) ?? num(b, 'max_tokens', 256, 1, maxContext)!;
+    num(b, 'max_completion_tokens', undefined, minTokens, cap) ??
+    num(b, 'max_tokens', Math.min(256, cap), minTokens, cap)!;
   if (!Number.isInteger(maxTokens)) throw new ApiError('"max_tokens" must be an integer', 400, 'max_tokens');
   const seed = num(b, 'seed', undefined, 0, 2 ** 32 - 1);
   const topK = num(b, 'top_k', undefined, 0, 1e6);
@@ -64,8 +88,44 @@ function sampling(b: Body, maxContext: number): SamplingRequest {
     stop: stops as string[],
     seed: seed === undefined ? undefined : Math.floor(seed),
     stream: b.stream === true,
+    n,
+    includeUsage: streamOptions(b),
+    json: responseFormat(b),
   };
 }
+
+function streamOptions(b: Body): boolean {
+  const o = b.stream_options;
+  if (o === undefined || o === null) return false;
+  const inc = (o as { include_usage?: unknown }).include_usage;
+  if (typeof o !== 'object' || (inc !== undefined && typeof inc !== 'boolean'))
+    throw new ApiError('"stream_options" must be {"include_usage": boolean}', 400, 'stream_options');
+  if (b.stream !== true)
+    throw new ApiError('"stream_options" is only allowed with "stream": true', 400, 'stream_options');
+  return inc === true;
+}
+
+function responseFormat(b: Body): boolean {
+  const f = b.response_format;
+  if (f === undefined || f === null) return false;
+  const type = (f as { type?: unknown }).type;
+  if (type === 'text') return false;
+  if (type === 'json_object') return true;
+  if (type === 'json_schema')
+    throw new ApiError(
+      'response_format json_schema is not supported; use {"type": "json_object"}',
+      400,
+      'response_format',
+    );
+  throw new ApiError(
+    '"response_format" must be {"type": "text"} or {"type": "json_object"}',
+    400,
+    'response_format',
+  );
+}
+
+const isIds = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && (x as number) >= 0);
 
 function body(raw: unknown): Body {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
@@ -73,17 +133,39 @@ function body(raw: unknown): Body {
   return raw as Body;
 }
 
-export function parseCompletion(raw: unknown, maxContext: number): CompletionRequest {
+export function parseCompletion(raw: unknown, limits: RequestLimits): CompletionRequest {
   const b = body(raw);
-  const p: unknown = Array.isArray(b.prompt) && b.prompt.length === 1 ? (b.prompt as unknown[])[0] : b.prompt;
-  if (typeof p !== 'string')
-    throw new ApiError('"prompt" must be a string (one prompt per request)', 400, 'prompt');
-  return { ...sampling(b, maxContext), prompt: p };
+  const p = b.prompt;
+  // a string, a list of token ids, or a batch of either
+  const prompts: Prompt[] | null =
+    typeof p === 'string' || isIds(p)
+      ? [p]
+      : Array.isArray(p) &&
+          p.length > 0 &&
+          p.length <= 64 &&
+          p.every((x) => typeof x === 'string' || isIds(x))
+        ? p
+        : null;
+  if (!prompts)
+    throw new ApiError(
+      '"prompt" must be a string, a list of token ids, or a list of up to 64 of either',
+      400,
+      'prompt',
+    );
+  if (b.echo !== undefined && b.echo !== null && typeof b.echo !== 'boolean')
+    throw new ApiError('"echo" must be a boolean', 400, 'echo');
+  const logprobs = num(b, 'logprobs', undefined, 0, 20);
+  if (logprobs !== undefined && !Number.isInteger(logprobs))
+    throw new ApiError('"logprobs" must be an integer in [0, 20]', 400, 'logprobs');
+  const echo = b.echo === true;
+  const r = sampling(b, limits, echo ? 0 : 1);
+  if (r.maxTokens === 0 && r.stream) throw new ApiError('"max_tokens": 0 cannot stream', 400, 'max_tokens');
+  return { ...r, prompts, echo, logprobs: logprobs ?? null };
 }
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
-export function parseChat(raw: unknown, maxContext: number): ChatRequest {
+export function parseChat(raw: unknown, limits: RequestLimits): ChatRequest {
   const b = body(raw);
   if (!Array.isArray(b.messages) || b.messages.length === 0)
     throw new ApiError('"messages" must be a non-empty list', 400, 'messages');
@@ -107,5 +189,12 @@ export function parseChat(raw: unknown, maxContext: number): ChatRequest {
   });
   if (messages[messages.length - 1].role !== 'user')
     throw new ApiError('the last message must come from the user', 400, 'messages');
-  return { ...sampling(b, maxContext), messages };
+  if (b.logprobs !== undefined && b.logprobs !== null && typeof b.logprobs !== 'boolean')
+    throw new ApiError('"logprobs" must be a boolean', 400, 'logprobs');
+  const top = num(b, 'top_logprobs', 0, 0, 20)!;
+  if (!Number.isInteger(top))
+    throw new ApiError('"top_logprobs" must be an integer in [0, 20]', 400, 'top_logprobs');
+  if (top > 0 && b.logprobs !== true)
+    throw new ApiError('"top_logprobs" needs "logprobs": true', 400, 'top_logprobs');
+  return { ...sampling(b, limits, 1), messages, logprobs: b.logprobs === true, topLogprobs: top };
 }

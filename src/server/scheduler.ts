@@ -45,6 +45,17 @@ export interface SchedulerOptions {
   prefixCache?: boolean;
 }
 
+/** Restricts which tokens a sequence may produce (e.g. JSON mode). */
+export interface TokenConstraint {
+  /** A token that must come next (e.g. end of text once the JSON is complete), if any. */
+  forced(): number | undefined;
+  allow(id: number): boolean;
+  accept(id: number): void;
+}
+
+/** Redraws after a rejected token before the whole vocabulary is checked at once. */
+const REDRAWS = 32;
+
 export interface SequenceRequest {
   prompt: readonly number[];
   maxTokens: number;
@@ -52,6 +63,7 @@ export interface SequenceRequest {
   stopIds: readonly number[];
   /** Each new token with its logits row; returning false ends the sequence (e.g. a stop string). */
   onToken: (id: number, logits: Float32Array) => boolean | void;
+  constraint?: TokenConstraint;
   /** Aborting cancels the sequence (waiting or running); the promise resolves with 'cancelled'. */
   signal?: AbortSignal;
 }
@@ -176,12 +188,8 @@ export class Scheduler {
       throw new SchedulerError(
         `the prompt (${req.prompt.length} tokens) plus max_tokens (${req.maxTokens}) needs ${need} KV positions; the server's KV budget is ${this.kvBudget}`,
       );
-    if (this.closing) throw new SchedulerBusyError('the server is shutting down', 5);
-    if (this.queue.length >= this.maxQueue && this.active.length + this.queue.length >= this.parallel)
-      throw new SchedulerBusyError(
-        `all ${this.parallel} slots are busy and ${this.queue.length} requests are waiting`,
-        1 + Math.floor(this.queue.length / this.parallel),
-      );
+    const refused = this.refusal(1);
+    if (refused) throw refused;
     return new Promise<SequenceResult>((resolve, reject) => {
       const w: Waiting = { req, resolve, reject };
       this.queue.push(w);
@@ -198,6 +206,18 @@ export class Scheduler {
       });
       this.kick();
     });
+  }
+
+  /** Why `count` more requests would be refused now (closing, or the queue would overflow), or null. */
+  refusal(count: number): SchedulerBusyError | null {
+    if (this.closing) return new SchedulerBusyError('the server is shutting down', 5);
+    const free = Math.max(0, this.parallel - this.active.length - this.queue.length);
+    if (this.queue.length + Math.max(0, count - free) > this.maxQueue)
+      return new SchedulerBusyError(
+        `all ${this.parallel} slots are busy and ${this.queue.length} requests are waiting`,
+        1 + Math.floor(this.queue.length / this.parallel),
+      );
+    return null;
   }
 
   /** Refuses new requests, drops waiting ones (as busy) and resolves when running ones have finished. */
@@ -312,7 +332,7 @@ export class Scheduler {
   /** Samples the sequence's next token from `row`, hands it over, and ends the sequence if due. */
   private emit(s: Sequence, row: Float32Array): void {
     if (!this.active.includes(s)) return;
-    const id = s.req.sampler.sample(row, s.context);
+    const id = this.pick(s, row);
     s.generated.push(id);
     s.context.push(id);
     s.last = id;
@@ -326,6 +346,29 @@ export class Scheduler {
     }
     if (s.req.stopIds.includes(id) || !more) this.finish(s, 'stop');
     else if (s.generated.length >= s.req.maxTokens) this.finish(s, 'length');
+  }
+
+  /**
+   * The sampler's draw, or under a constraint a draw from the distribution restricted to allowed
+   * tokens: rejected tokens are masked and the draw repeated (rejection sampling), and after a few
+   * rejections every disallowed token is masked at once.
+   */
+  private pick(s: Sequence, row: Float32Array): number {
+    const c = s.req.constraint;
+    const forced = c?.forced();
+    let id = forced ?? s.req.sampler.sample(row, s.context);
+    if (c && forced === undefined && !c.allow(id)) {
+      const masked = row.slice();
+      for (let i = 0; ; i++) {
+        masked[id] = -Infinity;
+        if (i === REDRAWS) for (let v = 0; v < masked.length; v++) if (!c.allow(v)) masked[v] = -Infinity;
+        if (!masked.some((x) => x > -Infinity)) throw new Error('no token can continue the constrained text');
+        id = s.req.sampler.sample(masked, s.context);
+        if (c.allow(id)) break;
+      }
+    }
+    c?.accept(id);
+    return id;
   }
 
   private remove(s: Sequence): void {

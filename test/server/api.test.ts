@@ -81,6 +81,7 @@ describe('OpenAI-compatible API', () => {
       temperature: 0,
       max_tokens: 12,
       stream: true,
+      stream_options: { include_usage: true },
     });
     expect(status).toBe(200);
     const { done, chunks } = events(body);
@@ -144,7 +145,11 @@ describe('OpenAI-compatible API', () => {
     const cases: [unknown, string][] = [
       [{ messages: [] }, 'messages'],
       [{ messages: [{ role: 'robot', content: 'x' }] }, 'messages'],
-      [{ messages, n: 2 }, 'n'],
+      [{ messages, n: 17 }, 'n'],
+      [{ messages, top_logprobs: 3 }, 'top_logprobs'],
+      [{ messages, response_format: { type: 'json_schema' } }, 'response_format'],
+      [{ messages, stream_options: { include_usage: true } }, 'stream_options'],
+      [{ messages, presence_penalty: 3 }, 'presence_penalty'],
       [{ messages, temperature: 5 }, 'temperature'],
       [{ messages, max_tokens: 10 ** 9 }, 'max_tokens'],
       [{ messages, stop: [''] }, 'stop'],

@@ -18,12 +18,14 @@ const tok = SentencePieceTokenizer.fromProto(
 );
 const app = buildServer(
   new GenerationService(MiniCPM.init(presetConfig('tiny', tok.vocabSize), new Rng(5)), tok, 'tiny'),
+  { apiKey: 'test-key', processMetrics: false },
 );
 let client: OpenAI;
+let baseURL: string;
 
 beforeAll(async () => {
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  baseURL = `${await app.listen({ host: '127.0.0.1', port: 0 })}/v1`;
+  client = new OpenAI({ baseURL, apiKey: 'test-key', maxRetries: 0 });
 });
 afterAll(() => app.close());
 
@@ -69,5 +71,57 @@ describe('openai client', () => {
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).message).toMatch(/temperature/);
+  });
+
+  it('legacy completions with echo and log-probs, as evaluation harnesses ask', async () => {
+    const r = await client.completions.create({
+      model: 'tiny',
+      prompt: 'The sea',
+      echo: true,
+      logprobs: 2,
+      max_tokens: 0,
+    });
+    const lp = r.choices[0].logprobs!;
+    expect(lp.token_logprobs![0]).toBeNull();
+    expect(lp.token_logprobs!.slice(1).every((x) => x <= 0)).toBe(true);
+    expect(r.choices[0].text).toContain('sea');
+  });
+
+  it('chat log-probs, n choices, usage in the stream and JSON mode through the client', async () => {
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 4,
+      n: 2,
+      seed: 3,
+      logprobs: true,
+      top_logprobs: 2,
+    });
+    expect(r.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(r.choices[0].logprobs!.content![0].top_logprobs).toHaveLength(2);
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 4,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) usage = chunk.usage ?? usage;
+    expect(usage!.completion_tokens).toBeGreaterThan(0);
+    const json = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 80,
+      seed: 4,
+      response_format: { type: 'json_object' },
+    });
+    if (json.choices[0].finish_reason === 'stop')
+      expect(() => void JSON.parse(json.choices[0].message.content!)).not.toThrow();
+  });
+
+  it('a wrong API key is the client AuthenticationError', async () => {
+    const wrong = new OpenAI({ baseURL, apiKey: 'nope', maxRetries: 0 });
+    await expect(wrong.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
   });
 });

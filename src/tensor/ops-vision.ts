@@ -114,19 +114,12 @@ export function resizeGrid(
       `resizeGrid: a ${h}×${w} grid needs a [${h * w}, C] table, got ${shapeStr(table.shape)}`,
     );
   if (h === H && w === W) return table;
-  const ry = resizeMatrix(h, H, kind);
-  const rx = resizeMatrix(w, W, kind);
-  const m = new Float64Array(H * W * h * w);
-  for (let Y = 0; Y < H; Y++)
-    for (let X = 0; X < W; X++) {
-      const row = (Y * W + X) * h * w;
-      for (let y = 0; y < h; y++) {
-        const a = ry[Y * h + y];
-        if (a === 0) continue;
-        for (let x = 0; x < w; x++) m[row + y * w + x] = a * rx[X * w + x];
-      }
-    }
+  const C = table.shape[1];
   const dtype = table.dtype === 'f64' ? 'f64' : 'f32';
-  const mt = Tensor.from(dtype === 'f64' ? m : Float32Array.from(m), [H * W, h * w], dtype);
-  return reshape(matmul(mt, table), [H * W, table.shape[1]]);
+  const mat = (m: Float64Array, shape: number[]) =>
+    Tensor.from(dtype === 'f64' ? m : Float32Array.from(m), shape, dtype);
+  // separable: rows first ([H, h] · [h, w·C]), then columns ([W, w] · [w, C] for each of the H rows)
+  const rows = reshape(matmul(mat(resizeMatrix(h, H, kind), [H, h]), reshape(table, [h, w * C])), [H, w, C]);
+  const both = matmul(mat(resizeMatrix(w, W, kind), [1, W, w]), rows); // (H, W, C)
+  return reshape(both, [H * W, C]);
 }

@@ -17,7 +17,9 @@ import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
 import { runUltraEvalTask, ultraEvalPrompts, type UeMode } from '../eval/ultraeval/runner.js';
 import { UE_TASKS } from '../eval/ultraeval/tasks.js';
 import type { MiniCPM } from '../models/minicpm.js';
+import { loadAdapter } from '../align/lora.js';
 import { loadAnyModel } from '../quant/index.js';
+import { ADAPTER_HELP } from './adapter-option.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
@@ -52,6 +54,7 @@ interface EvalOptions {
   mathSet: string;
   dryRun?: boolean;
   dumpPrompts?: string;
+  adapter?: string;
 }
 
 function intOption(name: string, v: string): number {
@@ -175,6 +178,7 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
   }
   const modelDir = o.model!;
   const model = await loadAnyModel(modelDir);
+  if (o.adapter) loadAdapter(o.adapter, model);
   const tok = loadTokenizer(modelDir).tokenizer;
   const out = o.out ?? path.join('runs', 'eval', path.basename(path.resolve(modelDir)));
   fs.mkdirSync(out, { recursive: true });
@@ -221,6 +225,7 @@ export function registerEvalCommand(program: Command): void {
     )
     .option('--out <dir>', 'results folder (default runs/eval/<model name>)')
     .option('--data <dir>', 'benchmarks folder (default ../shared/data/benchmarks or $MINICPM_BENCHMARKS)')
+    .option('--adapter <dir>', ADAPTER_HELP)
     .action(async (opts: EvalOptions) => {
       await evalCommand(opts);
     });

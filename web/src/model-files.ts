@@ -57,7 +57,12 @@ export function urlFiles(base: string, progress: Progress): ModelFiles {
         if (optional) return null;
         throw new ModelFilesError(`${url} was not found: is ${root} a MiniCPM model folder?`);
       }
-      await cache?.put(url, new Response(blob, { headers: { 'content-length': String(blob.size) } }));
+      // best effort: over the origin's storage quota the model still loads, it is just not kept
+      await cache
+        ?.put(url, new Response(blob, { headers: { 'content-length': String(blob.size) } }))
+        .catch((e: unknown) => {
+          console.warn(`not caching ${file}: ${e instanceof Error ? e.message : String(e)}`);
+        });
       return blob;
     },
   };

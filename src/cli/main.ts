@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { useBackend } from '../backends/index.js';
 import { registerAlignCommands } from './align-commands.js';
+import { registerChatCommand } from './chat-command.js';
 import { registerDataCommands } from './data-commands.js';
 import { registerEvalCommand } from './eval-command.js';
 import { registerDemoCommand } from './demo.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAlignCommands(program);
   registerEvalCommand(program);
   registerServeCommand(program);
+  registerChatCommand(program);
   registerWebCommand(program);
   registerQuantizeCommand(program);
   registerSandboxCommands(program);

@@ -67,7 +67,7 @@ describe('minicpm chat in a terminal', () => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const clean = () => out.replace(/\r/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
+    const clean = () => out.replace(/\r/g, '').replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
     const waitFor = async (pred: () => boolean, what: string) => {
       const end = Date.now() + 60_000;
       while (!pred()) {

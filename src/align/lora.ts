@@ -4,7 +4,7 @@
  */
 import { readPeftAdapter, writePeftAdapter, type PeftAdapterFiles } from '../io/peft.js';
 import { recordToTensor, tensorToRecord } from '../models/weights.js';
-import { PROJ, type MiniCPM } from '../models/minicpm.js';
+import { parameterShapes, PROJ, type MiniCPM } from '../models/minicpm.js';
 import { LoraAdapters, LoraError, type LoraConfig, type LoraPair } from '../nn/lora.js';
 import { add, bf16ToF32, f32ToBf16, noGrad, Rng, Tensor } from '../tensor/index.js';
 
@@ -18,12 +18,15 @@ export class AdapterMismatchError extends LoraError {
 
 const LINEAR = new RegExp(`^(.+\\.(?:${PROJ.join('|')}))\\.weight$`);
 
-/** Module path → weight shape [out, in] of every decoder linear of the model. */
+/**
+ * Module path → weight shape [out, in] of every decoder linear of the model, from its config: layers held
+ * quantized (run by model.linearRunner, not parameters) take adapters too, for inference.
+ */
 export function baseLinearShapes(model: MiniCPM): Map<string, readonly number[]> {
   const out = new Map<string, readonly number[]>();
-  for (const [name, t] of model.params) {
+  for (const [name, shape] of parameterShapes(model.config)) {
     const m = LINEAR.exec(name);
-    if (m) out.set(m[1], t.shape);
+    if (m) out.set(m[1], shape);
   }
   return out;
 }
@@ -97,6 +100,12 @@ export async function saveAdapter(
  */
 export function mergeLora(model: MiniCPM, adapters: LoraAdapters): void {
   attachLora(model, adapters);
+  // checked before any weight changes: a merge is all or nothing
+  const quantized = [...adapters.modules.keys()].find((m) => !model.params.has(`${m}.weight`));
+  if (quantized)
+    throw new AdapterMismatchError(
+      `${quantized} is held quantized: merge the adapter into the float model, then quantize the merged folder`,
+    );
   noGrad(() => {
     for (const module of adapters.modules.keys()) {
       const w = model.p(`${module}.weight`);

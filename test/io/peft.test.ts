@@ -11,7 +11,7 @@ import { AdapterMismatchError, loadAdapter, mergeLora, saveAdapter } from '../..
 import { PeftError, readPeftAdapter } from '../../src/io/peft.js';
 import { openSafetensorsSync, writeSafetensors } from '../../src/io/safetensors.js';
 import { recordToTensor } from '../../src/models/weights.js';
-import { noGrad, Tensor } from '../../src/tensor/index.js';
+import { linears, noGrad, Tensor } from '../../src/tensor/index.js';
 import { haveFixtures, loadFixture } from '../helpers/fixtures.js';
 import { projectRoot, tempDir } from './helpers.js';
 
@@ -71,6 +71,31 @@ run('PEFT adapters on the tiny-gqa fixture', () => {
     mergeLora(f.model, loadAdapter(ADAPTER, f.model));
     expect(f.model.adapter).toBeNull();
     expect(maxAbsDiff(logits(), expectedLogits())).toBeLessThan(1e-4);
+  });
+
+  it('layers run by a LinearRunner (quantized ones) take the adapter; merging into them is refused', () => {
+    const { f, logits } = logitsOf('tiny-gqa');
+    // the first layer's q/k/v leave the parameters and run through a runner, as int4/int8 layers do
+    const held = new Map<string, Tensor>();
+    for (const p of ['q_proj', 'k_proj', 'v_proj']) {
+      const name = `model.layers.0.self_attn.${p}.weight`;
+      held.set(name.slice(0, -'.weight'.length), f.model.p(name));
+      f.model.params.delete(name);
+    }
+    f.model.linearRunner = {
+      run: (x, modules) =>
+        modules.every((m) => held.has(m))
+          ? linears(
+              x,
+              modules.map((m) => held.get(m)!),
+            )
+          : null,
+    };
+    const adapters = loadAdapter(ADAPTER, f.model);
+    expect(maxAbsDiff(logits(), expectedLogits())).toBeLessThan(1e-4);
+    const before = f.model.p('model.layers.1.mlp.up_proj.weight').toArray();
+    expect(() => mergeLora(f.model, adapters)).toThrow(/model.layers.0.self_attn.q_proj is held quantized/);
+    expect(f.model.p('model.layers.1.mlp.up_proj.weight').toArray()).toEqual(before);
   });
 
   it('a saved adapter carries PEFT names and config and loads back identically', async () => {

@@ -4,7 +4,7 @@
  * checkpoint's names (`vpm.*`, `resampler.*`; the language model's without their `llm.` prefix).
  */
 import { resizeBicubic, toPixelValues, type RgbImage } from '../image/index.js';
-import { Tensor } from '../tensor/index.js';
+import { crossEntropy, reshape, Tensor } from '../tensor/index.js';
 import type { MiniCPMConfig } from './config.js';
 import { MiniCPM } from './minicpm.js';
 import type { MiniCPMVConfig } from './minicpmv-config.js';
@@ -86,5 +86,29 @@ export class MiniCPMV {
   /** Logits [B, T, V] of ids [B, T] whose spans take `images` (per row, per span, in order). */
   forward(ids: Tensor, images: Tensor[][]): Tensor {
     return this.llm.withImages(images).forward(ids);
+  }
+
+  /**
+   * What training updates: the resampler and the language model, plus the vision tower with
+   * `trainVision` (frozen otherwise, so no gradient is even computed for it, as MiniCPM-V trains).
+   */
+  trainableParameters(opts: { trainVision?: boolean } = {}): Tensor[] {
+    const out: Tensor[] = [];
+    for (const [name, t] of this.params) {
+      if (name.startsWith('vpm.')) t.requiresGrad = !!opts.trainVision && t.dtype !== 'bf16';
+      if (t.requiresGrad) out.push(t);
+    }
+    return [...out, ...this.llm.parameters().filter((t) => t.requiresGrad)];
+  }
+
+  /**
+   * Mean next-token cross-entropy of ids [B, T] against targets [B, T] (−100 ignored: image rows and
+   * prompts), the images encoded from pixels [1, 3, H, W] each and spliced in span order per row.
+   */
+  loss(ids: Tensor, targets: Tensor, pixels: Tensor[][]): Tensor {
+    const images = pixels.map((row) => row.map((p) => this.encodePixels(p)));
+    const logits = this.forward(ids, images);
+    const V = this.config.llm.vocabSize;
+    return crossEntropy(reshape(logits, [-1, V]), reshape(targets, [-1]));
   }
 }

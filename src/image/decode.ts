@@ -7,8 +7,8 @@
  * We ask libvips for the file's own bands (no ICC or colour-space conversion) and apply Pillow's
  * convert('RGB') ourselves (pillow-convert.ts); EXIF orientation is applied as ImageOps.exif_transpose.
  */
-import sharp from 'sharp';
-import { ImageTooLargeError, NotAnImageError, TruncatedImageError } from './errors.js';
+import type { Metadata, Sharp, SharpOptions } from 'sharp';
+import { ImageError, ImageTooLargeError, NotAnImageError, TruncatedImageError } from './errors.js';
 import { toPillowRgb, type BandLayout } from './pillow-convert.js';
 import type { RgbImage } from './rgb-image.js';
 
@@ -44,6 +44,24 @@ function plan(space: string | undefined, channels: number): { space: Space; layo
   }
 }
 
+type SharpFactory = (input: Buffer, opts: SharpOptions) => Sharp;
+let loaded: Promise<SharpFactory> | null = null;
+
+/** sharp is loaded on first use, so text-only commands never need its native binary. */
+function loadSharp(): Promise<SharpFactory> {
+  loaded ??= import('sharp').then(
+    (m) => m.default as unknown as SharpFactory,
+    (err: unknown) => {
+      loaded = null;
+      throw new ImageError(
+        `image decoding needs the sharp package and its prebuilt libvips for this platform (${describe(err)}): ` +
+          'run `npm install sharp` (see https://sharp.pixelplumbing.com/install)',
+      );
+    },
+  );
+  return loaded;
+}
+
 function describe(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
 }
@@ -53,7 +71,8 @@ export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): 
   const what = opts.what ?? 'the image';
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let meta: sharp.Metadata;
+  const sharp = await loadSharp();
+  let meta: Metadata;
   try {
     meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (err) {

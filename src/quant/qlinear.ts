@@ -4,10 +4,11 @@
 // and their outputs are views of one buffer, as `linears` does for float weights. Inference only.
 
 import { quantKernels, QMATMUL_MAX_WEIGHTS, type QuantKernels } from '../backends/quant.js';
-import { DTypeError, isGradEnabled, linear, ShapeError, Tensor } from '../tensor/index.js';
+import { DTypeError, frozenLinear, isGradEnabled, linear, ShapeError, Tensor } from '../tensor/index.js';
 import type { LinearRunner } from '../models/minicpm.js';
 import type { QWeight } from './qweight.js';
 import { dequantizeRow } from './qweight-quantize.js';
+import { qlinearInputGrad } from './qlinear-backward.js';
 
 function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
   if (a === b) return true;
@@ -23,11 +24,6 @@ export function qlinears(
   kernels: QuantKernels = quantKernels(),
 ): Tensor[] {
   if (x.dtype !== 'f32') throw new DTypeError(`a quantized linear needs f32 activations, got ${x.dtype}`);
-  if (isGradEnabled() && x.requiresGrad) {
-    throw new DTypeError(
-      'quantized weights are for inference: run under noGrad, or load the model unquantized to train',
-    );
-  }
   const K = x.shape[x.rank - 1];
   for (const w of ws) {
     if (w.in !== K)
@@ -77,6 +73,9 @@ export function qlinears(
     i = j;
   }
   if (xc !== x) xc.dispose();
+  // Frozen weights: with a gradient wanted at x (QLoRA), dy · W is computed from the codes in backward.
+  if (isGradEnabled() && x.requiresGrad)
+    return outs.map((y, i) => frozenLinear(x, y, (dy) => qlinearInputGrad(dy, ws[i])));
   return outs;
 }
 

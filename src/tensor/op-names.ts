@@ -2,6 +2,8 @@
  * The closed op set of the engine. Every op that autodiff can record is named here with its attributes;
  * `grad-rules.ts` must give each one a gradient rule (or mark it not differentiable) to compile.
  */
+import type { Tensor } from './tensor.js';
+
 export type UnaryOp =
   'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sigmoid' | 'tanh' | 'silu' | 'gelu' | 'relu' | 'square' | 'abs';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'minimum';
@@ -45,6 +47,8 @@ export interface OpAttrs {
   swiglu: Record<string, never>;
   crossEntropy: { ignoreIndex: number };
   sequenceCrossEntropy: { ignoreIndex: number; rows: number };
+  /** y = x · Wᵀ computed outside the engine (e.g. int4 weights); `inputGrad` gives dy · W. */
+  frozenLinear: { inputGrad: (dy: Tensor) => Tensor };
 }
 
 export type OpName = keyof OpAttrs;

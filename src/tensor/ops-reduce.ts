@@ -63,6 +63,14 @@ export function linear(x: Tensor, weight: Tensor): Tensor {
 }
 
 /**
+ * Records y = x · Wᵀ that was computed outside the engine for a frozen weight it cannot hold (int4/int8
+ * weights, quant/): backward passes `inputGrad(dy)` = dy · W to x; W never gets a gradient.
+ */
+export function frozenLinear(x: Tensor, y: Tensor, inputGrad: (dy: Tensor) => Tensor): Tensor {
+  return record('frozenLinear', [x], { inputGrad }, y);
+}
+
+/**
  * x · Wᵢᵀ for several weights sharing x (q/k/v, gate/up). Equal to one `linear` per weight; without
  * gradients the backend may run them as one pass (`Backend.linearMany`: a decode step's GEMVs then
  * share one trip through the thread pool), and the results are views of one buffer.

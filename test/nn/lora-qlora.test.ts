@@ -17,6 +17,9 @@ import {
   mul,
   Tensor,
 } from '../../src/tensor/index.js';
+import { QuantizedLinears, qlinears } from '../../src/quant/qlinear.js';
+import { dequantizeQWeight, type QWeight } from '../../src/quant/qweight.js';
+import { quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
 import { backendCases, install } from '../helpers/backends.js';
 import { haveFixtures, loadFixture } from '../helpers/fixtures.js';
 
@@ -110,4 +113,69 @@ for (const { name, backend } of backendCases()) {
     // layer 0's adapters get their gradient through every bf16 weight above them
     a.g.forEach((g, i) => expectClose(g, b.g[i], 1e-4));
   });
+});
+
+describe('QLoRA on int4/int8 weights', () => {
+  for (const bits of [4, 8] as const) {
+    it(`W${bits}: dy · W from the codes equals the product with the dequantized matrix`, () => {
+      scope(() => {
+        const rng = new Rng(bits);
+        const [out, K] = [70, 96]; // a partial 64-row panel and a partial 16-row tile
+        const w = quantizeToQWeight(
+          Float32Array.from({ length: out * K }, () => rng.normal()),
+          out,
+          K,
+          bits,
+        );
+        const wf = Tensor.from(dequantizeQWeight(w), [out, K]);
+        const x = Tensor.parameter(randn(rng, [2, 3, K]));
+        const R = randn(rng, [2, 3, out]);
+        backward(sum(mul(qlinears(x, [w])[0], R)));
+        expectClose(x.grad!.toArray(), matmul(R, wf).toArray(), 1e-5);
+      });
+    });
+  }
+
+  (haveFixtures ? it : it.skip)(
+    'adapter gradients through a W8 tiny-gqa follow those through its dequantized weights',
+    () => {
+      type E = { inputs: number[][]; targets: number[][] };
+      const grads = (quantized: boolean) => {
+        const f = loadFixture<E>('tiny-gqa');
+        const weights = new Map<string, QWeight>();
+        for (const [name, t] of [...f.model.params]) {
+          const m = /^(.+_proj)\.weight$/.exec(name);
+          if (!m || t.shape[1] % 32 !== 0) continue; // down_proj (in 240) stays in f32
+          const w = quantizeToQWeight(t.data as Float32Array, t.shape[0], t.shape[1], 8);
+          if (quantized) {
+            weights.set(m[1], w);
+            f.model.params.delete(name);
+          } else (t.data as Float32Array).set(dequantizeQWeight(w));
+        }
+        if (quantized) f.model.linearRunner = new QuantizedLinears(weights, (m) => f.model.p(`${m}.weight`));
+        const lora = initLora(
+          f.model,
+          { r: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj', 'down_proj'], rslora: false },
+          3,
+        );
+        const rng = new Rng(5);
+        for (const { B } of lora.modules.values())
+          (B.data as Float32Array).forEach((_, i, d) => (d[i] = 0.1 * rng.normal()));
+        const shape = [f.expected.inputs.length, f.expected.inputs[0].length];
+        scope(() =>
+          backward(
+            f.model.loss(
+              Tensor.from(Int32Array.from(f.expected.inputs.flat()), shape, 'i32'),
+              Tensor.from(Int32Array.from(f.expected.targets.flat()), shape, 'i32'),
+            ),
+          ),
+        );
+        return lora.parameters().map((p) => p.grad!.toArray());
+      };
+      const q = grads(true);
+      const f = grads(false);
+      // the quantized forward also rounds activations to int8 per 32: close, not equal
+      q.forEach((g, i) => expectClose(g, f[i], 2e-2));
+    },
+  );
 });

@@ -22,7 +22,9 @@ export const WLLAMA_PAGE = `<!doctype html><meta charset="utf-8"><title>wllama b
 import { Wllama } from '/wllama/index.js';
 window.runWllama = async (url, threads, prompt, decode) => {
   const w = new Wllama({ default: '/wllama/wasm/wllama.wasm', 'wllama.wasm': '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
-  await w.loadModelFromUrl(url, { n_threads: threads, n_gpu_layers: 0, n_ctx: prompt.length + decode + 16, n_batch: 512 });
+  // a Blob, not loadModelFromUrl: its download cache would hit the ephemeral profile's storage quota
+  const blob = await (await fetch(url)).blob();
+  await w.loadModel([blob], { n_threads: threads, n_gpu_layers: 0, n_ctx: prompt.length + decode + 16, n_batch: 512 });
   const run = () => w.createCompletion({ prompt, max_tokens: decode, temp: 0, top_k: 1, ignore_eos: true, cache_prompt: false });
   await run(); // warm-up
   const r = await run();

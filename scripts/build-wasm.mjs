@@ -3,7 +3,9 @@
  * Builds the wasm backend's kernels: the portable C of native/src (GEMM driver, portable tiles, NN
  * kernels) plus native/wasm (SIMD128 tiles and GEMVs, the worker pool, a small libc) compiled by
  * clang --target=wasm32 with SIMD128, atomics and bulk memory, linked by wasm-ld into one module
- * that imports a shared memory and needs no JavaScript glue: native/wasm/minicpm-kernels.wasm.
+ * that imports a shared memory and needs no JavaScript glue: native/wasm/minicpm-kernels.wasm; and the
+ * same without threads over an unshared memory (minicpm-kernels-st.wasm) for pages that are not
+ * cross-origin isolated.
  *
  * The module is committed (and shipped, native/ is in the package's files) so that users, the
  * browser page and a plain `npm install` need no clang; this script is for developers and CI (Debian:
@@ -22,6 +24,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'native', 'src');
 const wasmDir = join(root, 'native', 'wasm');
 const out = join(wasmDir, 'minicpm-kernels.wasm');
+/* The same kernels without threads, over an unshared memory: for pages that are not cross-origin isolated. */
+const outSt = join(wasmDir, 'minicpm-kernels-st.wasm');
 const stamp = join(wasmDir, 'minicpm-kernels.sources.sha256');
 
 /* The portable kernel files of native/src that go into the module, unchanged. The rest of native/src
@@ -42,7 +46,7 @@ export const EXPORTS = [
 ];
 
 const CFLAGS = [
-  '--target=wasm32', '-O3', '-std=gnu11', '-msimd128', '-matomics', '-mbulk-memory', '-mmutable-globals',
+  '--target=wasm32', '-O3', '-std=gnu11', '-msimd128', '-mbulk-memory', '-mmutable-globals',
   '-nostdlib', '-fno-math-errno', '-fopenmp-simd', '-ffp-contract=off', '-Wall', '-Wextra', '-Wno-unused-parameter',
   '-Werror', '-isystem', join(wasmDir, 'include'),
   // clang leaves the `omp simd reduction(max)` loops of nn-impl.h scalar (NaN-exact max has no SIMD128
@@ -52,7 +56,7 @@ const CFLAGS = [
 /* Memory is imported (the JS side creates it shared, up to the 4 GiB of wasm32); 1 MiB of stack for
  * the calling thread, workers get theirs from the heap. */
 const LDFLAGS = [
-  '--no-entry', '--shared-memory', '--import-memory', '--max-memory=4294967296', '-z', 'stack-size=1048576',
+  '--no-entry', '--import-memory', '--max-memory=4294967296', '-z', 'stack-size=1048576',
   '--strip-debug', ...EXPORTS.map((e) => `--export=${e}`),
 ];
 
@@ -94,7 +98,7 @@ function run(cmd, args) {
 
 const hash = sourcesHash();
 if (process.argv.includes('--check')) {
-  const ok = existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
+  const ok = existsSync(out) && existsSync(outSt) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
   console.log(ok ? 'native/wasm/minicpm-kernels.wasm is up to date' : 'native/wasm/minicpm-kernels.wasm is stale');
   process.exit(ok ? 0 : 1);
 }
@@ -113,14 +117,22 @@ if (!clang || !ld) {
 const objDir = join(root, 'build', 'wasm');
 mkdirSync(objDir, { recursive: true });
 const t0 = Date.now();
-const objects = inputs()
-  .filter((f) => f.endsWith('.c'))
-  .map((f) => {
-    const o = join(objDir, relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o'));
-    run(clang, [...CFLAGS, '-c', f, '-o', o]);
-    return o;
-  });
-run(ld, [...LDFLAGS, ...objects, '-o', out]);
+/** threads: atomics and shared memory (the Worker pool) or neither (one thread, unshared memory). */
+function link(threads, file) {
+  const objects = inputs()
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => {
+      const o = join(objDir, `${threads ? 'mt' : 'st'}_${relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o')}`);
+      run(clang, [...CFLAGS, ...(threads ? ['-matomics'] : []), '-c', f, '-o', o]);
+      return o;
+    });
+  run(ld, [...LDFLAGS, ...(threads ? ['--shared-memory'] : []), ...objects, '-o', file]);
+}
+link(true, out);
+link(false, outSt);
 writeFileSync(stamp, `${hash}\n`);
-const kb = (readFileSync(out).length / 1024).toFixed(0);
-console.log(`build-wasm: native/wasm/minicpm-kernels.wasm (${kb} KiB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(0)} KiB`;
+console.log(
+  `build-wasm: native/wasm/minicpm-kernels.wasm (${kb(out)}) and minicpm-kernels-st.wasm (${kb(outSt)}) ` +
+    `in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);

@@ -19,6 +19,17 @@
 #include "../src/internal.h"
 #include "wasm-internal.h"
 
+/* The single-threaded build (minicpm-kernels-st.wasm, for pages without shared memory) has no atomics
+ * instructions: clang lowers the C11 atomics to plain accesses, no worker ever starts, and the wait and
+ * notify below are never reached. */
+#ifdef __wasm_atomics__
+#define WAIT32(p, v) __builtin_wasm_memory_atomic_wait32((p), (v), -1)
+#define NOTIFY(p) __builtin_wasm_memory_atomic_notify((p), 0xFFFFFFFFu)
+#else
+#define WAIT32(p, v) ((void)(p), (void)(v), 0)
+#define NOTIFY(p) ((void)(p), 0)
+#endif
+
 #define SPIN_ITERS 20000
 #define MAX_TASKS 0xFFFF
 
@@ -59,7 +70,7 @@ static void run_tasks(uint32_t gen, int tid) {
 
 static void wake_all(void) {
   atomic_fetch_add(&P.wake, 1);
-  if (atomic_load(&P.sleeping) > 0) __builtin_wasm_memory_atomic_notify((int *)&P.wake, 0xFFFFFFFFu);
+  if (atomic_load(&P.sleeping) > 0) NOTIFY((int *)&P.wake);
 }
 
 /* A worker's life: called by the JS worker with its tid (>= 1) and the [lo, hi) of its stack. */
@@ -83,7 +94,7 @@ void mc_wasm_worker(int tid, uintptr_t lo, uintptr_t hi) {
         const int w = atomic_load(&P.wake);
         gen = t_gen(atomic_load(&P.ticket));
         if (gen != seen || atomic_load(&P.stop)) break;
-        __builtin_wasm_memory_atomic_wait32((int *)&P.wake, w, -1);
+        WAIT32((int *)&P.wake, w);
       }
       atomic_fetch_sub(&P.sleeping, 1);
     }

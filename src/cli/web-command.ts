@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { findWasmModule } from '../backends/wasm/wasm-node.js';
+import { findWasmModule, WASM_ST_MODULE_PATH } from '../backends/wasm/wasm-node.js';
 
 export class WebCommandError extends Error {
   override name = 'WebCommandError';
@@ -76,6 +76,8 @@ export interface WebServerOptions {
   model: string;
   port: number;
   threads: number;
+  /** false leaves out COOP/COEP (tests of the page's one-thread fallback); default true. */
+  isolate?: boolean;
 }
 
 /** Starts the server; resolves once it listens (port 0 picks a free one: read server.address()). */
@@ -83,7 +85,9 @@ export async function startWebServer(o: WebServerOptions): Promise<{ server: Ser
   const root = packageRoot();
   const page = await pageDir(root);
   const wasm = findWasmModule();
-  if (!wasm) throw new WebCommandError('native/wasm/minicpm-kernels.wasm is missing: reinstall minicpm');
+  const wasmSt = findWasmModule(WASM_ST_MODULE_PATH);
+  if (!wasm || !wasmSt)
+    throw new WebCommandError('native/wasm/minicpm-kernels*.wasm are missing: reinstall minicpm');
   const modelDir = resolve(o.model);
   const files = modelFiles(modelDir);
   const id = createHash('sha256')
@@ -94,9 +98,11 @@ export async function startWebServer(o: WebServerOptions): Promise<{ server: Ser
   const modelPrefix = `/model/${id}/`;
 
   const server = createServer((req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    if (o.isolate !== false) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    }
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const send = (file: string, cache: string) => {
       res.writeHead(200, {
@@ -114,6 +120,8 @@ export async function startWebServer(o: WebServerOptions): Promise<{ server: Ser
       res.end(JSON.stringify({ modelUrl: modelPrefix, threads: o.threads }));
     } else if (path === '/minicpm-kernels.wasm') {
       send(wasm, 'no-cache');
+    } else if (path === '/minicpm-kernels-st.wasm') {
+      send(wasmSt, 'no-cache');
     } else if (path.startsWith(modelPrefix) && files.has(path.slice(modelPrefix.length))) {
       // names come from the folder listing, so no path can leave it
       send(join(modelDir, path.slice(modelPrefix.length)), 'no-cache');

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { findWasmModule } from '../../src/backends/wasm/wasm-node.js';
+import { findWasmModule, WASM_ST_MODULE_PATH } from '../../src/backends/wasm/wasm-node.js';
 
 interface ModuleApi {
   Module: {
@@ -42,5 +42,14 @@ describe('the wasm kernel module', () => {
     const at = bytes.indexOf(Buffer.from('memory')) + 'memory'.length;
     expect(bytes[at]).toBe(2); // import kind: memory
     expect(bytes[at + 1]).toBe(3);
+  });
+
+  it('has a single-threaded twin over unshared memory (no atomics) for pages without isolation', () => {
+    const bytes = readFileSync(findWasmModule(WASM_ST_MODULE_PATH)!);
+    const m = new WA.Module(bytes);
+    expect(WA.Module.imports(m)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    const at = bytes.indexOf(Buffer.from('memory')) + 'memory'.length;
+    expect(bytes[at + 1]).toBe(1); // a maximum, not shared
+    expect(WA.Module.exports(m).map((e) => e.name)).toContain('mc_gemm_bf16');
   });
 });

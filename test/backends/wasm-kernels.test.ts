@@ -2,13 +2,15 @@
  * The wasm kernel module against the TypeScript twins: the GEMM family on shapes that hit every
  * remainder of the 4x8 SIMD128 tile, the GEMV and skinny paths, every transpose, offsets and padded
  * leading dims, on the SIMD128 and portable code paths and on 1 and 2 threads (with the worker
- * online); operands staged from ordinary arrays and resident in wasm memory; window checks.
+ * online); operands staged from ordinary arrays and resident in wasm memory; window checks; the
+ * single-threaded module over unshared memory.
  * (The NN kernels are held to theirs through the backend in test/tensor/parity.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { wasmKernels } from '../../src/backends/index.js';
 import { refGemmKernels as ref } from '../../src/backends/kernels-ref-gemm.js';
 import type { WasmIsa } from '../../src/backends/wasm/wasm-kernels.js';
+import { createSingleThreadWasmKernels } from '../../src/backends/wasm/wasm-node.js';
 
 const k = wasmKernels();
 
@@ -335,5 +337,48 @@ describe('wasm sgemmBatched, gemmBf16 and gemvMany match the reference', () => {
         }
       }
     });
+  });
+});
+
+describe('the single-threaded module (pages without cross-origin isolation)', () => {
+  const st = createSingleThreadWasmKernels(64 << 20);
+
+  it('runs one thread over unshared memory and matches the reference, resident or staged', () => {
+    expect(st.rt.shared).toBe(false);
+    expect(st.rt.buffer()).toBeInstanceOf(ArrayBuffer);
+    st.setThreads(2);
+    expect(st.getThreads()).toBe(1);
+    let seed = 500;
+    for (const [M, N, K] of [
+      [1, 129, 67],
+      [3, 65, 100],
+      [70, 33, 129],
+    ] as const) {
+      const A = rand(M * K, seed++),
+        W = rand(N * K, seed++);
+      const want = new Float32Array(M * N),
+        bound = new Float32Array(M * N);
+      ref.sgemm(false, true, M, N, K, 1, A, 0, K, W, 0, K, 0, want, 0, N);
+      ref.sgemm(false, true, M, N, K, 1, A.map(Math.abs), 0, K, W.map(Math.abs), 0, K, 0, bound, 0, N);
+      const got = new Float32Array(M * N);
+      st.sgemm(false, true, M, N, K, 1, A, 0, K, W, 0, K, 0, got, 0, N);
+      expectClose(got, want, bound, 2e-6 * Math.sqrt(K), `st staged ${M}x${N}x${K}`);
+      const p = st.rt.alloc(4 * (M * K + N * K + M * N));
+      const buf = st.rt.buffer();
+      const [a, w, c] = [
+        new Float32Array(buf, p, M * K),
+        new Float32Array(buf, p + 4 * M * K, N * K),
+        new Float32Array(buf, p + 4 * (M * K + N * K), M * N),
+      ];
+      a.set(A);
+      w.set(W);
+      st.sgemm(false, true, M, N, K, 1, a, 0, K, w, 0, K, 0, c, 0, N);
+      expectClose(Float32Array.from(c), want, bound, 2e-6 * Math.sqrt(K), `st resident ${M}x${N}x${K}`);
+      st.rt.free(p);
+    }
+  });
+
+  it('says what to do when its fixed heap is full (it cannot grow under live tensors)', () => {
+    expect(() => st.rt.alloc(128 << 20)).toThrow(/single-threaded wasm heap is full.*COOP\/COEP/);
   });
 });

@@ -123,6 +123,47 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
+  it('without cross-origin isolation: one thread on the unshared wasm module, with a notice, same ids', async () => {
+    const plain = await startWebServer({ model: dir, port: 0, threads: 2, isolate: false });
+    after.push(() => plain.server.close());
+    const model = await loadModel(dir);
+    const { tokenizer, chatTemplate } = loadTokenizer(dir);
+    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
+      { role: 'user', content: PROMPT },
+    ]);
+    const [want] = await generateAll(model, [prompt], {
+      greedy: true,
+      maxNewTokens: NEW_TOKENS,
+      stopIds: [model.config.eosTokenId],
+    });
+    const page = await browser.newPage();
+    await page.goto(plain.url);
+    await page.waitForFunction(() => (globalThis as unknown as W).minicpmPage?.state === 'ready', null, {
+      timeout: 60_000,
+    });
+    const s = await page.evaluate(() => ({
+      backend: (globalThis as unknown as W).minicpmPage!.backend,
+      isolated: (globalThis as unknown as W).crossOriginIsolated,
+    }));
+    expect(s).toEqual({ backend: 'wasm simd128, 1 thread (not isolated)', isolated: false });
+    expect(await page.isVisible('#notice')).toBe(true);
+    expect(await page.textContent('#notice')).toMatch(/not cross-origin isolated/);
+    await page.focus('#max-tokens');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type(String(NEW_TOKENS));
+    await page.focus('#prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
+        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(want);
+  }, 120_000);
+
   it('a reload reads the model from the Cache API; Escape stops a long answer', async () => {
     // a folder with no end token, so only Escape can end the answer before 4000 tokens
     const endless = await startWebServer({

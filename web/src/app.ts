@@ -53,7 +53,7 @@ let answer: HTMLElement | null = null;
 if (!crossOriginIsolated) {
   notice.hidden = false;
   notice.textContent =
-    'This page is not cross-origin isolated: the model will run on one thread without the WebAssembly kernels.';
+    'This page is not cross-origin isolated: the model will run on one thread (no shared memory for WebAssembly threads).';
 }
 
 const post = (m: ToWorker) => worker.postMessage(m);
@@ -75,6 +75,7 @@ function load(source: ModelSource): void {
     source,
     threads,
     wasmUrl: new URL('minicpm-kernels.wasm', location.href).href,
+    wasmStUrl: new URL('minicpm-kernels-st.wasm', location.href).href,
     cancel,
   });
 }

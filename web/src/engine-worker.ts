@@ -1,17 +1,19 @@
 /**
  * The engine worker: loads a model (config, tokenizer, weights) and generates with streaming and
  * cancellation, on the wasm backend with its kernel threads when the page is cross-origin isolated,
- * else on one thread with the TypeScript kernels (and a notice saying why).
+ * else on the single-threaded wasm module (and a notice saying why).
  */
 import './browser-shims.js';
 import { chatFormatFor, renderPrompt, type ChatFormat } from '../../src/align/chat-format.js';
-import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { refGemmKernels } from '../../src/backends/kernels-ref-gemm.js';
 import { makeWasmBackend, wasmAllocator } from '../../src/backends/wasm/wasm-backend.js';
-import { canShareMemory, createBrowserWasmKernels } from '../../src/backends/wasm/wasm-browser.js';
+import {
+  canShareMemory,
+  createBrowserWasmKernels,
+  createSingleThreadBrowserKernels,
+} from '../../src/backends/wasm/wasm-browser.js';
 import { generate, type GenerateOptions } from '../../src/engine/generate.js';
 import { configFromHF } from '../../src/models/config.js';
-import type { MiniCPM } from '../../src/models/minicpm.js';
+import { parameterShapes, type MiniCPM } from '../../src/models/minicpm.js';
 import { loadParameters } from '../../src/models/weights.js';
 import { setAllocator, setBackend } from '../../src/tensor/index.js';
 import { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
@@ -70,6 +72,12 @@ async function loadTokenizer(files: ModelFiles, cfg: Record<string, unknown> | n
 async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const progress: Progress = (phase, file, l, t) =>
     post({ type: 'progress', phase, file, loaded: l, total: t });
+  const files = filesOf(msg.source, progress);
+  const config = configFromHF((await json(files, 'config.json', false))!);
+  const tokCfg = await json(files, 'tokenizer_config.json', true);
+  const gen = await json(files, 'generation_config.json', true);
+  const tok = await loadTokenizer(files, tokCfg);
+  const shards = await weightBlobs(files);
   let backendName: string;
   let notice: string | null = null;
   if (canShareMemory()) {
@@ -78,19 +86,21 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
     setAllocator(wasmAllocator(k));
     backendName = `wasm simd128, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}`;
   } else {
-    setBackend(new CpuBackend('cpu-ref (one thread)', refGemmKernels, true));
-    backendName = 'TypeScript kernels, one thread';
+    // unshared memory cannot grow under live tensors: size it for the f32 weights plus work memory
+    let weights = 0;
+    for (const shape of parameterShapes(config).values()) weights += 4 * shape.reduce((a, b) => a * b, 1);
+    const k = await createSingleThreadBrowserKernels(
+      msg.wasmStUrl,
+      Math.min(weights * 1.25 + 2 ** 29, 2 ** 32 - 2 ** 16),
+    );
+    setBackend(makeWasmBackend(k));
+    setAllocator(wasmAllocator(k));
+    backendName = 'wasm simd128, 1 thread (not isolated)';
     notice =
-      'This page is not cross-origin isolated, so WebAssembly threads and shared memory are off: running on ' +
-      'one thread without the wasm kernels (much slower). Serve it with COOP/COEP headers, as `minicpm web` does.';
+      'This page is not cross-origin isolated, so WebAssembly cannot share memory: running on one thread. ' +
+      'Serve it with the COOP/COEP headers (as `minicpm web` does) for several threads.';
   }
   cancelFlag = msg.cancel ? new Int32Array(msg.cancel) : null;
-  const files = filesOf(msg.source, progress);
-  const config = configFromHF((await json(files, 'config.json', false))!);
-  const tokCfg = await json(files, 'tokenizer_config.json', true);
-  const gen = await json(files, 'generation_config.json', true);
-  const tok = await loadTokenizer(files, tokCfg);
-  const shards = await weightBlobs(files);
   const total = [...shards.values()].reduce((s, b) => s + b.size, 0);
   let read = 0;
   const reader = new BlobCheckpoint(files.name, shards, (n) =>

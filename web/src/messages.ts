@@ -10,6 +10,8 @@ export type ToWorker =
       source: ModelSource;
       threads: number;
       wasmUrl: string;
+      /** The single-threaded module, for pages without cross-origin isolation. */
+      wasmStUrl: string;
       /** Int32 flag the page sets to 1 to stop a generation (needs shared memory); else 'cancel' messages. */
       cancel: SharedArrayBuffer | null;
     }

@@ -8,7 +8,8 @@ export interface WasmGlobal {
 }
 
 export interface WasmMemory {
-  readonly buffer: SharedArrayBuffer;
+  /** Shared memory: a SharedArrayBuffer; unshared: an ArrayBuffer (detached by grow, which we never do). */
+  readonly buffer: ArrayBufferLike;
   grow(pages: number): number;
 }
 

@@ -30,17 +30,32 @@ function spawnWebWorker(init: WorkerInit): void {
   new g.Worker(workerUrl, { name: `minicpm-kernels-${init.tid}` }).postMessage(init);
 }
 
-/** Fetches and compiles the module, then starts `threads` threads (the caller counts as one). */
+async function compileFrom(url: string) {
+  const r = await g.fetch(url);
+  if (!r.ok) throw new WasmBackendError(`fetching ${url} failed with HTTP ${r.status}`);
+  return wasmApi().compile(new Uint8Array(await r.arrayBuffer()));
+}
+
+/** Fetches and compiles the threaded module, then starts `threads` threads (the caller counts as one). */
 export async function createBrowserWasmKernels(moduleUrl: string, threads: number): Promise<WasmKernels> {
   if (!canShareMemory())
     throw new WasmBackendError(
       'this page is not cross-origin isolated, so WebAssembly cannot share memory: serve it with the headers ' +
         'Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp (minicpm web does)',
     );
-  const r = await g.fetch(moduleUrl);
-  if (!r.ok) throw new WasmBackendError(`fetching ${moduleUrl} failed with HTTP ${r.status}`);
-  const module = await wasmApi().compile(new Uint8Array(await r.arrayBuffer()));
-  const k = new WasmKernels(new WasmRuntime(module, spawnWebWorker));
+  const k = new WasmKernels(new WasmRuntime(await compileFrom(moduleUrl), spawnWebWorker));
   k.setThreads(threads);
   return k;
+}
+
+/**
+ * The single-threaded module (minicpm-kernels-st.wasm) over an unshared memory of `bytes`, fixed in size:
+ * what a page without cross-origin isolation can run. `bytes` must hold the weights and the work memory.
+ */
+export async function createSingleThreadBrowserKernels(
+  moduleUrl: string,
+  bytes: number,
+): Promise<WasmKernels> {
+  const module = await compileFrom(moduleUrl);
+  return new WasmKernels(new WasmRuntime(module, null, { shared: false, pages: Math.ceil(bytes / 65536) }));
 }

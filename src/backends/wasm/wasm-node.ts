@@ -14,12 +14,13 @@ import { WasmRuntime, type WorkerInit } from './wasm-runtime.js';
 import { NODE_WORKER_SOURCE } from './wasm-worker-source.js';
 
 export const WASM_MODULE_PATH = join('native', 'wasm', 'minicpm-kernels.wasm');
+export const WASM_ST_MODULE_PATH = join('native', 'wasm', 'minicpm-kernels-st.wasm');
 
 /** The package root holds native/: walk up from this file (src/backends/wasm or dist/...). */
-export function findWasmModule(): string | null {
+export function findWasmModule(rel = WASM_MODULE_PATH): string | null {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const p = join(dir, WASM_MODULE_PATH);
+    const p = join(dir, rel);
     if (existsSync(p)) return p;
     const up = dirname(dir);
     if (up === dir) break;
@@ -38,6 +39,14 @@ function spawnNodeWorker(init: WorkerInit): void {
 export function defaultThreads(): number {
   const v = Number(process.env.MINICPM_THREADS);
   return Number.isInteger(v) && v >= 1 ? Math.min(v, 64) : 2;
+}
+
+/** The single-threaded module over a fixed unshared memory of `bytes` (what non-isolated pages run). */
+export function createSingleThreadWasmKernels(bytes: number): WasmKernels {
+  const path = findWasmModule(WASM_ST_MODULE_PATH);
+  if (!path) throw new WasmBackendError(`${WASM_ST_MODULE_PATH} was not found: npm run build-wasm`);
+  const module = new (wasmApi().Module)(readFileSync(path));
+  return new WasmKernels(new WasmRuntime(module, null, { shared: false, pages: Math.ceil(bytes / 65536) }));
 }
 
 /** A fresh runtime (own memory and workers) with the kernels over it. */

@@ -38,18 +38,34 @@ const INITIAL_PAGES = 64;
 const MAX_PAGES = 65536;
 const MAX_THREADS = 64;
 
+export interface RuntimeOptions {
+  /**
+   * false: the single-threaded module over an unshared memory of `pages` 64 KiB pages that never grows
+   * (growing would detach the ArrayBuffer under every tensor), for pages without cross-origin isolation.
+   */
+  shared?: boolean;
+  pages?: number;
+}
+
 export class WasmRuntime {
   readonly memory: WasmMemory;
   private readonly x: KernelExports;
   private workers = 0;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
 
+  readonly shared: boolean;
+
   constructor(
     private readonly module: WasmModuleObject,
     private readonly spawn: SpawnWorker | null,
+    opts: RuntimeOptions = {},
   ) {
     const api = wasmApi();
-    this.memory = new api.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    this.shared = opts.shared ?? true;
+    const pages = Math.min(MAX_PAGES, Math.max(INITIAL_PAGES, opts.pages ?? INITIAL_PAGES));
+    this.memory = this.shared
+      ? new api.Memory({ initial: pages, maximum: MAX_PAGES, shared: true })
+      : new api.Memory({ initial: pages, maximum: pages, shared: false });
     this.x = new api.Instance(module, { env: { memory: this.memory } }).exports as KernelExports;
     this.fn('mc_init')();
   }
@@ -66,7 +82,7 @@ export class WasmRuntime {
   setThreads(n: number): void {
     if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
       throw new WasmBackendError(`threads must be an integer in [1, ${MAX_THREADS}], got ${n}`);
-    if (!this.spawn) n = 1;
+    if (!this.spawn || !this.shared) n = 1;
     while (this.workers < n - 1) {
       const tid = ++this.workers;
       const lo = this.alloc(WORKER_STACK);
@@ -89,8 +105,11 @@ export class WasmRuntime {
     const p = this.fn('mc_wasm_zalloc')(bytes) >>> 0;
     if (!p)
       throw new WasmBackendError(
-        `the wasm heap cannot grow by ${bytes} bytes (wasm32 addresses at most 4 GiB, ` +
-          `${this.heapUsed()} bytes are in use): use a smaller or quantized model, or the native backend`,
+        this.shared
+          ? `the wasm heap cannot grow by ${bytes} bytes (wasm32 addresses at most 4 GiB, ` +
+              `${this.heapUsed()} bytes are in use): use a smaller or quantized model, or the native backend`
+          : `the single-threaded wasm heap is full (${this.heapUsed()} bytes in use, it cannot grow): ` +
+              'serve the page cross-origin isolated (COOP/COEP headers) for the growable threaded module',
       );
     return p;
   }
@@ -104,7 +123,7 @@ export class WasmRuntime {
   }
 
   /** The current buffer over all of memory (a new object after each growth; old ones stay valid). */
-  buffer(): SharedArrayBuffer {
+  buffer(): ArrayBufferLike {
     const b = this.memory.buffer;
     this.buffers.add(b);
     return b;

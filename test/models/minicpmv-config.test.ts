@@ -1,6 +1,9 @@
 /** MiniCPM-V config parsing, span finding, the splice's errors and folder loading. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { writeShardedSafetensors } from '../../src/io/sharded.js';
+import { lazyTensors } from '../../src/io/tensor-source.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/models/config.js';
 import { minicpmvConfigFromHF } from '../../src/models/minicpmv-config.js';
@@ -117,6 +120,21 @@ describe.skipIf(!have)('loading the tiny folder', () => {
     const m = await loadMiniCPMV(DIR);
     expect(m.params.size).toBeGreaterThan(30);
     expect(m.llm.config.tieWordEmbeddings).toBe(false);
+  });
+
+  it('loads a sharded safetensors copy to the same parameters', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'minicpmv-shards-'));
+    try {
+      fs.copyFileSync(path.join(DIR, 'config.json'), path.join(tmp, 'config.json'));
+      const reader = openSafetensorsSync(path.join(DIR, 'model.safetensors'));
+      const { files } = await writeShardedSafetensors(tmp, lazyTensors(reader), { maxShardBytes: 400_000 });
+      expect(files.length).toBeGreaterThan(2);
+      const [a, b] = [await loadMiniCPMV(DIR), await loadMiniCPMV(tmp)];
+      for (const [name, t] of a.params) expect(b.params.get(name)!.toArray()).toEqual(t.toArray());
+      for (const [name, t] of a.llm.params) expect(b.llm.params.get(name)!.toArray()).toEqual(t.toArray());
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('names a missing tensor', () => {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
+import { CheckpointFormatError } from './errors.js';
 
 const MAX_IO = 1 << 30;
 
@@ -26,7 +27,11 @@ export function readIntoSync(fd: number, position: number, into: Uint8Array, fil
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, into, done, Math.min(MAX_IO, length - done), position + done);
-    if (n === 0) throw new RangeError(`${filePath}: unexpected end of file at byte ${position + done}`);
+    if (n === 0)
+      throw new CheckpointFormatError(
+        filePath,
+        `unexpected end of file at byte ${position + done} (truncated?)`,
+      );
     done += n;
   }
 }
@@ -47,7 +52,11 @@ export async function readAt(
   let done = 0;
   while (done < length) {
     const n = await readPromise(fd, buf, done, Math.min(MAX_IO, length - done), position + done);
-    if (n === 0) throw new RangeError(`${filePath}: unexpected end of file at byte ${position + done}`);
+    if (n === 0)
+      throw new CheckpointFormatError(
+        filePath,
+        `unexpected end of file at byte ${position + done} (truncated?)`,
+      );
     done += n;
   }
   return new Uint8Array(buf.buffer, buf.byteOffset, length);

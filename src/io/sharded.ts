@@ -68,14 +68,16 @@ export class ShardedReader implements TensorReader {
     try {
       for (const file of new Set(index.weightMap.values())) {
         const full = path.join(dir, file);
-        try {
-          await fsp.access(full);
-        } catch {
+        // a shard name such as '' or '..' would open a folder, not a file
+        const isFile = await fsp.stat(full).then(
+          (st) => st.isFile(),
+          () => false,
+        );
+        if (!isFile)
           throw new CheckpointFormatError(
             indexPath,
             `the index lists shard '${file}', which is missing from ${dir}`,
           );
-        }
         shards.set(file, await openShard(full));
       }
       const order: string[] = [];

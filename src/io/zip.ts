@@ -120,9 +120,13 @@ export class ZipReader {
   }
 }
 
-function u64(v: DataView, at: number): number {
+function u64(v: DataView, at: number, path: string): number {
   const n = v.getBigUint64(at, true);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('zip field exceeds 2^53');
+  if (n > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new CheckpointFormatError(
+      path,
+      'not a valid zip archive: a zip64 size or offset exceeds 2^53 (corrupt file)',
+    );
   return Number(n);
 }
 
@@ -144,14 +148,14 @@ function readCentralDirectory(path: string, fd: number, size: number): Map<strin
   let cdSize = tv.getUint32(eocd + 12, true);
   let cdOffset = tv.getUint32(eocd + 16, true);
   if (eocd >= 20 && tv.getUint32(eocd - 20, true) === ZIP64_LOCATOR_SIG) {
-    const recOff = u64(tv, eocd - 20 + 8);
+    const recOff = u64(tv, eocd - 20 + 8, path);
     if (recOff + 56 > size) throw bad('ZIP64 end record points past the end of the file');
     const rec = readAtSync(fd, recOff, 56, path);
     const rv = new DataView(rec.buffer, rec.byteOffset, 56);
     if (rv.getUint32(0, true) !== ZIP64_EOCD_SIG) throw bad('bad ZIP64 end record');
-    count = u64(rv, 32);
-    cdSize = u64(rv, 40);
-    cdOffset = u64(rv, 48);
+    count = u64(rv, 32, path);
+    cdSize = u64(rv, 40, path);
+    cdOffset = u64(rv, 48, path);
   }
   if (cdOffset + cdSize > size) throw bad('the central directory runs past the end of the file (truncated?)');
   const cd = readAtSync(fd, cdOffset, cdSize, path);
@@ -179,14 +183,14 @@ function readCentralDirectory(path: string, fd: number, size: number): Map<strin
       if (id === 1) {
         let q = x + 4;
         if (usize === 0xffffffff) {
-          usize = u64(v, q);
+          usize = u64(v, q, path);
           q += 8;
         }
         if (compressedSize === 0xffffffff) {
-          compressedSize = u64(v, q);
+          compressedSize = u64(v, q, path);
           q += 8;
         }
-        if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64(v, q);
+        if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64(v, q, path);
       }
       x += 4 + len;
     }

@@ -73,6 +73,14 @@ export class HfTokenizer implements Tokenizer {
       );
     }
     const vocab = new Map<string, number>(Object.entries(model.vocab as Record<string, number>));
+    // ids size the id → token table: a corrupt one must not ask for an array of 2^32 entries
+    const isId = (id: unknown): boolean =>
+      Number.isInteger(id) && (id as number) >= 0 && (id as number) < 1 << 24;
+    for (const [tok, id] of vocab)
+      if (!isId(id))
+        throw new TokenizerFormatError(
+          `${source}: "${tok}" has id ${JSON.stringify(id)}, not a token id (0 to 2^24 − 1)`,
+        );
     const merges = ((model.merges as unknown[]) ?? []).map((m): [string, string] => {
       if (Array.isArray(m)) return [String(m[0]), String(m[1])];
       const s = String(m);
@@ -96,7 +104,14 @@ export class HfTokenizer implements Tokenizer {
         `${source} has merge "${this.bpe.missingMerges[0]}" whose tokens are not in the vocabulary: the file is corrupt`,
       );
     }
-    this.added = ((j.added_tokens as Json[] | undefined) ?? []).map((t) => ({
+    const addedJson: unknown = j.added_tokens ?? [];
+    if (!Array.isArray(addedJson)) throw new TokenizerFormatError(`${source}: added_tokens must be a list`);
+    for (const t of addedJson as Json[])
+      if (!t || typeof t !== 'object' || !isId(t.id) || typeof t.content !== 'string')
+        throw new TokenizerFormatError(
+          `${source}: an added token must have an integer id (0 to 2^24 − 1) and a string content, got ${JSON.stringify(t).slice(0, 80)}`,
+        );
+    this.added = (addedJson as Json[]).map((t) => ({
       id: t.id as number,
       content: t.content as string,
       special: t.special === true,

@@ -38,6 +38,7 @@ import type { Objective } from '../train/trainer.js';
 import { ValidationSet } from '../train/validation.js';
 import { progressLine } from './progress.js';
 import { resolveRunConfig } from './run-config.js';
+import { imageSftCommand, isImageSftRun } from './vlm-sft.js';
 
 const COMMON = {
   model: null as string | null,
@@ -195,6 +196,9 @@ const stepsFor = (c: AlignConfig, items: number) =>
   c.steps > 0 ? c.steps : Math.max(1, Math.ceil((c.epochs * items) / (c.batchSize * c.gradAccum)));
 
 export async function sftCommand(opts: Record<string, unknown>): Promise<void> {
+  // MiniCPM-V models (records with images) train through cli/vlm-sft.ts
+  if (isImageSftRun(opts)) return imageSftCommand(opts, SFT_DEFAULTS);
+  if (opts.trainVision) throw new AlignError('--train-vision needs a MiniCPM-V model (--model with a vision tower)');
   const p = await prepare('sft', SFT_DEFAULTS, opts);
   const { c, model } = p;
   const loaded = loadTokenizer(p.tokenizerDir);
@@ -377,6 +381,7 @@ export function registerAlignCommands(program: Command): void {
     .option('--eval-data <file>', 'held-out conversations for validation loss')
     .option('--eval-every <n>', 'validation loss every n steps', int)
     .option('--eval-batches <n>', 'validation batches (default: every held-out conversation once)', int)
+    .option('--train-vision', 'MiniCPM-V: train the vision tower too (frozen by default)')
     .action(async (opts: Record<string, unknown>) => sftCommand(opts));
   common(
     program

@@ -1,0 +1,101 @@
+/**
+ * What training MiniCPM-V needs beyond text SFT: the images (decoded and preprocessed once), the
+ * objective (tower → resampler → splice → next-token cross-entropy) and the optimizer over what trains.
+ * The language model keeps its μP groups; the resampler (and with --train-vision the tower) form a group
+ * at the base LR. The vision tower is frozen by default: it then runs without gradients, and its output
+ * for each image is computed once and reused (a frozen tower gives the same features every step).
+ * `resampler.pos_embed` is the fixed sin-cos table (resampler.py keeps it frozen) and never trains.
+ */
+import fs from 'node:fs';
+import { decodeImage } from '../image/index.js';
+import type { MiniCPMV } from '../models/minicpmv.js';
+import { noGrad, Tensor } from '../tensor/index.js';
+import { AdamW, adamwConfig, muPGroups, type ParamGroup } from '../train/optimizer.js';
+import { widthMultiplier } from '../models/config.js';
+import type { Objective } from '../train/validation.js';
+import { batchImages } from './vlm-examples.js';
+
+/** Pixel values of every image of a run, and the frozen tower's features when the tower does not train. */
+export class ImageStore {
+  private readonly features = new Map<number, Tensor>();
+
+  private constructor(
+    private readonly pixels: Tensor[],
+    readonly trainVision: boolean,
+  ) {}
+
+  /** Decodes and preprocesses (Pillow BICUBIC to image_size², normalised) every image once. */
+  static async load(vlm: MiniCPMV, paths: readonly string[], trainVision: boolean): Promise<ImageStore> {
+    const pixels: Tensor[] = [];
+    for (const p of paths) {
+      const img = await decodeImage(fs.readFileSync(p), { what: p });
+      pixels.push(noGrad(() => vlm.pixelValues(img)).keep());
+    }
+    return new ImageStore(pixels, trainVision);
+  }
+
+  get size(): number {
+    return this.pixels.length;
+  }
+
+  /** Image `i`'s tokens [1, query_num, E] through the tower (cached when frozen) and the resampler. */
+  tokens(vlm: MiniCPMV, i: number): Tensor {
+    const px = this.pixels[i];
+    const [, , H, W] = px.shape;
+    let f: Tensor;
+    if (this.trainVision) f = vlm.vision.forward(px);
+    else {
+      let cached = this.features.get(i);
+      if (!cached) {
+        cached = noGrad(() => vlm.vision.forward(px)).keep();
+        this.features.set(i, cached);
+      }
+      f = cached;
+    }
+    return vlm.resampler.forward(f, vlm.vision.grid(H, W));
+  }
+
+  /** Drops the cached tower features (after the tower's weights changed). */
+  clearFeatures(): void {
+    for (const t of this.features.values()) t.dispose();
+    this.features.clear();
+  }
+}
+
+/** Mean next-token cross-entropy of a batch made by imageBatch, images spliced into their spans. */
+export function imageSftObjective(vlm: MiniCPMV, store: ImageStore): Objective {
+  return (_model, batch) => {
+    const images = batchImages(batch).map((row) => row.map((i) => store.tokens(vlm, i)));
+    const ids = Tensor.from(batch.inputs, [batch.batch, batch.seqLen], 'i32');
+    const targets = Tensor.from(batch.targets, [batch.batch, batch.seqLen], 'i32');
+    return { loss: vlm.llm.withImages(images).loss(ids, targets) };
+  };
+}
+
+/** The named parameters that train: the resampler (not its fixed table) and, if asked, the tower. */
+export function visionTrainables(vlm: MiniCPMV, trainVision: boolean): Map<string, Tensor> {
+  return new Map(
+    [...vlm.params].filter(
+      ([n]) =>
+        (n.startsWith('resampler.') && n !== 'resampler.pos_embed') || (trainVision && n.startsWith('vpm.')),
+    ),
+  );
+}
+
+/** AdamW: the language model's μP groups, plus the resampler (and tower) at the base LR. */
+export function imageSftAdamW(
+  vlm: MiniCPMV,
+  over: Parameters<typeof adamwConfig>[0],
+  trainVision: boolean,
+): AdamW {
+  const c = adamwConfig(over);
+  const groups: ParamGroup[] = muPGroups(vlm.llm.params, widthMultiplier(vlm.llm.config), c.weightDecay);
+  const vision = [...visionTrainables(vlm, trainVision).values()];
+  groups.push({
+    name: trainVision ? 'resampler and vision tower (lr)' : 'resampler (lr)',
+    params: vision,
+    lrScale: 1,
+    weightDecay: c.weightDecay,
+  });
+  return new AdamW(groups, c);
+}

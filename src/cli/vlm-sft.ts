@@ -1,0 +1,208 @@
+/**
+ * `minicpm sft` on a MiniCPM-V model (SPEC §10, training): records with images, the resampler and the
+ * language model trained (the vision tower too with --train-vision) through the common loop (openRun:
+ * μP AdamW, schedule, atomic checkpoints, exact resume). align-commands.ts routes here when --model (or
+ * the run being resumed) is a MiniCPM-V folder; the vision-language demo calls runImageSft directly.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AlignError } from '../align/errors.js';
+import {
+  heldOutImageBatches,
+  imageSftExamples,
+  ImageSftBatches,
+  readImageConversations,
+  type ImageExample,
+} from '../align/vlm-examples.js';
+import { imageSftTrainables, loadVlmCheckpoint, minicpmvConfigToHF } from '../align/vlm-checkpoint.js';
+import { ImageStore, imageSftObjective } from '../align/vlm-train.js';
+import type { MiniCPMV } from '../models/minicpmv.js';
+import { isMiniCPMVConfig, loadMiniCPMV } from '../models/minicpmv-load.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+import { readTrainerState, resolveCheckpoint, runDirOf } from '../train/checkpoint.js';
+import type { StepMetrics } from '../train/metrics.js';
+import { openRun } from '../train/run.js';
+import { scheduleFrom } from '../train/schedules.js';
+import { ValidationSet } from '../train/validation.js';
+import { progressLine } from './progress.js';
+import { resolveRunConfig } from './run-config.js';
+
+/** The SFT config keys this path reads (align-commands' SFT_DEFAULTS plus trainVision). */
+export interface ImageSftConfig {
+  model: string | null;
+  data: string | null;
+  evalData: string | null;
+  out: string | null;
+  seqLen: number;
+  batchSize: number;
+  gradAccum: number;
+  epochs: number;
+  steps: number;
+  schedule: string;
+  lr: number;
+  warmupSteps: number;
+  decayStart: number;
+  decay: string;
+  halfLife: number;
+  decaySteps: number;
+  weightDecay: number;
+  clip: number;
+  betas: number[];
+  eps: number;
+  seed: number;
+  saveEvery: number;
+  keepLast: number;
+  evalEvery: number;
+  evalBatches: number;
+  spikeFactor: number;
+  chatFormat: string;
+  lora: string | null;
+  trainVision: boolean;
+}
+
+function configJsonOf(dir: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether an sft invocation trains a MiniCPM-V: its --model folder, or the checkpoint it resumes, is one. */
+export function isImageSftRun(opts: Record<string, unknown>): boolean {
+  let dir = typeof opts.model === 'string' ? opts.model : null;
+  if (typeof opts.resume === 'string') {
+    try {
+      dir = resolveCheckpoint(opts.resume);
+    } catch {
+      return false;
+    }
+  } else if (!dir && typeof opts.config === 'string') {
+    try {
+      const preset = JSON.parse(fs.readFileSync(opts.config, 'utf8')) as { model?: unknown };
+      if (typeof preset.model === 'string') dir = preset.model;
+    } catch {
+      return false; // the text path reports the unreadable preset
+    }
+  }
+  const json = dir ? configJsonOf(dir) : null;
+  return !!json && isMiniCPMVConfig(json);
+}
+
+export interface ImageSftResult {
+  metrics: StepMetrics[];
+  checkpoint: string | null;
+  vlm: MiniCPMV;
+}
+
+/**
+ * One image SFT run (fresh from c.model, or resumed from `resume`), with the same config rules as text
+ * SFT: a resume takes the saved config, command-line values on top.
+ */
+export async function runImageSft(
+  c: ImageSftConfig,
+  resume?: string,
+  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<ImageSftResult> {
+  if (c.lora) throw new AlignError('--lora is not supported for MiniCPM-V models yet: train without it');
+  if (c.chatFormat !== 'auto' && c.chatFormat !== 'minicpm')
+    throw new AlignError(
+      'MiniCPM-V training renders its own prompt format (<用户><image>…<AI>): drop --chat-format',
+    );
+  if (!c.data) throw new AlignError('sft needs --data FILE.jsonl');
+  if (!c.out) throw new AlignError('sft needs --out RUN_DIR');
+  const save = { runDir: c.out, keepLast: c.keepLast };
+  const adamw = { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, clip: c.clip };
+  let vlm: MiniCPMV;
+  let tokenizerDir: string;
+  let run;
+  if (resume) {
+    const loaded = await loadVlmCheckpoint(resume);
+    vlm = loaded.vlm;
+    tokenizerDir = resolveCheckpoint(resume);
+    run = openRun({
+      start: { kind: 'resume', from: resume, loaded },
+      dataId: 'sft data',
+      adamw,
+      trainables: imageSftTrainables(vlm, adamw, c.trainVision, { ...save, tokenizerFrom: tokenizerDir }),
+    });
+  } else {
+    if (!c.model) throw new AlignError('sft needs --model DIR (a MiniCPM-V folder with a tokenizer)');
+    vlm = await loadMiniCPMV(c.model);
+    tokenizerDir = c.model;
+    run = openRun({
+      start: { kind: 'fresh', model: vlm.llm },
+      dataId: 'sft data',
+      adamw,
+      trainables: imageSftTrainables(vlm, adamw, c.trainVision, { ...save, tokenizerFrom: tokenizerDir }),
+    });
+  }
+  const tok = loadTokenizer(tokenizerDir).tokenizer;
+  const Q = vlm.config.queryNum;
+  const imagePaths: string[] = [];
+  const render = (file: string): ImageExample[] => {
+    const r = imageSftExamples(tok, readImageConversations(file), Q, c.seqLen, imagePaths);
+    log(
+      `${file}: ${r.examples.length} conversations, ${r.supervisedTokens} supervised tokens` +
+        `${r.clipped ? `, ${r.clipped} clipped to ${c.seqLen} tokens` : ''}` +
+        `${r.dropped ? `, ${r.dropped} dropped (no answer or an image span beyond --seq-len)` : ''}`,
+    );
+    return r.examples;
+  };
+  const examples = render(c.data);
+  const pad = tok.eosId >= 0 ? tok.eosId : 0;
+  const validation = c.evalData
+    ? new ValidationSet(heldOutImageBatches(render(c.evalData), c.batchSize, pad, c.evalBatches))
+    : undefined;
+  const store = await ImageStore.load(vlm, imagePaths, c.trainVision);
+  log(
+    `${store.size} images; training the language model, the resampler${c.trainVision ? ' and the vision tower' : ' (vision tower frozen)'}`,
+  );
+  const steps =
+    c.steps > 0
+      ? c.steps
+      : Math.max(1, Math.ceil((c.epochs * examples.length) / (c.batchSize * c.gradAccum)));
+  const config = { ...c, steps, stage: 'sft' };
+  fs.mkdirSync(c.out, { recursive: true });
+  fs.writeFileSync(
+    path.join(c.out, 'run_config.json'),
+    JSON.stringify({ ...config, model_config: minicpmvConfigToHF(vlm.config) }, null, 1),
+  );
+  const result = await run.train(new ImageSftBatches(examples, c.batchSize, c.seed, pad), {
+    steps,
+    schedule: scheduleFrom({ ...c, steps }),
+    gradAccum: c.gradAccum,
+    runDir: c.out,
+    saveEvery: c.saveEvery,
+    keepLast: c.keepLast,
+    evalEvery: validation ? c.evalEvery : 0,
+    validation,
+    spikeFactor: c.spikeFactor,
+    config,
+    phase: 'sft',
+    objective: imageSftObjective(vlm, store),
+    onStep: (m) => log(progressLine(m, steps)),
+  });
+  return { metrics: result.metrics, checkpoint: result.checkpoint, vlm };
+}
+
+/** `minicpm sft` for MiniCPM-V models; `defaults` are the text command's SFT defaults. */
+export async function imageSftCommand(
+  opts: Record<string, unknown>,
+  defaults: Omit<ImageSftConfig, 'trainVision'>,
+): Promise<void> {
+  const { config: presetFile, resume, ...rest } = opts as { config?: string; resume?: string };
+  let c = resolveRunConfig({ ...defaults, trainVision: false }, presetFile, rest);
+  if (resume) {
+    const saved = readTrainerState(resume);
+    if ((saved.config as { stage?: unknown }).stage !== 'sft')
+      throw new AlignError(`${resume} is not an sft run: resume it with the command that started it`);
+    const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+    c = { ...c, ...(saved.config as Partial<ImageSftConfig>), ...given, out: c.out ?? runDirOf(resume) };
+  }
+  const r = await runImageSft(c, resume);
+  const last = r.metrics[r.metrics.length - 1];
+  console.log(
+    JSON.stringify({ steps: last ? last.step + 1 : 0, loss: last?.loss ?? null, checkpoint: r.checkpoint }),
+  );
+}

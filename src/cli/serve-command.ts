@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadAnyModel } from '../quant/index.js';
+import { applyHeadDtype } from '../quant/int8-head.js';
 import { kvCacheOption } from './model-commands.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
@@ -17,6 +18,7 @@ interface ServeOptions {
   kvCache: string;
   name?: string;
   adapter?: string;
+  headDtype?: string;
   parallel: string;
   prefillChunk: string;
   kvBudget?: string;
@@ -50,6 +52,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option('--head-dtype <float|int8>', 'LM head (and tied embedding) as int8 rows', 'float')
     .option('--parallel <n>', 'sequences decoded together (continuous batching slots)', '4')
     .option('--prefill-chunk <n>', 'prompt tokens prefilled per step, interleaved with decoding', '256')
     .option(
@@ -73,6 +76,7 @@ export function registerServeCommand(program: Command): void {
       const kvCache = kvCacheOption(o.kvCache);
       const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
       if (o.adapter) loadAdapter(o.adapter, model);
+      applyHeadDtype(model, o.headDtype ?? 'float');
       const loaded = loadModelTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
       const service = new GenerationService(model, loaded.tokenizer, name, {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
 import { configFromHF } from '../../src/models/config.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
-import { useInt8Head } from '../../src/quant/int8-head.js';
+import { applyHeadDtype, useInt8Head } from '../../src/quant/int8-head.js';
 import { QuantizedLinears } from '../../src/quant/qlinear.js';
 import { dequantizeQWeight, paramAt } from '../../src/quant/qweight.js';
 import { dequantizeRow, quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
@@ -81,5 +81,7 @@ describe('--head-dtype int8', () => {
     expect(() => noGrad(() => m.forward(Tensor.from(Int32Array.of(200), [1, 1], 'i32')))).toThrow(
       /vocabulary/,
     );
+    expect(() => applyHeadDtype(m, 'int4')).toThrow(/--head-dtype must be float or int8/);
+    expect(() => useInt8Head(m)).toThrow(/no parameter/); // the float table is gone
   });
 });

@@ -184,7 +184,7 @@ export function registerModelCommands(program: Command): void {
     .description(
       'run a forward pass and write logits [B, T, V] as safetensors (prints the loss when targets are given)',
     )
-    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .requiredOption('--model <path>', 'model folder (float or GPTQ) or MiniCPM .gguf file')
     .requiredOption('--input <file>', 'JSON {"inputs": [[ids]], "targets": [[ids]]?}')
     .requiredOption('--output <file>', 'output .safetensors')
     .option('--image <file...>', 'MiniCPM-V: image files, the i-th filling the i-th <image> span of the ids')
@@ -193,7 +193,7 @@ export function registerModelCommands(program: Command): void {
   program
     .command('generate')
     .description('generate tokens with a KV cache, streaming ids to stdout')
-    .requiredOption('--model <dir>', 'Hugging Face model folder')
+    .requiredOption('--model <path>', 'model folder (float or GPTQ) or MiniCPM .gguf file')
     .option(
       '--dtype <f32|bf16>',
       'weight storage for inference (bf16 halves memory and bytes per token)',

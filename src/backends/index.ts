@@ -4,7 +4,7 @@ import { CpuBackend } from './cpu/cpu-backend.js';
 import { loadNativeKernels } from './kernels-native.js';
 import { refGemmKernels } from './kernels-ref-gemm.js';
 import type { NnKernels } from './kernels.js';
-import { makeWasmBackend, wasmAllocator } from './wasm/wasm-backend.js';
+import { installWasmAllocator, makeWasmBackend } from './wasm/wasm-backend.js';
 import type { WasmKernels } from './wasm/wasm-kernels.js';
 import { createNodeWasmKernels } from './wasm/wasm-node.js';
 
@@ -64,7 +64,7 @@ export function useBackend(choice: BackendChoice = 'auto'): Backend {
   if (want === 'ref') b = refBackend();
   else if (want === 'wasm') {
     b = wasmBackend();
-    setAllocator(wasmAllocator(wasm!.kernels)); // tensors live in wasm memory: no copies per kernel call
+    installWasmAllocator(wasm!.kernels); // tensors live in wasm memory: no copies per kernel call
   } else {
     b = nativeBackend();
     if (!b && want === 'native') {

@@ -5,7 +5,7 @@
  */
 import './browser-shims.js';
 import { chatFormatFor, renderPrompt, type ChatFormat } from '../../src/align/chat-format.js';
-import { makeWasmBackend, wasmAllocator } from '../../src/backends/wasm/wasm-backend.js';
+import { installWasmAllocator, makeWasmBackend } from '../../src/backends/wasm/wasm-backend.js';
 import {
   canShareMemory,
   createBrowserWasmKernels,
@@ -15,7 +15,7 @@ import { generate, type GenerateOptions } from '../../src/engine/generate.js';
 import { configFromHF } from '../../src/models/config.js';
 import { parameterShapes, type MiniCPM } from '../../src/models/minicpm.js';
 import { loadParameters } from '../../src/models/weights.js';
-import { setAllocator, setBackend } from '../../src/tensor/index.js';
+import { setBackend } from '../../src/tensor/index.js';
 import { SentencePieceTokenizer } from '../../src/tokenizer/sentencepiece.js';
 import { HfTokenizer } from '../../src/tokenizer/tokenizer-json.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';
@@ -83,7 +83,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   if (canShareMemory()) {
     const k = await createBrowserWasmKernels(msg.wasmUrl, msg.threads);
     setBackend(makeWasmBackend(k));
-    setAllocator(wasmAllocator(k));
+    installWasmAllocator(k);
     backendName = `wasm simd128, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}`;
   } else {
     // unshared memory cannot grow under live tensors: size it for the f32 weights plus work memory
@@ -94,7 +94,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
       Math.min(weights * 1.25 + 2 ** 29, 2 ** 32 - 2 ** 16),
     );
     setBackend(makeWasmBackend(k));
-    setAllocator(wasmAllocator(k));
+    installWasmAllocator(k);
     backendName = 'wasm simd128, 1 thread (not isolated)';
     notice =
       'This page is not cross-origin isolated, so WebAssembly cannot share memory: running on one thread. ' +

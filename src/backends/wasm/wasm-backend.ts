@@ -3,7 +3,7 @@
  * kernels routed to the wasm module (the same arrangement as cpu-native over the N-API addon).
  * Platform-neutral: Node builds its kernels in wasm-node.ts, the browser runtime in wasm-browser.ts.
  */
-import type { Allocator } from '../../tensor/index.js';
+import { pool, setAllocator, type Allocator } from '../../tensor/index.js';
 import { CpuBackend } from '../cpu/cpu-backend.js';
 import type { WasmKernels } from './wasm-kernels.js';
 
@@ -21,4 +21,15 @@ export function wasmAllocator(k: WasmKernels): Allocator {
     const byteOffset = k.rt.alloc(bytes);
     return { buffer: k.rt.buffer() as unknown as ArrayBuffer, byteOffset };
   };
+}
+
+/**
+ * Installs wasmAllocator for all new tensors. The buffer pool's eviction is turned off: an evicted
+ * buffer would only be dropped for the garbage collector, which cannot hand wasm heap blocks back, so
+ * keeping it parked for reuse costs nothing more. (Tensors collected outside a scope() are likewise not
+ * returned to the heap: the engine runs every step in a scope.)
+ */
+export function installWasmAllocator(k: WasmKernels): Allocator {
+  pool.maxPooledBytes = Infinity;
+  return setAllocator(wasmAllocator(k));
 }

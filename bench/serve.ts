@@ -1,0 +1,208 @@
+/**
+ * Serving throughput, ours vs llama.cpp (node-llama-cpp context sequences, CPU, 2 threads), on the
+ * same weights:
+ *
+ *   npm run bench -- serve [--layers 4] [--streams 1,4,8,16] [--prompt 32] [--decode 64] [--passes 2]
+ *                          [--no-peer] [--small] [--max-wait 120]
+ *
+ * A MiniCPM-2B-shaped model (d 2304, ff 5760, 36 heads, vocab 122753; `--layers` layers, as the infer
+ * bench) with random weights, bf16 2-D weights and a bf16 KV cache (llama.cpp: a bf16 GGUF of the same
+ * weights, its default f16 cache). For each concurrency N, N sequences with different prompts start
+ * together and decode `--decode` greedy tokens each; the row is the aggregate decode rate: tokens after
+ * each sequence's first, over the time from the last first token to the end. Ours runs through the
+ * continuous-batching scheduler the server uses; llama.cpp through one context with N sequences, which
+ * node-llama-cpp batches into shared decode calls. `--small` swaps in a small model to check the script.
+ * Targets (issue 14): ≥ 1.0× the peer at every N, and ours at 8 streams ≥ 4× ours at 1.
+ * Writes bench/results/serve.json. Numbers on a shared machine are noisy; the lead reruns them idle.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { useBackend } from '../src/backends/index.js';
+import { Sampler } from '../src/engine/sampler.js';
+import { configFromHF, type MiniCPMConfig } from '../src/models/config.js';
+import { exportModelToGguf } from '../src/models/gguf-export.js';
+import { MiniCPM } from '../src/models/minicpm.js';
+import { Scheduler } from '../src/server/scheduler.js';
+import { cast, noGrad, Rng, type Tensor } from '../src/tensor/index.js';
+import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
+import { median, sleep, waitIdle } from './lib/machine.js';
+
+const THREADS = 2;
+
+function arg(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+
+function shape(layers: number, small: boolean): MiniCPMConfig {
+  return configFromHF({
+    model_type: 'minicpm',
+    vocab_size: small ? 8192 : 122753,
+    hidden_size: small ? 256 : 2304,
+    intermediate_size: small ? 640 : 5760,
+    num_hidden_layers: layers,
+    num_attention_heads: small ? 4 : 36,
+    num_key_value_heads: small ? 4 : 36,
+    max_position_embeddings: 4096,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
+    scale_emb: 12,
+    scale_depth: 1.4,
+    dim_model_base: 256,
+    initializer_range: 0.1,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  });
+}
+
+function bf16Copy(m: MiniCPM): MiniCPM {
+  const params = new Map<string, Tensor>();
+  for (const [n, t] of m.params) params.set(n, t.rank === 2 ? noGrad(() => cast(t, 'bf16')).keep() : t);
+  return new MiniCPM(m.config, params);
+}
+
+/** Aggregate decode tokens/s of N streams, from each stream's first-token and end times. */
+function aggregate(firsts: number[], end: number, perStream: number): number {
+  const from = Math.max(...firsts);
+  return (firsts.length * (perStream - 1)) / ((end - from) / 1000);
+}
+
+async function ours(model: MiniCPM, prompts: number[][], decode: number): Promise<number> {
+  const s = new Scheduler(model, { parallel: prompts.length, kvDtype: 'bf16', prefixCache: false });
+  const firsts: number[] = [];
+  await Promise.all(
+    prompts.map((prompt, i) =>
+      s.submit({
+        prompt,
+        maxTokens: decode,
+        sampler: new Sampler({ temperature: 0 }),
+        stopIds: [],
+        onToken: () => void (firsts[i] ??= performance.now()),
+      }),
+    ),
+  );
+  const end = performance.now();
+  await s.close();
+  return aggregate(firsts, end, decode);
+}
+
+type Nlc = typeof import('node-llama-cpp');
+type Llama = Awaited<ReturnType<Nlc['getLlama']>>;
+
+async function peer(llama: Llama, file: string, prompts: number[][], decode: number): Promise<number> {
+  const model = await llama.loadModel({ modelPath: file, useMmap: true });
+  const per = prompts[0].length + decode + 16;
+  const ctx = await model.createContext({
+    sequences: prompts.length,
+    contextSize: per * prompts.length,
+    batchSize: Math.max(512, prompts[0].length * prompts.length),
+    threads: THREADS,
+  });
+  try {
+    const firsts: number[] = [];
+    const ends: number[] = [];
+    const run = async (prompt: number[], i: number) => {
+      const seq = ctx.getSequence();
+      type Tokens = Parameters<typeof seq.evaluate>[0];
+      const tokens = seq.evaluate(prompt as unknown as Tokens, { temperature: 0 });
+      for (let n = 0; n < decode; n++) {
+        if ((await tokens.next()).done) throw new Error('llama.cpp stopped early');
+        firsts[i] ??= performance.now();
+      }
+      ends[i] = performance.now();
+      await tokens.return(undefined);
+    };
+    await Promise.all(prompts.map(run));
+    return aggregate(firsts, Math.max(...ends), decode);
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
+}
+
+export default async function serve(args: string[]): Promise<void> {
+  const small = args.includes('--small');
+  const layers = Number(arg(args, 'layers', small ? '2' : '4'));
+  const streams = arg(args, 'streams', '1,4,8,16').split(',').map(Number);
+  const nPrompt = Number(arg(args, 'prompt', '32'));
+  const decode = Number(arg(args, 'decode', '64'));
+  const passes = Number(arg(args, 'passes', '2'));
+  const maxWait = args.includes('--no-wait') ? 0 : Number(arg(args, 'max-wait', '120'));
+  useBackend('auto');
+  let nlc: Nlc | undefined;
+  if (!args.includes('--no-peer'))
+    try {
+      nlc = await import('node-llama-cpp');
+    } catch (e) {
+      console.warn(`PEER MISSING: node-llama-cpp does not load: ${(e as Error).message}`);
+    }
+  const config = shape(layers, small);
+  console.log(
+    `${small ? 'small' : 'MiniCPM-2B-shaped'} model, ${layers} layers, bf16 weights and KV; prompt ${nPrompt}, ` +
+      `${decode} tokens per stream, streams ${streams.join('/')}, ${passes} passes`,
+  );
+  const f32 = MiniCPM.init(config, new Rng(1234));
+  const model = bf16Copy(f32);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'minicpm-bench-serve-'));
+  try {
+    const file = path.join(tmp, 'm-bf16.gguf');
+    if (nlc)
+      await exportModelToGguf(f32, file, {
+        dtype: 'bf16',
+        tokenizer: syntheticGgufVocab(config.vocabSize),
+        name: 'bench',
+      });
+    const llama = nlc ? await nlc.getLlama({ gpu: false, build: 'never' }) : undefined;
+    const rng = new Rng(7);
+    const rows: {
+      streams: number;
+      ours: number;
+      peer: number | null;
+      ratio: number | null;
+      spread: number[][];
+    }[] = [];
+    for (const n of streams) {
+      const prompts = Array.from({ length: n }, () =>
+        Array.from({ length: nPrompt }, () => 3 + rng.int(config.vocabSize - 3)),
+      );
+      const o: number[] = [];
+      const p: number[] = [];
+      for (let pass = 0; pass < passes; pass++) {
+        if (maxWait) await waitIdle(maxWait);
+        // alternate who goes first, so both see the same share of what other tenants leave
+        // (a pause first: the other side's spinning pool threads go to sleep)
+        const runPeer = async () =>
+          void (llama && (await sleep(50), p.push(await peer(llama, file, prompts, decode))));
+        if (pass % 2) await runPeer();
+        await sleep(50);
+        o.push(await ours(model, prompts, decode));
+        if (!(pass % 2)) await runPeer();
+      }
+      const row = {
+        streams: n,
+        ours: median(o),
+        peer: p.length ? median(p) : null,
+        ratio: p.length ? median(o) / median(p) : null,
+        spread: [o, p],
+      };
+      rows.push(row);
+      console.log(
+        `  ${String(n).padStart(2)} streams: ours ${row.ours.toFixed(2)} tok/s` +
+          (row.peer !== null ? `, llama.cpp ${row.peer.toFixed(2)} tok/s, ${row.ratio!.toFixed(2)}x` : ''),
+      );
+    }
+    await llama?.dispose();
+    const one = rows.find((r) => r.streams === 1)?.ours;
+    const eight = rows.find((r) => r.streams === 8)?.ours;
+    if (one && eight) console.log(`  8 streams / 1 stream (ours): ${(eight / one).toFixed(2)}x (target ≥ 4)`);
+    mkdirSync('bench/results', { recursive: true });
+    writeFileSync(
+      'bench/results/serve.json',
+      JSON.stringify({ small, layers, prompt: nPrompt, decode, passes, threads: THREADS, rows }, null, 2),
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

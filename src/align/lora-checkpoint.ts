@@ -9,7 +9,6 @@ import path from 'node:path';
 import { copyTokenizerFiles } from '../io/hf-folder.js';
 import { ADAPTER_CONFIG, peftTensorName, readPeftAdapter } from '../io/peft.js';
 import { openSafetensorsSync, writeSafetensors } from '../io/safetensors.js';
-import { loadModel } from '../models/load.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { tensorToRecord, recordToTensor } from '../models/weights.js';
 import type { LoraAdapters } from '../nn/lora.js';
@@ -24,6 +23,7 @@ import { AdamW, adamwConfig, type AdamWConfig } from '../train/optimizer.js';
 import type { RunTrainables } from '../train/run.js';
 import { AlignError } from './errors.js';
 import { adaptersFromFiles, attachLora, saveAdapter } from './lora.js';
+import { checkLoraBase, loadLoraBase } from './lora-base.js';
 
 /** Whether `dir` (a run or a checkpoint folder) holds an adapter checkpoint. */
 export function isLoraCheckpoint(dir: string): boolean {
@@ -110,7 +110,8 @@ export async function loadLoraCheckpoint(dir: string): Promise<LoadedLoraCheckpo
     throw new AlignError(
       `${ckpt} is a LoRA checkpoint of the base model ${JSON.stringify(base)}, which is not there any more: put the base model back at that path`,
     );
-  const model = await loadModel(base);
+  const loraBase = (state.config as { loraBase?: unknown }).loraBase;
+  const model = await loadLoraBase(base, checkLoraBase(typeof loraBase === 'string' ? loraBase : 'f32'));
   const adapters = adaptersFromFiles(readPeftAdapter(ckpt));
   if (state.loraRng) adapters.rng.setState(state.loraRng.map((v) => v ?? NaN));
   attachLora(model, adapters, ckpt);

@@ -23,6 +23,7 @@ import {
   type ReferenceLogProbs,
 } from '../align/index.js';
 import { initLora, withoutAdapters } from '../align/lora.js';
+import { checkLoraBase, loadLoraBase } from '../align/lora-base.js';
 import { isLoraCheckpoint, loadLoraCheckpoint, loraTrainables } from '../align/lora-checkpoint.js';
 import { configToHF } from '../models/config.js';
 import { loadModel } from '../models/load.js';
@@ -72,6 +73,8 @@ const COMMON = {
   spikeFactor: 0,
   /** LoRA instead of full fine-tuning: "r=16,alpha=32,dropout=0.05,targets=q_proj,…[,rslora]". */
   lora: null as string | null,
+  /** How a LoRA run holds its frozen base: f32 | bf16 | int8 | int4 (QLoRA). */
+  loraBase: 'f32',
 };
 
 /** SFT (SPEC §5.3): LR 1e-3 continuing from the decayed model, WSD. */
@@ -137,7 +140,9 @@ async function prepare<T extends AlignConfig>(
   if (!c.model) throw new AlignError(`${kind} needs --model DIR (a Hugging Face folder with a tokenizer)`);
   if (!c.data) throw new AlignError(`${kind} needs --data FILE.jsonl`);
   if (!c.out) throw new AlignError(`${kind} needs --out RUN_DIR`);
-  const model = await loadModel(c.model);
+  if (!c.lora && c.loraBase !== 'f32')
+    throw new AlignError('--lora-base is for LoRA runs: add --lora r=…,alpha=…,targets=…');
+  const model = c.lora ? await loadLoraBase(c.model, checkLoraBase(c.loraBase)) : await loadModel(c.model);
   const lora = c.lora ? initLora(model, parseLoraSpec(c.lora), c.seed) : undefined;
   const run = open({ kind: 'fresh', model }, c.model, lora);
   return { run, model: run.model, c, tokenizerDir: c.model, lora };
@@ -369,7 +374,8 @@ function common(cmd: Command): Command {
     .option(
       '--lora <spec>',
       'train LoRA adapters on the frozen model: r=16,alpha=32,dropout=0.05,targets=q_proj,v_proj[,rslora]',
-    );
+    )
+    .option('--lora-base <dtype>', 'the frozen base of a LoRA run: f32 | bf16 | int8 | int4 (QLoRA)');
 }
 
 export function registerAlignCommands(program: Command): void {

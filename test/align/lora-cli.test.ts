@@ -119,6 +119,30 @@ describe('minicpm sft --lora', () => {
     expect(Math.max(...after.map((v, i) => Math.abs(v - before[i])))).toBeGreaterThan(1e-4);
   });
 
+  it('QLoRA on an int4 base made at load: trains, saves only adapters, resumes bit for bit', async () => {
+    const flags = { ...SFT, model: modelDir, loraBase: 'int4' };
+    const straight = at('qlora-straight');
+    await sftCommand({ ...flags, out: straight, steps: 3 });
+    const split = at('qlora-split');
+    await sftCommand({ ...flags, out: split, steps: 1 });
+    await sftCommand({ resume: split, steps: 3 });
+    const a = metricsOf(straight);
+    const b = metricsOf(split);
+    expect(a.every((x) => Number.isFinite(x.loss))).toBe(true);
+    a.forEach((x, i) => expect(b[i].loss).toBe(x.loss));
+    expect(file(split, 'adapter_model.safetensors').equals(file(straight, 'adapter_model.safetensors'))).toBe(
+      true,
+    );
+    // the int4 base is not the f32 one: the first losses differ
+    expect(a[0].loss).not.toBe(metricsOf(at('sft-straight'))[0].loss);
+    await expect(
+      sftCommand({ ...SFT, lora: null, loraBase: 'int4', model: modelDir, out: at('bad'), steps: 1 }),
+    ).rejects.toThrow(/--lora-base is for LoRA runs/);
+    await expect(sftCommand({ ...flags, loraBase: 'nf4', out: at('bad'), steps: 1 })).rejects.toThrow(
+      /--lora-base must be one of f32, bf16, int8, int4/,
+    );
+  });
+
   it('names a target that does not exist', async () => {
     await expect(
       sftCommand({ ...SFT, lora: 'r=4,targets=q_proj,qkv_proj', model: modelDir, out: at('bad'), steps: 1 }),

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { decodeImage } from '../image/index.js';
 import type { MiniCPMV } from '../models/minicpmv.js';
-import { noGrad, Tensor } from '../tensor/index.js';
+import { concat, crossEntropy, noGrad, reshape, slice, Tensor } from '../tensor/index.js';
 import { AdamW, adamwConfig, muPGroups, type ParamGroup } from '../train/optimizer.js';
 import { widthMultiplier } from '../models/config.js';
 import type { Objective } from '../train/validation.js';
@@ -62,13 +62,34 @@ export class ImageStore {
   }
 }
 
-/** Mean next-token cross-entropy of a batch made by imageBatch, images spliced into their spans. */
+/**
+ * Mean next-token cross-entropy of a batch made by imageBatch, images spliced into their spans: the
+ * language model's loss, with the head applied only to the positions that have a target (answers are a
+ * few tokens of a long prompt, and the vocabulary-wide head is much of a small model's cost).
+ */
 export function imageSftObjective(vlm: MiniCPMV, store: ImageStore): Objective {
   return (_model, batch) => {
     const images = batchImages(batch).map((row) => row.map((i) => store.tokens(vlm, i)));
     const ids = Tensor.from(batch.inputs, [batch.batch, batch.seqLen], 'i32');
-    const targets = Tensor.from(batch.targets, [batch.batch, batch.seqLen], 'i32');
-    return { loss: vlm.llm.withImages(images).loss(ids, targets) };
+    const h = vlm.llm.withImages(images).hidden(ids);
+    const E = h.shape[2];
+    const flat = reshape(h, [batch.batch * batch.seqLen, E]);
+    // runs of consecutive scored positions (one per answer), gathered by slicing
+    const parts: Tensor[] = [];
+    const kept: number[] = [];
+    const t = batch.targets;
+    for (let i = 0; i < t.length;) {
+      if (t[i] === -100) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < t.length && t[j] !== -100) kept.push(t[j++]);
+      parts.push(slice(flat, 0, i, j));
+      i = j;
+    }
+    const logits = vlm.llm.logitsFromHidden(parts.length === 1 ? parts[0] : concat(parts, 0));
+    return { loss: crossEntropy(logits, Tensor.from(Int32Array.from(kept), [kept.length], 'i32')) };
   };
 }
 

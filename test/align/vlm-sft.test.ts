@@ -10,7 +10,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AlignError } from '../../src/align/errors.js';
 import { writeMiniCPMVFolder } from '../../src/align/vlm-checkpoint.js';
-import { readImageConversations, renderImageChat } from '../../src/align/vlm-examples.js';
+import {
+  batchImages,
+  imageBatch,
+  imageSftExamples,
+  readImageConversations,
+  renderImageChat,
+} from '../../src/align/vlm-examples.js';
+import { ImageStore, imageSftObjective, visionTrainables } from '../../src/align/vlm-train.js';
 import { refBackend } from '../../src/backends/index.js';
 import { sftCommand } from '../../src/cli/align-commands.js';
 import { writeVisionSet } from '../../src/data/vision/write-set.js';
@@ -19,7 +26,7 @@ import { MiniCPM } from '../../src/models/minicpm.js';
 import { minicpmvConfigFromHF } from '../../src/models/minicpmv-config.js';
 import { buildMiniCPMV, initVisionParams } from '../../src/models/minicpmv-init.js';
 import { loadMiniCPMV } from '../../src/models/minicpmv-load.js';
-import { Rng, setBackend } from '../../src/tensor/index.js';
+import { backward, Rng, setBackend, Tensor } from '../../src/tensor/index.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { trainBpe } from '../../src/tokenizer/trainer.js';
 import { writeTrainedTokenizer } from '../../src/tokenizer/trainer-output.js';
@@ -137,6 +144,29 @@ describe('image records', () => {
       { role: 'assistant' as const, content: 'x' },
     ];
     expect(() => renderImageChat(tok, msgs, 4)).toThrow(/reserves for image spans/);
+  });
+});
+
+describe('the image SFT objective', () => {
+  it("equals the language model's full loss (head applied only where targets are) and reaches every trainable", async () => {
+    const vlm = await loadMiniCPMV(modelDir);
+    const r = imageSftExamples(tok, readImageConversations(data), 4, 64);
+    const store = await ImageStore.load(vlm, r.imagePaths, true);
+    const batch = imageBatch(r.examples.slice(0, 3), tok.eosId);
+    const { loss } = imageSftObjective(vlm, store)(vlm.llm, batch);
+    const images = batchImages(batch).map((row) => row.map((i) => store.tokens(vlm, i)));
+    const full = vlm.llm
+      .withImages(images)
+      .loss(
+        Tensor.from(batch.inputs, [batch.batch, batch.seqLen], 'i32'),
+        Tensor.from(batch.targets, [batch.batch, batch.seqLen], 'i32'),
+      );
+    expect(Math.abs(loss.item() - full.item())).toBeLessThan(1e-5);
+    backward(loss);
+    const trained = [...visionTrainables(vlm, true)].filter(
+      ([, p]) => !p.grad || !p.grad.toArray().some((x) => x !== 0),
+    );
+    expect(trained.map(([n]) => n)).toEqual([]);
   });
 });
 

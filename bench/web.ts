@@ -326,7 +326,7 @@ export default async function main(args: string[]): Promise<void> {
     const out = path.join(here, 'results', 'web.json');
     writeFileSync(
       out,
-      `${JSON.stringify({ date: new Date().toISOString(), prompt: o.prompt, decode: o.decode, unit: 'tokens/s', rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), layers: o.layers, prompt: o.prompt, decode: o.decode, unit: 'tokens/s', rows }, null, 2)}\n`,
     );
     console.log(`wrote ${path.relative(root, out)}`);
   }

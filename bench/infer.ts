@@ -271,6 +271,7 @@ function bf16Copy(m: MiniCPM): MiniCPM {
 async function rssChild(dir: string, quantized: boolean): Promise<void> {
   useBackend('auto');
   const before = process.resourceUsage().maxRSS;
+  const vmRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
   const t0 = performance.now();
   // the W4 folder as generate/serve load it (layers on the int4 kernels, the BF16 embedding kept as is)
   const m = await (quantized ? loadAnyModel : loadModel)(dir, { weightDtype: 'bf16' });
@@ -284,6 +285,7 @@ async function rssChild(dir: string, quantized: boolean): Promise<void> {
       peakRssMiB: hwm ? Number(hwm) / 1024 : null,
       maxRssMiB: r / 1024,
       maxRssBeforeLoadMiB: before / 1024,
+      rssBeforeLoadMiB: vmRss ? Number(vmRss) / 1024 : null,
       loadS: s,
       params: m.params.size,
     }),
@@ -508,12 +510,17 @@ export default async function infer(args: string[]): Promise<void> {
       );
       const line = child.stdout.trim().split('\n').pop() ?? '';
       try {
-        const r = JSON.parse(line) as { peakRssMiB: number | null };
+        const r = JSON.parse(line) as { peakRssMiB: number | null; rssBeforeLoadMiB: number | null };
         return {
           checkpoint_gb: bytes / 1e9,
           f32_params_gb: weightsF32 / 1e9,
           ...r,
           peak_over_checkpoint: r.peakRssMiB !== null ? (r.peakRssMiB * 2 ** 20) / bytes : null,
+          // the load's own peak: without the runtime's resident size before it (~90 MiB of Node)
+          load_peak_over_checkpoint:
+            r.peakRssMiB !== null && r.rssBeforeLoadMiB !== null
+              ? ((r.peakRssMiB - r.rssBeforeLoadMiB) * 2 ** 20) / bytes
+              : null,
         };
       } catch {
         return { error: `child failed (${child.status}): ${child.stderr.slice(-500)}` };

@@ -17,6 +17,7 @@ import { registerServeCommand } from './serve-command.js';
 import { registerWebCommand } from './web-command.js';
 import { registerTokenizerCommands } from './tokenizer-commands.js';
 import { registerTrainCommand } from './train-command.js';
+import { registerVlmDemoCommand } from './vlm-demo-command.js';
 
 export function buildProgram(): Command {
   const program = new Command('minicpm')
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerImportCommand(program);
   registerPerplexityCommand(program);
   registerLoraCommands(program);
+  registerVlmDemoCommand(program);
   return program;
 }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
-import { openWeights, writeSafetensors } from '../../src/io/index.js';
+import { openWeights, saveFolder, writeSafetensors } from '../../src/io/index.js';
 import { configFromHF } from '../../src/models/config.js';
 import { KVCache } from '../../src/models/kv-cache.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
@@ -119,6 +119,26 @@ describe('GPTQ folders on the int4/int8 kernels', () => {
       expect(once.maxRel).toBeLessThan(0.005);
     });
   }
+
+  it('loads a sharded folder to the same model', async () => {
+    const dir = await folder('one', 4, true);
+    const reader = await openWeights(dir);
+    const records = reader.names().map((n) => reader.readSync(n));
+    await reader.close();
+    const sharded = path.join(root, 'sharded');
+    const json = (f: string) =>
+      JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Record<string, unknown>;
+    await saveFolder(sharded, {
+      config: json('config.json'),
+      tensors: records,
+      maxShardBytes: 20_000,
+      extraJson: { 'quantize_config.json': json('quantize_config.json') },
+    });
+    expect(fs.existsSync(path.join(sharded, 'model.safetensors.index.json'))).toBe(true);
+    const a = run(await loadAnyModel(dir));
+    const b = run(await loadAnyModel(sharded));
+    expect(b.prefill).toEqual(a.prefill);
+  });
 
   it('refuses unsupported bits and inconsistent or truncated tensors, naming them', async () => {
     const dir = await folder('bad', 4, true);

@@ -1,6 +1,6 @@
 /*
- * WASM SIMD128 GEMM family: a 4x8 register tile (8 f32x4 accumulators), GEMV streams over 4 rows of W
- * at a time (f32 and bf16 widened in registers), and the skinny kernel for 2..4 rows of batched
+ * WASM SIMD128 GEMM family: a 4x8 register tile (8 f32x4 accumulators), GEMV row streams (f32, and
+ * bf16 widened in registers), and the skinny kernel for 2..4 rows of batched
  * decode. Standard SIMD128 has no fused multiply-add, so products are rounded before each add, as in
  * the portable C (which this file matches bit for bit in the GEMM tile).
  */
@@ -75,7 +75,9 @@ static inline void widen8(const uint16_t *w, v128_t *lo, v128_t *hi) {
   *hi = wasm_i16x8_shuffle(z, h, 4, 12, 5, 13, 6, 14, 7, 15);
 }
 
-/* R rows of W against x, 8 columns a step with two accumulators per row (several streams in flight). */
+/* R rows of W against x, 8 columns a step with two accumulators per row. The callers use R = 1: in V8,
+ * 4 interleaved row streams measured 2-4x slower than one (3.6-3.9 vs 7.0-7.4 GB/s, 8192x256 f32 GEMV,
+ * one thread), below even the portable loop (6.6-6.8). */
 static inline __attribute__((always_inline)) void gemv_rows(int R, int bf16, int k, float alpha, const void *W_,
                                                             long ldw, const float *x, float beta, float *y) {
   v128_t s0[4], s1[4];
@@ -103,16 +105,12 @@ static inline __attribute__((always_inline)) void gemv_rows(int R, int bf16, int
 }
 
 void mc_gemv_t_simd128(int n, int k, float alpha, const float *W, long ldw, const float *x, float beta, float *y) {
-  int j = 0;
-  for (; j + 4 <= n; j += 4) gemv_rows(4, 0, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
-  for (; j < n; j++) gemv_rows(1, 0, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
+  for (int j = 0; j < n; j++) gemv_rows(1, 0, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
 }
 
 void mc_gemv_bf16_simd128(int n, int k, float alpha, const uint16_t *W, long ldw, const float *x, float beta,
                           float *y) {
-  int j = 0;
-  for (; j + 4 <= n; j += 4) gemv_rows(4, 1, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
-  for (; j < n; j++) gemv_rows(1, 1, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
+  for (int j = 0; j < n; j++) gemv_rows(1, 1, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
 }
 
 /* C[m, j] for 2 <= m <= 4 rows of X against row j of W: each W row is read once for all m rows. */

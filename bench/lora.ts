@@ -4,10 +4,11 @@
  * is held in bf16, LoRA r 16 / alpha 32 / dropout 0.05 on all seven projections, batch 1 × 512 tokens.
  * Reports peak RSS (target ≤ 8 GB) and tokens/s against a plain-PyTorch eager LoRA step on the same
  * shapes in the same run (bench/lora-torch-step.py; target ≥ 1.2×). Writes bench/results/lora.json.
- * W4 bases are not measured: LoRA on int4/int8 weights has no backward yet.
- * --quick: 4 layers and 128 tokens, to check that the script runs.
+ * The same step on a W4 base (every projection int4 per 32, target ≤ 5 GB). Each of ours runs in its own
+ * process, so that each peak RSS is its own. --quick: 4 layers and 128 tokens, to check that it runs.
  */
 import { spawnSync } from 'node:child_process';
+import { argv, execArgv, execPath } from 'node:process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,9 @@ import { initLora } from '../src/align/lora.js';
 import { loraAdamW } from '../src/align/lora-checkpoint.js';
 import { nativeBackend } from '../src/backends/index.js';
 import { MiniCPM, parameterShapes } from '../src/models/minicpm.js';
+import { QuantizedLinears } from '../src/quant/qlinear.js';
+import type { QWeight } from '../src/quant/qweight.js';
+import { quantizeToQWeight } from '../src/quant/qweight-quantize.js';
 import { presetConfig } from '../src/models/presets.js';
 import { backward, f32ToBf16, Rng, scope, setBackend, Tensor, zeroGrad } from '../src/tensor/index.js';
 
@@ -29,35 +33,57 @@ function flag(args: string[], name: string, fallback: number): number {
 }
 
 /**
- * A bf16 model of the config without ever holding f32 weights: every matrix is filled from one table of
- * 2^20 random bf16 values (N(0, std)) at a random start, which is as good as fresh draws for timing.
+ * The base without ever holding f32 weights: every matrix is filled from one table of 2^20 random bf16
+ * values (N(0, 0.02)) at random starts, as good as fresh draws for timing. W4: each projection is drawn
+ * into one reused bf16 scratch and quantized (int4 per 32); no bf16 copy of it is kept.
  */
-function bf16Model(L: number): MiniCPM {
+function baseModel(L: number, w4: boolean): MiniCPM {
   const cfg = presetConfig('minicpm-2b', 122753, { numLayers: L });
   const rng = new Rng(0);
   const table = Uint16Array.from({ length: 1 << 20 }, () => f32ToBf16(rng.normal() * 0.02));
-  const params = new Map<string, Tensor>();
-  for (const [name, shape] of parameterShapes(cfg)) {
-    if (shape.length === 1) {
-      params.set(name, Tensor.parameter(Tensor.ones(shape), name));
-      continue;
-    }
-    const t = Tensor.empty(shape, 'bf16').keep();
-    const bits = t.data as Uint16Array;
+  const fill = (bits: Uint16Array) => {
     for (let at = 0; at < bits.length;) {
       const start = rng.int(table.length >> 1);
       const n = Math.min(bits.length - at, table.length - start);
       bits.set(table.subarray(start, start + n), at);
       at += n;
     }
+  };
+  const params = new Map<string, Tensor>();
+  const quantized = new Map<string, QWeight>();
+  const scratch = w4 ? new Uint16Array(cfg.intermediateSize * cfg.hiddenSize) : null;
+  for (const [name, shape] of parameterShapes(cfg)) {
+    if (shape.length === 1) {
+      params.set(name, Tensor.parameter(Tensor.ones(shape), name));
+      continue;
+    }
+    if (scratch && name.endsWith('_proj.weight')) {
+      const bits = scratch.subarray(0, shape[0] * shape[1]);
+      fill(bits);
+      quantized.set(
+        name.slice(0, -'.weight'.length),
+        quantizeToQWeight(bits, shape[0], shape[1], 4, true, name),
+      );
+      continue;
+    }
+    const t = Tensor.empty(shape, 'bf16').keep();
+    fill(t.data as Uint16Array);
     t.name = name;
     params.set(name, t);
   }
-  return new MiniCPM(cfg, params);
+  const model = new MiniCPM(cfg, params);
+  if (w4) model.linearRunner = new QuantizedLinears(quantized, (m) => model.p(`${m}.weight`));
+  return model;
 }
 
-function oursStep(L: number, T: number, steps: number): { tps: number; rssGb: number; loss: number } {
-  const model = bf16Model(L);
+interface Measured {
+  tps: number;
+  rssGb: number;
+  loss: number;
+}
+
+function oursStep(L: number, T: number, steps: number, w4: boolean): Measured {
+  const model = baseModel(L, w4);
   const lora = initLora(model, { ...LORA, targets: TARGETS, rslora: false }, 0);
   const opt = loraAdamW(lora, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0, clip: 1 });
   const rng = new Rng(1);
@@ -108,6 +134,29 @@ function peerStep(
   return { tps: out.tokens / out.median_s, rssGb: (out.maxrss_kb * 1024) / 1e9 };
 }
 
+/** One of our steps in a child process (its own peak RSS): `--only bf16|w4` prints its JSON line. */
+function oursChild(base: 'bf16' | 'w4', L: number, T: number, steps: number): Measured {
+  const r = spawnSync(
+    execPath,
+    [
+      ...execArgv,
+      argv[1],
+      'lora',
+      '--only',
+      base,
+      '--layers',
+      String(L),
+      '--seq',
+      String(T),
+      '--steps',
+      String(steps),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  if (r.status !== 0) throw new Error(`our ${base} step failed: ${r.stderr.slice(-600)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Measured;
+}
+
 export default function main(args: string[]): void {
   const quick = args.includes('--quick');
   const L = flag(args, '--layers', quick ? 4 : 40);
@@ -116,23 +165,28 @@ export default function main(args: string[]): void {
   const backend = nativeBackend();
   if (!backend) throw new Error('the native backend is not built: run `npm run build-native`');
   setBackend(backend);
-  // the peer first: our process's peak RSS must be our own
+  if (args.includes('--only')) {
+    console.log(JSON.stringify(oursStep(L, T, steps, args[args.indexOf('--only') + 1] === 'w4')));
+    return;
+  }
   const peer = peerStep(L, T, steps, 2);
-  const ours = oursStep(L, T, steps);
-  const row = {
-    name: `LoRA r16 SFT step, minicpm-2b width, L${L} T${T} B1, bf16 base`,
-    unit: 'tokens/s',
-    ours: ours.tps,
-    ours_peak_rss_gb: ours.rssGb,
-    rss_target_gb: L === 40 && T === 512 ? 8 : null,
-    peer: typeof peer === 'string' ? `pytorch eager (missing: ${peer})` : 'pytorch eager LoRA, bf16 base',
-    peer_value: typeof peer === 'string' ? null : peer.tps,
-    peer_peak_rss_gb: typeof peer === 'string' ? null : peer.rssGb,
-    ratio: typeof peer === 'string' ? null : ours.tps / peer.tps,
-    loss: ours.loss,
-    w4_base: 'not measured: LoRA over int4/int8 weights has no backward yet',
-  };
-  console.table([row]);
+  const full = L === 40 && T === 512;
+  const rows = (['bf16', 'w4'] as const).map((base) => {
+    const ours = oursChild(base, L, T, steps);
+    return {
+      name: `LoRA r16 SFT step, minicpm-2b width, L${L} T${T} B1, ${base} base`,
+      unit: 'tokens/s',
+      ours: ours.tps,
+      ours_peak_rss_gb: ours.rssGb,
+      rss_target_gb: full ? (base === 'bf16' ? 8 : 5) : null,
+      peer: typeof peer === 'string' ? `pytorch eager (missing: ${peer})` : 'pytorch eager LoRA, bf16 base',
+      peer_value: typeof peer === 'string' ? null : peer.tps,
+      peer_peak_rss_gb: typeof peer === 'string' ? null : peer.rssGb,
+      ratio: typeof peer === 'string' ? null : ours.tps / peer.tps,
+      loss: ours.loss,
+    };
+  });
+  console.table(rows);
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'lora.json'), JSON.stringify({ rows: [row] }, null, 1) + '\n');
+  writeFileSync(join(here, 'results', 'lora.json'), JSON.stringify({ rows }, null, 1) + '\n');
 }

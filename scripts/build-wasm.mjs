@@ -35,20 +35,61 @@ const PORTABLE = ['gemm.c', 'gemm-scalar.c', 'nn.c', 'nn-attention.c', 'nn-gener
 const HEADERS = ['internal.h', 'mc.h', 'nn.h', 'nn-internal.h', 'nn-impl.h', 'pack-generic.h'];
 
 export const EXPORTS = [
-  'mc_sgemm', 'mc_sgemm_batched', 'mc_gemm_bf16', 'mc_gemv_many',
-  'mc_rmsnorm_fwd', 'mc_rmsnorm_bwd', 'mc_softmax_fwd', 'mc_softmax_bwd', 'mc_ce_fwd', 'mc_ce_bwd',
-  'mc_swiglu_fwd', 'mc_swiglu_bwd', 'mc_rope', 'mc_adamw', 'mc_unary', 'mc_unary_grad', 'mc_binary',
-  'mc_affine', 'mc_reduce', 'mc_attention_fwd', 'mc_attention_fwd_bf16kv', 'mc_attention_bwd',
-  'mc_init', 'mc_set_isa', 'mc_wasm_isa', 'mc_set_threads', 'mc_get_threads',
-  'mc_wasm_zalloc', 'free', 'mc_wasm_heap_used', 'mc_wasm_heap_reserved',
-  'mc_wasm_worker', 'mc_wasm_workers_alive', 'mc_wasm_pool_stop',
-  '__stack_pointer', '__heap_base',
+  'mc_sgemm',
+  'mc_sgemm_batched',
+  'mc_gemm_bf16',
+  'mc_gemv_many',
+  'mc_rmsnorm_fwd',
+  'mc_rmsnorm_bwd',
+  'mc_softmax_fwd',
+  'mc_softmax_bwd',
+  'mc_ce_fwd',
+  'mc_ce_bwd',
+  'mc_swiglu_fwd',
+  'mc_swiglu_bwd',
+  'mc_rope',
+  'mc_adamw',
+  'mc_unary',
+  'mc_unary_grad',
+  'mc_binary',
+  'mc_affine',
+  'mc_reduce',
+  'mc_attention_fwd',
+  'mc_attention_fwd_bf16kv',
+  'mc_attention_bwd',
+  'mc_init',
+  'mc_set_isa',
+  'mc_wasm_isa',
+  'mc_set_threads',
+  'mc_get_threads',
+  'mc_wasm_zalloc',
+  'free',
+  'mc_wasm_heap_used',
+  'mc_wasm_heap_reserved',
+  'mc_wasm_worker',
+  'mc_wasm_workers_alive',
+  'mc_wasm_pool_stop',
+  '__stack_pointer',
+  '__heap_base',
 ];
 
 const CFLAGS = [
-  '--target=wasm32', '-O3', '-std=gnu11', '-msimd128', '-mbulk-memory', '-mmutable-globals',
-  '-nostdlib', '-fno-math-errno', '-fopenmp-simd', '-ffp-contract=off', '-Wall', '-Wextra', '-Wno-unused-parameter',
-  '-Werror', '-isystem', join(wasmDir, 'include'),
+  '--target=wasm32',
+  '-O3',
+  '-std=gnu11',
+  '-msimd128',
+  '-mbulk-memory',
+  '-mmutable-globals',
+  '-nostdlib',
+  '-fno-math-errno',
+  '-fopenmp-simd',
+  '-ffp-contract=off',
+  '-Wall',
+  '-Wextra',
+  '-Wno-unused-parameter',
+  '-Werror',
+  '-isystem',
+  join(wasmDir, 'include'),
   // clang leaves the `omp simd reduction(max)` loops of nn-impl.h scalar (NaN-exact max has no SIMD128
   // reduction); they are one pass over a row next to the vectorized exp passes
   '-Wno-pass-failed',
@@ -56,8 +97,13 @@ const CFLAGS = [
 /* Memory is imported (the JS side creates it shared, up to the 4 GiB of wasm32); 1 MiB of stack for
  * the calling thread, workers get theirs from the heap. */
 const LDFLAGS = [
-  '--no-entry', '--import-memory', '--max-memory=4294967296', '-z', 'stack-size=1048576',
-  '--strip-debug', ...EXPORTS.map((e) => `--export=${e}`),
+  '--no-entry',
+  '--import-memory',
+  '--max-memory=4294967296',
+  '-z',
+  'stack-size=1048576',
+  '--strip-debug',
+  ...EXPORTS.map((e) => `--export=${e}`),
 ];
 
 function inputs() {
@@ -65,7 +111,10 @@ function inputs() {
     .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
     .map((f) => join(wasmDir, f));
   const inc = readdirSync(join(wasmDir, 'include')).map((f) => join(wasmDir, 'include', f));
-  return [...PORTABLE, ...HEADERS].map((f) => join(src, f)).concat(own, inc).sort();
+  return [...PORTABLE, ...HEADERS]
+    .map((f) => join(src, f))
+    .concat(own, inc)
+    .sort();
 }
 
 /** sha256 over the inputs' relative paths and contents, and this script (flags live here). */
@@ -90,7 +139,9 @@ function findTool(names) {
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) {
-    process.stderr.write(`${cmd} ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? r.error?.message ?? ''}\n`);
+    process.stderr.write(
+      `${cmd} ${args.join(' ')}\n${r.stdout ?? ''}${r.stderr ?? r.error?.message ?? ''}\n`,
+    );
     process.exit(1);
   }
   if (r.stderr) process.stderr.write(r.stderr);
@@ -98,8 +149,11 @@ function run(cmd, args) {
 
 const hash = sourcesHash();
 if (process.argv.includes('--check')) {
-  const ok = existsSync(out) && existsSync(outSt) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
-  console.log(ok ? 'native/wasm/minicpm-kernels.wasm is up to date' : 'native/wasm/minicpm-kernels.wasm is stale');
+  const ok =
+    existsSync(out) && existsSync(outSt) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === hash;
+  console.log(
+    ok ? 'native/wasm/minicpm-kernels.wasm is up to date' : 'native/wasm/minicpm-kernels.wasm is stale',
+  );
   process.exit(ok ? 0 : 1);
 }
 
@@ -122,7 +176,10 @@ function link(threads, file) {
   const objects = inputs()
     .filter((f) => f.endsWith('.c'))
     .map((f) => {
-      const o = join(objDir, `${threads ? 'mt' : 'st'}_${relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o')}`);
+      const o = join(
+        objDir,
+        `${threads ? 'mt' : 'st'}_${relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o')}`,
+      );
       run(clang, [...CFLAGS, ...(threads ? ['-matomics'] : []), '-c', f, '-o', o]);
       return o;
     });

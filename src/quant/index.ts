@@ -25,3 +25,9 @@ export {
   readQuantizeConfig,
   saveQuantizedModel,
 } from './gptq-folder.js';
+export * from './qweight.js';
+export { repackGptq, repackQ4_0, repackQ8_0, type GptqTensors } from './qweight-repack.js';
+export { dequantizeRow, quantizeToQWeight } from './qweight-quantize.js';
+export { qlinears, QuantizedLinears } from './qlinear.js';
+export { loadQuantizedModel, readGptqLayer, readQuantizeConfigAny } from './load-quantized.js';
+export { applyHeadDtype, useInt8Head } from './int8-head.js';

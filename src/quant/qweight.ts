@@ -1,5 +1,5 @@
 // QWeight: a quantized linear weight as it lives in memory for inference (W4 and W8), repacked once at
-// load into the layout the int8 kernels (native/src/qmatmul*.c, twin: qmatmul-ref.ts) stream.
+// load into the layout the int8 kernels (native/src/qmatmul*.c, twin: backends/kernels-ref-quant.ts) stream.
 //
 //   value(o, c) = scale(o, b) · (code(o, c) − zero(o, b))     b = the 32-column block of packed column c
 //

@@ -4,7 +4,8 @@
  * 2304) with random weights, ours in f32 and with bf16 weights, against a plain-PyTorch eager forward
  * (bench/peers/torch_vision.py; Debian python3-torch, same threads) in the same run, alternating
  * passes; then time to first token of a one-image prompt on a 2304-wide MiniCPM-V with 4 LM layers
- * (bf16). Writes bench/results/vision.json. `--quick` shrinks everything to check that it runs.
+ * (bf16). Writes bench/results/vision.json. `--quick` shrinks everything to check that it runs;
+ * `--blocks N` keeps the so400m width with N blocks and `--passes N` sets the passes (not recorded).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -93,6 +94,12 @@ function randomLanguageModel(c: MiniCPMVConfig, rng: Rng): MiniCPMVLanguage {
 
 export default function main(args: string[]): void {
   const quick = args.includes('--quick');
+  const flag = (name: string): number | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? Number(args[i + 1]) : undefined;
+  };
+  // --blocks N: so400m width with N blocks (a partial measurement, not recorded); --passes N
+  const blocks = flag('--blocks');
   const backend = nativeBackend();
   if (!backend) throw new Error('the native backend is not built: run `npm run build-native`');
   setBackend(backend);
@@ -120,7 +127,19 @@ export default function main(args: string[]): void {
             image_size: 84,
           },
         }
-      : { vision_encoder: 'vit_so400m_patch14_siglip_384.webli', drop_vision_last_layer: true }),
+      : blocks
+        ? {
+            // so400m with fewer blocks: a quicker look at the same per-block work
+            vision_config: {
+              hidden_size: 1152,
+              num_attention_heads: 16,
+              intermediate_size: 4304,
+              num_hidden_layers: blocks + 1,
+              patch_size: 14,
+              image_size: 384,
+            },
+          }
+        : { vision_encoder: 'vit_so400m_patch14_siglip_384.webli', drop_vision_last_layer: true }),
   });
   const missing = torchReady();
   const rng = new Rng(0);
@@ -134,7 +153,7 @@ export default function main(args: string[]): void {
   const lm = randomLanguageModel(config, rng);
   const f32 = new MiniCPMV(config, f32Params, lm);
   const bf16 = new MiniCPMV(config, bf16Params, lm);
-  const passes = quick ? 1 : 3;
+  const passes = flag('--passes') ?? (quick ? 1 : 3);
   const reps = quick ? 1 : 2;
   const ours: number[] = [];
   const oursBf16: number[] = [];
@@ -219,7 +238,7 @@ export default function main(args: string[]): void {
     },
   ];
   console.table(rows);
-  if (quick) return; // a smoke run: nothing to record
+  if (quick || blocks) return; // smoke runs and partial towers are not recorded
   mkdirSync(join(here, 'results'), { recursive: true });
   writeFileSync(join(here, 'results', 'vision.json'), JSON.stringify({ rows }, null, 1) + '\n');
 }

@@ -12,7 +12,7 @@ export interface VisionConfig {
   /** Blocks that run (after drop_vision_last_layer). */
   numLayers: number;
   patchSize: number;
-  /** Side of the stored `vpm.pos_embed` grid (native image size / patch size). */
+  /** Side of the stored `vpm.pos_embed` grid (native image size // patch size). */
   posGrid: number;
   layerNormEps: number;
 }
@@ -74,8 +74,6 @@ export function minicpmvConfigFromHF(json: Json): MiniCPMVConfig {
       );
     const patchSize = posInt(vc, 'patch_size', w);
     const native = posInt(vc, 'image_size', w);
-    if (native % patchSize)
-      throw new ConfigError(`${w}: image_size ${native} is not a multiple of patch_size ${patchSize}`);
     const blocks = posInt(vc, 'num_hidden_layers', w);
     vision = {
       hiddenSize,
@@ -83,7 +81,8 @@ export function minicpmvConfigFromHF(json: Json): MiniCPMVConfig {
       intermediateSize: posInt(vc, 'intermediate_size', w),
       numLayers: blocks - (drop ? 1 : 0),
       patchSize,
-      posGrid: native / patchSize,
+      // the stored table covers the native image's whole patches (so400m: 384 // 14 = 27)
+      posGrid: Math.floor(native / patchSize),
       layerNormEps: typeof vc.layer_norm_eps === 'number' ? vc.layer_norm_eps : 1e-6,
     };
   } else {

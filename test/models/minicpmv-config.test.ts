@@ -72,6 +72,19 @@ describe('minicpmvConfigFromHF', () => {
       },
     });
     expect([c.vision.numLayers, c.vision.posGrid, c.resamplerHeads]).toEqual([2, 6, 2]);
+    // a native size that is not a multiple of the patch keeps whole patches only (384 // 14 = 27)
+    const so = minicpmvConfigFromHF({
+      ...LM,
+      vision_config: {
+        hidden_size: 32,
+        num_attention_heads: 4,
+        intermediate_size: 48,
+        num_hidden_layers: 3,
+        patch_size: 14,
+        image_size: 384,
+      },
+    });
+    expect(so.vision.posGrid).toBe(27);
   });
 
   it('refuses 2.x configs, unknown towers and impossible shapes with clear messages', () => {

@@ -36,6 +36,10 @@ export const DEMO_DEFAULTS = {
   /** Fixed validation batches of the stable mixture's held-out text, scored in both phases. */
   evalBatches: 16,
   seed: 0,
+  /** Stable checkpoints kept every N steps: the "anytime model" may decay from any of them. */
+  pinEvery: 100,
+  /** Decay from the stable checkpoint at this step (0: the end of the stable phase), into decay-from-STEP/. */
+  decayFrom: 0,
 };
 
 const say = (msg: string): void => void process.stderr.write(`${msg}\n`);
@@ -81,6 +85,7 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
     decayMixture: 'demo-decay',
     init: () => MiniCPM.init(config, new Rng(o.seed)),
     saveEvery: 50,
+    decayFrom: o.decayFrom > 0 ? o.decayFrom : undefined,
     validation,
     tokenizerDir: tokDir,
     config: { ...o },
@@ -95,7 +100,7 @@ export async function demo(o: typeof DEMO_DEFAULTS): Promise<void> {
     () => stablePhase(recipe),
   );
   await stage(
-    `5/6 decay phase: ${o.decaySteps} steps of exponential decay with high-quality and instruction data mixed in`,
+    `5/6 decay phase${o.decayFrom > 0 ? ` from stable step ${o.decayFrom}` : ''}: ${o.decaySteps} steps of exponential decay with high-quality and instruction data mixed in`,
     () => decayPhase(recipe),
   );
 

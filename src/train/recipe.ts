@@ -4,10 +4,12 @@
  * instruction data mixed in). Both open through openRun, so the decay follows the one data rule (another
  * mixture: its stream starts fresh) and a rerun resumes whichever phase was interrupted.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { PackedLoader } from '../data/loader.js';
 import type { MiniCPM } from '../models/minicpm.js';
-import { checkpointAt, hasCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { checkpointAt, checkpointsDir, hasCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { TrainError } from './errors.js';
 import type { StepMetrics } from './metrics.js';
 import { openRun } from './run.js';
 import type { ScheduleSpec } from './schedules.js';
@@ -31,6 +33,10 @@ export interface WsdRecipe {
   seed: number;
   saveEvery: number;
   evalEvery: number;
+  /** Stable checkpoints at multiples of this are kept (decays may branch from them); 0: none beyond the last. */
+  pinEvery?: number;
+  /** Branch the decay from the stable checkpoint at this step (a pinned one), not the end of the stable run. */
+  decayFrom?: number;
   /** One held-out set for both phases: the decay's drop is measured on the stable curve's tokens. */
   validation?: ValidationSet;
   /** Copied into every checkpoint (complete model folders). */
@@ -42,7 +48,16 @@ export interface WsdRecipe {
 }
 
 export const stableRunOf = (r: Pick<WsdRecipe, 'out'>): string => path.join(r.out, 'stable');
-export const decayRunOf = (r: Pick<WsdRecipe, 'out'>): string => path.join(r.out, 'decay');
+/** ROOT/decay, or ROOT/decay-from-STEP for a decay branched from an earlier stable checkpoint. */
+export const decayRunOf = (r: Pick<WsdRecipe, 'out' | 'decayFrom'>): string =>
+  path.join(r.out, r.decayFrom ? `decay-from-${r.decayFrom}` : 'decay');
+
+/** The stable checkpoints kept for branching. */
+export function pinnedSteps(r: Pick<WsdRecipe, 'pinEvery' | 'stableSteps'>): number[] {
+  const every = r.pinEvery ?? 0;
+  if (!(every > 0)) return [];
+  return Array.from({ length: Math.floor(r.stableSteps / every) }, (_, i) => (i + 1) * every);
+}
 
 function loop(r: WsdRecipe, mixture: string) {
   return {
@@ -91,6 +106,7 @@ export async function stablePhase(r: WsdRecipe): Promise<TrainResult> {
       steps: r.stableSteps,
       schedule,
       runDir: dir,
+      keepSteps: pinnedSteps(r),
       phase: 'stable',
       config: { ...r.config, phase: 'stable' },
       onStep: (m) => r.onStep?.(m, r.stableSteps),
@@ -102,11 +118,20 @@ export async function stablePhase(r: WsdRecipe): Promise<TrainResult> {
 
 /**
  * The decay phase: `decaySteps` of exponential decay on the decay mixture, branched from the stable
- * run's checkpoint at `from` (default: its latest), or resumed from its own checkpoint.
+ * run's checkpoint at `decayFrom` (default: its latest), or resumed from its own checkpoint.
  */
-export async function decayPhase(r: WsdRecipe, from?: number): Promise<TrainResult> {
+export async function decayPhase(r: WsdRecipe): Promise<TrainResult> {
   const dir = decayRunOf(r);
-  const parent = from === undefined ? resolveCheckpoint(stableRunOf(r)) : checkpointAt(stableRunOf(r), from);
+  const from = r.decayFrom;
+  const parent = from ? checkpointAt(stableRunOf(r), from) : resolveCheckpoint(stableRunOf(r));
+  if (!hasCheckpoint(dir) && !fs.existsSync(parent)) {
+    const kept = fs.existsSync(checkpointsDir(stableRunOf(r)))
+      ? fs.readdirSync(checkpointsDir(stableRunOf(r))).filter((d) => /^step-\d+$/.test(d))
+      : [];
+    throw new TrainError(
+      `no stable checkpoint at step ${from} to branch from (kept: ${kept.map((d) => Number(d.slice(5))).join(', ') || 'none'}); pick one of those`,
+    );
+  }
   const run = openRun({
     start: hasCheckpoint(dir) ? { kind: 'resume', from: dir } : { kind: 'branch', from: parent },
     dataId: `mixture:${r.decayMixture}`,

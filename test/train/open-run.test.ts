@@ -179,4 +179,36 @@ describe('the demo recipe (stable phase, then a decay on the decay mixture)', ()
     await decayPhase(recipe);
     expect(loadCheckpoint(decayRunOf(recipe)).state.step).toBe(7);
   });
+
+  it('decays from an earlier stable checkpoint (the anytime model), into its own run folder', async () => {
+    const out = tempDir();
+    const recipe: WsdRecipe = {
+      out,
+      shardsDir: shards,
+      stableMixture: 'test-stable',
+      decayMixture: 'test-decay',
+      init: () => MiniCPM.init(presetConfig('tiny', 259), new Rng(0)),
+      seqLen: 32,
+      batchSize: B,
+      stableSteps: 6,
+      decaySteps: 2,
+      warmupSteps: 1,
+      lr: 0.01,
+      seed: 0,
+      saveEvery: 1,
+      evalEvery: 0,
+      pinEvery: 2,
+      config: {},
+    };
+    await stablePhase(recipe);
+    // pinned 2, 4, 6 survive keepLast (which keeps 3 and 5 of the plain saves); 1 was pruned
+    await expect(decayPhase({ ...recipe, decayFrom: 1 })).rejects.toThrow(/kept: 2, 3, 4, 5, 6/);
+    const from2 = { ...recipe, decayFrom: 2 };
+    await decayPhase(from2);
+    expect(decayRunOf(from2)).toBe(path.join(out, 'decay-from-2'));
+    const m = readMetrics(path.join(decayRunOf(from2), 'metrics.jsonl'));
+    expect(m.map((x) => x.step)).toEqual([2, 3]);
+    expect(m[1].lr).toBeLessThan(m[0].lr);
+    expect(readTrainerState(decayRunOf(from2)).config).toMatchObject({ branchStep: 2 });
+  });
 });

@@ -8,7 +8,7 @@
  * mid-stream. Reports p50/p99 time to first token, aggregate generated tokens/s, errors, refusals (503),
  * disconnects, the server's RSS over time, and whether every slot was given back at the end. With
  * `--model` or `--random` (a small random model) the server runs in this process on 127.0.0.1. Exits 1
- * on errors, leaked slots or RSS growing by more than 20% after the first quarter.
+ * on errors, leaked slots or RSS growing by more than 15% after warm-up (a quarter of the run, ≥ 30 s).
  */
 import type { AddressInfo } from 'node:net';
 import { useBackend } from '../src/backends/index.js';
@@ -184,9 +184,11 @@ async function main(): Promise<void> {
   await server.close();
 
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
-  const quarter = rss.find(([t]) => t >= seconds / 4)?.[1] ?? rss[0]?.[1] ?? NaN;
+  // warm-up (JIT, heap sizing, the tensor pool filling with the recurring shapes) takes ~30 s
+  const warm = Math.min(Math.max(seconds / 4, 30), seconds / 2);
+  const base = rss.find(([t]) => t >= warm)?.[1] ?? rss[0]?.[1] ?? NaN;
   const last = rss.at(-1)?.[1] ?? NaN;
-  const grew = last / quarter - 1;
+  const grew = last / base - 1;
   console.log(`${clients} clients for ${elapsed.toFixed(0)} s against ${server.url}`);
   console.log(
     `  requests ${stats.requests}, errors ${stats.errors}, refused (503) ${stats.refused}, disconnects ${stats.disconnects}`,
@@ -199,11 +201,11 @@ async function main(): Promise<void> {
   );
   console.log(
     `  server RSS: ${rss.map(([t, r]) => `${t.toFixed(0)}s ${mb(r)}`).join(', ') || 'n/a'}` +
-      (Number.isFinite(grew) ? ` (after the first quarter: ${(100 * grew).toFixed(1)}%)` : ''),
+      (Number.isFinite(grew) ? ` (after ${warm.toFixed(0)} s of warm-up: ${(100 * grew).toFixed(1)}%)` : ''),
   );
   console.log(`  slots at the end: ${health.active} active, ${health.queued} queued`);
   for (const e of errors) console.log(`  error: ${e}`);
-  const ok = stats.errors === 0 && health.active === 0 && health.queued === 0 && !(grew > 0.2);
+  const ok = stats.errors === 0 && health.active === 0 && health.queued === 0 && !(grew > 0.15);
   console.log(ok ? 'PASS' : 'FAIL');
   process.exit(ok ? 0 : 1);
 }

@@ -31,13 +31,14 @@ export interface PackedSequence {
 
 /**
  * Runs the sequences' tokens through the model (appending to their caches) and returns the logits of
- * each sequence's last token. The pass is padded to `minRows` rows (pad rows attend to nothing and
- * their outputs are dropped).
+ * each sequence's last token. The pass is padded to `minRows` rows and the head to `minHeadRows` (pad
+ * rows attend to nothing and their outputs are dropped).
  */
 export function packedLastLogits(
   model: MiniCPM,
   seqs: readonly PackedSequence[],
   minRows: number,
+  minHeadRows = minRows,
 ): Float32Array[] {
   const c = model.config;
   const starts: number[] = [];
@@ -74,7 +75,7 @@ export function packedLastLogits(
       );
       for (const s of seqs) s.cache.advance(s.tokens.length);
       const last = seqs.map((s, i) => starts[i] + s.tokens.length - 1);
-      while (last.length < minRows) last.push(last[last.length - 1]);
+      while (last.length < minHeadRows) last.push(last[last.length - 1]);
       const logits = model.logitsFromHidden(
         concat(
           last.map((r) => slice(h, 1, r, r + 1)),

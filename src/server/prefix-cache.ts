@@ -12,6 +12,8 @@ import { noGrad, scope } from '../tensor/index.js';
 interface Entry {
   tokens: number[];
   cache: KVCache;
+  /** Positions allocated (the prompt rounded up, so that cache sizes recur in the tensor pool). */
+  capacity: number;
   lastUsed: number;
 }
 
@@ -45,7 +47,7 @@ export class PrefixCache {
 
   /** KV positions held. */
   get size(): number {
-    return this.entries.reduce((s, e) => s + e.tokens.length, 0);
+    return this.entries.reduce((s, e) => s + e.capacity, 0);
   }
 
   get count(): number {
@@ -82,9 +84,10 @@ export class PrefixCache {
       return !covered;
     });
     const c = this.config;
-    const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, prompt.length, src.dtype);
+    const capacity = Math.ceil(prompt.length / 128) * 128;
+    const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, capacity, src.dtype);
     copyPrefix(src, cache, prompt.length);
-    this.entries.push({ tokens: [...prompt], cache, lastUsed: ++this.clock });
+    this.entries.push({ tokens: [...prompt], cache, capacity, lastUsed: ++this.clock });
   }
 
   /** Drops least recently used entries until at most `size` positions are held; returns positions freed. */
@@ -93,7 +96,7 @@ export class PrefixCache {
     this.entries.sort((a, b) => a.lastUsed - b.lastUsed);
     while (this.entries.length && this.size > size) {
       const e = this.entries.shift()!;
-      freed += e.tokens.length;
+      freed += e.capacity;
       e.cache.dispose();
     }
     return freed;

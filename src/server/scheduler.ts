@@ -53,6 +53,14 @@ export interface TokenConstraint {
   accept(id: number): void;
 }
 
+/**
+ * KV capacities and prefill pass rows are rounded up to these multiples, so that the shapes recur and
+ * the tensor pool reuses their buffers instead of parking ever new sizes (RSS stays flat).
+ */
+const KV_ROUND = 128;
+const ROWS_ROUND = 16;
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
 /** Redraws after a rejected token before the whole vocabulary is checked at once. */
 const REDRAWS = 32;
 
@@ -261,7 +269,7 @@ export class Scheduler {
     const c = this.model.config;
     while (this.queue.length && this.active.length < this.parallel) {
       const w = this.queue[0];
-      const need = w.req.prompt.length + w.req.maxTokens;
+      const need = Math.min(roundUp(w.req.prompt.length + w.req.maxTokens, KV_ROUND), this.kvBudget);
       const free = this.kvBudget - this.reserved();
       if (this.prefix && need > free - this.prefix.size) this.prefix.shrinkTo(Math.max(0, free - need));
       if (need > free - (this.prefix?.size ?? 0)) return; // wait for a running sequence to end
@@ -316,9 +324,11 @@ export class Scheduler {
       if (budget <= 0) break;
     }
     if (chunks.length) {
+      const total = chunks.reduce((a, c) => a + c.n, 0);
       const rows = packedLastLogits(
         this.model,
         chunks.map(({ s, n }) => ({ cache: s.cache, tokens: s.req.prompt.slice(s.done, s.done + n) })),
+        Math.max(PREFILL_MIN_ROWS, roundUp(total, ROWS_ROUND)),
         PREFILL_MIN_ROWS,
       );
       chunks.forEach(({ s, n }, i) => {

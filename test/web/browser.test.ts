@@ -2,7 +2,9 @@
  * The chat page in a real headless Chromium (Debian's, driven by playwright-core): `minicpm web`
  * serves the page and a model, the page loads it over HTTP into the wasm backend (2 threads, cross-
  * origin isolated), a prompt typed with the keyboard is answered greedily, and the generated ids equal
- * the Node engine's on the same folder. A screenshot goes to build/web-test/. Skips, saying so, where
+ * the Node engine's on the same folder; also without cross-origin isolation (one thread, unshared wasm),
+ * from a picked folder, from the Cache API after a reload, and stopped by Escape. A screenshot goes to
+ * build/web-test/. Skips, saying so, where
  * no Chromium is installed (CI installs Debian's chromium).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -54,12 +56,25 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
   let url: string;
   let dir: string;
   const after: (() => void)[] = [];
+  /** The Node engine's greedy answer (beforeAll). */
+  let firstIds: number[] = [];
 
   beforeAll(async () => {
     useBackend('auto');
     dir = await makeBrowserModel();
     ({ server, url } = await startWebServer({ model: dir, port: 0, threads: 2 }));
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    // the Node engine's greedy answer to the chat prompt, on the native (or reference) backend
+    const model = await loadModel(dir);
+    const { tokenizer, chatTemplate } = loadTokenizer(dir);
+    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
+      { role: 'user', content: PROMPT },
+    ]);
+    [firstIds] = await generateAll(model, [prompt], {
+      greedy: true,
+      maxNewTokens: NEW_TOKENS,
+      stopIds: [model.config.eosTokenId],
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -69,16 +84,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
   });
 
   it('loads the model over HTTP, answers a keyboard-typed prompt greedily with the Node engine’s ids', async () => {
-    const model = await loadModel(dir);
-    const { tokenizer, chatTemplate } = loadTokenizer(dir);
-    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
-      { role: 'user', content: PROMPT },
-    ]);
-    const [want] = await generateAll(model, [prompt], {
-      greedy: true,
-      maxNewTokens: NEW_TOKENS,
-      stopIds: [model.config.eosTokenId],
-    });
+    const want = firstIds;
 
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -126,16 +132,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
   it('without cross-origin isolation: one thread on the unshared wasm module, with a notice, same ids', async () => {
     const plain = await startWebServer({ model: dir, port: 0, threads: 2, isolate: false });
     after.push(() => plain.server.close());
-    const model = await loadModel(dir);
-    const { tokenizer, chatTemplate } = loadTokenizer(dir);
-    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
-      { role: 'user', content: PROMPT },
-    ]);
-    const [want] = await generateAll(model, [prompt], {
-      greedy: true,
-      maxNewTokens: NEW_TOKENS,
-      stopIds: [model.config.eosTokenId],
-    });
+    const want = firstIds;
     const page = await browser.newPage();
     await page.goto(plain.url);
     await page.waitForFunction(() => (globalThis as unknown as W).minicpmPage?.state === 'ready', null, {
@@ -162,6 +159,35 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
       { timeout: 60_000 },
     );
     expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(want);
+  }, 120_000);
+
+  it('loads a model folder picked with the file input (no download), same ids', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${url}?autoload=0`);
+    await page.setInputFiles('#model-files', dir);
+    await page.waitForFunction(
+      () => ['ready', 'error'].includes((globalThis as unknown as W).minicpmPage?.state ?? ''),
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.error)).toBe('');
+    expect(await page.textContent('#status')).toMatch(/^Ready: /);
+    await page.focus('#max-tokens');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('5');
+    await page.focus('#prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
+        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(
+      firstIds.slice(0, 5),
+    );
   }, 120_000);
 
   it('a reload reads the model from the Cache API; Escape stops a long answer', async () => {

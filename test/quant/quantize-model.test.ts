@@ -174,8 +174,12 @@ describe.skipIf(!fs.existsSync(STORIES))('GPTQ on a real trained model (llama2.c
       const [ids] = await generateAll(base, [[1]], { maxNewTokens: 127, temperature: 1, seed, stopIds: [] });
       return [1, ...ids];
     };
-    const calib = await Promise.all(Array.from({ length: 8 }, (_, i) => sample(100 + i)));
-    const held = await Promise.all(Array.from({ length: 8 }, (_, i) => sample(900 + i)));
+    // Enough data that the comparison does not hang on which samples are drawn: with 8 calibration and
+    // 8 held-out samples the ratio (GPTQ's loss increase over RTN's) ranged 0.66-0.87 over eight disjoint
+    // seed sets, so 0.8 held only for lucky draws; with 32 and 16 it was 0.71-0.75 over six (64
+    // calibration samples: 0.72-0.74), the margin this bound keeps.
+    const calib = await Promise.all(Array.from({ length: 32 }, (_, i) => sample(100 + i)));
+    const held = await Promise.all(Array.from({ length: 16 }, (_, i) => sample(900 + i)));
     const loss = (m: MiniCPM): number =>
       noGrad(() => {
         let s = 0;

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import os from 'node:os';
+import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/index.js';
 import { AdapterMismatchError, loadAdapter, mergeLora, saveAdapter } from '../../src/align/lora.js';
 import { PeftError, readPeftAdapter } from '../../src/io/peft.js';
@@ -13,10 +14,14 @@ import { openSafetensorsSync, writeSafetensors } from '../../src/io/safetensors.
 import { recordToTensor } from '../../src/models/weights.js';
 import { linears, noGrad, Tensor } from '../../src/tensor/index.js';
 import { haveFixtures, loadFixture } from '../helpers/fixtures.js';
-import { projectRoot, tempDir } from './helpers.js';
+import { projectRoot } from './helpers.js';
 
 const ADAPTER = path.join(projectRoot, 'test/fixtures/peft/tiny-gqa-lora');
 const run = haveFixtures ? describe : describe.skip;
+// every folder the tests write, under one root removed when the file is done
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'minicpm-peft-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const tempDir = (tag: string): string => fs.mkdtempSync(path.join(root, `${tag}-`));
 const itFx = haveFixtures ? it : it.skip;
 if (!haveFixtures) console.warn('skipping PEFT fixture tests: ../shared/fixtures/minicpm is absent');
 

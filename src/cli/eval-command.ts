@@ -16,7 +16,8 @@ import { EvalError, runTask, type EvalMode, type TaskResult } from '../eval/inde
 import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
 import { runUltraEvalTask, ultraEvalPrompts, type UeMode } from '../eval/ultraeval/runner.js';
 import { UE_TASKS } from '../eval/ultraeval/tasks.js';
-import type { MiniCPM } from '../models/minicpm.js';
+import { EndpointBackend } from '../eval/endpoint.js';
+import type { EvalModel } from '../eval/endpoint-scoring.js';
 import { loadAdapter } from '../align/lora.js';
 import { loadAnyModel } from '../quant/index.js';
 import { ADAPTER_HELP } from './adapter-option.js';
@@ -55,6 +56,9 @@ interface EvalOptions {
   dryRun?: boolean;
   dumpPrompts?: string;
   adapter?: string;
+  endpoint?: string;
+  apiKey?: string;
+  tokenizer?: string;
 }
 
 function intOption(name: string, v: string): number {
@@ -84,8 +88,12 @@ function checkOptions(o: EvalOptions): string[] {
   if (o.dumpPrompts && !o.dryRun) throw new EvalError('--dump-prompts goes with --dry-run');
   if (o.dryRun && o.protocol !== 'ultraeval')
     throw new EvalError('--dry-run renders the ultraeval protocol only; drop --protocol minicpm-legacy');
-  if (!o.dryRun && !o.model)
-    throw new EvalError('eval needs --model DIR (or --dry-run to render prompts only)');
+  if (!o.dryRun && !o.model && !o.endpoint)
+    throw new EvalError('eval needs --model DIR or --endpoint URL (or --dry-run to render prompts only)');
+  if (o.endpoint && !(o.tokenizer ?? o.model))
+    throw new EvalError(
+      "--endpoint needs --tokenizer DIR: the served model's tokenizer, to build the prompts",
+    );
   return names;
 }
 
@@ -132,7 +140,7 @@ export function dumpPrompts(o: EvalOptions): number {
   return count;
 }
 
-async function runOne(model: MiniCPM, tok: Tokenizer, name: string, o: EvalOptions, out: string) {
+async function runOne(model: EvalModel, tok: Tokenizer, name: string, o: EvalOptions, out: string) {
   const seed = intOption('--seed', o.seed);
   const limit = intOption('--limit', o.limit);
   const shotsArg = o.shots !== undefined ? intOption('--shots', o.shots) : undefined;
@@ -176,11 +184,19 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
     process.stderr.write(`${n} prompts${o.dumpPrompts ? ` written to ${o.dumpPrompts}` : ''}\n`);
     return [];
   }
-  const modelDir = o.model!;
-  const model = await loadAnyModel(modelDir);
-  if (o.adapter) loadAdapter(o.adapter, model);
-  const tok = loadTokenizer(modelDir).tokenizer;
-  const out = o.out ?? path.join('runs', 'eval', path.basename(path.resolve(modelDir)));
+  const modelDir = o.model ?? o.tokenizer!;
+  let model: EvalModel;
+  if (o.endpoint) model = new EndpointBackend(o.endpoint, { apiKey: o.apiKey ?? process.env.OPENAI_API_KEY });
+  else {
+    const local = await loadAnyModel(modelDir);
+    if (o.adapter) loadAdapter(o.adapter, local);
+    model = local;
+  }
+  const tok = loadTokenizer(o.tokenizer ?? modelDir).tokenizer;
+  const name = o.endpoint
+    ? new URL(o.endpoint).host.replace(/[:]/g, '-')
+    : path.basename(path.resolve(modelDir));
+  const out = o.out ?? path.join('runs', 'eval', name);
   fs.mkdirSync(out, { recursive: true });
   const results: TaskResult[] = [];
   for (const name of names) {
@@ -226,6 +242,9 @@ export function registerEvalCommand(program: Command): void {
     .option('--out <dir>', 'results folder (default runs/eval/<model name>)')
     .option('--data <dir>', 'benchmarks folder (default ../shared/data/benchmarks or $MINICPM_BENCHMARKS)')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option('--endpoint <url>', 'score an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1)')
+    .option('--api-key <key>', 'bearer token for --endpoint (or OPENAI_API_KEY)')
+    .option('--tokenizer <dir>', "with --endpoint: the served model's tokenizer folder")
     .action(async (opts: EvalOptions) => {
       await evalCommand(opts);
     });

@@ -4,12 +4,11 @@
  * evaluation resumes where it stopped, and the task score as the unweighted mean over subjects.
  */
 import fs from 'node:fs';
-import type { MiniCPM } from '../models/minicpm.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { answerStyle, type AnswerStyle } from './answer-styles.js';
 import { EvalError } from './errors.js';
-import { CODE_MATH, complete, GENERAL } from './generation.js';
-import { optionLogProbs } from './likelihood.js';
+import { complete, optionLogProbs, type EvalModel } from './endpoint-scoring.js';
+import { CODE_MATH, GENERAL } from './generation.js';
 import { prefixMatch } from './postprocess.js';
 import { choicePrompt, continuationPrompt, letterTargets, pickShots, type PromptOptions } from './prompts.js';
 import { runPython } from './code-exec.js';
@@ -83,7 +82,7 @@ export function limitItems<I extends EvalItem>(items: readonly I[], limit: numbe
 }
 
 async function scoreChoice(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   item: ChoiceItem,
   shots: ChoiceItem[],
@@ -98,7 +97,7 @@ async function scoreChoice(
     const context = continuationPrompt(item, o);
     const prompt = [tok.bosId, ...enc(context)].filter((x) => x >= 0);
     const joiner = /\s$/.test(context) ? '' : ' ';
-    const scores = optionLogProbs(
+    const scores = await optionLogProbs(
       model,
       prompt,
       item.options.map((opt) => enc(joiner + opt)),
@@ -111,7 +110,7 @@ async function scoreChoice(
   const prompt = [tok.bosId, ...enc(text)].filter((x) => x >= 0);
   const targets = letterTargets(item.options.length);
   if (o.mode !== 'gen') {
-    const scores = optionLogProbs(model, prompt, targets.map(enc));
+    const scores = await optionLogProbs(model, prompt, targets.map(enc));
     const pick = argmax(scores.map((s) => s.sum));
     rec.ppl = { correct: pick === item.answer, pick };
   }
@@ -128,7 +127,7 @@ async function scoreChoice(
 }
 
 async function scoreAnswer(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   item: AnswerItem,
   shots: AnswerItem[],
@@ -147,7 +146,7 @@ async function scoreAnswer(
 
 /** pass@1: one sampled completion, run against the item's tests. */
 async function scoreCode(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   item: CodeItem,
   shots: CodeItem[],
@@ -187,7 +186,7 @@ function modeScore(records: ItemRecord[], mode: 'ppl' | 'gen'): ModeScore | unde
 }
 
 export async function runTask(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   task: TaskData,
   o: RunOptions,

@@ -4,7 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { EndpointBackend } from '../../src/eval/endpoint.js';
+import type { EvalModel } from '../../src/eval/endpoint-scoring.js';
+import type { UeSubject } from '../../src/eval/ultraeval/records.js';
+import { runUltraEvalTask } from '../../src/eval/ultraeval/runner.js';
+import { UE_TASKS } from '../../src/eval/ultraeval/tasks.js';
 import { complete, GENERAL } from '../../src/eval/generation.js';
 import { optionLogProbs } from '../../src/eval/likelihood.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
@@ -62,5 +69,40 @@ describe('evaluation through an OpenAI-compatible endpoint', () => {
   it('a server that refuses says so', async () => {
     const wrong = new EndpointBackend(backend['url'].replace('/completions', ''), { apiKey: 'nope' });
     await expect(wrong.complete([1, 2], { ...GENERAL, stop: [], seed: 0 })).rejects.toThrow(/401/);
+  });
+
+  it('the UltraEval runner gives the same per-item results in process and through the server', async () => {
+    const subjects: UeSubject[] = ['anatomy', 'virology'].map((subject) => ({
+      subject,
+      dropped: [],
+      records: [0, 1, 2].map((index) => ({
+        subject,
+        index,
+        question: `Question ${subject} ${index}: which colour?`,
+        options: ['red', 'blue', 'green', 'white'],
+        scores: [0, 1, 2, 3].map((i) => (i === index ? 1 : 0)),
+        answer: '',
+      })),
+    }));
+    const records = async (m: EvalModel, task: string, mode: 'gen' | 'ppl') => {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'minicpm-endpoint-')), 'r.jsonl');
+      await runUltraEvalTask(m, tok, UE_TASKS[task], subjects, {
+        mode,
+        seed: 3,
+        shots: 1,
+        limit: 0,
+        recordsFile: file,
+      });
+      return fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const r = JSON.parse(l) as { id: string; ppl?: { pick: number }; gen?: { correct: boolean } };
+          return { id: r.id, pick: r.ppl?.pick, correct: r.gen?.correct };
+        });
+    };
+    expect(await records(backend, 'arc-e', 'ppl')).toEqual(await records(model, 'arc-e', 'ppl'));
+    expect(await records(backend, 'mmlu', 'gen')).toEqual(await records(model, 'mmlu', 'gen'));
   });
 });

@@ -8,12 +8,10 @@
  * unweighted mean of the subjects' accuracies.
  */
 import fs from 'node:fs';
-import type { MiniCPM } from '../../models/minicpm.js';
 import type { Tokenizer } from '../../tokenizer/types.js';
 import { runPython } from '../code-exec.js';
 import { EvalError } from '../errors.js';
-import { complete } from '../generation.js';
-import { optionLogProbs } from '../likelihood.js';
+import { complete, optionLogProbs, type EvalModel } from '../endpoint-scoring.js';
 import type { ItemRecord, ModeScore, TaskResult } from '../runner.js';
 import { bbhPost, exactMatch, humanevalPost, inMatch, prefixMatch, qaMatch } from './postprocess.js';
 import { renderSubject, type UePrompt } from './prompts.js';
@@ -80,7 +78,7 @@ export function decider(task: UeTask, p: UePrompt): ((text: string) => boolean) 
 }
 
 async function scoreGen(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   task: UeTask,
   p: UePrompt,
@@ -131,12 +129,17 @@ function sharedPrefix(seqs: readonly number[][]): number {
   return n;
 }
 
-function scorePpl(model: MiniCPM, tok: Tokenizer, task: UeTask, p: UePrompt): ItemRecord['ppl'] {
+async function scorePpl(
+  model: EvalModel,
+  tok: Tokenizer,
+  task: UeTask,
+  p: UePrompt,
+): Promise<ItemRecord['ppl']> {
   const seqs = p.record.options.map((opt) =>
     [tok.bosId, ...tok.encode(p.prompt + opt)].filter((x) => x >= 0),
   );
   const n = sharedPrefix(seqs);
-  const scores = optionLogProbs(
+  const scores = await optionLogProbs(
     model,
     seqs[0].slice(0, n),
     seqs.map((s) => s.slice(n)),
@@ -177,7 +180,7 @@ export function subjectScore(records: readonly ItemRecord[], mode: UeMode): Mode
 }
 
 export async function runUltraEvalTask(
-  model: MiniCPM,
+  model: EvalModel,
   tok: Tokenizer,
   task: UeTask,
   subjects: readonly UeSubject[],
@@ -192,7 +195,7 @@ export async function runUltraEvalTask(
     let rec = done.get(id);
     if (!rec?.[o.mode]) {
       rec = { id, subject: p.record.subject };
-      if (o.mode === 'ppl') rec.ppl = scorePpl(model, tok, task, p);
+      if (o.mode === 'ppl') rec.ppl = await scorePpl(model, tok, task, p);
       else rec.gen = await scoreGen(model, tok, task, p, o);
       if (o.recordsFile) fs.appendFileSync(o.recordsFile, JSON.stringify(rec) + '\n');
     }

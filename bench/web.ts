@@ -3,6 +3,7 @@
  * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
  *
  *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 32] [--threads 1,2] [--demo DIR] [--small]
+ *                        [--models demo,wide]
  *
  * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
  * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
@@ -50,6 +51,8 @@ interface Opts {
   threads: number[];
   demo: string | null;
   small: boolean;
+  /** Which models to run: 'demo', 'wide' (default both). */
+  models: string[];
 }
 
 function parse(args: string[]): Opts {
@@ -69,6 +72,7 @@ function parse(args: string[]): Opts {
     threads: (get('threads') ?? '1,2').split(',').map(Number),
     demo: get('demo') ?? latestDemo(),
     small: args.includes('--small'),
+    models: (get('models') ?? 'demo,wide').split(','),
   };
 }
 
@@ -256,12 +260,15 @@ export default async function main(args: string[]): Promise<void> {
   copyFileSync(findWasmModule()!, path.join(pageDir, 'minicpm-kernels.wasm'));
 
   const models: { name: string; dir: string }[] = [];
-  if (o.demo) models.push({ name: 'demo', dir: o.demo });
-  else console.log('no demo model (run npm start, or pass --demo DIR): its rows are skipped');
-  models.push({
-    name: o.small ? 'tiny (check)' : `2B-wide ${o.layers} layers`,
-    dir: await wideModel(o, tmp),
-  });
+  if (o.models.includes('demo')) {
+    if (o.demo) models.push({ name: 'demo', dir: o.demo });
+    else console.log('no demo model (run npm start, or pass --demo DIR): its rows are skipped');
+  }
+  if (o.models.includes('wide'))
+    models.push({
+      name: o.small ? 'tiny (check)' : `2B-wide ${o.layers} layers`,
+      dir: await wideModel(o, tmp),
+    });
 
   const routes: Record<string, string> = { '/wllama/': wllamaDir, '/g/': tmp };
   models.forEach((m, i) => (routes[`/m/${i}/`] = m.dir));

@@ -12,7 +12,7 @@ import { loadAnyModel } from '../quant/index.js';
 import type { SamplingRequest } from '../server/requests.js';
 import { GenerationService } from '../server/generation-service.js';
 import type { ChatMessage } from '../tokenizer/index.js';
-import { kvCacheOption } from './model-commands.js';
+import { kvCacheOption } from './kv-cache-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
 export class ChatError extends Error {

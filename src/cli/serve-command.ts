@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadAnyModel } from '../quant/index.js';
 import { applyHeadDtype } from '../quant/int8-head.js';
-import { kvCacheOption } from './model-commands.js';
+import { kvCacheOption } from './kv-cache-option.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
 import { loadAdapter } from '../align/lora.js';

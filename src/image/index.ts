@@ -6,4 +6,3 @@ export { toPillowRgb, type BandLayout } from './pillow-convert.js';
 export { bicubicTaps, resizeBicubic, type Taps } from './resize-bicubic.js';
 export { toPixelValues } from './normalize.js';
 export { parseImageUrl, ImageUrlError, RemoteImageRefusedError, type ImageSource } from './data-url.js';
-export * from './synthetic-scenes.js';

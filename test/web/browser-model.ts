@@ -3,9 +3,12 @@
  * SentencePiece tokenizer (test/fixtures/tokenizer/tiny-nfkc.model, 1,200 pieces), written by saveModel
  * exactly as `minicpm` writes checkpoints.
  */
-import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { castFloat } from '../../src/io/dtypes.js';
+import { openWeights } from '../../src/io/hf-folder.js';
+import { writeShardedSafetensors } from '../../src/io/sharded.js';
 import { configFromHF } from '../../src/models/config.js';
 import { saveModel } from '../../src/models/load.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
@@ -46,4 +49,17 @@ export async function makeBrowserModel(
   const dir = join(tmp, 'model');
   await saveModel(dir, model, { tokenizerFrom: tokDir, generationConfig });
   return dir;
+}
+
+/** A copy of a model folder with its weights as bf16 in `shards` safetensors files plus the index. */
+export async function bf16Sharded(dir: string, shards: number): Promise<string> {
+  const out = mkdtempSync(join(tmpdir(), 'minicpm-web-sharded-'));
+  for (const f of readdirSync(dir)) if (!f.endsWith('.safetensors')) copyFileSync(join(dir, f), join(out, f));
+  const reader = await openWeights(dir);
+  const records = reader.names().map((n) => castFloat(reader.readSync(n), 'BF16'));
+  await reader.close();
+  const total = records.reduce((s, r) => s + r.data.byteLength, 0);
+  const { files } = await writeShardedSafetensors(out, records, { maxShardBytes: Math.ceil(total / shards) });
+  if (files.length < 2) throw new Error(`expected several shards, got ${files.join(', ')}`);
+  return out;
 }

@@ -18,7 +18,7 @@ import { startWebServer } from '../../src/cli/web-command.js';
 import { generateAll } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/models/load.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
-import { makeBrowserModel } from './browser-model.js';
+import { bf16Sharded, makeBrowserModel } from './browser-model.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -188,6 +188,44 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(
       firstIds.slice(0, 5),
     );
+  }, 120_000);
+
+  it('loads bf16 weights in several shards (index + files, read shard by shard), same ids as Node', async () => {
+    const sharded = await bf16Sharded(dir, 3);
+    const model = await loadModel(sharded);
+    const { tokenizer, chatTemplate } = loadTokenizer(sharded);
+    const prompt = renderPrompt(tokenizer, chatFormatFor('auto', 'minicpm', chatTemplate), [
+      { role: 'user', content: PROMPT },
+    ]);
+    const [want] = await generateAll(model, [prompt], {
+      greedy: true,
+      maxNewTokens: 8,
+      stopIds: [model.config.eosTokenId],
+    });
+    const srv = await startWebServer({ model: sharded, port: 0, threads: 2 });
+    after.push(() => srv.server.close());
+    const page = await browser.newPage();
+    await page.goto(srv.url);
+    await page.waitForFunction(
+      () => ['ready', 'error'].includes((globalThis as unknown as W).minicpmPage?.state ?? ''),
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.error)).toBe('');
+    await page.focus('#max-tokens');
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('8');
+    await page.focus('#prompt');
+    await page.keyboard.type(PROMPT);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
+        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
+      null,
+      { timeout: 60_000 },
+    );
+    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(want);
   }, 120_000);
 
   it('a reload reads the model from the Cache API; Escape stops a long answer', async () => {

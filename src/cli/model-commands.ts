@@ -8,7 +8,7 @@ import { applyHeadDtype } from '../quant/int8-head.js';
 import { loadAdapter } from '../align/lora.js';
 import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
-import { isVisionFolder, visionGenerateCommand, visionLogitsCommand } from './vision-commands.js';
+import { isVisionFolder, visionGenerateCommand, visionLogitsCommand } from './vision-inference.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 

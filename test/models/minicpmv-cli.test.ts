@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
 import { generateCommand, logitsCommand } from '../../src/cli/model-commands.js';
-import { VisionCliError, visionPromptIds } from '../../src/cli/vision-commands.js';
+import { VisionCliError, visionPromptIds } from '../../src/cli/vision-inference.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 import { typedView } from '../../src/io/dtypes.js';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';

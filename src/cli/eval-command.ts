@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultBenchmarksDir, loadTask, TASK_NAMES } from '../eval/datasets/index.js';
-import { EvalError, runTask, type EvalMode, type TaskResult } from '../eval/index.js';
+import { EvalError, runTask, setUnsafeExec, type EvalMode, type TaskResult } from '../eval/index.js';
 import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
 import { runUltraEvalTask, ultraEvalPrompts, type UeMode } from '../eval/ultraeval/runner.js';
 import { UE_TASKS } from '../eval/ultraeval/tasks.js';
@@ -59,6 +59,7 @@ interface EvalOptions {
   endpoint?: string;
   apiKey?: string;
   tokenizer?: string;
+  unsafeExec?: boolean;
 }
 
 function intOption(name: string, v: string): number {
@@ -245,7 +246,12 @@ export function registerEvalCommand(program: Command): void {
     .option('--endpoint <url>', 'score an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1)')
     .option('--api-key <key>', 'bearer token for --endpoint (or OPENAI_API_KEY)')
     .option('--tokenizer <dir>', "with --endpoint: the served model's tokenizer folder")
+    .option(
+      '--unsafe-exec',
+      'run HumanEval/MBPP programs without a sandbox where bubblewrap cannot start (they get your rights)',
+    )
     .action(async (opts: EvalOptions) => {
+      if (opts.unsafeExec) setUnsafeExec(true);
       await evalCommand(opts);
     });
 }

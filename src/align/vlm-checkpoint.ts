@@ -103,9 +103,10 @@ export function imageSftTrainables(
   adamw: Parameters<typeof adamwConfig>[0],
   trainVision: boolean,
   save: VlmSaveOptions,
+  trainLanguage = true,
 ): RunTrainables {
   return {
-    optimizer: () => imageSftAdamW(vlm, adamw, trainVision),
+    optimizer: () => imageSftAdamW(vlm, adamw, trainVision, trainLanguage),
     save: (opt, state, pinned) => saveVlmCheckpoint(vlm, opt, state, pinned, save),
   };
 }

@@ -30,7 +30,7 @@ export function greedyAnswers(
   imageIndex: (record: number, k: number) => number,
   o: { maxNewTokens?: number; batchSize?: number } = {},
 ): AnswerResult[] {
-  const maxNew = o.maxNewTokens ?? 8;
+  const maxNew = o.maxNewTokens ?? 6;
   const B = o.batchSize ?? 16;
   const Q = vlm.config.queryNum;
   const out: AnswerResult[] = [];

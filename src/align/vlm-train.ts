@@ -108,9 +108,13 @@ export function imageSftAdamW(
   vlm: MiniCPMV,
   over: Parameters<typeof adamwConfig>[0],
   trainVision: boolean,
+  /** false: the language model stays frozen (MiniCPM-V's pre-training stages align the vision side only). */
+  trainLanguage = true,
 ): AdamW {
   const c = adamwConfig(over);
-  const groups: ParamGroup[] = muPGroups(vlm.llm.params, widthMultiplier(vlm.llm.config), c.weightDecay);
+  const groups: ParamGroup[] = trainLanguage
+    ? muPGroups(vlm.llm.params, widthMultiplier(vlm.llm.config), c.weightDecay)
+    : [];
   const vision = [...visionTrainables(vlm, trainVision).values()];
   groups.push({
     name: trainVision ? 'resampler and vision tower (lr)' : 'resampler (lr)',

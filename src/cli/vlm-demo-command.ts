@@ -46,6 +46,8 @@ export const VLM_DEMO_DEFAULTS = {
   lr: 2e-3,
   /** Held-out questions decoded for the accuracy (0: all). */
   evalQuestions: 0,
+  /** Keep the randomly initialised tower fixed in both stages (its features cached). */
+  freezeVision: false,
 };
 type DemoConfig = typeof VLM_DEMO_DEFAULTS;
 
@@ -111,7 +113,16 @@ async function buildModel(d: DemoConfig, lmDir: string): Promise<MiniCPMV> {
       image_size: d.imageSize,
     },
   });
-  return buildMiniCPMV(config, lm, initVisionParams(config, new Rng(d.seed)));
+  const vision = initVisionParams(config, new Rng(d.seed));
+  // resampler.py's init touches nn.Linear layers only: nn.MultiheadAttention keeps its own xavier-uniform
+  // in_proj_weight, whose larger scale lets the queries attend to distinct patches from the start
+  const inProj = vision.get('resampler.attn.in_proj_weight')!;
+  const [rows, cols] = inProj.shape;
+  const bound = Math.sqrt(6 / (rows + cols));
+  const rng = new Rng(d.seed + 1);
+  const w = inProj.data as Float32Array;
+  for (let i = 0; i < w.length; i++) w[i] = (2 * rng.uniform() - 1) * bound;
+  return buildMiniCPMV(config, lm, vision);
 }
 
 function readJsonl(file: string): VisionSetRecord[] {
@@ -169,6 +180,7 @@ export async function vlmDemoCommand(opts: Partial<DemoConfig>): Promise<void> {
       evalData: file(set.files.captionsVal),
       out: path.join(d.out, 'stage1'),
       steps: d.stage1Steps,
+      trainVision: !d.freezeVision,
     }),
     undefined,
     log,
@@ -181,6 +193,7 @@ export async function vlmDemoCommand(opts: Partial<DemoConfig>): Promise<void> {
       evalData: file(set.files.qaVal),
       out: path.join(d.out, 'stage2'),
       steps: d.stage2Steps,
+      trainVision: !d.freezeVision,
     }),
     undefined,
     log,
@@ -253,5 +266,6 @@ export function registerVlmDemoCommand(program: Command): void {
     .option('--batch-size <n>', 'conversations per step', int)
     .option('--lr <x>', 'peak learning rate', Number)
     .option('--eval-questions <n>', 'held-out questions decoded (0: all)', int)
+    .option('--freeze-vision', 'keep the randomly initialised vision tower fixed in both stages')
     .action(async (o: Partial<DemoConfig>) => vlmDemoCommand(o));
 }

@@ -58,6 +58,8 @@ export interface ImageSftConfig {
   chatFormat: string;
   lora: string | null;
   trainVision: boolean;
+  /** false: only the resampler (and tower) train; the demo's stage 1 (not a command-line option). */
+  trainLanguage?: boolean;
 }
 
 function configJsonOf(dir: string): Record<string, unknown> | null {
@@ -124,7 +126,13 @@ export async function runImageSft(
       start: { kind: 'resume', from: resume, loaded },
       dataId: 'sft data',
       adamw,
-      trainables: imageSftTrainables(vlm, adamw, c.trainVision, { ...save, tokenizerFrom: tokenizerDir }),
+      trainables: imageSftTrainables(
+        vlm,
+        adamw,
+        c.trainVision,
+        { ...save, tokenizerFrom: tokenizerDir },
+        c.trainLanguage ?? true,
+      ),
     });
   } else {
     if (!c.model) throw new AlignError('sft needs --model DIR (a MiniCPM-V folder with a tokenizer)');
@@ -134,7 +142,13 @@ export async function runImageSft(
       start: { kind: 'fresh', model: vlm.llm },
       dataId: 'sft data',
       adamw,
-      trainables: imageSftTrainables(vlm, adamw, c.trainVision, { ...save, tokenizerFrom: tokenizerDir }),
+      trainables: imageSftTrainables(
+        vlm,
+        adamw,
+        c.trainVision,
+        { ...save, tokenizerFrom: tokenizerDir },
+        c.trainLanguage ?? true,
+      ),
     });
   }
   const tok = loadTokenizer(tokenizerDir).tokenizer;
@@ -156,7 +170,7 @@ export async function runImageSft(
     : undefined;
   const store = await ImageStore.load(vlm, imagePaths, c.trainVision);
   log(
-    `${store.size} images; training the language model, the resampler${c.trainVision ? ' and the vision tower' : ' (vision tower frozen)'}`,
+    `${store.size} images; training ${c.trainLanguage === false ? '' : 'the language model, '}the resampler${c.trainVision ? ' and the vision tower' : ' (vision tower frozen)'}`,
   );
   const steps =
     c.steps > 0

@@ -33,6 +33,16 @@ static inline float f16_to_f32(uint16_t h) {
   return v.f;
 }
 
+/* roundf(x) (half away from zero) for |x| <= 127, inline and branch-free: the libm calls of roundf and
+ * fmaxf were a tenth of a W4 prefill's CPU, and branches on random signs ran 2x slower than those calls
+ * (this version 1.7x faster than them; M 512, K 5760, one thread). Truncation and the fraction
+ * x - trunc(x) are exact at this size. */
+static inline int round_away(float x) {
+  const int r = (int)x;
+  const float f = x - (float)r;
+  return r + (f >= 0.5f) - (f <= -0.5f);
+}
+
 void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
                   int32_t *xs) {
   const int B = K / MC_QBLOCK;
@@ -43,14 +53,18 @@ void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, i
       for (int i = 0; i < MC_QBLOCK; i++) {
         const int j = b * MC_QBLOCK + i;
         v[i] = row[perm ? perm[j] : j];
-        amax = fmaxf(amax, fabsf(v[i]));
+        const float a = fabsf(v[i]);
+        amax = amax < a ? a : amax; /* fmaxf's result (a NaN is skipped), as one maxss */
       }
       const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
       int32_t sum = 0;
       int8_t *q = xq + (long)m * K + (long)b * MC_QBLOCK;
       for (int i = 0; i < MC_QBLOCK; i++) {
-        int r = (int)roundf(v[i] * id);
-        r = r > 127 ? 127 : r < -127 ? -127 : r;
+        float t = v[i] * id;
+        /* clamping first rounds to the same code as clamping the rounded value (minss/maxss) */
+        t = t < 127.0f ? t : 127.0f;
+        t = t > -127.0f ? t : -127.0f;
+        const int r = round_away(t);
         q[i] = (int8_t)r;
         sum += r;
       }
@@ -159,6 +173,26 @@ static void qtask(void *arg, int task, int tid) {
     for (int g = g0; g < g1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0));
 }
 
+typedef struct {
+  int M, K;
+  const float *x;
+  long ldx;
+  const int32_t *perm;
+  int8_t *xq;
+  float *xd;
+  int32_t *xs;
+  int parts;
+} qquant_t;
+
+static void qquant_task(void *arg, int task, int tid) {
+  (void)tid;
+  const qquant_t *q = arg;
+  const int m0 = (int)((long)q->M * task / q->parts), m1 = (int)((long)q->M * (task + 1) / q->parts);
+  const long B = q->K / MC_QBLOCK;
+  mc_qquantize(m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm, q->xq + (long)m0 * q->K, q->xd + m0 * B,
+               q->xs + m0 * B);
+}
+
 void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy) {
@@ -181,9 +215,13 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
   J.xq = (const int8_t *)s;
   J.xd = (const float *)(s + qbytes);
   J.xs = (const int32_t *)(s + qbytes + bbytes);
-  mc_qquantize(M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs);
-
   const int threads = mc_pool_threads();
+  if (M > MC_QROWS && threads > 1) { /* prefill: rows quantized on every thread, not the caller's alone */
+    qquant_t Q = {M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs, MC_MIN(threads, M)};
+    mc_parallel(Q.parts, qquant_task, &Q);
+  } else
+    mc_qquantize(M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs);
+
   const double bytes = (double)J.tiles * J.B * (bits == 8 ? 544 : 288);
   if (M <= MC_QROWS) J.parts = bytes < (1 << 16) ? 1 : MC_MIN(threads, J.tiles);
   else J.parts = MC_CEIL(J.tiles, QGROUP);

@@ -223,6 +223,13 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
           ref.qquantize(M, K, x, 2, ldx, p, want.q, want.d, want.s);
           expect(got).toEqual(want);
         }
+        // exact halves round away from zero, the float just below a half rounds down (amax 127: scale 1)
+        const ties = Float32Array.from({ length: 32 }, (_, i) =>
+          [127, -126.5, 0.5, -0.5, 1.5, -2.5, Math.fround(0.49999997), -Math.fround(0.49999997)][i % 8],
+        );
+        const q = new Int8Array(32);
+        native!.qquantize(1, 32, ties, 0, 32, null, q, new Float32Array(1), new Int32Array(1));
+        expect(Array.from(q.subarray(0, 8))).toEqual([127, -127, 1, -1, 2, -3, 0, 0]);
       });
 
       it(`${isa} ${t}t: qmatmul matches the twin on every remainder path`, () => {

@@ -41,11 +41,11 @@ export const VLM_DEMO_DEFAULTS = {
   visionLayers: 3,
   queryNum: 16,
   batchSize: 16,
-  stage1Steps: 150,
-  stage2Steps: 250,
+  stage1Steps: 100,
+  stage2Steps: 200,
   lr: 2e-3,
   /** Held-out questions decoded for the accuracy (0: all). */
-  evalQuestions: 0,
+  evalQuestions: 300,
   /** Keep the randomly initialised tower fixed in both stages (its features cached). */
   freezeVision: false,
 };

@@ -50,7 +50,14 @@ export async function logitsCommand(o: {
   if (image?.length || (await isVisionFolder(o.model))) {
     const targets =
       input.targets === undefined ? undefined : idsMatrix(input.targets, `${o.input} "targets"`);
-    return visionLogitsCommand({ model: o.model, inputs, targets, image, output: o.output });
+    return visionLogitsCommand({
+      model: o.model,
+      inputs,
+      targets,
+      image,
+      output: o.output,
+      adapter: o.adapter,
+    });
   }
   const model = await loadAnyModel(o.model);
   if (o.adapter) loadAdapter(o.adapter, model);

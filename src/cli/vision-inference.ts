@@ -9,6 +9,7 @@ import { decodeImage } from '../image/index.js';
 import { readConfig } from '../io/hf-folder.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { IMAGE_END_ID, IMAGE_START_ID } from '../models/minicpmv-config.js';
+import { loadVlmAdapter } from '../align/vlm-lora.js';
 import { isMiniCPMVConfig, loadMiniCPMV } from '../models/minicpmv-load.js';
 import { imageSpans, ImageSpanError } from '../models/minicpmv-splice.js';
 import type { MiniCPMV } from '../models/minicpmv.js';
@@ -97,10 +98,13 @@ export interface VisionGenerateOptions {
   kvCacheDtype: 'f32' | 'bf16';
   json?: boolean;
   stop?: string[];
+  /** A LoRA folder of `sft --lora` on a MiniCPM-V (adapters and its trained resampler). */
+  adapter?: string;
 }
 
 export async function visionGenerateCommand(o: VisionGenerateOptions): Promise<void> {
   const model = await loadVisionModel(o.model, o.dtype === 'bf16' ? 'bf16' : 'f32');
+  if (o.adapter) loadVlmAdapter(o.adapter, model);
   const Q = model.config.queryNum;
   // Text needs the folder's tokenizer (or --tokenizer); ids alone do not.
   const tokenizer =
@@ -151,8 +155,10 @@ export async function visionLogitsCommand(o: {
   targets?: number[][];
   image?: string[];
   output: string;
+  adapter?: string;
 }): Promise<void> {
   const model = await loadVisionModel(o.model, 'f32');
+  if (o.adapter) loadVlmAdapter(o.adapter, model);
   const [B, T] = [o.inputs.length, o.inputs[0].length];
   const images = imagesPerRow(o.inputs, await encodeImages(model, o.image ?? []), model.config.queryNum);
   const V = model.config.llm.vocabSize;

@@ -1,7 +1,8 @@
 /**
  * `minicpm sft` on a MiniCPM-V model (SPEC §10, training): records with images, the resampler and the
  * language model trained (the vision tower too with --train-vision) through the common loop (openRun:
- * μP AdamW, schedule, atomic checkpoints, exact resume). align-commands.ts routes here when --model (or
+ * μP AdamW, schedule, atomic checkpoints, exact resume); with --lora, adapters on the language model and the
+ * resampler train (align/vlm-lora.ts). align-commands.ts routes here when --model (or
  * the run being resumed) is a MiniCPM-V folder; the vision-language demo calls runImageSft directly.
  */
 import fs from 'node:fs';
@@ -15,9 +16,16 @@ import {
   type ImageExample,
 } from '../align/vlm-examples.js';
 import { imageSftTrainables, loadVlmCheckpoint, minicpmvConfigToHF } from '../align/vlm-checkpoint.js';
+import {
+  initVlmLora,
+  isVlmLoraCheckpoint,
+  loadVlmLoraCheckpoint,
+  vlmLoraTrainables,
+} from '../align/vlm-lora.js';
 import { ImageStore, imageSftObjective } from '../align/vlm-train.js';
 import type { MiniCPMV } from '../models/minicpmv.js';
 import { isMiniCPMVConfig, loadMiniCPMV } from '../models/minicpmv-load.js';
+import { parseLoraSpec, type LoraAdapters } from '../nn/lora.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { readTrainerState, resolveCheckpoint, runDirOf } from '../train/checkpoint.js';
 import type { StepMetrics } from '../train/metrics.js';
@@ -56,7 +64,10 @@ export interface ImageSftConfig {
   evalBatches: number;
   spikeFactor: number;
   chatFormat: string;
+  /** LoRA on the language model (the resampler still trains fully): "r=16,alpha=32,targets=…". */
   lora: string | null;
+  /** Only f32 for MiniCPM-V (the text path's bf16/int8/int4 bases are not wired to the VLM loader). */
+  loraBase?: string;
   trainVision: boolean;
   /** false: only the resampler (and tower) train; the demo's stage 1 (not a command-line option). */
   trainLanguage?: boolean;
@@ -76,6 +87,8 @@ export function isImageSftRun(opts: Record<string, unknown>): boolean {
   if (typeof opts.resume === 'string') {
     try {
       dir = resolveCheckpoint(opts.resume);
+      // a LoRA checkpoint holds no model folder: its run's base model tells
+      if (isVlmLoraCheckpoint(dir)) return true;
     } catch {
       return false;
     }
@@ -106,7 +119,15 @@ export async function runImageSft(
   resume?: string,
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<ImageSftResult> {
-  if (c.lora) throw new AlignError('--lora is not supported for MiniCPM-V models yet: train without it');
+  const loraBase = c.loraBase ?? 'f32';
+  if (!c.lora && loraBase !== 'f32')
+    throw new AlignError('--lora-base is for LoRA runs: add --lora r=…,alpha=…,targets=…');
+  if (c.lora && loraBase !== 'f32')
+    throw new AlignError(
+      `--lora-base ${loraBase} is not supported for MiniCPM-V models: drop it (the base is held in f32)`,
+    );
+  if (c.lora && c.trainLanguage === false)
+    throw new AlignError('LoRA adapts the language model: it cannot be kept frozen in a LoRA run');
   if (c.chatFormat !== 'auto' && c.chatFormat !== 'minicpm')
     throw new AlignError(
       'MiniCPM-V training renders its own prompt format (<用户><image>…<AI>): drop --chat-format',
@@ -118,7 +139,27 @@ export async function runImageSft(
   let vlm: MiniCPMV;
   let tokenizerDir: string;
   let run;
-  if (resume) {
+  let lora: LoraAdapters | undefined;
+  if (resume && isVlmLoraCheckpoint(resume)) {
+    const loaded = await loadVlmLoraCheckpoint(resume, c.trainVision);
+    vlm = loaded.vlm;
+    lora = loaded.adapters;
+    tokenizerDir = resolveCheckpoint(resume);
+    run = openRun({
+      start: { kind: 'resume', from: resume, loaded },
+      dataId: 'sft data',
+      adamw,
+      trainables: vlmLoraTrainables(vlm, lora, adamw, c.trainVision, {
+        ...save,
+        tokenizerFrom: tokenizerDir,
+        baseModel: c.model,
+      }),
+    });
+  } else if (resume) {
+    if (c.lora)
+      throw new AlignError(
+        `${resume} is a full fine-tuning run: resume it without --lora, or start a new LoRA run`,
+      );
     const loaded = await loadVlmCheckpoint(resume);
     vlm = loaded.vlm;
     tokenizerDir = resolveCheckpoint(resume);
@@ -138,17 +179,24 @@ export async function runImageSft(
     if (!c.model) throw new AlignError('sft needs --model DIR (a MiniCPM-V folder with a tokenizer)');
     vlm = await loadMiniCPMV(c.model);
     tokenizerDir = c.model;
+    lora = c.lora ? initVlmLora(vlm, parseLoraSpec(c.lora), c.seed) : undefined;
     run = openRun({
       start: { kind: 'fresh', model: vlm.llm },
       dataId: 'sft data',
       adamw,
-      trainables: imageSftTrainables(
-        vlm,
-        adamw,
-        c.trainVision,
-        { ...save, tokenizerFrom: tokenizerDir },
-        c.trainLanguage ?? true,
-      ),
+      trainables: lora
+        ? vlmLoraTrainables(vlm, lora, adamw, c.trainVision, {
+            ...save,
+            tokenizerFrom: tokenizerDir,
+            baseModel: c.model,
+          })
+        : imageSftTrainables(
+            vlm,
+            adamw,
+            c.trainVision,
+            { ...save, tokenizerFrom: tokenizerDir },
+            c.trainLanguage ?? true,
+          ),
     });
   }
   const tok = loadTokenizer(tokenizerDir).tokenizer;
@@ -170,7 +218,7 @@ export async function runImageSft(
     : undefined;
   const store = await ImageStore.load(vlm, imagePaths, c.trainVision);
   log(
-    `${store.size} images; training ${c.trainLanguage === false ? '' : 'the language model, '}the resampler${c.trainVision ? ' and the vision tower' : ' (vision tower frozen)'}`,
+    `${store.size} images; training ${c.trainLanguage === false ? '' : lora ? `LoRA adapters on ${lora.modules.size} language-model linears (base frozen), ` : 'the language model, '}the resampler${c.trainVision ? ' and the vision tower' : ' (vision tower frozen)'}`,
   );
   const steps =
     c.steps > 0

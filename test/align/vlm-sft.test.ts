@@ -233,15 +233,15 @@ describe('minicpm sft on a MiniCPM-V folder', () => {
     expect(file(split, 'optimizer.safetensors').equals(file(straight, 'optimizer.safetensors'))).toBe(true);
   });
 
-  it('refuses --train-vision on a text model and --lora on a MiniCPM-V', async () => {
+  it('refuses --train-vision on a text model and --lora-base without --lora', async () => {
     const textModel = at('text');
     fs.mkdirSync(textModel, { recursive: true });
     fs.writeFileSync(path.join(textModel, 'config.json'), JSON.stringify({ model_type: 'minicpm' }));
     await expect(sftCommand({ model: textModel, trainVision: true })).rejects.toThrow(
       /--train-vision needs a MiniCPM-V/,
     );
-    await expect(sftCommand({ ...FLAGS, out: at('lora'), lora: 'r=4' })).rejects.toThrow(
-      /--lora is not supported/,
+    await expect(sftCommand({ ...FLAGS, out: at('lora'), loraBase: 'bf16' })).rejects.toThrow(
+      /--lora-base is for LoRA runs/,
     );
   });
 });

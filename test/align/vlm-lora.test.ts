@@ -16,19 +16,13 @@ import { sftCommand } from '../../src/cli/align-commands.js';
 import { logitsCommand } from '../../src/cli/model-commands.js';
 import { readPeftAdapter, writePeftAdapter } from '../../src/io/peft.js';
 import { openSafetensorsSync } from '../../src/io/safetensors.js';
-import { MiniCPM } from '../../src/models/minicpm.js';
-import { minicpmvConfigFromHF } from '../../src/models/minicpmv-config.js';
-import { buildMiniCPMV, initVisionParams } from '../../src/models/minicpmv-init.js';
 import { loadMiniCPMV } from '../../src/models/minicpmv-load.js';
 import { recordToTensor } from '../../src/models/weights.js';
 import { writeVisionSet } from '../../src/data/vision/write-set.js';
 import { LoraError } from '../../src/nn/lora.js';
-import { Rng, setBackend } from '../../src/tensor/index.js';
-import { loadTokenizer } from '../../src/tokenizer/load.js';
-import { trainBpe } from '../../src/tokenizer/trainer.js';
-import { writeTrainedTokenizer } from '../../src/tokenizer/trainer-output.js';
+import { setBackend } from '../../src/tensor/index.js';
 import { readMetrics } from '../../src/train/metrics.js';
-import { TRAIN_TEXT } from '../tokenizer/helpers.js';
+import { writeTinyVlm } from './vlm-helpers.js';
 
 // The reference backend: deterministic, so a resumed run can be compared bit for bit.
 setBackend(refBackend());
@@ -36,36 +30,7 @@ setBackend(refBackend());
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'minicpm-vlm-lora-'));
 const at = (...p: string[]) => path.join(root, ...p);
 
-const tokDir = at('tokenizer');
-writeTrainedTokenizer(await trainBpe(TRAIN_TEXT, { vocabSize: 480 }), tokDir);
-const tok = loadTokenizer(tokDir).tokenizer;
-const config = minicpmvConfigFromHF({
-  model_type: 'minicpmv',
-  vocab_size: tok.vocabSize,
-  hidden_size: 128,
-  intermediate_size: 64,
-  num_hidden_layers: 1,
-  num_attention_heads: 2,
-  num_key_value_heads: 2,
-  dim_model_base: 64,
-  query_num: 4,
-  image_size: 16,
-  drop_vision_last_layer: false,
-  vision_config: {
-    hidden_size: 8,
-    num_attention_heads: 2,
-    intermediate_size: 16,
-    num_hidden_layers: 2,
-    patch_size: 8,
-    image_size: 16,
-  },
-});
-const modelDir = at('model');
-await writeMiniCPMVFolder(
-  modelDir,
-  buildMiniCPMV(config, MiniCPM.init(config.llm, new Rng(0)), initVisionParams(config, new Rng(1))),
-  tokDir,
-);
+const { tokDir, tok, modelDir } = await writeTinyVlm(root);
 const baseWeights = fs.readFileSync(path.join(modelDir, 'model.safetensors'));
 const set = await writeVisionSet(at('set'), {
   seed: 3,

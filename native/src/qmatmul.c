@@ -121,6 +121,9 @@ static mc_qtile_fn pick_kernel(int bits) {
   if (f.isa == MC_ISA_AVX512 && f.vnni) return bits == 8 ? mc_qtile_w8_avx512vnni : mc_qtile_w4_avx512vnni;
   if (f.isa >= MC_ISA_AVX2) return bits == 8 ? mc_qtile_w8_avx2 : mc_qtile_w4_avx2;
 #endif
+#ifdef __wasm_simd128__ /* the wasm build's SIMD128 tiles (native/wasm/qmatmul-simd128.c) */
+  if (f.isa != MC_ISA_SCALAR) return bits == 8 ? mc_qtile_w8_simd128 : mc_qtile_w4_simd128;
+#endif
   (void)f;
   return bits == 8 ? mc_qtile_w8_scalar : mc_qtile_w4_scalar;
 }

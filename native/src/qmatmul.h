@@ -46,5 +46,11 @@ void mc_qtile_w4_avx512vnni(int, int, const uint8_t *, const uint16_t *, const u
 void mc_qtile_w8_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
                             long, const float *, const int32_t *, long, float *);
 #endif
+#ifdef __wasm_simd128__
+void mc_qtile_w4_simd128(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                         const float *, const int32_t *, long, float *);
+void mc_qtile_w8_simd128(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
+                         const float *, const int32_t *, long, float *);
+#endif
 
 #endif

@@ -56,3 +56,17 @@ float logf(float xf) {
   s = s * z2 + 1.0;
   return (float)(2.0 * z * s + e * 0.6931471805599453);
 }
+
+/* x·y + z rounded once (qmatmul.c's portable tiles), without an FMA instruction: the product is exact
+ * in double (24 + 24 bits); the sum is taken in double rounded to odd (the lowest mantissa bit records
+ * whether anything was lost), and a double rounded to odd rounds to the same float as the exact value
+ * because it carries more than float's 24 + 1 bits. */
+float fmaf(float x, float y, float z) {
+  const double p = (double)x * (double)y, zd = z, s = p + zd;
+  if (s != s || s - s != 0.0) return (float)s; /* NaN or infinity: nothing to correct */
+  const double t = s - p, err = (p - (s - t)) + (zd - t); /* exact: s + err = p + z (Knuth's two-sum) */
+  union { uint64_t u; double d; } v = {.d = s};
+  if (err != 0.0 && !(v.u & 1)) /* s is not 0 here: a sum that rounds to 0 is exact */
+    v.u += ((err > 0.0) == (s > 0.0)) ? 1 : (uint64_t)-1; /* one ulp toward the exact value */
+  return (float)v.d;
+}

@@ -2,6 +2,7 @@
 import { setAllocator, setBackend, type Backend } from '../tensor/index.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
 import { loadNativeKernels } from './kernels-native.js';
+import { setQuantKernels } from './quant.js';
 import { refGemmKernels } from './kernels-ref-gemm.js';
 import type { NnKernels } from './kernels.js';
 import { installWasmAllocator, makeWasmBackend } from './wasm/wasm-backend.js';
@@ -61,10 +62,12 @@ export function useBackend(choice: BackendChoice = 'auto'): Backend {
   const env = process.env.MINICPM_BACKEND;
   const want = choice === 'auto' && (env === 'ref' || env === 'native' || env === 'wasm') ? env : choice;
   let b: Backend | null;
+  setQuantKernels(null); // the wasm backend installs its own below
   if (want === 'ref') b = refBackend();
   else if (want === 'wasm') {
     b = wasmBackend();
     installWasmAllocator(wasm!.kernels); // tensors live in wasm memory: no copies per kernel call
+    setQuantKernels(wasm!.kernels);
   } else {
     b = nativeBackend();
     if (!b && want === 'native') {

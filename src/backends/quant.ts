@@ -19,6 +19,16 @@ export function nativeQuantKernels(): QuantKernels | null {
     : null;
 }
 
+let installed: QuantKernels | null = null;
+
+/**
+ * Quantized kernels that go with an installed backend (the wasm backend carries its own), or null for the
+ * default choice above. Quantized linears take the kernels current when they are built.
+ */
+export function setQuantKernels(k: QuantKernels | null): void {
+  installed = k;
+}
+
 export function quantKernels(): QuantKernels {
-  return nativeQuantKernels() ?? refQuantKernels;
+  return installed ?? nativeQuantKernels() ?? refQuantKernels;
 }

@@ -8,4 +8,5 @@ static inline float sqrtf(float x) { return __builtin_sqrtf(x); }
 static inline float fabsf(float x) { return __builtin_fabsf(x); }
 float expf(float x);
 float logf(float x);
+float fmaf(float x, float y, float z);
 #endif

@@ -12,7 +12,7 @@
 import type { GemmKernels } from '../kernels.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
-type Arr = Float32Array | Uint16Array | Int32Array;
+type Arr = Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array;
 /** One operand: the array, its element offset, how many elements from there the kernel may touch. */
 export type Operand = [a: Arr, off: number, n: number, writes: boolean];
 

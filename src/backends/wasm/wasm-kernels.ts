@@ -5,11 +5,12 @@
  */
 import type { NnKernels } from '../kernels.js';
 import { WasmBackendError } from './wasm-api.js';
-import { intArgs, WasmGemmKernels, type Operand } from './wasm-gemm-kernels.js';
+import { intArgs, type Operand } from './wasm-gemm-kernels.js';
+import { WasmQuantKernels } from './wasm-quant-kernels.js';
 
 export type { WasmFeatures, WasmIsa } from './wasm-gemm-kernels.js';
 
-export class WasmKernels extends WasmGemmKernels implements NnKernels {
+export class WasmKernels extends WasmQuantKernels implements NnKernels {
   rmsnormFwd(
     x: Float32Array,
     xo: number,

@@ -126,6 +126,15 @@ export function mergeLora(model: MiniCPM, adapters: LoraAdapters): void {
   model.adapter = null;
 }
 
+/**
+ * Per-layer activation checkpointing for training `model` (MiniCPM.checkpointLayers): `on` null means on
+ * exactly when LoRA adapters train, where the frozen base leaves activations as most of the memory. The
+ * adapters' dropout stream is replayed for each recomputed layer, so gradients stay bit for bit the same.
+ */
+export function useLayerCheckpoints(model: MiniCPM, on: boolean | null, adapters?: LoraAdapters): void {
+  model.checkpointLayers = (on ?? adapters !== undefined) ? { replay: adapters ? [adapters.rng] : [] } : null;
+}
+
 /** Runs `fn` on the base model: the adapters (if any) are off meanwhile (DPO's reference). */
 export function withoutAdapters<T>(adapters: LoraAdapters | undefined, fn: () => T): T {
   if (!adapters) return fn();

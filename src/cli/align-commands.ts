@@ -22,7 +22,7 @@ import {
   type DpoLossKind,
   type ReferenceLogProbs,
 } from '../align/index.js';
-import { initLora, withoutAdapters } from '../align/lora.js';
+import { initLora, useLayerCheckpoints, withoutAdapters } from '../align/lora.js';
 import { checkLoraBase, loadLoraBase } from '../align/lora-base.js';
 import { isLoraCheckpoint, loadLoraCheckpoint, loraTrainables } from '../align/lora-checkpoint.js';
 import { configToHF } from '../models/config.js';
@@ -75,6 +75,8 @@ const COMMON = {
   lora: null as string | null,
   /** How a LoRA run holds its frozen base: f32 | bf16 | int8 | int4 (QLoRA). */
   loraBase: 'f32',
+  /** Recompute each decoder layer during backward (null: on for LoRA runs, off for full fine-tuning). */
+  checkpointLayers: null as boolean | null,
 };
 
 /** SFT (SPEC §5.3): LR 1e-3 continuing from the decayed model, WSD. */
@@ -135,6 +137,7 @@ async function prepare<T extends AlignConfig>(
     const checkpoint = resolveCheckpoint(resume);
     const lora = isLoraCheckpoint(checkpoint) ? await loadLoraCheckpoint(checkpoint) : undefined;
     const run = open({ kind: 'resume', from: resume, loaded: lora }, checkpoint, lora?.adapters);
+    useLayerCheckpoints(run.model, c.checkpointLayers, lora?.adapters);
     return { run, model: run.model, start: run.state, c, tokenizerDir: checkpoint, lora: lora?.adapters };
   }
   if (!c.model) throw new AlignError(`${kind} needs --model DIR (a Hugging Face folder with a tokenizer)`);
@@ -145,6 +148,7 @@ async function prepare<T extends AlignConfig>(
   const model = c.lora ? await loadLoraBase(c.model, checkLoraBase(c.loraBase)) : await loadModel(c.model);
   const lora = c.lora ? initLora(model, parseLoraSpec(c.lora), c.seed) : undefined;
   const run = open({ kind: 'fresh', model }, c.model, lora);
+  useLayerCheckpoints(run.model, c.checkpointLayers, lora);
   return { run, model: run.model, c, tokenizerDir: c.model, lora };
 }
 
@@ -375,7 +379,12 @@ function common(cmd: Command): Command {
       '--lora <spec>',
       'train LoRA adapters on the frozen model: r=16,alpha=32,dropout=0.05,targets=q_proj,v_proj[,rslora]',
     )
-    .option('--lora-base <dtype>', 'the frozen base of a LoRA run: f32 | bf16 | int8 | int4 (QLoRA)');
+    .option('--lora-base <dtype>', 'the frozen base of a LoRA run: f32 | bf16 | int8 | int4 (QLoRA)')
+    .option(
+      '--checkpoint-layers',
+      'keep only each decoder layer input and recompute the layer in backward (default for --lora; same gradients, ~1/3 more compute)',
+    )
+    .option('--no-checkpoint-layers', 'keep every activation (default for full fine-tuning)');
 }
 
 export function registerAlignCommands(program: Command): void {

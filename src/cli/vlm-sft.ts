@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AlignError } from '../align/errors.js';
+import { useLayerCheckpoints } from '../align/lora.js';
 import {
   heldOutImageBatches,
   imageSftExamples,
@@ -69,6 +70,8 @@ export interface ImageSftConfig {
   /** Only f32 for MiniCPM-V (the text path's bf16/int8/int4 bases are not wired to the VLM loader). */
   loraBase?: string;
   trainVision: boolean;
+  /** Recompute each decoder layer during backward (null/absent: on for LoRA runs only). */
+  checkpointLayers?: boolean | null;
   /** false: only the resampler (and tower) train; the demo's stage 1 (not a command-line option). */
   trainLanguage?: boolean;
 }
@@ -199,6 +202,7 @@ export async function runImageSft(
           ),
     });
   }
+  useLayerCheckpoints(vlm.llm, c.checkpointLayers ?? null, lora);
   const tok = loadTokenizer(tokenizerDir).tokenizer;
   const Q = vlm.config.queryNum;
   const imagePaths: string[] = [];

@@ -7,6 +7,7 @@ import { normal } from '../nn/init.js';
 import {
   add,
   attention,
+  checkpoint,
   crossEntropy,
   embedding,
   linear,
@@ -18,6 +19,7 @@ import {
   Rng,
   swiglu,
   Tensor,
+  type Replayable,
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
 import type { KVCache } from './kv-cache.js';
@@ -81,6 +83,11 @@ export class MiniCPM {
   linearInputs: LinearInputHook | null = null;
   adapter: LinearAdapter | null = null;
   linearRunner: LinearRunner | null = null;
+  /**
+   * Training keeps only each decoder layer's input and recomputes the layer during backward
+   * (tensor/checkpoint.ts); `replay` lists the random streams a layer draws from (LoRA dropout).
+   */
+  checkpointLayers: { replay: Replayable[] } | null = null;
   private rope: { cos: Tensor; sin: Tensor; positions: number; dynamicLen: number } | null = null;
 
   constructor(
@@ -234,8 +241,12 @@ export class MiniCPM {
     const pos = cache?.length ?? 0;
     let x = this.embed(ids);
     this.probe?.('embedding', x);
+    // KV caches append and hooks watch activations: a recomputed layer would do either twice
+    const ck = !cache && !packed && !this.probe && !this.linearInputs ? this.checkpointLayers : null;
     for (let l = 0; l < c.numLayers; l++) {
-      x = this.decoderLayer(l, x, pos, cache, mask, packed);
+      x = ck
+        ? checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay)
+        : this.decoderLayer(l, x, pos, cache, mask, packed);
       this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);

@@ -71,7 +71,23 @@ export function backward(root: Tensor, seed?: Tensor): void {
   }
   noGrad(() => {
     const grads = new Map<number, Tensor>();
-    grads.set(root.id, seed ?? Tensor.full(root.shape, 1, root.dtype));
+    // How many entries of `grads` hold each gradient tensor (a rule may hand one to several inputs):
+    // an intermediate gradient is released as soon as nothing holds it, not when the scope ends.
+    const held = new Map<Tensor, number>();
+    const hold = (id: number, g: Tensor) => {
+      grads.set(id, g);
+      held.set(g, (held.get(g) ?? 0) + 1);
+    };
+    const drop = (id: number, g: Tensor) => {
+      grads.delete(id);
+      const n = (held.get(g) ?? 1) - 1;
+      if (n > 0) held.set(g, n);
+      else {
+        held.delete(g);
+        if (g !== seed) g.dispose();
+      }
+    };
+    hold(root.id, seed ?? Tensor.full(root.shape, 1, root.dtype));
     const order = topoOrder(root);
     for (let n = order.length - 1; n >= 0; n--) {
       const t = order[n];
@@ -79,7 +95,9 @@ export function backward(root: Tensor, seed?: Tensor): void {
       if (!dy) continue;
       const node = t.node;
       if (!node) {
+        // the leaf's .grad may be dy itself: leave dy to the scope
         accumulateLeaf(t, dy);
+        grads.delete(t.id);
         continue;
       }
       const rule = rules[node.op];
@@ -96,8 +114,15 @@ export function backward(root: Tensor, seed?: Tensor): void {
           );
         }
         const prev = grads.get(input.id);
-        grads.set(input.id, prev ? getBackend().binary('add', prev, g) : g);
+        if (!prev) return hold(input.id, g);
+        const sum = getBackend().binary('add', prev, g);
+        drop(input.id, prev);
+        hold(input.id, sum);
+        // g is summed away unless something else still holds it
+        const only = inputGrads.indexOf(g) === i && inputGrads.lastIndexOf(g) === i;
+        if (only && g !== dy && g !== seed && !held.has(g)) g.dispose();
       });
+      drop(t.id, dy);
     }
   });
 }

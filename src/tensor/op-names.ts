@@ -49,6 +49,8 @@ export interface OpAttrs {
   sequenceCrossEntropy: { ignoreIndex: number; rows: number };
   /** y = x · Wᵀ computed outside the engine (e.g. int4 weights); `inputGrad` gives dy · W. */
   frozenLinear: { inputGrad: (dy: Tensor) => Tensor };
+  /** A segment run again during backward (checkpoint.ts): `inputGrad` recomputes it and gives d(input). */
+  checkpoint: { inputGrad: (dy: Tensor) => Tensor | null };
 }
 
 export type OpName = keyof OpAttrs;

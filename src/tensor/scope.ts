@@ -54,6 +54,17 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
+/** Runs `fn` recording operations again (a checkpointed segment recomputed inside a gradient rule). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
 /** Runs `fn` without recording operations for autodiff (inference, optimizer updates, gradient rules). */
 export function noGrad<T>(fn: () => T): T {
   const prev = gradEnabled;

@@ -1,4 +1,4 @@
-/** `minicpm export`: a Hugging Face MiniCPM folder → a GGUF file llama.cpp runs (arch "minicpm"). */
+/** `minicpm export`: a Hugging Face MiniCPM or Llama folder → a GGUF file llama.cpp runs (arch "minicpm" or "llama"). */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -6,7 +6,10 @@ import { readConfig } from '../io/hf-folder.js';
 import { configFromHF } from '../models/config.js';
 import {
   exportFolderToGguf,
+  GGUF_EXPORT_ARCHS,
   GGUF_EXPORT_DTYPES,
+  ggufExportArch,
+  type GgufExportArch,
   ggufTensorPlan,
   type GgufExportDType,
 } from '../models/gguf-export.js';
@@ -26,6 +29,8 @@ export interface ExportCli {
   format: string;
   output: string;
   dtype: string;
+  /** auto (default) | minicpm | llama. */
+  arch?: string;
   tokenizer?: string;
   name?: string;
 }
@@ -57,7 +62,11 @@ export async function exportCommand(o: ExportCli): Promise<void> {
   if (!GGUF_EXPORT_DTYPES.includes(dtype)) {
     throw new ExportError(`--dtype must be one of ${GGUF_EXPORT_DTYPES.join(', ')}, got '${o.dtype}'`);
   }
+  const archOpt = (o.arch ?? 'auto').toLowerCase() as GgufExportArch;
+  if (!GGUF_EXPORT_ARCHS.includes(archOpt))
+    throw new ExportError(`--arch must be one of ${GGUF_EXPORT_ARCHS.join(', ')}, got '${o.arch}'`);
   const config = configFromHF(await readConfig(o.model));
+  const arch = ggufExportArch(config, archOpt);
   // Every tensor not in the file's main type is reported (embedding/head rule, F16 fallbacks).
   for (const c of ggufTensorPlan(config, dtype).filter((t) => t.note))
     console.log(`  ${c.ggufName}: ${c.type} (${c.note})`);
@@ -65,13 +74,14 @@ export async function exportCommand(o: ExportCli): Promise<void> {
   const t0 = Date.now();
   await exportFolderToGguf(o.model, o.output, {
     dtype: dtype,
+    arch,
     tokenizer: vocab,
     name: o.name ?? path.basename(path.resolve(o.model)),
     openReader: openAnyWeights, // a GPTQ folder exports its dequantized weights
   });
   const mb = fs.statSync(o.output).size / 1e6;
   console.log(
-    `wrote ${o.output} (${mb.toFixed(1)} MB, ${dtype}, ${config.numLayers} layers, vocab ${config.vocabSize} from ${source}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${o.output} (${mb.toFixed(1)} MB, ${dtype}, arch ${arch}, ${config.numLayers} layers, vocab ${config.vocabSize} from ${source}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
 
@@ -79,7 +89,7 @@ export function registerExportCommand(program: Command): void {
   program
     .command('export')
     .description(
-      'convert a Hugging Face MiniCPM folder to GGUF for llama.cpp (general.architecture = minicpm)',
+      'convert a Hugging Face MiniCPM or Llama folder to GGUF for llama.cpp (general.architecture minicpm or llama)',
     )
     .requiredOption('--model <dir>', 'Hugging Face model folder')
     .requiredOption('--output <file>', 'output .gguf file')
@@ -88,6 +98,11 @@ export function registerExportCommand(program: Command): void {
       '--dtype <type>',
       'weight type: f32 | f16 | bf16 | q8_0 | q4_0 (norms stay f32; with q4_0 the embedding/head is Q8_0)',
       'f32',
+    )
+    .option(
+      '--arch <name>',
+      "general.architecture: auto (llama for Llama folders, minicpm otherwise) | minicpm | llama (a MiniCPM only when its multipliers are 1)",
+      'auto',
     )
     .option(
       '--tokenizer <path>',

@@ -257,8 +257,11 @@ export function unpermuteQK(r: TensorRecord, nHeads: number): TensorRecord {
   return permuteRows(r, nHeads, true);
 }
 
+/** What the q/k permutation needs to know of a config (the same for the minicpm and llama archs). */
+export type GgufHeads = Pick<MiniCpmHfConfig, 'num_attention_heads' | 'num_key_value_heads'>;
+
 /** Rename a HF tensor for GGUF and permute q/k; undefined for tensors GGUF does not store. */
-export function hfTensorToGguf(r: TensorRecord, config: MiniCpmHfConfig): TensorRecord | undefined {
+export function hfTensorToGguf(r: TensorRecord, config: GgufHeads): TensorRecord | undefined {
   const name = hfToGgufName(r.name);
   if (name === undefined) return undefined;
   const kv = config.num_key_value_heads ?? config.num_attention_heads;
@@ -271,7 +274,7 @@ export function hfTensorToGguf(r: TensorRecord, config: MiniCpmHfConfig): Tensor
 }
 
 /** The inverse of hfTensorToGguf. */
-export function ggufTensorToHf(r: TensorRecord, config: MiniCpmHfConfig): TensorRecord | undefined {
+export function ggufTensorToHf(r: TensorRecord, config: GgufHeads): TensorRecord | undefined {
   const name = ggufToHfName(r.name);
   if (name === undefined) return undefined;
   const kv = config.num_key_value_heads ?? config.num_attention_heads;

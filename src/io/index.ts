@@ -9,6 +9,7 @@ export * from './sharded.js';
 export * from './pytorch-bin.js';
 export * from './gguf.js';
 export * from './gguf-minicpm.js';
+export * from './gguf-llama.js';
 export * from './hf-folder.js';
 export { atomicWriteFile, atomicWriteText } from './file-io.js';
 export * from './llama2c.js';

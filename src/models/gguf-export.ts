@@ -1,5 +1,6 @@
 /**
- * MiniCPM → GGUF for llama.cpp (arch "minicpm"): metadata from io/gguf-minicpm, tensors renamed and q/k
+ * MiniCPM → GGUF for llama.cpp (arch "minicpm", or "llama" for Llama models: io/gguf-minicpm and
+ * io/gguf-llama hold the metadata of each), tensors renamed and q/k
  * permuted for llama.cpp's rope, matrices in the chosen type and 1-D gains always in F32 (as
  * llama.cpp's converter writes them). Tensors are produced one at a time, so exporting a checkpoint
  * folder never holds the whole model in memory.
@@ -14,11 +15,13 @@
  */
 import { castFloat, toFloat32, type TensorRecord } from '../io/dtypes.js';
 import { encodeQ4_0, encodeQ8_0, QK } from '../io/gguf-blocks.js';
+import { llamaGgufMetadata, type LlamaHfConfig } from '../io/gguf-llama.js';
 import {
   GGUF_FILE_TYPE,
   hfTensorToGguf,
   hfToGgufName,
   minicpmGgufMetadata,
+  type GgufHeads,
   type GgufTokenizer,
   type MiniCpmHfConfig,
 } from '../io/gguf-minicpm.js';
@@ -26,7 +29,7 @@ import { gv, type GgufValue } from '../io/gguf-types.js';
 import { writeGguf, type GgufTensorSource } from '../io/gguf-writer.js';
 import { openWeights, readConfig } from '../io/hf-folder.js';
 import type { TensorReader } from '../io/tensor-source.js';
-import { ConfigError, configFromHF, type MiniCPMConfig } from './config.js';
+import { ConfigError, configFromHF, multipliers, type MiniCPMConfig } from './config.js';
 import type { MiniCPM } from './minicpm.js';
 import { parameterShapes } from './minicpm.js';
 import { tensorToRecord } from './weights.js';
@@ -34,9 +37,15 @@ import { tensorToRecord } from './weights.js';
 export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
 export const GGUF_EXPORT_DTYPES: readonly GgufExportDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
 
+/** general.architecture of the file: 'auto' writes Llama models as 'llama' and MiniCPMs as 'minicpm'. */
+export type GgufExportArch = 'auto' | 'minicpm' | 'llama';
+export const GGUF_EXPORT_ARCHS: readonly GgufExportArch[] = ['auto', 'minicpm', 'llama'];
+
 export interface GgufExportOptions {
   /** Type of the 2-D weights (default f32); norms stay F32. */
   dtype?: GgufExportDType;
+  /** Architecture to write (default 'auto'). */
+  arch?: GgufExportArch;
   /** Vocabulary to embed (llama.cpp needs one; see tokenizer/gguf-export). */
   tokenizer?: GgufTokenizer & { addSpacePrefix?: boolean; removeExtraWhitespaces?: boolean };
   name?: string;
@@ -125,8 +134,46 @@ export function ggufHfConfig(c: MiniCPMConfig): MiniCpmHfConfig {
   };
 }
 
+/**
+ * The architecture an export writes. A MiniCPM may be written as 'llama' only when its three μP
+ * multipliers are 1 (llama.cpp's llama arch has none), and a llama arch cannot express rope_scaling
+ * other than linear; both are ConfigErrors that say which arch to use instead.
+ */
+export function ggufExportArch(c: MiniCPMConfig, arch: GgufExportArch = 'auto'): 'minicpm' | 'llama' {
+  const resolved = arch === 'auto' ? (c.modelType === 'llama' ? 'llama' : 'minicpm') : arch;
+  if (resolved === 'llama') {
+    const m = multipliers(c);
+    if (m.embedding !== 1 || m.residual !== 1 || m.logitDivisor !== 1)
+      throw new ConfigError(
+        `a MiniCPM with scale_emb ${c.scaleEmb}, residual scale ${m.residual} and logit divisor ${m.logitDivisor} cannot be written as arch 'llama' (it has no μP multipliers): use --arch minicpm`,
+      );
+    if (c.ropeScaling && c.ropeScaling.type !== 'linear')
+      throw new ConfigError(
+        `rope_scaling ${JSON.stringify(c.ropeScaling)} has no llama GGUF key that llama.cpp reads the same way`,
+      );
+  }
+  return resolved;
+}
+
+/** The Hugging Face LlamaConfig fields a llama-arch GGUF holds. */
+export function llamaGgufConfig(c: MiniCPMConfig): LlamaHfConfig {
+  return {
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    max_position_embeddings: c.maxPositionEmbeddings,
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: c.ropeScaling ? { type: 'linear', factor: c.ropeScaling.factor } : null,
+  };
+}
+
 /** The tensor's bytes in the GGUF file: renamed, q/k permuted, cast or quantized to `type`. */
-function convert(rec: TensorRecord, hf: MiniCpmHfConfig, type: GgufTensorType): Uint8Array {
+function convert(rec: TensorRecord, hf: GgufHeads, type: GgufTensorType): Uint8Array {
   const float = type === 'Q8_0' || type === 'Q4_0' ? 'F32' : type;
   const out = hfTensorToGguf(castFloat(rec, float), hf);
   if (!out) throw new Error(`tensor '${rec.name}' has no GGUF name`);
@@ -136,15 +183,15 @@ function convert(rec: TensorRecord, hf: MiniCpmHfConfig, type: GgufTensorType): 
 }
 
 function metadata(
-  hf: MiniCpmHfConfig,
+  config: MiniCPMConfig,
   dtype: GgufExportDType,
   opts: GgufExportOptions,
 ): Map<string, GgufValue> {
-  const m = minicpmGgufMetadata(hf, {
-    name: opts.name,
-    fileType: FILE_TYPE[dtype],
-    tokenizer: opts.tokenizer,
-  });
+  const meta = { name: opts.name, fileType: FILE_TYPE[dtype], tokenizer: opts.tokenizer };
+  const m =
+    ggufExportArch(config, opts.arch) === 'llama'
+      ? llamaGgufMetadata(llamaGgufConfig(config), meta)
+      : minicpmGgufMetadata(ggufHfConfig(config), meta);
   // SentencePiece normalizer flags llama.cpp reads (it assumes true for both when absent).
   const t = opts.tokenizer;
   if (t?.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', gv.bool(t.addSpacePrefix));
@@ -157,10 +204,10 @@ function metadata(
 /** One lazy GGUF tensor per parameter (in checkpoint order), read through `read`. */
 function lazyTensors(
   config: MiniCPMConfig,
-  hf: MiniCpmHfConfig,
   dtype: GgufExportDType,
   read: (name: string) => TensorRecord | Promise<TensorRecord>,
 ): GgufTensorSource[] {
+  const hf = { num_attention_heads: config.numHeads, num_key_value_heads: config.numKvHeads };
   return ggufTensorPlan(config, dtype).map((c) => ({
     name: c.ggufName,
     shape: c.shape,
@@ -176,9 +223,8 @@ export async function exportModelToGguf(
   opts: GgufExportOptions = {},
 ): Promise<void> {
   const dtype = opts.dtype ?? 'f32';
-  const hf = ggufHfConfig(model.config);
-  const meta = metadata(hf, dtype, opts);
-  const tensors = lazyTensors(model.config, hf, dtype, (name) => tensorToRecord(name, model.p(name)));
+  const meta = metadata(model.config, dtype, opts);
+  const tensors = lazyTensors(model.config, dtype, (name) => tensorToRecord(name, model.p(name)));
   await writeGguf(path, meta, tensors);
 }
 
@@ -193,7 +239,7 @@ export async function exportFolderToGguf(
 ): Promise<MiniCPMConfig> {
   const dtype = opts.dtype ?? 'f32';
   const config = configFromHF(await readConfig(dir));
-  const hf = ggufHfConfig(config);
+  const meta = metadata(config, dtype, opts); // checks the arch before any tensor is read
   const reader = await (opts.openReader ?? openWeights)(dir);
   try {
     const shapes = parameterShapes(config);
@@ -209,11 +255,10 @@ export async function exportFolderToGguf(
         throw new ConfigError(`${dir}: '${n}' has shape [${got}], config.json implies [${shape}]`);
       }
     }
-    const meta = metadata(hf, dtype, opts);
     await writeGguf(
       path,
       meta,
-      lazyTensors(config, hf, dtype, (name) => reader.read(name)),
+      lazyTensors(config, dtype, (name) => reader.read(name)),
     );
   } finally {
     await reader.close();

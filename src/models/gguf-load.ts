@@ -1,6 +1,6 @@
 /**
- * GGUF files as models: a MiniCPM GGUF (arch "minicpm", as llama.cpp's converter and our exporter write
- * it; our Llama exports are MiniCPMs whose multipliers are 1) read through the TensorReader interface
+ * GGUF files as models: a MiniCPM or Llama GGUF (arch "minicpm" or "llama", as llama.cpp's converter and
+ * our exporter write them; the two share tensor names and the q/k permutation) read through the TensorReader interface
  * under Hugging Face names, with q/k rows put back into rotate-half order, so loadParameters and every
  * other reader of checkpoints work unchanged.
  *
@@ -22,6 +22,7 @@ import {
   TOKENIZER_KEYS,
 } from '../io/gguf-minicpm.js';
 import { openGgufSync, type GgufFile, type GgufTensorInfo } from '../io/gguf.js';
+import { LLAMA_ARCH, llamaHfConfigFromGguf } from '../io/gguf-llama.js';
 import { configFromHF, type MiniCPMConfig } from './config.js';
 import type { MiniCPM } from './minicpm.js';
 import { assertSane, loadParameters, type LoadOptions } from './weights.js';
@@ -58,20 +59,22 @@ export function isGgufPath(p: string): boolean {
   }
 }
 
-/** The model config a MiniCPM GGUF describes (tied when the file has no output.weight). */
+/** The model config a MiniCPM or Llama GGUF describes (tied when the file has no output.weight). */
 export function configFromGguf(file: GgufFile): MiniCPMConfig {
   const arch = file.has('general.architecture') ? file.getString('general.architecture') : '(none)';
-  if (arch !== MINICPM_ARCH) {
+  if (arch !== MINICPM_ARCH && arch !== LLAMA_ARCH) {
     throw new CheckpointFormatError(
       file.path,
-      `general.architecture is '${arch}'; only '${MINICPM_ARCH}' GGUF files run here (our exports of MiniCPM and Llama models, and llama.cpp's MiniCPM conversions)`,
+      `general.architecture is '${arch}'; only '${MINICPM_ARCH}' and '${LLAMA_ARCH}' GGUF files run here (our exports of MiniCPM and Llama models, and llama.cpp's conversions of them)`,
     );
   }
-  const hf = minicpmConfigFromGguf(file);
+  const hf =
+    arch === LLAMA_ARCH
+      ? llamaHfConfigFromGguf(file)
+      : { ...minicpmConfigFromGguf(file), model_type: 'minicpm' };
   const id = (k: string): number | undefined => (file.has(k) ? file.getNumber(k) : undefined);
   return configFromHF({
     ...hf,
-    model_type: 'minicpm',
     tie_word_embeddings: !file.tensors.some((t) => t.name === 'output.weight'),
     bos_token_id: id(TOKENIZER_KEYS.bosId) ?? 1,
     eos_token_id: id(TOKENIZER_KEYS.eosId) ?? 2,
@@ -95,10 +98,7 @@ export function ggufTensorReader(
   file: GgufFile,
   config: MiniCPMConfig,
 ): TensorReader & { dequantized: Set<string> } {
-  const hfConfig = {
-    num_attention_heads: config.numHeads,
-    num_key_value_heads: config.numKvHeads,
-  } as Parameters<typeof ggufTensorToHf>[1];
+  const hfConfig = { num_attention_heads: config.numHeads, num_key_value_heads: config.numKvHeads };
   const byHf = new Map<string, GgufTensorInfo>();
   for (const t of file.tensors) {
     const hf = ggufToHfName(t.name);
@@ -110,7 +110,7 @@ export function ggufTensorReader(
     if (!t)
       throw new CheckpointFormatError(
         file.path,
-        `no tensor for '${name}' (GGUF files name it differently; is this a MiniCPM GGUF?)`,
+        `no tensor for '${name}' (GGUF files name it differently; is this a MiniCPM or Llama GGUF?)`,
       );
     return t;
   };

@@ -222,6 +222,6 @@ describe.skipIf(!hasShared)('GGUF models', () => {
     const other = path.join(dir, 'qwen.gguf');
     await writeGguf(other, meta, []);
     await g.close();
-    expect(() => loadGgufModelDense(other)).toThrow(/general\.architecture is 'qwen2'; only 'minicpm'/);
+    expect(() => loadGgufModelDense(other)).toThrow(/general\.architecture is 'qwen2'; only 'minicpm' and 'llama'/);
   });
 });

@@ -123,47 +123,51 @@ describe.skipIf(!nlc || !hasShared)(
     // 0.07 nats at step 5. So along llama.cpp's greedy path, our argmax must equal its id at every step
     // whose llama.cpp margin exceeds 0.25 nats.
     const STORIES = path.join(sharedFixtures, 'llama2c/stories260K.bin');
-    for (const dtype of ['q8_0', 'q4_0'] as const) {
-      it.skipIf(!fs.existsSync(STORIES))(
-        `a trained Llama (llama2.c stories260K) in ${dtype}: the same argmax wherever it is not a near-tie`,
-        async () => {
-          const ckpt = readLlama2c(STORIES);
-          const folder = path.join(dir, 'stories260K');
-          if (!fs.existsSync(folder))
-            await saveFolder(folder, { config: ckpt.config, tensors: ckpt.tensors });
-          const file = path.join(dir, `stories260K-${dtype}.gguf`);
-          await exportCommand({ model: folder, format: 'gguf', output: file, dtype });
-          const model = await loadGgufModel(file, {}, () => {});
-          expect(model.linearRunner).not.toBeNull();
-          const V = model.config.vocabSize;
-          let checked = 0;
-          for (const prompt of [[1], [1, 403, 407, 261, 378]]) {
-            const theirs = await llamaGreedy(file, prompt, 24);
-            const seq = [...prompt, ...theirs.ids.slice(0, -1)];
-            const logits = noGrad(() =>
-              model.forward(Tensor.from(Int32Array.from(seq), [1, seq.length], 'i32')),
-            ).toArray();
-            const [free] = await generateAll(model, [prompt], {
-              maxNewTokens: 24,
-              greedy: true,
-              stopIds: [],
-            });
-            let same = 0;
-            while (same < 24 && free[same] === theirs.ids[same]) same++;
-            for (let s = 0; s < theirs.ids.length; s++) {
-              const p = [...theirs.probs[s].values()].sort((a, b) => b - a);
-              if (Math.log(p[0]) - Math.log(p[1]) < 0.25) continue;
-              const row = logits.slice((prompt.length - 1 + s) * V, (prompt.length + s) * V);
-              expect(row.indexOf(Math.max(...row)), `step ${s}`).toBe(theirs.ids[s]);
-              checked++;
+    for (const dtype of ['q8_0', 'q4_0'] as const)
+      for (const arch of ['llama', 'minicpm'] as const) {
+        it.skipIf(!fs.existsSync(STORIES))(
+          `a trained Llama (llama2.c stories260K) in ${dtype}, arch ${arch}: the same argmax wherever it is not a near-tie`,
+          async () => {
+            const ckpt = readLlama2c(STORIES);
+            const folder = path.join(dir, 'stories260K');
+            if (!fs.existsSync(folder))
+              await saveFolder(folder, { config: ckpt.config, tensors: ckpt.tensors });
+            const file = path.join(dir, `stories260K-${dtype}-${arch}.gguf`);
+            await exportCommand({ model: folder, format: 'gguf', output: file, dtype, arch });
+            const g = await openGguf(file);
+            expect(g.getString('general.architecture')).toBe(arch);
+            await g.close();
+            const model = await loadGgufModel(file, {}, () => {});
+            expect(model.linearRunner).not.toBeNull();
+            const V = model.config.vocabSize;
+            let checked = 0;
+            for (const prompt of [[1], [1, 403, 407, 261, 378]]) {
+              const theirs = await llamaGreedy(file, prompt, 24);
+              const seq = [...prompt, ...theirs.ids.slice(0, -1)];
+              const logits = noGrad(() =>
+                model.forward(Tensor.from(Int32Array.from(seq), [1, seq.length], 'i32')),
+              ).toArray();
+              const [free] = await generateAll(model, [prompt], {
+                maxNewTokens: 24,
+                greedy: true,
+                stopIds: [],
+              });
+              let same = 0;
+              while (same < 24 && free[same] === theirs.ids[same]) same++;
+              for (let s = 0; s < theirs.ids.length; s++) {
+                const p = [...theirs.probs[s].values()].sort((a, b) => b - a);
+                if (Math.log(p[0]) - Math.log(p[1]) < 0.25) continue;
+                const row = logits.slice((prompt.length - 1 + s) * V, (prompt.length + s) * V);
+                expect(row.indexOf(Math.max(...row)), `step ${s}`).toBe(theirs.ids[s]);
+                checked++;
+              }
+              console.log(
+                `[gguf-quant-llama-cpp] stories260K ${dtype} ${arch}: free-running greedy ids equal for ${same} of 24 steps`,
+              );
             }
-            console.log(
-              `[gguf-quant-llama-cpp] stories260K ${dtype}: free-running greedy ids equal for ${same} of 24 steps`,
-            );
-          }
-          expect(checked).toBeGreaterThan(24);
-        },
-      );
-    }
+            expect(checked).toBeGreaterThan(24);
+          },
+        );
+      }
   },
 );

@@ -31,7 +31,7 @@ const stamp = join(wasmDir, 'minicpm-kernels.sources.sha256');
 /* The portable kernel files of native/src that go into the module, unchanged. The rest of native/src
  * is host-only (N-API addon, pthread pool, CPU detection, x86 intrinsics). A new portable kernel file
  * is added here, and its entry points to EXPORTS. */
-const PORTABLE = ['gemm.c', 'gemm-scalar.c', 'nn.c', 'nn-attention.c', 'nn-generic.c', 'qmatmul.c'];
+const PORTABLE = ['gemm.c', 'gemm-scalar.c', 'nn.c', 'nn-attention.c', 'nn-generic.c', 'qmatmul.c', 'kernel-alloc.c'];
 const HEADERS = ['internal.h', 'mc.h', 'nn.h', 'nn-internal.h', 'nn-impl.h', 'pack-generic.h', 'qmatmul.h'];
 
 export const EXPORTS = [
@@ -57,6 +57,7 @@ export const EXPORTS = [
   'mc_attention_fwd',
   'mc_attention_fwd_bf16kv',
   'mc_attention_bwd',
+  'mc_take_alloc_failure',
   'mc_qquantize',
   'mc_qmatmul',
   'mc_init',

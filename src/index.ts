@@ -3,6 +3,7 @@ import { useBackend } from './backends/index.js';
 
 export * from './tensor/index.js';
 export { useBackend, refBackend, nativeBackend, type BackendChoice } from './backends/index.js';
+export { KernelMemoryError } from './backends/kernel-errors.js';
 export {
   configFromHF,
   configToHF,

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addon-errors.h"
+#include "internal.h"
 #include "nn.h"
 
 #define MAXARGS 24
@@ -102,6 +104,7 @@ static napi_value js_rmsnorm_fwd(napi_env env, napi_callback_info info) {
   double n = N(4) * N(5);
   if (!need(&c, 0, n) || !need(&c, 1, N(5)) || !need(&c, 2, n) || !need(&c, 3, N(4))) return NULL;
   mc_rmsnorm_fwd(F(0), F(1), F(2), F(3), L(4), (int)L(5), (float)N(6));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -111,6 +114,7 @@ static napi_value js_rmsnorm_bwd(napi_env env, napi_callback_info info) {
   double n = N(6) * N(7);
   if (!need(&c, 0, n) || !need(&c, 1, N(7)) || !need(&c, 2, N(6)) || !need(&c, 3, n) || !need(&c, 4, n) || !need(&c, 5, N(7))) return NULL;
   mc_rmsnorm_bwd(F(0), F(1), F(2), F(3), F(4), F(5), L(6), (int)L(7));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -120,6 +124,7 @@ static napi_value js_softmax_fwd(napi_env env, napi_callback_info info) {
   double n = N(2) * N(3);
   if (!need(&c, 0, n) || !need(&c, 1, n)) return NULL;
   mc_softmax_fwd(F(0), F(1), L(2), (int)L(3), N(4) != 0);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -129,6 +134,7 @@ static napi_value js_softmax_bwd(napi_env env, napi_callback_info info) {
   double n = N(3) * N(4);
   if (!need(&c, 0, n) || !need(&c, 1, n) || !need(&c, 2, n)) return NULL;
   mc_softmax_bwd(F(0), F(1), F(2), L(3), (int)L(4), N(5) != 0);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -138,6 +144,7 @@ static napi_value js_ce_fwd(napi_env env, napi_callback_info info) {
   if (!need(&c, 0, N(3) * N(4)) || !need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
   double out[2];
   long bad = mc_ce_fwd(F(0), I(1), F(2), L(3), (int)L(4), (int)N(5), out);
+  if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value arr, v;
   napi_create_array_with_length(env, 3, &arr);
   double vals[3] = {out[0], out[1], (double)bad};
@@ -159,6 +166,7 @@ static napi_value js_ce_bwd(napi_env env, napi_callback_info info) {
     if (t != (int)N(7) && (t < 0 || t >= (int)L(5))) { fail(&c, true, "target at row %ld is %d, outside the vocabulary of %ld", r, t, L(5)); return NULL; }
   }
   mc_ce_bwd(F(0), I(1), F(2), F(3), L(4), (int)L(5), (float)N(6), (int)N(7));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -167,6 +175,7 @@ static napi_value js_swiglu_fwd(napi_env env, napi_callback_info info) {
   if (!nonneg_ints(&c, 3, 4)) return NULL;
   if (!need(&c, 0, N(3)) || !need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
   mc_swiglu_fwd(F(0), F(1), F(2), L(3));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -175,6 +184,7 @@ static napi_value js_swiglu_bwd(napi_env env, napi_callback_info info) {
   if (!nonneg_ints(&c, 5, 6)) return NULL;
   for (int k = 0; k < 5; k++) if (!need(&c, k, N(5))) return NULL;
   mc_swiglu_bwd(F(0), F(1), F(2), F(3), F(4), L(5));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -185,6 +195,7 @@ static napi_value js_rope(napi_env env, napi_callback_info info) {
   double table = (N(8) + N(5)) * (N(7) / 2);
   if ((L(7) & 1) || !need(&c, 0, n) || !need(&c, 1, table) || !need(&c, 2, table) || !need(&c, 3, n)) return NULL;
   mc_rope(F(0), F(1), F(2), F(3), (int)L(4), (int)L(5), (int)L(6), (int)L(7), (int)L(8), N(9) != 0, N(10) != 0);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -193,6 +204,7 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   if (!nonneg_ints(&c, 4, 5)) return NULL;
   for (int k = 0; k < 4; k++) if (!need(&c, k, N(4))) return NULL;
   mc_adamw(F(0), F(1), F(2), F(3), L(4), (float)N(5), (float)N(6), (float)N(7), (float)N(8), (float)N(9), (float)N(10), (float)N(11));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -202,6 +214,7 @@ static napi_value js_unary(napi_env env, napi_callback_info info) {
   if (N(0) > MC_ABS) { fail(&c, true, "unknown unary op %g", N(0)); return NULL; }
   if (!need(&c, 1, N(3)) || !need(&c, 2, N(3))) return NULL;
   mc_unary((int)N(0), F(1), F(2), L(3));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -211,6 +224,7 @@ static napi_value js_unary_grad(napi_env env, napi_callback_info info) {
   if (N(0) > MC_ABS) { fail(&c, true, "unknown unary op %g", N(0)); return NULL; }
   for (int k = 1; k < 5; k++) if (!need(&c, k, N(5))) return NULL;
   mc_unary_grad((int)N(0), F(1), F(2), F(3), F(4), L(5));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -221,6 +235,7 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   if (N(5) < 1 || (L(4) % L(5)) != 0) { fail(&c, true, "period %ld must divide n = %ld", L(5), L(4)); return NULL; }
   if (!need(&c, 1, N(4)) || !need(&c, 2, N(5)) || !need(&c, 3, N(4))) return NULL;
   mc_binary((int)N(0), F(1), F(2), F(3), L(4), L(5));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -229,6 +244,7 @@ static napi_value js_affine(napi_env env, napi_callback_info info) {
   if (!nonneg_ints(&c, 2, 3)) return NULL;
   if (!need(&c, 0, N(2)) || !need(&c, 1, N(2))) return NULL;
   mc_affine(F(0), F(1), L(2), (float)N(3), (float)N(4));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -238,6 +254,7 @@ static napi_value js_reduce(napi_env env, napi_callback_info info) {
   if (N(0) > 1) { fail(&c, true, "unknown reduce op %g", N(0)); return NULL; }
   if (!need(&c, 1, N(3) * N(4) * N(5)) || !need(&c, 2, N(3) * N(5))) return NULL;
   mc_reduce((int)N(0), F(1), F(2), L(3), L(4), L(5));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -258,6 +275,7 @@ static napi_value js_attention_fwd(napi_env env, napi_callback_info info) {
   if (!attn_dims(&c, 5, &nq, &nkv)) return NULL;
   if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, N(5) * N(8) * N(6))) return NULL;
   mc_attention_fwd(F(0), F(1), F(2), F(3), F(4), (int)L(5), (int)L(6), (int)L(7), (int)L(8), (int)L(9), (int)L(10), (int)L(11), N(12) != 0, (float)N(13));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -266,9 +284,9 @@ static napi_value js_attention_fwd_bf16kv(napi_env env, napi_callback_info info)
   double nq = 0, nkv = 0;
   if (!attn_dims(&c, 5, &nq, &nkv)) return NULL;
   if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, N(5) * N(8) * N(6))) return NULL;
-  if (mc_attention_fwd_bf16kv(F(0), (const uint16_t *)c.ptr[1], (const uint16_t *)c.ptr[2], F(3), F(4), (int)L(5), (int)L(6),
-                              (int)L(7), (int)L(8), (int)L(9), (int)L(10), (int)L(11), N(12) != 0, (float)N(13)))
-    fail(&c, true, "out of memory widening the bf16 cache (%g elements)", nkv);
+  mc_attention_fwd_bf16kv(F(0), (const uint16_t *)c.ptr[1], (const uint16_t *)c.ptr[2], F(3), F(4), (int)L(5), (int)L(6),
+                          (int)L(7), (int)L(8), (int)L(9), (int)L(10), (int)L(11), N(12) != 0, (float)N(13));
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -280,6 +298,61 @@ static napi_value js_attention_bwd(napi_env env, napi_callback_info info) {
   if (!need(&c, 0, nq) || !need(&c, 1, nkv) || !need(&c, 2, nkv) || !need(&c, 3, nq) || !need(&c, 4, nl) || !need(&c, 5, nq) ||
       !need(&c, 6, nq) || !need(&c, 7, nkv) || !need(&c, 8, nkv)) return NULL;
   mc_attention_bwd(F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), (int)L(9), (int)L(10), (int)L(11), (int)L(12), (int)L(13), (int)L(14), (int)L(15), N(16) != 0, (float)N(17));
+  mc_napi_alloc_check(env, c.fn);
+  return NULL;
+}
+
+/* ---- the failure policy's JS end (addon-errors.h) ---- */
+
+static napi_ref memory_error_class; /* set by setErrorClasses; NULL until then */
+
+bool mc_napi_alloc_check(napi_env env, const char *fn) {
+  const char *kernel = NULL;
+  const size_t bytes = mc_take_alloc_failure(&kernel);
+  if (!bytes) return false;
+  char msg[320];
+  snprintf(msg, sizeof msg,
+           "native kernel %s ran out of memory: %s could not allocate %.0f bytes. Free memory (a shorter context "
+           "or smaller batch, fewer threads with MINICPM_THREADS) and retry",
+           fn, kernel, (double)bytes);
+  napi_value ctor = NULL, args[3], err;
+  if (memory_error_class) napi_get_reference_value(env, memory_error_class, &ctor);
+  if (ctor && napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &args[0]) == napi_ok &&
+      napi_create_string_utf8(env, fn, NAPI_AUTO_LENGTH, &args[1]) == napi_ok &&
+      napi_create_double(env, (double)bytes, &args[2]) == napi_ok && napi_new_instance(env, ctor, 3, args, &err) == napi_ok)
+    napi_throw(env, err);
+  else
+    napi_throw_error(env, "ERR_MC_OUT_OF_MEMORY", msg);
+  return true;
+}
+
+/* setErrorClasses({ memory }): memory is constructed as new memory(message, kernel, bytes). */
+static napi_value js_set_error_classes(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], memory;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_named_property(env, argv[0], "memory", &memory) != napi_ok || napi_typeof(env, memory, &type) != napi_ok ||
+      type != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setErrorClasses: pass { memory: <an Error class> }");
+    return NULL;
+  }
+  if (memory_error_class) napi_delete_reference(env, memory_error_class);
+  napi_create_reference(env, memory, 1, &memory_error_class);
+  return NULL;
+}
+
+/* testAllocLimit(bytes): from now on every kernel allocation of at least `bytes` fails (0: off). For tests. */
+static napi_value js_test_alloc_limit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  double bytes = -1;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_double(env, argv[0], &bytes) != napi_ok || !(bytes >= 0)) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "testAllocLimit: bytes must be a number >= 0");
+    return NULL;
+  }
+  mc_test_alloc_limit(bytes > 1e18 ? (size_t)-1 : (size_t)bytes);
   return NULL;
 }
 
@@ -295,6 +368,8 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
       {"attentionFwd", js_attention_fwd}, {"attentionBwd", js_attention_bwd},
       {"attentionFwdBf16Kv", js_attention_fwd_bf16kv},
+      {"setErrorClasses", js_set_error_classes},
+      {"testAllocLimit", js_test_alloc_limit},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

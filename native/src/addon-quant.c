@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addon-errors.h"
 #include "qmatmul.h"
 
 #define MAX_DIM 2147483647.0
@@ -194,6 +195,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
   }
   mc_qmatmul((int)M, (int)K, (int)bits, (const float *)x + (size_t)xOff, (long)ldx, perm, (int)count, cw, sw,
              zw, n, (float *)y + (size_t)yOff, (long)ldy);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 

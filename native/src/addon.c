@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addon-errors.h"
 #include "mc.h"
 
 #define MAX_SAFE 9007199254740991.0 /* 2^53 - 1 */
@@ -163,6 +164,7 @@ static napi_value gemm_common(napi_env env, napi_callback_info info, bool batche
   else
     mc_sgemm(tA, tB, (int)M, (int)N, (int)K, (float)alpha, pa, (long)A.ld, pb, (long)B.ld, (float)beta,
              pc, (long)C.ld);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -192,6 +194,7 @@ static napi_value js_gemm_bf16(napi_env env, napi_callback_info info) {
   mc_gemm_bf16((int)M, (int)N, (int)K, (float)alpha, (const float *)A.data + (size_t)A.off, (long)A.ld,
                (const uint16_t *)W.data + (size_t)W.off, (long)W.ld, (float)beta,
                (float *)C.data + (size_t)C.off, (long)C.ld);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -265,6 +268,7 @@ static napi_value js_gemv_many(napi_env env, napi_callback_info info) {
     return NULL;
   mc_gemv_many((int)count, (int)K, (const float *)xd + (size_t)xOff, W, n, type0 == napi_float32_array ? 4 : 2,
                (float *)yd + (size_t)yOff);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -379,6 +383,10 @@ extern napi_value mc_register_nn(napi_env env, napi_value exports) __attribute__
 napi_value mc_register_nn(napi_env env, napi_value exports);
 /* The quantized matmul's wrappers live in addon-quant.c. */
 napi_value mc_register_quant(napi_env env, napi_value exports);
+/* The int8 KV cache's wrappers live in addon-kv8.c. */
+napi_value mc_register_kv8(napi_env env, napi_value exports);
+/* The row-exact multi-row GEMV's wrapper lives in addon-gemv-rows.c. */
+napi_value mc_register_gemv_rows(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   mc_init();
@@ -400,5 +408,7 @@ NAPI_MODULE_INIT() {
   }
   if (mc_register_nn && !mc_register_nn(env, exports)) return NULL;
   if (!mc_register_quant(env, exports)) return NULL;
+  if (!mc_register_kv8(env, exports)) return NULL;
+  if (!mc_register_gemv_rows(env, exports)) return NULL;
   return exports;
 }

@@ -202,6 +202,7 @@ void mc_gemv_n_avx2(int n, int k, float alpha, const float *B, long ldb, const f
                     float *y) {
   enum { CH = 2048, RB = 8 };
   float *acc = mc_scratch(MC_SCRATCH_A, sizeof(float) * CH);
+  if (!acc) return; /* out of memory: recorded for the binding (internal.h) */
   for (int j0 = 0; j0 < n; j0 += CH) {
     const int nc = MC_MIN(CH, n - j0);
     for (int j = 0; j < nc; j++) acc[j] = 0.0f;

@@ -170,6 +170,7 @@ void mc_gemv_n_avx512(int n, int k, float alpha, const float *B, long ldb, const
                       float *y) {
   enum { CH = 2048, RB = 8 };
   float *acc = mc_scratch(MC_SCRATCH_A, sizeof(float) * CH);
+  if (!acc) return; /* out of memory: recorded for the binding (internal.h) */
   for (int j0 = 0; j0 < n; j0 += CH) {
     const int nc = MC_MIN(CH, n - j0);
     memset(acc, 0, sizeof(float) * (size_t)nc);
@@ -257,6 +258,7 @@ void mc_gemv_bf16_avx512(int n, int k, float alpha, const uint16_t *W, long ldw,
                          float beta, float *y) {
   const int kh = MC_CEIL(MC_CEIL(k, 2), 16) * 16;
   float *xe = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(2 * kh));
+  if (!xe) return; /* out of memory: recorded for the binding (internal.h) */
   float *xo = xe + kh;
   for (int q = 0; q < kh; q++) {
     xe[q] = 2 * q < k ? x[2 * q] : 0.0f;
@@ -357,6 +359,7 @@ void mc_skinny_bf16_avx512(int m, int n, int k, float alpha, const float *X, lon
   /* per row of X: even columns then odd columns, each kh2 floats (k/2 rounded up to 16, zero filled) */
   const int kh2 = MC_CEIL(MC_CEIL(k, 2), 16) * 16;
   float *xs = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(2 * kh2 * m));
+  if (!xs) return; /* out of memory: recorded for the binding (internal.h) */
   for (int i = 0; i < m; i++) {
     float *xe = xs + i * 2 * kh2, *xo = xe + kh2;
     for (int q = 0; q < kh2; q++) {

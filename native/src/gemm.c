@@ -54,6 +54,7 @@ static void gemm_block(const prob_t *p, int i0, int m, int j0, int n) {
   const int kmax = MC_MIN(KC, MC_CEIL(p->K, im->kstep) * im->kstep);
   char *Ap = mc_scratch(MC_SCRATCH_A, (size_t)MC_MIN(MC, MC_CEIL(m, MR) * MR) * kmax * es + MC_ALIGN);
   char *Bp = mc_scratch(MC_SCRATCH_B, (size_t)NC * kmax * es + MC_ALIGN);
+  if (!Ap || !Bp) return; /* out of memory: recorded for the binding (internal.h) */
 
   for (int jc = 0; jc < n; jc += NC) {
     const int nc = MC_MIN(NC, n - jc);
@@ -243,6 +244,7 @@ static int try_gemv(const prob_t *p, int allow_mt) {
   const int K = p->K;
   gemv_job g = {.k = K, .alpha = p->alpha, .beta = p->beta};
   float *scratch = mc_scratch(MC_SCRATCH_X, sizeof(float) * ((size_t)K + (size_t)MC_MAX(p->M, p->N) + 64));
+  if (!scratch) return 1; /* out of memory: recorded for the binding (internal.h) */
   float *tmp = scratch + MC_CEIL(K + 16, 16) * 16;
   if (p->M == 1) {
     /* x = op(A) row 0, made contiguous */
@@ -329,6 +331,7 @@ static int try_skinny(const prob_t *p, int allow_mt) {
                   p->C, p->ldc};
   if (p->csa != 1) {  /* rows of op(A) made contiguous */
     float *x = mc_scratch(MC_SCRATCH_X, sizeof(float) * (size_t)p->M * p->K);
+    if (!x) return 1; /* out of memory: recorded for the binding (internal.h) */
     for (int i = 0; i < p->M; i++)
       for (int q = 0; q < p->K; q++) x[(long)i * p->K + q] = p->A[i * p->rsa + (long)q * p->csa];
     s.X = x;

@@ -26,9 +26,25 @@ void mc_parallel(int ntasks, mc_task_fn fn, void *arg);
 int mc_pool_threads(void);
 void mc_pool_resize(int nthreads);
 
-/* ---- scratch (pool.c): per-OS-thread, 64-byte aligned, grown on demand and kept ---- */
+/* ---- scratch (pool.c): per-OS-thread, 64-byte aligned, grown on demand and kept ----
+ * Returns NULL (the failure recorded, see below) when it cannot grow: the caller skips its work. */
 enum { MC_SCRATCH_A = 0, MC_SCRATCH_B = 1, MC_SCRATCH_X = 2, MC_SCRATCH_N = 3 };
 void *mc_scratch(int slot, size_t bytes);
+
+/* ---- allocation failures (kernel-alloc.c): the one policy of every kernel ----
+ * Per-call memory comes from mc_scratch, or from mc_kernel_alloc when it must outlive a nested kernel
+ * call on the same thread. Both return NULL on failure after recording it; nothing aborts. */
+void *mc_kernel_alloc(const char *kernel, size_t bytes);
+void mc_kernel_free(void *p);
+/* Records a failed allocation of `bytes` for `kernel` (a static string); the first one is kept. */
+void mc_alloc_failed(const char *kernel, size_t bytes);
+/* Whether the test hook refuses an allocation of `bytes` (mc_test_alloc_limit). */
+int mc_alloc_refused(size_t bytes);
+/* Takes and clears the record: the bytes of the first failure since the last take (0 for none), and
+ * in *kernel the kernel that asked ("scratch" for mc_scratch). Bindings call it after each kernel. */
+size_t mc_take_alloc_failure(const char **kernel);
+/* Test hook: every allocation of at least `bytes` fails from now on (0 turns it off). */
+void mc_test_alloc_limit(size_t bytes);
 
 /* ---- GEMM building blocks supplied by each ISA file ---- */
 

@@ -3,6 +3,9 @@
  * keys it cannot see (about half the work of the full T×S product). Work is split over (batch,
  * kv-head) pairs: the query heads that share a kv head run in the same task, so dK/dV accumulate
  * without races. GEMMs inside a task run on that task's thread (the pool is busy with the tasks).
+ * Memory follows the failure policy of internal.h: a task's score blocks come from mc_kernel_alloc
+ * (its GEMMs reuse the thread's scratch), decode's from mc_scratch; a task that gets none records the
+ * failure and skips its pairs, and the bindings report it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +34,8 @@ static void fwd_task(void *arg, int task, int tid) {
   long lo = pairs * task / a->ntasks, hi = pairs * (task + 1) / a->ntasks;
   int group = a->Hq / a->Hkv, D = a->D, T = a->T, S = a->S;
   long ldq = (long)a->Hq * D, ldk = (long)a->Hkv * D;
-  float *P = malloc(sizeof(float) * QBLOCK * S);
+  float *P = mc_kernel_alloc("attention_fwd", sizeof(float) * QBLOCK * (size_t)S);
+  if (!P) return;
   for (long pr = lo; pr < hi; pr++) {
     int b = (int)(pr / a->Hkv), hk = (int)(pr % a->Hkv);
     const float *K = a->kk + (long)b * S * ldk + (long)hk * D;
@@ -48,7 +52,7 @@ static void fwd_task(void *arg, int task, int tid) {
       }
     }
   }
-  free(P);
+  mc_kernel_free(P);
 }
 
 /* ---- decode (T = 1): split the keys, not the heads ----
@@ -72,6 +76,7 @@ static void dec_task(void *arg, int task, int tid) {
   const long ldk = (long)a->Hkv * D;
   const size_t np = ((size_t)Hq * (size_t)MC_MAX(s1 - s0, 1) + 15) & ~(size_t)15;
   float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (np + (size_t)ldk + 16));
+  if (!P) return;
   float *o = d->part + (long)task * Hq * (D + 2);
   const size_t esize = a->kv_bf16 ? 2 : 4, boff = (size_t)b * (size_t)a->S * (size_t)ldk * esize;
   a->k->attn_dec_part(a->q + (long)b * Hq * D, (const char *)a->kraw + boff, (const char *)a->vraw + boff, a->kv_bf16,
@@ -87,6 +92,7 @@ static void attention_decode(const attn_t *a) {
   nsplit = (int)MC_MIN((long)nsplit, MC_MAX(keys, 1));
   const long per = (long)Hq * (D + 2);
   float *part = mc_scratch(MC_SCRATCH_B, sizeof(float) * (size_t)(B * nsplit * per));
+  if (!part) return;
   dec_t d = {a, nsplit, part};
   mc_parallel(B * nsplit, dec_task, &d);
   for (int b = 0; b < B; b++) {
@@ -128,28 +134,26 @@ void mc_attention_fwd(const float *q, const float *k, const float *v, float *out
 
 /* bf16 bits → f32, for the multi-query path over a bf16 cache. */
 static float *widen_bf16(const uint16_t *src, size_t n) {
-  uint32_t *dst = malloc(sizeof(float) * MC_MAX(n, (size_t)1));
+  uint32_t *dst = mc_kernel_alloc("attention_fwd_bf16kv", sizeof(float) * MC_MAX(n, (size_t)1));
   if (dst)
     for (size_t i = 0; i < n; i++) dst[i] = (uint32_t)src[i] << 16;
   return (float *)dst;
 }
 
-int mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
-                            int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale) {
+void mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
+                             int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale) {
   attn_t a = {.k = mc_nn_active(), .q = q, .kraw = k, .vraw = v, .kv_bf16 = 1, .o = out, .lse = lse, .B = B, .T = T,
               .S = S, .Hq = Hq, .Hkv = Hkv, .D = D, .qoff = qoff, .causal = causal, .scale = scale};
   if (T == 1 && B > 0 && S > 0 && visible(&a, 1) > 0) {
     attention_decode(&a); /* the bandwidth-bound case: reads the bf16 rows directly */
-    return 0;
+    return;
   }
   /* prefill is GEMM-bound: widen once, then the f32 path */
   const size_t n = (size_t)B * S * Hkv * D;
   float *kf = widen_bf16(k, n), *vf = widen_bf16(v, n);
-  const int ok = kf && vf;
-  if (ok) mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
-  free(kf);
-  free(vf);
-  return ok ? 0 : -1;
+  if (kf && vf) mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
+  mc_kernel_free(kf);
+  mc_kernel_free(vf);
 }
 
 static void bwd_task(void *arg, int task, int tid) {
@@ -158,9 +162,10 @@ static void bwd_task(void *arg, int task, int tid) {
   long lo = pairs * task / a->ntasks, hi = pairs * (task + 1) / a->ntasks;
   int group = a->Hq / a->Hkv, D = a->D, T = a->T, S = a->S;
   long ldq = (long)a->Hq * D, ldk = (long)a->Hkv * D;
-  float *P = malloc(sizeof(float) * QBLOCK * S);
-  float *dP = malloc(sizeof(float) * QBLOCK * S);
-  float *delta = malloc(sizeof(float) * T);
+  /* P and dP: QBLOCK × S score blocks; delta: T row sums of dO·O */
+  float *P = mc_kernel_alloc("attention_bwd", sizeof(float) * ((size_t)2 * QBLOCK * (size_t)S + (size_t)T));
+  if (!P) return;
+  float *dP = P + (size_t)QBLOCK * S, *delta = dP + (size_t)QBLOCK * S;
   for (long pr = lo; pr < hi; pr++) {
     int b = (int)(pr / a->Hkv), hk = (int)(pr % a->Hkv);
     const float *K = a->kk + (long)b * S * ldk + (long)hk * D;
@@ -189,9 +194,7 @@ static void bwd_task(void *arg, int task, int tid) {
       }
     }
   }
-  free(P);
-  free(dP);
-  free(delta);
+  mc_kernel_free(P);
 }
 
 void mc_attention_bwd(const float *q, const float *k, const float *v, const float *out, const float *lse,

@@ -2,6 +2,8 @@
  * minicpm native kernels, part 2: the row-wise and elementwise operations of training and inference
  * (RMSNorm, softmax, cross-entropy, SwiGLU, RoPE, AdamW, unary/binary maps, reductions). f32, contiguous,
  * row-major. Each has a TypeScript twin in src/backends/cpu/ that the tests hold it to.
+ * A kernel that runs out of memory returns early and leaves a record (internal.h, kernel-alloc.c) that
+ * the binding turns into an error: outputs of such a call are unspecified.
  */
 #ifndef MC_NN_H
 #define MC_NN_H
@@ -51,10 +53,9 @@ void mc_reduce(int op, const float *src, float *dst, long outer, long r, long in
  * out [B,T,Hq,D], lse [B,Hq,T]. Query t sits at position qoff + t. */
 void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,
                       int Hq, int Hkv, int D, int qoff, int causal, float scale);
-/* The same with k/v as bf16 bits (a bf16 KV cache): decode reads them directly, T > 1 widens them first.
- * Returns 0, or -1 when the widened copies could not be allocated (nothing written). */
-int mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
-                            int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale);
+/* The same with k/v as bf16 bits (a bf16 KV cache): decode reads them directly, T > 1 widens them first. */
+void mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
+                             int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale);
 /* dq is overwritten; dk and dv are overwritten too (zeroed first). */
 void mc_attention_bwd(const float *q, const float *k, const float *v, const float *out, const float *lse,
                       const float *dout, float *dq, float *dk, float *dv, int B, int T, int S, int Hq, int Hkv,

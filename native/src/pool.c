@@ -182,16 +182,23 @@ void *mc_scratch(int slot, size_t bytes) {
   if (!s) {
     pthread_once(&scratch_once, scratch_key_init);
     s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!s) {
+      mc_alloc_failed("scratch", sizeof *s);
+      return NULL;
+    }
     pthread_setspecific(scratch_key, s);  /* frees the buffers when the thread exits */
     tls_scratch = s;
   }
   if (s->size[slot] < bytes) {
-    mc_free(s->p[slot], s->size[slot]);
+    mc_free(s->p[slot], s->size[slot]);  /* first, so the old and new blocks never coexist */
     size_t sz = (bytes + 4095) & ~(size_t)4095;
-    s->p[slot] = mc_alloc(sz);  /* large ones get huge pages: packed panels are TLB-hungry */
-    if (!s->p[slot]) abort();   /* out of memory inside a kernel: nothing sensible to return */
-    s->size[slot] = sz;
+    /* large ones get huge pages: packed panels are TLB-hungry */
+    s->p[slot] = mc_alloc_refused(sz) ? NULL : mc_alloc(sz);
+    s->size[slot] = s->p[slot] ? sz : 0;
+    if (!s->p[slot]) {  /* out of memory inside a kernel: the caller skips its work */
+      mc_alloc_failed("scratch", sz);
+      return NULL;
+    }
   }
   return s->p[slot];
 }

@@ -215,6 +215,7 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
   /* int8 codes, then 64-byte aligned block scales and sums */
   const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
   char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
+  if (!s) return; /* out of memory: recorded for the binding (internal.h) */
   J.xq = (const int8_t *)s;
   J.xd = (const float *)(s + qbytes);
   J.xs = (const int32_t *)(s + qbytes + bbytes);

@@ -166,9 +166,12 @@ void *mc_scratch(int slot, size_t bytes) {
   if (s->size[slot] < bytes) {
     free(s->p[slot]);
     const size_t sz = (bytes + 4095) & ~(size_t)4095;
-    s->p[slot] = malloc(sz);
-    if (!s->p[slot]) abort(); /* out of memory inside a kernel: nothing sensible to return */
-    s->size[slot] = sz;
+    s->p[slot] = mc_alloc_refused(sz) ? NULL : malloc(sz);
+    s->size[slot] = s->p[slot] ? sz : 0;
+    if (!s->p[slot]) { /* out of memory inside a kernel: recorded, the caller skips its work */
+      mc_alloc_failed("scratch", sz);
+      return NULL;
+    }
   }
   return s->p[slot];
 }

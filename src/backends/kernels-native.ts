@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KernelMemoryError } from './kernel-errors.js';
 import type { GemmKernels } from './kernels.js';
 
 export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
@@ -42,6 +43,10 @@ export type NativeKernels = GemmKernels & {
   alignOffset(buffer: ArrayBuffer): number;
   /** Lowers (or restores) the code path, for tests and benchmarks; false when the CPU lacks it. */
   setIsa(isa: NativeIsa): boolean;
+  /** The classes the addon throws: KernelMemoryError when a kernel runs out of memory. */
+  setErrorClasses(classes: { memory: typeof KernelMemoryError }): void;
+  /** Test hook: every kernel allocation of at least `bytes` fails from now on (0 turns it off). */
+  testAllocLimit(bytes: number): void;
 };
 
 const ADDON = join('build', 'Release', 'minicpm_native.node');
@@ -88,6 +93,8 @@ export function loadNativeKernels(): NativeKernels | null {
   try {
     const require = createRequire(import.meta.url);
     cached = require(path) as NativeKernels;
+    // an addon built before the failure policy has no setErrorClasses: its errors stay plain
+    if (typeof cached.setErrorClasses === 'function') cached.setErrorClasses({ memory: KernelMemoryError });
   } catch (e) {
     warnOnce(`${path} failed to load: ${(e as Error).message}`);
     cached = null;

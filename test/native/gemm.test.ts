@@ -658,6 +658,7 @@ describe('fallback when the addon is missing', () => {
     try {
       copyFileSync('src/backends/kernels-native.ts', join(dir, 'kernels-native.ts'));
       copyFileSync('src/backends/kernels.ts', join(dir, 'kernels.ts'));
+      copyFileSync('src/backends/kernel-errors.ts', join(dir, 'kernel-errors.ts'));
       const main = join(dir, 'main.ts');
       writeFileSync(
         main,

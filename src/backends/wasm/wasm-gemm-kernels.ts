@@ -9,6 +9,7 @@
  * standard SIMD128), with the SIMD128 GEMM tile bit-identical to the portable one; bf16 weights are
  * widened exactly. So the tolerances of kernels-native.ts hold, tighter on the bf16 side.
  */
+import { KernelMemoryError } from '../kernel-errors.js';
 import type { GemmKernels } from '../kernels.js';
 import type { WasmRuntime } from './wasm-runtime.js';
 
@@ -52,8 +53,29 @@ export class WasmGemmKernels implements GemmKernels {
   /** 256 bytes of module memory for small out-parameters (tables, sums). */
   protected readonly scratch: number;
 
+  /** The module's failure record (native/src/kernel-alloc.c); null for a module built before it. */
+  private takeFailure: ((kernel: number) => number) | null | undefined;
+
   constructor(readonly rt: WasmRuntime) {
     this.scratch = rt.alloc(256);
+  }
+
+  /** Throws KernelMemoryError when the kernel fn just ran out of wasm memory (it stopped early). */
+  private allocCheck(fn: string): void {
+    if (this.takeFailure === undefined) {
+      try {
+        this.takeFailure = this.rt.fn('mc_take_alloc_failure');
+      } catch {
+        this.takeFailure = null;
+      }
+    }
+    const bytes = this.takeFailure ? this.takeFailure(0) >>> 0 : 0;
+    if (bytes)
+      throw new KernelMemoryError(
+        `wasm kernel ${fn} ran out of memory: could not allocate ${bytes} bytes. Use a shorter context or smaller batch and retry`,
+        fn,
+        bytes,
+      );
   }
 
   features(): WasmFeatures {
@@ -100,6 +122,7 @@ export class WasmGemmKernels implements GemmKernels {
         );
       }
       const r = body(ptrs);
+      this.allocCheck(fn);
       for (const s of staged)
         if (s.writes) {
           const bytes = s.n * s.a.BYTES_PER_ELEMENT;

@@ -96,6 +96,19 @@ export const refGemmKernels: GemmKernels = {
     }
   },
 
+  gemvRows(M, N, K, X, xOff, ldx, W, wOff, ldw, Y, yOff, ldy) {
+    const bf16 = W instanceof Uint16Array;
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let p = 0; p < K; p++) {
+          const w = W[wOff + j * ldw + p];
+          acc += X[xOff + i * ldx + p] * (bf16 ? bf16ToF32(w) : w);
+        }
+        Y[yOff + i * ldy + j] = acc;
+      }
+  },
+
   gemvMany(x, xOff, K, ws, wOffs, ns, y, yOff) {
     let o = yOff;
     ws.forEach((W, i) => {

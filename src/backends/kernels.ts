@@ -86,6 +86,26 @@ export interface GemmKernels {
     y: Float32Array,
     yOff: number,
   ): void;
+  /**
+   * Row-exact multi-row GEMV: Y[i, j] = Σ_k X[i, k] · W[j, k] for i < M, j < N, each row bitwise equal
+   * to the same row through sgemm / gemmBf16 with M = 1, whatever M is (batch invariance), with W read
+   * from memory once for all rows. W f32 or bf16 bits, [N, K] with leading dim ldw. Optional: without
+   * it the caller runs one M = 1 product per row.
+   */
+  gemvRows?(
+    M: number,
+    N: number,
+    K: number,
+    X: Float32Array,
+    xOff: number,
+    ldx: number,
+    W: Float32Array | Uint16Array,
+    wOff: number,
+    ldw: number,
+    Y: Float32Array,
+    yOff: number,
+    ldy: number,
+  ): void;
 }
 
 export type Kernels = GemmKernels;

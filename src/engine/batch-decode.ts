@@ -4,24 +4,25 @@
  * sequence attends over its own KV cache from its own position. Ragged: a sequence contributes exactly
  * its tokens (one when decoding, a chunk when prefilling), with no padding between them.
  *
- * Batch invariance. The GEMM kernels choose an accumulation order by the number of rows M (native/
- * src/gemm.c: a GEMV for M = 1, the skinny kernel for 2 ≤ M ≤ 4, the blocked GEMM above), and
- * attention has a decode path for one query row. Within each class a row's result does not depend on
- * the other rows. So a sequence's output is bitwise the same whatever is batched with it when every
- * pass it takes part in stays in one class per mode: prefill passes carry at least PREFILL_MIN_ROWS
- * rows (padded) and chunks of at least 2 tokens; decode passes carry DECODE_MIN_ROWS to DECODE_GROUP
- * rows. The scheduler keeps to that; test/server/scheduler-exact.test.ts holds it to it.
+ * Batch invariance. A sequence's output is bitwise the same whatever is batched with it:
+ *  - decode passes run every linear row-exact (tensor/row-exact.ts: one GEMV per row, the weights
+ *    still read once for all rows), so any number of rows, one included, gives each row its
+ *    single-row GEMV result — no padding;
+ *  - prefill passes carry at least PREFILL_MIN_ROWS rows (padded), the blocked GEMM's class, in which
+ *    a row's result does not depend on the other rows;
+ *  - the LM head runs row-exact in both, on the sequences' last rows only;
+ *  - attention is per sequence (its own query rows against its own cache).
+ * The scheduler keeps to that; test/server/scheduler-exact.test.ts holds it to it.
  */
 import type { KVCache } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { PackedAttention } from '../models/packed-attention.js';
-import { attention, concat, noGrad, scope, slice, Tensor } from '../tensor/index.js';
+import { attention, concat, noGrad, rowExact, scope, slice, Tensor } from '../tensor/index.js';
 
 /** Rows of a prefill pass (padded up to): the blocked GEMM's class. */
 export const PREFILL_MIN_ROWS = 5;
-/** Rows of a decode pass: the skinny kernel's class (one sequence is padded to two rows). */
-export const DECODE_MIN_ROWS = 2;
-export const DECODE_GROUP = 4;
+/** Sequences per decode pass (more run in further passes). */
+export const DECODE_GROUP = 32;
 
 export interface PackedSequence {
   /** Batch-1 cache; its length is the position of the sequence's first token in this pass. */
@@ -29,17 +30,26 @@ export interface PackedSequence {
   tokens: readonly number[];
 }
 
-/**
- * Runs the sequences' tokens through the model (appending to their caches) and returns the logits of
- * each sequence's last token. The pass is padded to `minRows` rows and the head to `minHeadRows` (pad
- * rows attend to nothing and their outputs are dropped).
- */
-export function packedLastLogits(
+/** A decode pass: one token per sequence, every linear row-exact, no padding. */
+export function decodeLogits(model: MiniCPM, seqs: readonly PackedSequence[]): Float32Array[] {
+  return rowExact(() => packedLastLogits(model, seqs, 1));
+}
+
+/** A prefill pass padded to `minRows` (at least PREFILL_MIN_ROWS) rows; the head row-exact. */
+export function prefillLogits(
   model: MiniCPM,
   seqs: readonly PackedSequence[],
   minRows: number,
-  minHeadRows = minRows,
 ): Float32Array[] {
+  return packedLastLogits(model, seqs, Math.max(PREFILL_MIN_ROWS, minRows));
+}
+
+/**
+ * Runs the sequences' tokens through the model (appending to their caches) and returns the logits of
+ * each sequence's last token. The pass is padded to `minRows` rows (pad rows attend to nothing and
+ * their outputs are dropped).
+ */
+function packedLastLogits(model: MiniCPM, seqs: readonly PackedSequence[], minRows: number): Float32Array[] {
   const c = model.config;
   const starts: number[] = [];
   const ids: number[] = [];
@@ -75,13 +85,14 @@ export function packedLastLogits(
       );
       for (const s of seqs) s.cache.advance(s.tokens.length);
       const last = seqs.map((s, i) => starts[i] + s.tokens.length - 1);
-      while (last.length < minHeadRows) last.push(last[last.length - 1]);
-      const logits = model.logitsFromHidden(
-        concat(
-          last.map((r) => slice(h, 1, r, r + 1)),
-          1,
-        ),
-      ); // (1, S, V)
+      const rows =
+        last.length === 1
+          ? slice(h, 1, last[0], last[0] + 1)
+          : concat(
+              last.map((r) => slice(h, 1, r, r + 1)),
+              1,
+            );
+      const logits = rowExact(() => model.logitsFromHidden(rows)); // (1, S, V)
       const V = logits.shape[2];
       const f = logits.data as Float32Array; // a linear's output: contiguous
       return seqs.map((_, i) => f.slice(logits.offset + i * V, logits.offset + (i + 1) * V));

@@ -11,18 +11,13 @@
  *
  * Exactness: a sequence's tokens do not depend on what runs beside it. Its sampler is its own, and
  * its logits are bitwise those of running it alone on the same server (same --prefill-chunk C),
- * because every row keeps its kernel class (see batch-decode.ts): decodes run in groups of 2–4 rows;
+ * because every row keeps its kernel class (see batch-decode.ts): decodes run row-exact (each row its
+ * single-row GEMV result, the weights read once per pass of up to DECODE_GROUP sequences);
  * a prompt is prefilled in the fixed chunks [0, C), [C, 2C), … (attention blocks its query rows
  * within a chunk, so the chunking must not depend on other requests) in passes of ≥ 5 rows; and the
  * prefix cache hands over whole chunks only.
  */
-import {
-  DECODE_GROUP,
-  DECODE_MIN_ROWS,
-  PREFILL_MIN_ROWS,
-  packedLastLogits,
-  type PackedSequence,
-} from '../engine/batch-decode.js';
+import { DECODE_GROUP, decodeLogits, prefillLogits, type PackedSequence } from '../engine/batch-decode.js';
 import type { Sampler } from '../engine/sampler.js';
 import { KVCache, type KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
@@ -302,10 +297,9 @@ export class Scheduler {
     const decoding = this.active.filter((s) => s.done === s.req.prompt.length);
     for (let g = 0; g < decoding.length; g += DECODE_GROUP) {
       const group = decoding.slice(g, g + DECODE_GROUP);
-      const rows = packedLastLogits(
+      const rows = decodeLogits(
         this.model,
         group.map((s): PackedSequence => ({ cache: s.cache, tokens: [s.last] })),
-        DECODE_MIN_ROWS,
       );
       group.forEach((s, i) => this.emit(s, rows[i]));
     }
@@ -325,11 +319,10 @@ export class Scheduler {
     }
     if (chunks.length) {
       const total = chunks.reduce((a, c) => a + c.n, 0);
-      const rows = packedLastLogits(
+      const rows = prefillLogits(
         this.model,
         chunks.map(({ s, n }) => ({ cache: s.cache, tokens: s.req.prompt.slice(s.done, s.done + n) })),
-        Math.max(PREFILL_MIN_ROWS, roundUp(total, ROWS_ROUND)),
-        PREFILL_MIN_ROWS,
+        roundUp(total, ROWS_ROUND),
       );
       chunks.forEach(({ s, n }, i) => {
         s.done += n;

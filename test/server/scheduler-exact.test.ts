@@ -14,7 +14,7 @@ import {
   SchedulerError,
   type SchedulerOptions,
 } from '../../src/server/scheduler.js';
-import { Rng } from '../../src/tensor/index.js';
+import { cast, noGrad, Rng, type Tensor } from '../../src/tensor/index.js';
 
 useBackend('auto');
 const V = 300;
@@ -22,6 +22,13 @@ const model = MiniCPM.init(
   { ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 320 },
   new Rng(9),
 );
+/** The same model with bf16 2-D weights and a K (352) that ends in every loop of the bf16 row kernel. */
+const bf16Model = (() => {
+  const m = MiniCPM.init({ ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 352 }, new Rng(9));
+  const params = new Map<string, Tensor>();
+  for (const [n, t] of m.params) params.set(n, t.rank === 2 ? noGrad(() => cast(t, 'bf16')).keep() : t);
+  return new MiniCPM(m.config, params);
+})();
 const rng = new Rng(4);
 const randomPrompt = (n: number) => Array.from({ length: n }, () => 1 + rng.int(V - 1));
 
@@ -74,11 +81,13 @@ async function run(s: Scheduler, job: Job, onCount?: (n: number) => void): Promi
 }
 
 /** The job alone on a server with the same prefill chunk (the one setting exactness depends on). */
-const alone = (prefillChunk: number) => (job: Job) =>
-  run(new Scheduler(model, { parallel: 1, prefixCache: false, prefillChunk }), {
-    ...job,
-    cancelAfter: undefined,
-  });
+const alone =
+  (prefillChunk: number, m: MiniCPM = model) =>
+  (job: Job) =>
+    run(new Scheduler(m, { parallel: 1, prefixCache: false, prefillChunk }), {
+      ...job,
+      cancelAfter: undefined,
+    });
 
 /** Starts job i once job i−1 has produced `stagger` tokens (all at once for 0). */
 async function staggered(s: Scheduler, jobs: Job[], stagger: number): Promise<number[][]> {
@@ -96,7 +105,10 @@ async function staggered(s: Scheduler, jobs: Job[], stagger: number): Promise<nu
   return Promise.all(results as Promise<number[]>[]);
 }
 
-describe('continuous batching equals running alone', () => {
+describe.each([
+  ['f32', model],
+  ['bf16', bf16Model],
+])('continuous batching equals running alone (%s weights)', (_dtype, model) => {
   const greedy = { temperature: 0 };
   const jobs: Job[] = [
     { prompt: randomPrompt(13), maxTokens: 12, sampling: greedy },
@@ -118,7 +130,7 @@ describe('continuous batching equals running alone', () => {
 
   it.each(configs)('%s', async (_name, opts, stagger) => {
     logitsLog = new Map();
-    const want = await Promise.all(jobs.map(alone(opts.prefillChunk!)));
+    const want = await Promise.all(jobs.map(alone(opts.prefillChunk!, model)));
     const wantLogits = logitsLog;
     logitsLog = new Map();
     const s = new Scheduler(model, opts);
@@ -147,7 +159,7 @@ describe('continuous batching equals running alone', () => {
     ];
     shared.push({ ...shared[0] }); // the same prompt again
     logitsLog = new Map();
-    const want = await Promise.all(shared.map(alone(8)));
+    const want = await Promise.all(shared.map(alone(8, model)));
     const wantLogits = logitsLog;
     logitsLog = new Map();
     const s = new Scheduler(model, { parallel: 2, prefillChunk: 8 });

@@ -2,7 +2,7 @@
  * Batched matmul over views. Each operand's matrix part is used in place when one of its last two
  * dims has unit stride (a transposed view just flips the trans flag); otherwise it is copied.
  */
-import { broadcastShapes, Tensor, type FloatArray } from '../../tensor/index.js';
+import { broadcastShapes, isRowExact, Tensor, type FloatArray } from '../../tensor/index.js';
 import type { GemmKernels } from '../kernels.js';
 import { contiguous } from './elementwise.js';
 import { forEachRow, stridesFor } from './strided.js';
@@ -77,8 +77,25 @@ export function matmul(gemm: GemmKernels, a: Tensor, b: Tensor, transA: boolean,
   const A = asMatrix(a, transA);
   const B = asMatrix(b, transB);
   const f32 = a.dtype === 'f32';
+  // rows of x against a weight [N, K] in row-exact mode: one GEMV per row (see tensor/row-exact.ts)
+  const rowWise = f32 && isRowExact() && rb === 2 && B.trans && !A.trans;
   const run = (aOff: number, bOff: number, cOff: number, m: number): void => {
-    if (f32) {
+    if (rowWise && m > 1) {
+      gemvRows(
+        gemm,
+        m,
+        N,
+        K,
+        A.t.data as Float32Array,
+        aOff,
+        A.ld,
+        B.t.data as Float32Array,
+        bOff,
+        B.ld,
+        out,
+        cOff,
+      );
+    } else if (f32) {
       gemm.sgemm(
         A.trans,
         B.trans,
@@ -155,6 +172,25 @@ function bf16Linear(
   const ac = a.isContiguous() ? a : contiguous(a);
   const W = w.isContiguous() ? w : contiguous(w);
   const rows = ac.size / K;
+  if (isRowExact() && rows > 1) {
+    gemvRows(
+      gemm,
+      rows,
+      N,
+      K,
+      ac.data as Float32Array,
+      ac.offset,
+      K,
+      W.data as Uint16Array,
+      W.offset,
+      K,
+      out,
+      0,
+    );
+    if (ac !== a) ac.dispose();
+    if (W !== w) W.dispose();
+    return out;
+  }
   gemm.gemmBf16(
     rows,
     N,
@@ -174,6 +210,33 @@ function bf16Linear(
   if (ac !== a) ac.dispose();
   if (W !== w) W.dispose();
   return out;
+}
+
+/**
+ * Y[m, N] = X[m, K] · W[N, K]ᵀ with every row bitwise its M = 1 product: the kernels' multi-row GEMV,
+ * or one single-row product per row where a backend has none.
+ */
+function gemvRows(
+  gemm: GemmKernels,
+  m: number,
+  N: number,
+  K: number,
+  X: Float32Array,
+  xOff: number,
+  ldx: number,
+  W: Float32Array | Uint16Array,
+  wOff: number,
+  ldw: number,
+  out: Tensor,
+  cOff: number,
+): void {
+  const Y = out.data as Float32Array;
+  if (gemm.gemvRows) return gemm.gemvRows(m, N, K, X, xOff, ldx, W, wOff, ldw, Y, cOff, N);
+  for (let i = 0; i < m; i++) {
+    if (W instanceof Uint16Array)
+      gemm.gemmBf16(1, N, K, 1, X, xOff + i * ldx, ldx, W, wOff, ldw, 0, Y, cOff + i * N, N);
+    else gemm.sgemm(false, true, 1, N, K, 1, X, xOff + i * ldx, ldx, W, wOff, ldw, 0, Y, cOff + i * N, N);
+  }
 }
 
 /**

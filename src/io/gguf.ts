@@ -48,6 +48,27 @@ export interface GgufTensorInfo {
 
 const CHUNK = 4 << 20;
 
+/**
+ * Where a GGUF file's bytes come from: a file descriptor in Node (openGgufSync), or anything else with
+ * positioned reads (a browser Blob read in a Worker, an ArrayBuffer) through GgufFile.fromSource.
+ */
+export interface GgufByteSource {
+  readonly size: number;
+  /** Exactly `length` bytes at `position` (throws on a short read). */
+  readSync(position: number, length: number): Uint8Array;
+  read?(position: number, length: number): Promise<Uint8Array>;
+  close?(): Promise<void>;
+}
+
+function fdSource(fd: number, path: string): GgufByteSource {
+  return {
+    size: fs.fstatSync(fd).size,
+    readSync: (position, length) => readAtSync(fd, position, length, path),
+    read: (position, length) => readAt(fd, position, length, path),
+    close: () => closeFd(fd),
+  };
+}
+
 /** Buffered little-endian reader over a file descriptor, for the variable-length header. */
 class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
@@ -57,7 +78,7 @@ class Cursor {
   private readonly dec = new TextDecoder('utf-8');
 
   constructor(
-    private readonly fd: number,
+    private readonly src: GgufByteSource,
     readonly size: number,
     private readonly path: string,
   ) {}
@@ -72,7 +93,7 @@ class Cursor {
       );
     }
     const len = Math.min(Math.max(n, CHUNK), this.size - this.pos);
-    this.buf = readAtSync(this.fd, this.pos, len, this.path);
+    this.buf = this.src.readSync(this.pos, len);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.bufStart = this.pos;
     return 0;
@@ -124,7 +145,7 @@ export class GgufFile {
 
   private constructor(
     readonly path: string,
-    private readonly fd: number,
+    private readonly src: GgufByteSource,
     readonly version: number,
     readonly metadata: Map<string, GgufValue>,
     readonly tensors: GgufTensorInfo[],
@@ -142,12 +163,17 @@ export class GgufFile {
   static openSync(path: string): GgufFile {
     const fd = fs.openSync(path, 'r');
     try {
-      const h = parse(path, fd, fs.fstatSync(fd).size);
-      return new GgufFile(path, fd, h.version, h.metadata, h.tensors, h.alignment, h.dataOffset);
+      return GgufFile.fromSource(path, fdSource(fd, path));
     } catch (e) {
       fs.closeSync(fd);
       throw e;
     }
+  }
+
+  /** Parses the header from any byte source; `path` names the file in errors. */
+  static fromSource(path: string, src: GgufByteSource): GgufFile {
+    const h = parse(path, src);
+    return new GgufFile(path, src, h.version, h.metadata, h.tensors, h.alignment, h.dataOffset);
   }
 
   has(key: string): boolean {
@@ -228,19 +254,21 @@ export class GgufFile {
   readRaw(name: string): Promise<Uint8Array> {
     this.checkOpen();
     const t = this.tensor(name);
-    return readAt(this.fd, t.offset, t.byteSize, this.path);
+    return this.src.read
+      ? this.src.read(t.offset, t.byteSize)
+      : promised(() => this.src.readSync(t.offset, t.byteSize));
   }
 
   readRawSync(name: string): Uint8Array {
     this.checkOpen();
     const t = this.tensor(name);
-    return readAtSync(this.fd, t.offset, t.byteSize, this.path);
+    return this.src.readSync(t.offset, t.byteSize);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await closeFd(this.fd);
+    await this.src.close?.();
   }
 
   private denseInfo(name: string): GgufTensorInfo {
@@ -382,8 +410,9 @@ function valueType(c: Cursor, path: string): GgufValueType {
   return t;
 }
 
-function parse(path: string, fd: number, size: number) {
-  const c = new Cursor(fd, size, path);
+function parse(path: string, src: GgufByteSource) {
+  const size = src.size;
+  const c = new Cursor(src, size, path);
   if (size < 24) throw new CheckpointFormatError(path, `not a GGUF file: only ${size} bytes`);
   const magic = c.u32();
   if (magic !== GGUF_MAGIC) {

@@ -9,7 +9,7 @@
 // * Q4_K and Q6_K (and any Q8_0/Q4_0 1-D tensor) are dequantized to f32, or bf16 with --dtype bf16.
 // Whatever is dequantized is reported in one line on stderr: nothing falls silently onto a slow path.
 
-import { hfToGgufName, openGgufSync, unpermuteQK, type GgufTensorInfo } from '../io/index.js';
+import { hfToGgufName, openGgufSync, unpermuteQK, type GgufFile, type GgufTensorInfo } from '../io/index.js';
 import { configFromGguf, ggufTensorReader } from '../models/gguf-load.js';
 import { MiniCPM, parameterShapes } from '../models/minicpm.js';
 import {
@@ -41,12 +41,17 @@ function repack(t: GgufTensorInfo, raw: Uint8Array, heads: number | null, name: 
   return t.typeName === 'Q4_0' ? repackQ4_0(rows, out, cols, name) : repackQ8_0(rows, out, cols, name);
 }
 
-/** Loads a MiniCPM GGUF, Q4_0/Q8_0 matrices on the quantized kernels; `report` describes what ran where. */
+/**
+ * Loads a MiniCPM GGUF, Q4_0/Q8_0 matrices on the quantized kernels; `report` describes what ran where.
+ * `source` is a path, or a GgufFile opened on any byte source (GgufFile.fromSource: the browser page);
+ * either way the file is closed when this returns.
+ */
 export function loadGgufModelWithReport(
-  path: string,
+  source: string | GgufFile,
   opts: LoadOptions = {},
 ): { model: MiniCPM; report: GgufModelReport } {
-  const file = openGgufSync(path);
+  const file = typeof source === 'string' ? openGgufSync(source) : source;
+  const path = file.path;
   try {
     const config = configFromGguf(file);
     assertSane(config);

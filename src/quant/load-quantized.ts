@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openWeights, readConfig, typedView, type TensorReader } from '../io/index.js';
-import { configFromHF } from '../models/config.js';
+import { configFromHF, type MiniCPMConfig } from '../models/config.js';
 import { MiniCPM, parameterShapes } from '../models/minicpm.js';
 import {
   assertSane,
@@ -135,51 +135,64 @@ export async function loadQuantizedModel(dir: string, opts: LoadOptions = {}): P
     throw new QuantFormatError(
       `${dir} has no quantize_config.json or quantization_config: not a GPTQ folder`,
     );
-  if (qc.bits !== 2 && qc.bits !== 4 && qc.bits !== 8) {
-    throw new QuantFormatError(
-      `${dir}: ${qc.bits}-bit GPTQ is not supported (the int4/int8 kernels run 2-, 4- and 8-bit folders)`,
-    );
-  }
   const config = configFromHF(await readConfig(dir));
-  assertSane(config);
   const reader = await openWeights(dir);
   try {
-    const params = new Map<string, Tensor>();
-    const quantized = new Map<string, QWeight>();
-    const perms: Int32Array[] = [];
-    for (const [name, shape] of parameterShapes(config)) {
-      const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : null;
-      if (module !== null && shape.length === 2 && reader.has(`${module}.qweight`) && !reader.has(name)) {
-        quantized.set(module, sharePerm(readGptqLayer(reader, module, qc, shape), perms));
-        continue;
-      }
-      if (!reader.has(name)) {
-        throw new WeightsMismatchError(
-          `${reader.path} has neither ${name} nor a GPTQ ${module ?? name}.qweight: the checkpoint and config.json do not match`,
-        );
-      }
-      const info = reader.info(name);
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new WeightsMismatchError(
-          `config.json implies ${name} is [${shape.join(', ')}] but ${reader.path} has [${info.shape.join(', ')}]`,
-        );
-      }
-      if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype))
-        throw new WeightsMismatchError(
-          `${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`,
-        );
-      const dtype = opts.weightDtype === 'bf16' && shape.length === 2 ? 'bf16' : 'f32';
-      const t = readDense(reader, name, shape, dtype);
-      if (dtype === 'bf16') {
-        t.keep().name = name;
-        params.set(name, t);
-      } else params.set(name, Tensor.parameter(t, name));
-    }
-    // An untied head quantized by GPTQ (lm_head.qweight) runs through the runner as module lm_head.
-    const model = new MiniCPM(config, params);
-    model.linearRunner = new QuantizedLinears(quantized, (m) => model.p(`${m}.weight`));
-    return model;
+    return gptqModelFromReader(config, qc, reader, opts);
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * The model of a GPTQ checkpoint already open (any TensorReader: a folder in Node, Blobs in the browser
+ * page) with its parsed config and GPTQ settings; the caller closes the reader.
+ */
+export function gptqModelFromReader(
+  config: MiniCPMConfig,
+  qc: QuantizeConfig,
+  reader: TensorReader,
+  opts: LoadOptions = {},
+): MiniCPM {
+  if (qc.bits !== 2 && qc.bits !== 4 && qc.bits !== 8) {
+    throw new QuantFormatError(
+      `${reader.path}: ${qc.bits}-bit GPTQ is not supported (the int4/int8 kernels run 2-, 4- and 8-bit folders)`,
+    );
+  }
+  assertSane(config);
+  const params = new Map<string, Tensor>();
+  const quantized = new Map<string, QWeight>();
+  const perms: Int32Array[] = [];
+  for (const [name, shape] of parameterShapes(config)) {
+    const module = name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : null;
+    if (module !== null && shape.length === 2 && reader.has(`${module}.qweight`) && !reader.has(name)) {
+      quantized.set(module, sharePerm(readGptqLayer(reader, module, qc, shape), perms));
+      continue;
+    }
+    if (!reader.has(name)) {
+      throw new WeightsMismatchError(
+        `${reader.path} has neither ${name} nor a GPTQ ${module ?? name}.qweight: the checkpoint and config.json do not match`,
+      );
+    }
+    const info = reader.info(name);
+    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+      throw new WeightsMismatchError(
+        `config.json implies ${name} is [${shape.join(', ')}] but ${reader.path} has [${info.shape.join(', ')}]`,
+      );
+    }
+    if (!['F32', 'BF16', 'F16', 'F64'].includes(info.dtype))
+      throw new WeightsMismatchError(
+        `${name} has dtype ${info.dtype}; expected a float type (F32, BF16, F16)`,
+      );
+    const dtype = opts.weightDtype === 'bf16' && shape.length === 2 ? 'bf16' : 'f32';
+    const t = readDense(reader, name, shape, dtype);
+    if (dtype === 'bf16') {
+      t.keep().name = name;
+      params.set(name, t);
+    } else params.set(name, Tensor.parameter(t, name));
+  }
+  // An untied head quantized by GPTQ (lm_head.qweight) runs through the runner as module lm_head.
+  const model = new MiniCPM(config, params);
+  model.linearRunner = new QuantizedLinears(quantized, (m) => model.p(`${m}.weight`));
+  return model;
 }

@@ -12,7 +12,7 @@ import { loadAnyModel } from '../quant/index.js';
 import type { SamplingRequest } from '../server/requests.js';
 import { GenerationService } from '../server/generation-service.js';
 import type { ChatMessage } from '../tokenizer/index.js';
-import { kvCacheOption } from './kv-cache-option.js';
+import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
 export class ChatError extends Error {
@@ -187,7 +187,7 @@ export function registerChatCommand(program: Command): void {
     .option('--api-key <key>', 'bearer token for --endpoint (or OPENAI_API_KEY)')
     .option('--model-name <id>', 'model id to ask --endpoint for', 'default')
     .option('--dtype <f32|bf16>', 'weights in memory (with --model)', 'f32')
-    .option('--kv-cache <f32|bf16>', 'KV cache storage (with --model)', 'f32')
+    .option(KV_CACHE_FLAG, `${KV_CACHE_HELP} (with --model)`, 'f32')
     .option('--system <text>', 'system prompt')
     .option('--max-tokens <n>', 'longest answer', '512')
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0.7')

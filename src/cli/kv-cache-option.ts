@@ -1,5 +1,5 @@
-/** The `--kv-cache` flag of the commands that run a model (serve, chat). */
-import type { KVCacheDtype } from '../models/kv-cache.js';
+/** The `--kv-cache` flag of the commands that run a model (generate, logits, perplexity, serve, chat). */
+import { KV_CACHE_DTYPES, type KVCacheDtype } from '../models/kv-cache.js';
 
 export class KvCacheOptionError extends Error {
   constructor(message: string) {
@@ -9,7 +9,11 @@ export class KvCacheOptionError extends Error {
 }
 
 export function kvCacheOption(value: string): KVCacheDtype {
-  if (value !== 'f32' && value !== 'bf16')
-    throw new KvCacheOptionError(`--kv-cache must be f32 or bf16, got "${value}"`);
-  return value;
+  if (!(KV_CACHE_DTYPES as readonly string[]).includes(value))
+    throw new KvCacheOptionError(`--kv-cache must be ${KV_CACHE_DTYPES.join(', ')}, got "${value}"`);
+  return value as KVCacheDtype;
 }
+
+export const KV_CACHE_FLAG = `--kv-cache <${KV_CACHE_DTYPES.join('|')}>`;
+export const KV_CACHE_HELP =
+  'KV cache storage: bf16 halves its memory and decode attention reads, int8 (a scale per position and head) ~3.8x less than f32';

@@ -9,7 +9,8 @@ import { loadAdapter } from '../align/lora.js';
 import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 import { isVisionFolder, visionGenerateCommand, visionLogitsCommand } from './vision-inference.js';
-import type { KVCacheDtype } from '../models/kv-cache.js';
+import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
+import { KVCache } from '../models/kv-cache.js';
 import { crossEntropy, noGrad, reshape, Tensor } from '../tensor/index.js';
 
 class CliError extends Error {
@@ -17,12 +18,6 @@ class CliError extends Error {
     super(message);
     this.name = 'CliError';
   }
-}
-
-/** The `--kv-cache` flag, checked. */
-export function kvCacheOption(value: string): KVCacheDtype {
-  if (value !== 'f32' && value !== 'bf16') throw new CliError(`--kv-cache must be f32 or bf16, got ${value}`);
-  return value;
 }
 
 function idsMatrix(json: unknown, what: string): number[][] {
@@ -43,7 +38,9 @@ export async function logitsCommand(o: {
   input: string;
   output: string;
   adapter?: string;
+  kvCache?: string;
 }): Promise<void> {
+  const kvDtype = kvCacheOption(o.kvCache ?? 'f32');
   const input = JSON.parse(fs.readFileSync(o.input, 'utf8')) as { inputs?: unknown; targets?: unknown };
   const inputs = idsMatrix(input.inputs, `${o.input} "inputs"`);
   const { image } = o as { image?: string[] };
@@ -62,7 +59,15 @@ export async function logitsCommand(o: {
   const model = await loadAnyModel(o.model);
   if (o.adapter) loadAdapter(o.adapter, model);
   const [B, T] = [inputs.length, inputs[0].length];
-  const logits = noGrad(() => model.forward(Tensor.from(Int32Array.from(inputs.flat()), [B, T], 'i32')));
+  const c = model.config;
+  // --kv-cache other than f32: one prefill through that cache, so attention reads the stored keys and
+  // values as decoding would (an int8 cache quantizes each position as it is appended)
+  const cache =
+    kvDtype === 'f32' ? undefined : new KVCache(c.numLayers, B, c.numKvHeads, c.headDim, T, kvDtype);
+  const logits = noGrad(() =>
+    model.forward(Tensor.from(Int32Array.from(inputs.flat()), [B, T], 'i32'), cache),
+  );
+  cache?.dispose();
   const f = logits.data as Float32Array;
   await writeSafetensors(o.output, [
     {
@@ -196,6 +201,7 @@ export function registerModelCommands(program: Command): void {
     .requiredOption('--output <file>', 'output .safetensors')
     .option('--image <file...>', 'MiniCPM-V: image files, the i-th filling the i-th <image> span of the ids')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option(KV_CACHE_FLAG, `${KV_CACHE_HELP} (the forward pass runs through it)`, 'f32')
     .action(logitsCommand);
   program
     .command('generate')
@@ -219,11 +225,7 @@ export function registerModelCommands(program: Command): void {
     .option('--min-p <x>')
     .option('--repetition-penalty <x>')
     .option('--seed <n>')
-    .option(
-      '--kv-cache <f32|bf16>',
-      'KV cache storage (bf16 halves its memory and decode attention reads)',
-      'f32',
-    )
+    .option(KV_CACHE_FLAG, KV_CACHE_HELP, 'f32')
     .option('--json', 'print {"ids": [...]} at the end instead of streaming')
     .option('--adapter <dir>', ADAPTER_HELP)
     .option(

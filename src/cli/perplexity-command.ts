@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { EvalError } from '../eval/errors.js';
 import { perplexity, type PerplexityResult } from '../eval/perplexity.js';
 import { loadAnyModel } from '../quant/index.js';
+import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
 export interface PerplexityCli {
@@ -18,6 +19,7 @@ export interface PerplexityCli {
   tokenizer?: string;
   chunks?: string;
   dtype: string;
+  kvCache?: string;
   json?: boolean;
 }
 
@@ -41,6 +43,7 @@ export async function perplexityCommand(o: PerplexityCli): Promise<PerplexityRes
   if (o.dtype !== 'f32' && o.dtype !== 'bf16')
     throw new EvalError(`--dtype must be f32 or bf16, got ${o.dtype}`);
   const weightDtype = o.dtype;
+  const kvCache = o.kvCache === undefined ? undefined : kvCacheOption(o.kvCache);
   const tok = loadModelTokenizer(o.tokenizer ?? o.model).tokenizer;
   // As llama-perplexity: the whole text tokenized once with BOS first.
   const tokens = [tok.bosId, ...tok.encode(fs.readFileSync(o.input, 'utf8'))];
@@ -50,6 +53,7 @@ export async function perplexityCommand(o: PerplexityCli): Promise<PerplexityRes
     ctx,
     bosId: tok.bosId,
     base,
+    kvCache,
     maxChunks: o.chunks ? Number(o.chunks) : undefined,
     onChunk: o.json ? undefined : (c, n, ppl) => process.stderr.write(`[${c}/${n}] ${ppl.toFixed(4)}\n`),
   });
@@ -68,6 +72,7 @@ export function registerPerplexityCommand(program: Command): void {
     .option('--tokenizer <path>', 'tokenizer (default: the model folder or GGUF file)')
     .option('--chunks <n>', 'score at most this many windows')
     .option('--dtype <f32|bf16>', 'weight storage of --model', 'f32')
+    .option(KV_CACHE_FLAG, `${KV_CACHE_HELP}; each window runs through it (default: no cache)`)
     .option('--json', 'print the result as JSON')
     .action(async (o: PerplexityCli) => void (await perplexityCommand(o)));
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadAnyModel } from '../quant/index.js';
 import { applyHeadDtype } from '../quant/int8-head.js';
-import { kvCacheOption } from './kv-cache-option.js';
+import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
 import { loadAdapter } from '../align/lora.js';
@@ -45,11 +45,7 @@ export function registerServeCommand(program: Command): void {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port', '8080')
     .option('--dtype <f32|bf16>', 'keep 2-D weights in bf16 (half the memory, faster decoding)', 'f32')
-    .option(
-      '--kv-cache <f32|bf16>',
-      'KV cache storage (bf16 halves its memory and decode attention reads)',
-      'f32',
-    )
+    .option(KV_CACHE_FLAG, KV_CACHE_HELP, 'f32')
     .option('--name <id>', 'model id reported by /v1/models (default: the folder name)')
     .option('--adapter <dir>', ADAPTER_HELP)
     .option('--head-dtype <float|int8>', 'LM head (and tied embedding) as int8 rows', 'float')

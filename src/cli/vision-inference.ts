@@ -4,6 +4,7 @@
  * resampler once, and spliced into its `<image>…</image>` span.
  */
 import fs from 'node:fs';
+import type { KVCacheDtype } from '../models/kv-cache.js';
 import { generate } from '../engine/generate.js';
 import { decodeImage } from '../image/index.js';
 import { readConfig } from '../io/hf-folder.js';
@@ -95,7 +96,7 @@ export interface VisionGenerateOptions {
   dtype?: string;
   maxNewTokens: number;
   sampling: Record<string, number | boolean | undefined>;
-  kvCacheDtype: 'f32' | 'bf16';
+  kvCacheDtype: KVCacheDtype;
   json?: boolean;
   stop?: string[];
   /** A LoRA folder of `sft --lora` on a MiniCPM-V (adapters and its trained resampler). */

@@ -17,7 +17,7 @@
 import type { KVCache } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import type { PackedAttention } from '../models/packed-attention.js';
-import { attention, concat, noGrad, rowExact, scope, slice, Tensor } from '../tensor/index.js';
+import { concat, noGrad, rowExact, scope, slice, Tensor } from '../tensor/index.js';
 
 /** Rows of a prefill pass (padded up to): the blocked GEMM's class. */
 export const PREFILL_MIN_ROWS = 5;
@@ -68,8 +68,8 @@ function packedLastLogits(model: MiniCPM, seqs: readonly PackedSequence[], minRo
       const outs = seqs.map((s, i) => {
         const [a, b] = [starts[i], starts[i] + s.tokens.length];
         const pos = s.cache.length;
-        const cached = s.cache.append(layer, rope(slice(k, 1, a, b), pos), slice(v, 1, a, b));
-        return attention(rope(slice(q, 1, a, b), pos), cached.k, cached.v, { causal: true, qOffset: pos });
+        const [qs, ks] = [rope(slice(q, 1, a, b), pos), rope(slice(k, 1, a, b), pos)];
+        return s.cache.attend(layer, qs, ks, slice(v, 1, a, b), { causal: true, qOffset: pos });
       });
       if (ids.length > rows) outs.push(Tensor.zeros([1, ids.length - rows, c.numHeads, c.headDim]));
       return outs.length === 1 ? outs[0] : concat(outs, 1);

@@ -21,6 +21,7 @@ export class Candidates {
   /** Scratch space for selection and sorting (same capacity). */
   private readonly tmpIds: Int32Array;
   private readonly tmpLogits: Float32Array;
+  private readonly tmpProbs: Float32Array;
   /** 0, 1, 2, …: copied over ids to reset them (a memcpy, not a loop). */
   private readonly iota: Int32Array;
   /** Live entries: a prefix of the arrays. */
@@ -38,6 +39,7 @@ export class Candidates {
     this.probs = new Float32Array(capacity);
     this.tmpIds = new Int32Array(capacity);
     this.tmpLogits = new Float32Array(capacity);
+    this.tmpProbs = new Float32Array(capacity);
     this.iota = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.iota[i] = i;
   }
@@ -162,9 +164,9 @@ export class Candidates {
     this.ids.set(this.tmpIds.subarray(0, n));
     this.logits.set(this.tmpLogits.subarray(0, n));
     if (this.probsValid) {
-      const p = new Float32Array(n);
+      const p = this.tmpProbs;
       for (let i = 0; i < n; i++) p[i] = this.probs[order[i]];
-      this.probs.set(p);
+      this.probs.set(p.subarray(0, n));
     }
     this.n = n;
     this.identity = false;

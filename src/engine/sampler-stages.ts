@@ -60,11 +60,17 @@ const SORT_MAX = 1024;
 /** How many of the best entries top-p tries before it falls back to the histogram. */
 const FEW = 64;
 
+/** Scratch of the histogram pass, grown to the largest row seen and reused (no per-token allocation). */
+let bucketOf = new Uint16Array(0);
+let order = new Int32Array(0);
+const mass = new Float64Array(BUCKETS);
+
 /**
  * Nucleus: keeps the smallest best-first prefix whose probability reaches p (the entry that crosses p
- * included). On a large unsorted set it first tries the best 64 (a heap selection); when they do not
- * reach p, a histogram of (max − logit) finds the bucket the cut falls in, entries of better buckets
- * are kept unsorted and only that bucket is sorted.
+ * included). On a large unsorted set it first tries the best 64 (a heap selection) unless even 64
+ * copies of the top probability stay below p (a flat row); otherwise, or when they do not reach p, a
+ * histogram of (max − logit) finds the bucket the cut falls in, entries of better buckets are kept
+ * unsorted and only that bucket is sorted.
  */
 export function topP(c: Candidates, p: number): void {
   if (p >= 1 || c.n <= 1) return;
@@ -78,30 +84,37 @@ export function topP(c: Candidates, p: number): void {
     }
     return;
   }
+  const top = c.argmaxAt();
   // Peaked rows (the usual case) reach p within their best few: select those, no pass over buckets.
-  const best = c.bestPositions(FEW);
-  let acc = 0;
-  for (let i = 0; i < best.length; i++) {
-    acc += c.probs[best[i]];
-    if (acc >= p) {
-      c.permute(best.subarray(0, i + 1));
-      c.sorted = true;
-      return renormalize(c);
+  if (c.probs[top] * FEW >= p) {
+    const best = c.bestPositions(FEW);
+    let acc = 0;
+    for (let i = 0; i < best.length; i++) {
+      acc += c.probs[best[i]];
+      if (acc >= p) {
+        c.permute(best.subarray(0, i + 1));
+        c.sorted = true;
+        return renormalize(c);
+      }
     }
   }
-  nucleusByBuckets(c, p);
+  nucleusByBuckets(c, p, c.logits[top]);
 }
 
 /** A flat row: histogram of (max − logit), then only the bucket holding the cut is sorted. */
-function nucleusByBuckets(c: Candidates, p: number): void {
+function nucleusByBuckets(c: Candidates, p: number, m: number): void {
   const n = c.n;
   const logits = c.logits;
   const probs = c.probs;
-  const m = c.maxLogit();
-  const bucket = new Uint16Array(n);
-  const mass = new Float64Array(BUCKETS);
+  if (bucketOf.length < n) {
+    bucketOf = new Uint16Array(n);
+    order = new Int32Array(n);
+  }
+  const bucket = bucketOf;
+  mass.fill(0);
   for (let i = 0; i < n; i++) {
-    const b = Math.min(BUCKETS - 1, Math.floor((m - logits[i]) * BUCKETS_PER_UNIT));
+    const d = (m - logits[i]) * BUCKETS_PER_UNIT; // ≥ 0; +Infinity for a −Infinity logit
+    const b = d < BUCKETS - 1 ? d | 0 : BUCKETS - 1;
     bucket[i] = b;
     mass[b] += probs[i];
   }
@@ -115,15 +128,17 @@ function nucleusByBuckets(c: Candidates, p: number): void {
     }
     acc += mass[b];
   }
-  // better buckets first (in place order), then the cut bucket's members sorted best first
-  const head: number[] = [];
-  const members: number[] = [];
+  // better buckets first (in place order), then the cut bucket's members sorted best first: the
+  // members are gathered at the end of `order` and sorted there
+  let w = 0;
+  let tail = n;
   for (let i = 0; i < n; i++) {
     const b = bucket[i];
-    if (b < cut) head.push(i);
-    else if (b === cut) members.push(i);
+    if (b < cut) order[w++] = i;
+    else if (b === cut) order[--tail] = i;
   }
   const ids = c.ids;
+  const members = order.subarray(tail, n);
   members.sort((i, j) => logits[j] - logits[i] || ids[i] - ids[j]);
   let keep = members.length;
   for (let k = 0, acc = before; k < members.length; k++) {
@@ -133,7 +148,8 @@ function nucleusByBuckets(c: Candidates, p: number): void {
       break;
     }
   }
-  c.permute(Int32Array.from([...head, ...members.slice(0, keep)]));
+  order.copyWithin(w, tail, tail + keep);
+  c.permute(order.subarray(0, w + keep));
   c.sorted = false;
   renormalize(c);
 }

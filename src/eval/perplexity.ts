@@ -11,6 +11,7 @@
  * * With a base model: per scored position KL(p_base ‖ p_model) = Σ p_base (log p_base − log p_model),
  *   reported as mean ± stderr, and top-1 agreement (same argmax) as a fraction ± √(f(1−f)/(n−1)).
  */
+import { KVCache, type KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
 import { noGrad, Tensor } from '../tensor/index.js';
 import { EvalError } from './errors.js';
@@ -24,6 +25,12 @@ export interface PerplexityOptions {
   maxChunks?: number;
   /** Reference model for KL divergence and top-1 agreement (same vocabulary). */
   base?: MiniCPM;
+  /**
+   * KV cache storage of `model` (default none: plain f32 attention). Each window then runs as one
+   * prefill through a fresh cache of this dtype, so attention reads keys and values as decoding would
+   * (int8: every position quantized as it is appended; the base model always runs without a cache).
+   */
+  kvCache?: KVCacheDtype;
   /** Called after every window with the running perplexity. */
   onChunk?: (chunk: number, chunks: number, ppl: number) => void;
 }
@@ -89,13 +96,19 @@ function argmax(x: Float64Array): number {
   return a;
 }
 
-function windowLogits(model: MiniCPM, ids: Int32Array): Float32Array {
-  return noGrad(() => {
-    const logits = model.forward(Tensor.from(ids, [1, ids.length], 'i32'));
-    const out = Float32Array.from(logits.toArray());
-    logits.dispose();
-    return out;
-  });
+function windowLogits(model: MiniCPM, ids: Int32Array, kvCache?: KVCacheDtype): Float32Array {
+  const c = model.config;
+  const cache = kvCache && new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, ids.length, kvCache);
+  try {
+    return noGrad(() => {
+      const logits = model.forward(Tensor.from(ids, [1, ids.length], 'i32'), cache);
+      const out = Float32Array.from(logits.toArray());
+      logits.dispose();
+      return out;
+    });
+  } finally {
+    cache?.dispose();
+  }
 }
 
 /** The windows a text of `n` tokens gives at `ctx`, and the positions scored in each (llama.cpp's). */
@@ -138,7 +151,7 @@ export function perplexity(
   for (let c = 0; c < chunks; c++) {
     const ids = Int32Array.from({ length: ctx }, (_, j) => tokens[c * ctx + j]);
     ids[0] = bos;
-    const logits = windowLogits(model, ids);
+    const logits = windowLogits(model, ids, opts.kvCache);
     const baseLogits = base ? windowLogits(base, ids) : null;
     for (let j = plan.first; j < ctx - 1; j++) {
       const target = ids[j + 1];

@@ -4,15 +4,45 @@
  *
  * The cache is f32 by default (decoding equals full recomputation exactly). A bf16 cache, as a bf16
  * Hugging Face model keeps, halves its memory and the bytes each decode step's attention streams;
- * keys and values are rounded to bf16 as they are appended. It is for inference (noGrad) only.
+ * keys and values are rounded to bf16 as they are appended. An int8 cache (`--kv-cache int8`) keeps
+ * int8 codes with one f32 scale per position and kv head (scales [B, capacity, Hkv]; why that
+ * granularity: native/src/attention-kv8.h): 1 + 4/D bytes per element, quantized as rows are appended
+ * and read by its own attention kernel. bf16 and int8 are for inference (noGrad) only.
  */
-import { cast, getBackend, slice, Tensor } from '../tensor/index.js';
+import {
+  attention,
+  attentionKv8,
+  cast,
+  getBackend,
+  quantizeKv8Into,
+  slice,
+  Tensor,
+  type AttentionArgs,
+} from '../tensor/index.js';
 
-export type KVCacheDtype = 'f32' | 'bf16';
+export type KVCacheDtype = 'f32' | 'bf16' | 'int8';
+export const KV_CACHE_DTYPES: readonly KVCacheDtype[] = ['f32', 'bf16', 'int8'];
+
+interface LayerStore {
+  k: Tensor;
+  v: Tensor;
+  /** int8 only: per (batch, position, kv head) scales of k and v. */
+  ks?: Tensor;
+  vs?: Tensor;
+}
+
+/** f32 copy [B, S, H, D] of int8 codes [B, S, H, D] with scales [B, S, H]: x̂ = f32(scale · code). */
+function dequantize(codes: Tensor, scales: Tensor): Tensor {
+  const c = codes.toArray();
+  const d = scales.toArray();
+  const D = codes.shape[3];
+  const out = new Float32Array(c.length);
+  for (let r = 0; r < d.length; r++) for (let i = 0; i < D; i++) out[r * D + i] = d[r] * c[r * D + i];
+  return Tensor.from(out, codes.shape);
+}
 
 export class KVCache {
-  private keys: Tensor[] = [];
-  private values: Tensor[] = [];
+  private layers: LayerStore[] = [];
   private capacity = 0;
   /** Positions already cached (equal across layers once a forward pass completes). */
   length = 0;
@@ -25,43 +55,121 @@ export class KVCache {
     initialCapacity = 256,
     readonly dtype: KVCacheDtype = 'f32',
   ) {
-    if (dtype !== 'f32' && dtype !== 'bf16')
-      throw new TypeError(`KV cache dtype must be 'f32' or 'bf16', got ${String(dtype)}`);
+    if (!KV_CACHE_DTYPES.includes(dtype))
+      throw new TypeError(
+        `KV cache dtype must be one of ${KV_CACHE_DTYPES.join(', ')}, got ${String(dtype)}`,
+      );
     this.grow(initialCapacity);
+  }
+
+  /** Bytes one cached position takes over all layers (keys, values and, for int8, their scales). */
+  get bytesPerToken(): number {
+    const elems = this.numKvHeads * this.headDim;
+    const per =
+      this.dtype === 'f32' ? 4 * elems : this.dtype === 'bf16' ? 2 * elems : elems + 4 * this.numKvHeads;
+    return 2 * this.numLayers * this.batch * per;
+  }
+
+  private store(capacity: number): LayerStore {
+    const shape = [this.batch, capacity, this.numKvHeads, this.headDim];
+    if (this.dtype !== 'int8')
+      return { k: Tensor.empty(shape, this.dtype).keep(), v: Tensor.empty(shape, this.dtype).keep() };
+    const sshape = shape.slice(0, 3);
+    return {
+      k: Tensor.empty(shape, 'i8').keep(),
+      v: Tensor.empty(shape, 'i8').keep(),
+      ks: Tensor.empty(sshape, 'f32').keep(),
+      vs: Tensor.empty(sshape, 'f32').keep(),
+    };
+  }
+
+  private static tensors(s: LayerStore): Tensor[] {
+    return [s.k, s.v, ...(s.ks && s.vs ? [s.ks, s.vs] : [])];
   }
 
   private grow(capacity: number): void {
     const b = getBackend();
     for (let l = 0; l < this.numLayers; l++) {
-      const k = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim], this.dtype).keep();
-      const v = Tensor.empty([this.batch, capacity, this.numKvHeads, this.headDim], this.dtype).keep();
-      if (this.length > 0) {
-        b.assign(slice(k, 1, 0, this.length), slice(this.keys[l], 1, 0, this.length));
-        b.assign(slice(v, 1, 0, this.length), slice(this.values[l], 1, 0, this.length));
+      const next = this.store(capacity);
+      const old = this.layers[l];
+      if (old && this.length > 0) {
+        const from = KVCache.tensors(old);
+        KVCache.tensors(next).forEach((t, i) =>
+          b.assign(slice(t, 1, 0, this.length), slice(from[i], 1, 0, this.length)),
+        );
       }
-      this.keys[l]?.dispose();
-      this.values[l]?.dispose();
-      this.keys[l] = k;
-      this.values[l] = v;
+      if (old) for (const t of KVCache.tensors(old)) t.dispose();
+      this.layers[l] = next;
     }
     this.capacity = capacity;
   }
 
-  /** Writes k/v [B, T, Hkv, D] of `layer` at the current length; returns views of all S = length+T keys/values. */
-  append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
-    const T = k.shape[1];
+  /** Makes room for T more positions; returns the end position. */
+  private reserve(T: number): number {
     const end = this.length + T;
     if (end > this.capacity) this.grow(Math.max(end, this.capacity * 2));
-    const b = getBackend();
-    b.assign(slice(this.keys[layer], 1, this.length, end), cast(k, this.dtype));
-    b.assign(slice(this.values[layer], 1, this.length, end), cast(v, this.dtype));
-    return { k: slice(this.keys[layer], 1, 0, end), v: slice(this.values[layer], 1, 0, end) };
+    return end;
   }
 
-  /** Views of the first `length` cached keys and values of `layer`, [B, length, Hkv, D] (e.g. to copy a shared prefix). */
+  /**
+   * Writes k/v [B, T, Hkv, D] of `layer` at the current length; returns views of all S = length+T
+   * keys/values (an int8 cache: dequantized f32 copies on access; the decoder uses `attend`).
+   */
+  append(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
+    const end = this.write(layer, k, v);
+    const s = this.layers[layer];
+    if (!(s.ks && s.vs)) return { k: slice(s.k, 1, 0, end), v: slice(s.v, 1, 0, end) };
+    // int8: dequantized copies, made only if asked for (copying a prefix ignores them)
+    const [ks, vs] = [s.ks, s.vs];
+    return {
+      get k() {
+        return dequantize(slice(s.k, 1, 0, end), slice(ks, 1, 0, end));
+      },
+      get v() {
+        return dequantize(slice(s.v, 1, 0, end), slice(vs, 1, 0, end));
+      },
+    };
+  }
+
+  private write(layer: number, k: Tensor, v: Tensor): number {
+    const end = this.reserve(k.shape[1]);
+    const s = this.layers[layer];
+    if (s.ks && s.vs) {
+      quantizeKv8Into(k, slice(s.k, 1, this.length, end), slice(s.ks, 1, this.length, end));
+      quantizeKv8Into(v, slice(s.v, 1, this.length, end), slice(s.vs, 1, this.length, end));
+    } else {
+      const b = getBackend();
+      b.assign(slice(s.k, 1, this.length, end), cast(k, s.k.dtype));
+      b.assign(slice(s.v, 1, this.length, end), cast(v, s.v.dtype));
+    }
+    return end;
+  }
+
+  /**
+   * Appends k/v [B, T, Hkv, D] (after RoPE) of `layer` and returns attention of q [B, T, Hq, D] over
+   * the S = length+T cached positions: the decoder's path, which reads an int8 cache in place.
+   */
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, args: AttentionArgs): Tensor {
+    const end = this.write(layer, k, v);
+    const s = this.layers[layer];
+    const view = (t: Tensor): Tensor => slice(t, 1, 0, end);
+    if (s.ks && s.vs) return attentionKv8(q, view(s.k), view(s.ks), view(s.v), view(s.vs), args);
+    return attention(q, view(s.k), view(s.v), args);
+  }
+
+  /**
+   * The first `length` cached keys and values of `layer`, [B, length, Hkv, D] (e.g. to copy a shared
+   * prefix): views of an f32/bf16 cache; an int8 cache gives dequantized f32 copies (appending those to
+   * another int8 cache quantizes them again, which reproduces the codes up to a last-bit scale change).
+   */
   read(layer: number, length = this.length): { k: Tensor; v: Tensor } {
     if (length > this.length) throw new RangeError(`only ${this.length} positions are cached, not ${length}`);
-    return { k: slice(this.keys[layer], 1, 0, length), v: slice(this.values[layer], 1, 0, length) };
+    const s = this.layers[layer];
+    if (!(s.ks && s.vs)) return { k: slice(s.k, 1, 0, length), v: slice(s.v, 1, 0, length) };
+    return {
+      k: dequantize(slice(s.k, 1, 0, length), slice(s.ks, 1, 0, length)),
+      v: dequantize(slice(s.v, 1, 0, length), slice(s.vs, 1, 0, length)),
+    };
   }
 
   /** Marks `T` new positions as cached (called once per forward pass, after every layer appended). */
@@ -75,8 +183,7 @@ export class KVCache {
   }
 
   dispose(): void {
-    for (const t of [...this.keys, ...this.values]) t.dispose();
-    this.keys = [];
-    this.values = [];
+    for (const s of this.layers) for (const t of KVCache.tensors(s)) t.dispose();
+    this.layers = [];
   }
 }

@@ -162,7 +162,7 @@ export class MiniCPM {
     const [hq, hk, hv] = this.project(h, [`${a}.q_proj`, `${a}.k_proj`, `${a}.v_proj`]);
     let q = reshape(hq, [B, T, c.numHeads, c.headDim]); // (B, T, Hq, D)
     let k = reshape(hk, [B, T, c.numKvHeads, c.headDim]); // (B, T, Hkv, D)
-    let v = reshape(hv, [B, T, c.numKvHeads, c.headDim]);
+    const v = reshape(hv, [B, T, c.numKvHeads, c.headDim]);
     let heads: Tensor; // (B, T, Hq, D)
     if (packed) {
       // independent sequences packed along T: each gets its own positions and cache
@@ -170,8 +170,10 @@ export class MiniCPM {
     } else {
       q = rope(q, cos, sin, pos);
       k = rope(k, cos, sin, pos);
-      if (cache) ({ k, v } = cache.append(l, k, v)); // (B, pos+T, Hkv, D)
-      heads = attention(q, k, v, { causal: true, qOffset: pos, mask });
+      // appends k/v (B, T, Hkv, D) and attends over all pos+T cached positions (int8 caches in place)
+      heads = cache
+        ? cache.attend(l, q, k, v, { causal: true, qOffset: pos, mask })
+        : attention(q, k, v, { causal: true, qOffset: pos, mask });
     }
     const o = reshape(heads, [B, T, c.numHeads * c.headDim]);
     this.linearInputs?.(l, 'o', o);

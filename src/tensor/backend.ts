@@ -85,6 +85,21 @@ export interface Backend {
     dout: Tensor,
     opts: AttentionOptions,
   ): { dq: Tensor; dk: Tensor; dv: Tensor };
+  /**
+   * The int8 KV cache (inference only): quantizes x [B, T, H, D] (f32) in place into the views codes
+   * [B, T, H, D] (i8) and scales [B, T, H] (f32), one scale per position and head.
+   */
+  quantizeKv8(x: Tensor, codes: Tensor, scales: Tensor): void;
+  /** attention with k/v as int8 codes [B, S, Hkv, D] and their scales ks/vs [B, S, Hkv]. */
+  attentionKv8(
+    q: Tensor,
+    k: Tensor,
+    ks: Tensor,
+    v: Tensor,
+    vs: Tensor,
+    mask: Tensor | null,
+    opts: AttentionOptions,
+  ): { out: Tensor; lse: Tensor };
   swiglu(gate: Tensor, up: Tensor): Tensor;
   swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): { dgate: Tensor; dup: Tensor };
   /** logits [N, V], targets i32 [N]: mean NLL over targets ≠ ignoreIndex, plus per-row logsumexp. */

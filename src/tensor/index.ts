@@ -15,5 +15,6 @@ export * from './ops-elementwise.js';
 export * from './ops-shape.js';
 export * from './ops-reduce.js';
 export * from './ops-nn.js';
+export * from './ops-kv8.js';
 export * from './ops-vision.js';
 export { reduceTo } from './grad-rules.js';

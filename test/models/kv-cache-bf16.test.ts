@@ -59,7 +59,7 @@ for (const { name, backend } of backendCases()) {
       const k = T.noGrad(() => T.cast(rand(rng, [1, 3, 2, 4]), 'bf16'));
       expect(() => T.attention(q, k, k)).toThrow(/bf16 KV cache is for inference/);
       expect(() => T.attention(q, k, rand(rng, [1, 3, 2, 4]))).toThrow(DTypeError);
-      expect(() => new KVCache(1, 1, 2, 4, 8, 'f16' as 'bf16')).toThrow(/'f32' or 'bf16'/);
+      expect(() => new KVCache(1, 1, 2, 4, 8, 'f16' as 'bf16')).toThrow(/one of f32, bf16, int8/);
     });
 
     it.skipIf(!haveFixtures)('cached decoding stays within bf16 rounding of full recomputation', async () => {

@@ -18,6 +18,9 @@ import type { GemmKernels, NnKernels } from '../kernels.js';
 import { NativeNn } from './native-nn.js';
 import { attention, attentionGrad } from './attention.js';
 import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
+import { attentionKv8, dequantizeKv8, quantizeKv8 } from './attention-kv8.js';
+import { hasKv8Kernels, type Kv8Kernels } from '../kernels-kv8.js';
+import { refKv8Kernels } from '../kernels-ref-kv8.js';
 import * as ew from './elementwise.js';
 import { linearMany, matmul } from './matmul.js';
 import * as ln from './layer-norm.js';
@@ -33,7 +36,11 @@ export class CpuBackend implements Backend {
     nnKernels?: NnKernels,
   ) {
     this.fast = nnKernels ? new NativeNn(nnKernels) : null;
+    this.kv8 = hasKv8Kernels(nnKernels) ? nnKernels : refKv8Kernels;
   }
+
+  /** The int8 KV cache kernels: the addon's or the wasm module's when they carry them, else the twin. */
+  private readonly kv8: Kv8Kernels;
 
   /** Native row/elementwise kernels, used when inputs are contiguous f32. */
   private readonly fast: NativeNn | null;
@@ -115,6 +122,27 @@ export class CpuBackend implements Backend {
     (this.gemmAttention(q, mask)
       ? attentionGemmGrad(this.gemm, q, k, v, out, lse, dout, opts)
       : attentionGrad(q, k, v, mask, out, lse, dout, opts));
+  quantizeKv8 = (x: Tensor, codes: Tensor, scales: Tensor): void => quantizeKv8(this.kv8, x, codes, scales);
+  /** With a mask, attention runs over the dequantized cache (the same values the kernels use). */
+  attentionKv8 = (
+    q: Tensor,
+    k: Tensor,
+    ks: Tensor,
+    v: Tensor,
+    vs: Tensor,
+    mask: Tensor | null,
+    opts: AttentionOptions,
+  ): { out: Tensor; lse: Tensor } => {
+    if (!mask) return attentionKv8(this.kv8, q, k, ks, v, vs, opts);
+    const kf = dequantizeKv8(k, ks);
+    const vf = dequantizeKv8(v, vs);
+    try {
+      return this.attention(q, kf, vf, mask, opts);
+    } finally {
+      kf.dispose();
+      vf.dispose();
+    }
+  };
   swiglu = (gate: Tensor, up: Tensor): Tensor => this.fast?.swiglu(gate, up) ?? nn.swiglu(gate, up);
   swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) =>
     this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);

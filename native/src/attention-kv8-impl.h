@@ -1,0 +1,83 @@
+/*
+ * Int8 KV cache kernel bodies, included once per ISA (attention-kv8.c: portable, also compiled to wasm
+ * SIMD128 by clang's vectorizer; attention-kv8-avx512.c: the widening with AVX-512 intrinsics). The
+ * including file defines KV8_IMPL, the name of its table.
+ *
+ * Why no VNNI: decode attention over the cache is bound by the bytes it streams, and this kernel reads
+ * each int8 row once, widens it (scale folded in) into an L1-resident f32 row, and lets every query
+ * head of the GQA group dot against that. vpdpbusd would need the query quantized to int8 as well —
+ * a second rounding on every score — to save arithmetic that is not the bottleneck here.
+ */
+#include <math.h>
+#include "attention-kv8.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#define KV8_PRAGMA(x) _Pragma(#x)
+#define KV8_SIMD KV8_PRAGMA(omp simd)
+#define KV8_SIMD_SUM(v) KV8_PRAGMA(omp simd reduction(+ : v))
+
+typedef struct {
+  void (*quantize_rows)(const float *x, long r0, long r1, int D, int8_t *codes, float *scales);
+  /* f32 row of all Hkv heads of one position: dst[h·D + i] = sc[h] · codes[h·D + i]. */
+  void (*widen_row)(const int8_t *codes, const float *sc, int Hkv, int D, float *dst);
+} mc_kv8_impl;
+
+/* Round half away from zero, exactly: t − trunc(t) is exact for |t| < 2^23 (here |t| <= 127.5). */
+static inline int kv8_round(float t) {
+  const int r = (int)t;
+  const float f = t - (float)r;
+  return r + (f >= 0.5f) - (f <= -0.5f);
+}
+
+static void kv8_quantize_rows(const float *x, long r0, long r1, int D, int8_t *codes, float *scales) {
+  for (long r = r0; r < r1; r++) {
+    const float *xr = x + r * D;
+    int8_t *q = codes + r * D;
+    float amax = 0.0f;
+    int bad = 0;
+    for (int i = 0; i < D; i++) {
+      const float a = fabsf(xr[i]);
+      bad |= !(a <= 3.40282347e38f); /* NaN or ±inf */
+      amax = a > amax ? a : amax;
+    }
+    if (bad || amax == 0.0f) {
+      for (int i = 0; i < D; i++) q[i] = 0;
+      scales[r] = bad ? NAN : 0.0f;
+      continue;
+    }
+    const float d = amax / 127.0f, inv = 1.0f / d;
+    for (int i = 0; i < D; i++) {
+      const int c = kv8_round(xr[i] * inv);
+      q[i] = (int8_t)(c > 127 ? 127 : c < -127 ? -127 : c);
+    }
+    scales[r] = d;
+  }
+}
+
+static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, float *dst) {
+  for (int h = 0; h < Hkv; h++) {
+    const int8_t *c = codes + (long)h * D;
+    float *o = dst + (long)h * D;
+    const float d = sc[h];
+#if defined(__AVX512F__)
+    const __m512 vd = _mm512_set1_ps(d);
+    int i = 0;
+    for (; i + 16 <= D; i += 16) {
+      const __m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+      _mm512_storeu_ps(o + i, _mm512_mul_ps(vd, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))));
+    }
+    if (i < D) {
+      const __mmask16 m = (__mmask16)((1u << (D - i)) - 1u);
+      const __m128i b = _mm_maskz_loadu_epi8(m, c + i);
+      _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(vd, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b))));
+    }
+#else
+    KV8_SIMD for (int i = 0; i < D; i++) o[i] = d * (float)c[i];
+#endif
+  }
+}
+
+const mc_kv8_impl KV8_IMPL = {kv8_quantize_rows, kv8_widen_row};

@@ -1,0 +1,173 @@
+/*
+ * The int8 KV cache's entry points (attention-kv8.h): quantize-on-append and attention. Decode (one
+ * query row) streams the int8 rows directly, split by key ranges over the pool like the f32/bf16 decode
+ * (flash-decoding: each task leaves a partial softmax, merged afterwards by log-sum-exp rescaling);
+ * prefill dequantizes the visible rows once and hands them to the f32 GEMM attention.
+ * Portable C (also built into the wasm module); the AVX-512 widening lives in attention-kv8-avx512.c.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "nn.h"
+
+#define KV8_IMPL mc_kv8_generic
+#include "attention-kv8-impl.h"
+
+#ifdef MC_X86
+extern const mc_kv8_impl mc_kv8_avx512;
+#endif
+
+static const mc_kv8_impl *kv8_active(void) {
+  mc_init();
+#ifdef MC_X86
+  if (mc_features().isa == MC_ISA_AVX512) return &mc_kv8_avx512;
+#endif
+  return &mc_kv8_generic;
+}
+
+/* ---- quantize ---- */
+
+typedef struct {
+  const mc_kv8_impl *k;
+  const float *x;
+  int8_t *codes;
+  float *scales;
+  long rows;
+  int D, ntasks;
+} quant_t;
+
+static void quant_task(void *arg, int task, int tid) {
+  const quant_t *j = arg;
+  const long lo = j->rows * task / j->ntasks, hi = j->rows * (task + 1) / j->ntasks;
+  j->k->quantize_rows(j->x, lo, hi, j->D, j->codes, j->scales);
+}
+
+void mc_kv8_quantize(const float *x, long rows, int D, int8_t *codes, float *scales) {
+  quant_t j = {kv8_active(), x, codes, scales, rows, D, 1};
+  /* a decode step appends one row per kv head: not worth waking the pool */
+  const long work = rows * (long)D;
+  if (work >= 65536) j.ntasks = (int)MC_MIN((long)mc_pool_threads(), rows);
+  if (j.ntasks <= 1) {
+    j.k->quantize_rows(x, 0, rows, D, codes, scales);
+    return;
+  }
+  mc_parallel(j.ntasks, quant_task, &j);
+}
+
+/* ---- decode ---- */
+
+typedef struct {
+  const mc_kv8_impl *k;
+  const float *q;
+  const int8_t *kc, *vc;
+  const float *ks, *vs;
+  float *part; /* per task: o [Hq·D], m [Hq], l [Hq] */
+  int cap, n, Hq, Hkv, D, nsplit;
+  float scale;
+} dec_t;
+
+/* Keys [s0, s1) of batch entry b, every query head: m[h] = max score, l[h] = Σ exp(score − m[h]), the
+ * unnormalised o[h] = Σ exp(score − m[h])·v̂; an empty range leaves m = −inf, l = 0, o = 0. */
+static void dec_task(void *arg, int task, int tid) {
+  const dec_t *d = arg;
+  const int b = task / d->nsplit, sp = task % d->nsplit, Hq = d->Hq, Hkv = d->Hkv, D = d->D;
+  const int group = Hq / Hkv;
+  const int s0 = (int)((long)d->n * sp / d->nsplit), s1 = (int)((long)d->n * (sp + 1) / d->nsplit), n = s1 - s0;
+  const long ldk = (long)Hkv * D, base = (long)b * d->cap;
+  const size_t np = ((size_t)Hq * (size_t)MC_MAX(n, 1) + 15) & ~(size_t)15;
+  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (np + (size_t)ldk + 16));
+  float *row = P + np;
+  float *o = d->part + (long)task * Hq * (D + 2), *m = o + (long)Hq * D, *l = m + Hq;
+  const float *q = d->q + (long)b * Hq * D;
+  for (int s = 0; s < n; s++) {
+    const long pos = base + s0 + s;
+    d->k->widen_row(d->kc + pos * ldk, d->ks + pos * Hkv, Hkv, D, row);
+    for (int h = 0; h < Hq; h++) {
+      const float *kh = row + (long)(h / group) * D, *qh = q + (long)h * D;
+      float acc = 0;
+      KV8_SIMD_SUM(acc) for (int i = 0; i < D; i++) acc += qh[i] * kh[i];
+      P[(long)h * n + s] = acc * d->scale;
+    }
+  }
+  for (int h = 0; h < Hq; h++) {
+    float *ph = P + (long)h * n, mx = -INFINITY, sum = 0;
+    for (int s = 0; s < n; s++) mx = ph[s] > mx ? ph[s] : mx;
+    for (int s = 0; s < n; s++) sum += (ph[s] = expf(ph[s] - mx));
+    m[h] = mx;
+    l[h] = sum;
+  }
+  memset(o, 0, sizeof(float) * (size_t)Hq * D);
+  for (int s = 0; s < n; s++) {
+    const long pos = base + s0 + s;
+    d->k->widen_row(d->vc + pos * ldk, d->vs + pos * Hkv, Hkv, D, row);
+    for (int h = 0; h < Hq; h++) {
+      const float p = P[(long)h * n + s], *vh = row + (long)(h / group) * D;
+      float *oh = o + (long)h * D;
+      KV8_SIMD for (int i = 0; i < D; i++) oh[i] += p * vh[i];
+    }
+  }
+}
+
+static void decode(dec_t *d, int B, float *out, float *lse) {
+  const int Hq = d->Hq, D = d->D, nt = mc_pool_threads();
+  /* split each row's keys until every thread has work, but keep ranges worth a task */
+  int nsplit = B >= nt ? 1 : MC_CEIL(nt, B);
+  nsplit = (int)MC_MAX(1, MC_MIN((long)nsplit, (long)d->n * Hq * D / 32768));
+  nsplit = MC_MIN(nsplit, MC_MAX(d->n, 1));
+  const long per = (long)Hq * (D + 2);
+  d->nsplit = nsplit;
+  d->part = mc_scratch(MC_SCRATCH_B, sizeof(float) * (size_t)((long)B * nsplit * per));
+  mc_parallel(B * nsplit, dec_task, d);
+  for (int b = 0; b < B; b++) {
+    const float *pb = d->part + (long)b * nsplit * per;
+    for (int h = 0; h < Hq; h++) {
+      float M = -INFINITY, L = 0;
+      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
+      float *O = out + ((long)b * Hq + h) * D;
+      memset(O, 0, sizeof(float) * (size_t)D);
+      for (int sp = 0; sp < nsplit; sp++) {
+        const float *ps = pb + sp * per, mh = ps[(long)Hq * D + h];
+        if (mh == -INFINITY) continue; /* an empty key range */
+        const float w = expf(mh - M);
+        L += w * ps[(long)Hq * D + Hq + h];
+        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
+      }
+      const float inv = 1.0f / L;
+      for (int i = 0; i < D; i++) O[i] *= inv;
+      lse[(long)b * Hq + h] = M + logf(L);
+    }
+  }
+}
+
+/* ---- entry ---- */
+
+int mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const int8_t *v, const float *vs, int cap,
+                         float *out, float *lse, int B, int T, int S, int Hq, int Hkv, int D, int qoff, int causal,
+                         float scale) {
+  const mc_kv8_impl *impl = kv8_active();
+  const int visible1 = causal ? MC_MIN(S, qoff + 1) : S;
+  if (T == 1 && B > 0 && visible1 > 0) {
+    dec_t d = {.k = impl, .q = q, .kc = k, .vc = v, .ks = ks, .vs = vs, .cap = cap, .n = visible1, .Hq = Hq,
+               .Hkv = Hkv, .D = D, .scale = scale};
+    decode(&d, B, out, lse);
+    return 0;
+  }
+  /* prefill is GEMM-bound: dequantize the visible rows once, then the f32 path */
+  const long ldk = (long)Hkv * D;
+  const size_t n = (size_t)B * (size_t)S * (size_t)ldk;
+  float *kf = malloc(sizeof(float) * MC_MAX(n, (size_t)1)), *vf = malloc(sizeof(float) * MC_MAX(n, (size_t)1));
+  const int ok = kf && vf;
+  if (ok) {
+    for (int b = 0; b < B; b++)
+      for (int s = 0; s < S; s++) {
+        const long src = (long)b * cap + s, dst = ((long)b * S + s) * ldk;
+        impl->widen_row(k + src * ldk, ks + src * Hkv, Hkv, D, kf + dst);
+        impl->widen_row(v + src * ldk, vs + src * Hkv, Hkv, D, vf + dst);
+      }
+    mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
+  }
+  free(kf);
+  free(vf);
+  return ok ? 0 : -1;
+}

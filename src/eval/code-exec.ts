@@ -5,13 +5,19 @@
  *   bwrap (Debian `bubblewrap`): new user, PID, network, IPC and UTS namespaces (no network at all), the
  *   whole filesystem bound read-only, its own temporary folder the only writable place, a fresh /proc and
  *   a minimal /dev, no capabilities, killed with its parent;
+ *   or, where bwrap is missing, util-linux `unshare` with the same namespaces: inside, the program's folder
+ *   is bound onto itself and every other mount remounted read-only (a mount it cannot make read-only
+ *   refuses the sandbox), then all capabilities are dropped (empty bounding set, no_new_privs) so the
+ *   program cannot remount anything, and it is killed with its parent;
  *   prlimit: CPU seconds, address space, processes, file size, open files, no core dumps;
  *   the wall-clock limit kills the sandbox (and with its PID namespace every process in it); output past
  *   the limit kills it too.
  *
  * Run as root, the program runs as `nobody` (setpriv), because the kernel does not apply the process limit
- * to root. Where no sandbox works (no bwrap, user namespaces disabled), code tasks are refused unless the
- * user allows unsandboxed execution (`--unsafe-exec`, MINICPM_UNSAFE_EXEC=1, or setUnsafeExec(true)).
+ * to root. Where no sandbox works (neither bwrap nor unshare, or user namespaces disabled), code tasks are
+ * refused unless the user allows unsandboxed execution (`--unsafe-exec`, MINICPM_UNSAFE_EXEC=1, or
+ * setUnsafeExec(true)). MINICPM_SANDBOX=bwrap|unshare (or setSandbox) picks one; the default tries bwrap
+ * first.
  * A program passes when it exits 0 within every limit.
  */
 import { spawnSync } from 'node:child_process';
@@ -113,7 +119,13 @@ function processesOf(uid: number): number {
  * the limits. The wall-clock limit is enforced inside (coreutils `timeout`), so that the sandbox always
  * ends by itself and its PID namespace is torn down with it.
  */
-function sandboxed(argv: string[], dir: string, limits: ExecLimits, uid: number): string[] {
+function sandboxed(
+  kind: SandboxTool,
+  argv: string[],
+  dir: string,
+  limits: ExecLimits,
+  uid: number,
+): string[] {
   const seconds = (limits.timeoutMs / 1000).toFixed(3);
   const cpu = Math.ceil(limits.timeoutMs / 1000) + 1;
   // RLIMIT_NPROC counts every process of the user: as a user of its own, only the program's; as
@@ -139,6 +151,8 @@ function sandboxed(argv: string[], dir: string, limits: ExecLimits, uid: number)
     PYTHONDONTWRITEBYTECODE: '1',
     PYTHONHASHSEED: '0',
   };
+  const inner = ['timeout', '--signal=KILL', seconds, ...argv];
+  if (kind === 'unshare') return [...prlimit, ...user, ...unshareSandbox(dir, env, inner)];
   const bwrap = [
     'bwrap',
     '--ro-bind',
@@ -162,7 +176,58 @@ function sandboxed(argv: string[], dir: string, limits: ExecLimits, uid: number)
     ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
     '--',
   ];
-  return [...prlimit, ...user, ...bwrap, 'timeout', '--signal=KILL', seconds, ...argv];
+  return [...prlimit, ...user, ...bwrap, ...inner];
+}
+
+/**
+ * Run inside the new namespaces as their root, before the program: the folder becomes a mount of its own
+ * (so it stays writable) and every other mount is remounted read-only; a mount that refuses stops the
+ * sandbox with exit code 97 (the probe then finds no working unshare sandbox). `printf %b` decodes the
+ * octal escapes of /proc/self/mounts (a space is \040).
+ */
+const UNSHARE_SETUP = [
+  'dir="$1"; shift',
+  'mount --make-rprivate / || exit 97',
+  'mount --bind "$dir" "$dir" || exit 97',
+  "for m in $(awk '{print $2}' /proc/self/mounts | sort -u); do",
+  '  m=$(printf %b "$m")',
+  '  [ "$m" = "$dir" ] && continue',
+  '  mount -o remount,bind,ro "$m" 2>/dev/null || { echo "sandbox: cannot make $m read-only" >&2; exit 97; }',
+  'done',
+  'cd "$dir" || exit 97',
+  'exec "$@"',
+].join('\n');
+
+/** The unshare sandbox around `inner`: namespaces, read-only mounts, then no capabilities and a clean environment. */
+function unshareSandbox(dir: string, env: Record<string, string>, inner: string[]): string[] {
+  return [
+    'unshare',
+    '--user',
+    '--map-root-user',
+    '--net',
+    '--pid',
+    '--fork',
+    '--mount',
+    '--ipc',
+    '--uts',
+    '--kill-child',
+    '--mount-proc',
+    '--',
+    'sh',
+    '-c',
+    UNSHARE_SETUP,
+    'minicpm-sandbox',
+    dir,
+    'setpriv',
+    '--bounding-set=-all',
+    '--inh-caps=-all',
+    '--no-new-privs',
+    '--',
+    'env',
+    '-i',
+    ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    ...inner,
+  ];
 }
 
 /** ROOT/work (the program's folder, its owner the program's user) beside ROOT/stdout and ROOT/stderr. */
@@ -177,13 +242,24 @@ function makeFolder(uid: number): { root: string; work: string } {
   return { root, work };
 }
 
-/** The interpreter that runs inside the sandbox, or null where no sandbox works here (probed once). */
-let sandboxPython: string | null | undefined;
+type SandboxTool = 'bwrap' | 'unshare';
 
-function probeSandbox(): string | null {
-  if (sandboxPython !== undefined) return sandboxPython;
-  sandboxPython = null;
-  if (process.platform !== 'linux' || !which('bwrap') || !which('prlimit')) return null;
+/** The interpreter that runs inside each sandbox, or null where that sandbox does not work here (probed once). */
+const sandboxPython = new Map<SandboxTool, string | null>();
+let chosen: SandboxTool | 'auto' =
+  (['bwrap', 'unshare'] as const).find((k) => k === process.env.MINICPM_SANDBOX) ?? 'auto';
+
+/** Picks the sandbox ('auto': bwrap where it works, else unshare). For tests and MINICPM_SANDBOX. */
+export function setSandbox(kind: SandboxTool | 'auto'): void {
+  chosen = kind;
+}
+
+function probe(kind: SandboxTool): string | null {
+  const known = sandboxPython.get(kind);
+  if (known !== undefined) return known;
+  sandboxPython.set(kind, null);
+  if (process.platform !== 'linux' || !which(kind) || !which('prlimit')) return null;
+  if (kind === 'unshare' && (!which('setpriv') || !which('mount'))) return null;
   if (asRoot() && !which('setpriv')) return null;
   // The interpreter itself, not a shim (pyenv's live under a home `nobody` cannot read); then the system one.
   const candidates: string[] = [];
@@ -198,9 +274,12 @@ function probeSandbox(): string | null {
   const { root, work } = makeFolder(uid);
   try {
     for (const py of candidates) {
-      const [cmd, ...args] = sandboxed([py, '-c', 'pass'], work, EXEC_LIMITS, uid);
+      const [cmd, ...args] = sandboxed(kind, [py, '-c', 'pass'], work, EXEC_LIMITS, uid);
       const r = spawnSync(cmd, args, { timeout: 10_000, killSignal: 'SIGKILL', stdio: 'ignore' });
-      if (r.status === 0) return (sandboxPython = py);
+      if (r.status === 0) {
+        sandboxPython.set(kind, py);
+        return py;
+      }
     }
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
@@ -208,17 +287,31 @@ function probeSandbox(): string | null {
   return null;
 }
 
-/** How programs run here: 'bwrap', or 'none' (refused unless unsafe execution is allowed). */
-export function sandboxKind(): 'bwrap' | 'none' {
-  return probeSandbox() ? 'bwrap' : 'none';
+/** The sandbox programs run in, with its interpreter, or null where none works. */
+function activeSandbox(): { kind: SandboxTool; python: string } | null {
+  for (const kind of chosen === 'auto' ? (['bwrap', 'unshare'] as const) : [chosen]) {
+    const python = probe(kind);
+    if (python) return { kind, python };
+  }
+  return null;
+}
+
+/** Whether a given sandbox works on this machine (user namespaces allowed, the tools installed). */
+export function sandboxWorks(kind: SandboxTool): boolean {
+  return probe(kind) !== null;
+}
+
+/** How programs run here: 'bwrap', 'unshare', or 'none' (refused unless unsafe execution is allowed). */
+export function sandboxKind(): SandboxTool | 'none' {
+  return activeSandbox()?.kind ?? 'none';
 }
 
 export function runPython(program: string, timeoutMs = 3000, limits: Partial<ExecLimits> = {}): ExecResult {
   const l: ExecLimits = { ...EXEC_LIMITS, ...limits, timeoutMs };
-  const inside = probeSandbox();
+  const inside = activeSandbox();
   if (!inside && !unsafeAllowed)
     throw new EvalError(
-      'code tasks run model-written programs, and no sandbox works here: install bubblewrap (apt-get install bubblewrap; user namespaces must be enabled) and prlimit (util-linux), or pass --unsafe-exec to run them with your own rights',
+      'code tasks run model-written programs, and no sandbox works here: install bubblewrap (apt-get install bubblewrap) or util-linux (unshare, prlimit, setpriv) with user namespaces enabled (sysctl user.max_user_namespaces > 0), or pass --unsafe-exec to run them with your own rights',
     );
   const uid = freshUid();
   const { root, work } = makeFolder(uid);
@@ -227,7 +320,7 @@ export function runPython(program: string, timeoutMs = 3000, limits: Partial<Exe
   try {
     const file = path.join(work, 'program.py');
     fs.writeFileSync(file, program, { mode: 0o644 });
-    const argv = inside ? sandboxed([inside, file], work, l, uid) : unsandboxed(file, l);
+    const argv = inside ? sandboxed(inside.kind, [inside.python, file], work, l, uid) : unsandboxed(file, l);
     // Output goes to files, where the file-size limit stops a flood inside the sandbox (SIGXFSZ).
     const out = fs.openSync(outFile, 'w');
     const err = fs.openSync(errFile, 'w');

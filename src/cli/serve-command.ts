@@ -9,6 +9,11 @@ import { GenerationService } from '../server/generation-service.js';
 import { loadAdapter } from '../align/lora.js';
 import { ADAPTER_HELP } from './adapter-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
+import { loadMiniCPMV } from '../models/minicpmv-load.js';
+import { loadVlmAdapter } from '../align/vlm-lora.js';
+import type { MiniCPM } from '../models/minicpm.js';
+import type { MiniCPMV } from '../models/minicpmv.js';
+import { isVisionFolder } from './vision-inference.js';
 
 interface ServeOptions {
   model: string;
@@ -28,6 +33,8 @@ interface ServeOptions {
   maxBodyBytes: string;
   maxPromptTokens?: string;
   maxTokensLimit?: string;
+  allowImageUrls?: boolean;
+  maxImages: string;
 }
 
 /** A whole number from a flag, or a clear error naming the flag. */
@@ -61,6 +68,8 @@ export function registerServeCommand(program: Command): void {
     .option('--max-body-bytes <n>', 'largest request body (413 above)', String(16 << 20))
     .option('--max-prompt-tokens <n>', 'longest prompt accepted (default: the context)')
     .option('--max-tokens-limit <n>', 'largest max_tokens accepted (default: the context)')
+    .option('--allow-image-urls', 'MiniCPM-V: fetch http(s) image URLs (default: only inline data: URLs)')
+    .option('--max-images <n>', 'MiniCPM-V: images per chat request', '8')
     .action(async (o: ServeOptions) => {
       const scheduling = {
         parallel: count('--parallel', o.parallel, 1),
@@ -70,8 +79,18 @@ export function registerServeCommand(program: Command): void {
         prefixCache: o.prefixCache,
       };
       const kvCache = kvCacheOption(o.kvCache);
-      const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
-      if (o.adapter) loadAdapter(o.adapter, model);
+      const weightDtype = o.dtype === 'bf16' ? 'bf16' : 'f32';
+      // a MiniCPM-V folder serves its language model, with image parts going through its tower
+      let vlm: MiniCPMV | null = null;
+      let model: MiniCPM;
+      if (await isVisionFolder(o.model)) {
+        vlm = await loadMiniCPMV(o.model, { weightDtype });
+        if (o.adapter) loadVlmAdapter(o.adapter, vlm);
+        model = vlm.llm;
+      } else {
+        model = await loadAnyModel(o.model, { weightDtype });
+        if (o.adapter) loadAdapter(o.adapter, model);
+      }
       applyHeadDtype(model, o.headDtype ?? 'float');
       const loaded = loadModelTokenizer(o.model);
       const name = o.name ?? path.basename(path.resolve(o.model));
@@ -87,6 +106,9 @@ export function registerServeCommand(program: Command): void {
           o.maxPromptTokens === undefined ? undefined : count('--max-prompt-tokens', o.maxPromptTokens, 1),
         maxTokens:
           o.maxTokensLimit === undefined ? undefined : count('--max-tokens-limit', o.maxTokensLimit, 1),
+        images: vlm
+          ? { model: vlm, allowRemote: !!o.allowImageUrls, maxImages: count('--max-images', o.maxImages, 1) }
+          : undefined,
       });
       const url = await app.listen({ host: o.host, port: Number(o.port) });
       console.log(`serving ${name} at ${url}/v1`);

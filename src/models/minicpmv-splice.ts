@@ -78,3 +78,55 @@ export function spliceImages(
   }
   return rows.length === 1 ? reshape(rows[0], [1, T, E]) : reshape(concat(rows, 0), [B, T, E]);
 }
+
+/** An image of a prompt: `tokens` [1, query_num, E] fill prompt positions start … start + query_num − 1. */
+export interface PromptImage {
+  start: number;
+  tokens: Tensor;
+}
+
+/** Rows [row, row + count) of a packed embedding [1, N, E] taken from rows [from, from + count) of `tokens`. */
+export interface EmbedRows {
+  row: number;
+  tokens: Tensor;
+  from: number;
+  count: number;
+}
+
+/** The prompt images a packed pass must splice: the chunk is prompt positions [pos, pos + n) at row `at`. */
+export function chunkImageRows(
+  images: readonly PromptImage[],
+  pos: number,
+  n: number,
+  at: number,
+): EmbedRows[] {
+  const out: EmbedRows[] = [];
+  for (const im of images) {
+    const q = im.tokens.shape[im.tokens.shape.length - 2];
+    const a = Math.max(im.start, pos);
+    const b = Math.min(im.start + q, pos + n);
+    if (a < b) out.push({ row: at + a - pos, tokens: im.tokens, from: a - im.start, count: b - a });
+  }
+  return out;
+}
+
+/** embeds [1, N, E] with `rows` (disjoint) replaced by image token rows (not differentiated through). */
+export function overwriteRows(embeds: Tensor, rows: readonly EmbedRows[]): Tensor {
+  const [B, N, E] = embeds.shape;
+  if (B !== 1) throw new ImageSpanError(`packed image rows need a [1, N, E] embedding, got batch ${B}`);
+  const sorted = [...rows].sort((x, y) => x.row - y.row);
+  const parts: Tensor[] = [];
+  let at = 0;
+  for (const r of sorted) {
+    if (r.row < at || r.row + r.count > N)
+      throw new ImageSpanError(`image rows [${r.row}, ${r.row + r.count}) overlap or leave the ${N} rows`);
+    if (r.row > at) parts.push(slice(embeds, 1, at, r.row));
+    const E2 = r.tokens.shape[r.tokens.shape.length - 1];
+    if (E2 !== E) throw new ImageSpanError(`image tokens are ${E2} wide but the embedding is ${E}`);
+    const t = reshape(r.tokens, [1, -1, E]);
+    parts.push(slice(t, 1, r.from, r.from + r.count));
+    at = r.row + r.count;
+  }
+  if (at < N) parts.push(slice(embeds, 1, at, N));
+  return parts.length === 1 ? parts[0] : concat(parts, 1);
+}

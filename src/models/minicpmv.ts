@@ -8,7 +8,7 @@ import { crossEntropy, reshape, Tensor } from '../tensor/index.js';
 import type { MiniCPMConfig } from './config.js';
 import { MiniCPM } from './minicpm.js';
 import type { MiniCPMVConfig } from './minicpmv-config.js';
-import { spliceImages } from './minicpmv-splice.js';
+import { overwriteRows, spliceImages, type EmbedRows } from './minicpmv-splice.js';
 import { Resampler } from './resampler.js';
 import { SiglipVision } from './siglip.js';
 
@@ -19,6 +19,7 @@ import { SiglipVision } from './siglip.js';
  */
 export class MiniCPMVLanguage extends MiniCPM {
   private pending: Tensor[][] | null = null;
+  private pendingRows: readonly EmbedRows[] | null = null;
 
   constructor(
     config: MiniCPMConfig,
@@ -34,8 +35,22 @@ export class MiniCPMVLanguage extends MiniCPM {
     return this;
   }
 
+  /**
+   * Image rows for the next embed call on a packed [1, N] pass (the server's scheduler: each chunk of a
+   * prompt may hold part of an image span, at any row). An empty list disarms.
+   */
+  withEmbedRows(rows: readonly EmbedRows[]): this {
+    this.pendingRows = rows;
+    return this;
+  }
+
   override embed(ids: Tensor): Tensor {
     const x = super.embed(ids);
+    const rows = this.pendingRows;
+    if (rows) {
+      this.pendingRows = null;
+      if (rows.length) return overwriteRows(x, rows);
+    }
     const images = this.pending;
     if (!images) return x;
     this.pending = null;

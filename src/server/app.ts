@@ -10,6 +10,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { chatCompletion, textCompletion, type CompletionContext } from './completions.js';
 import { ApiError } from './errors.js';
 import type { GenerationService } from './generation-service.js';
+import type { ImageSupport } from './images.js';
 import { ServerMetrics } from './metrics.js';
 import { parseChat, parseCompletion, type RequestLimits } from './requests.js';
 
@@ -25,6 +26,8 @@ export interface ServerOptions {
   maxTokens?: number;
   /** Process metrics (CPU, memory, event loop) on /metrics too (default true). */
   processMetrics?: boolean;
+  /** MiniCPM-V: image parts in chat requests (images.ts). */
+  images?: ImageSupport;
 }
 
 function sameKey(given: string, key: string): boolean {
@@ -41,6 +44,7 @@ export function buildServer(service: GenerationService, opts: ServerOptions = {}
     service,
     metrics,
     maxPromptTokens: Math.min(opts.maxPromptTokens ?? service.contextLength, service.contextLength),
+    images: opts.images,
   };
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {

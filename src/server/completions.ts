@@ -10,6 +10,8 @@ import type { FastifyReply } from 'fastify';
 import { promptLogprobs, tokenLogprob, type TokenLogprob } from '../engine/logprobs.js';
 import { ApiError } from './errors.js';
 import type { Delta, GenerationService, Usage } from './generation-service.js';
+import { chatImages, type ImageSupport } from './images.js';
+import type { PromptImage } from '../models/minicpmv-splice.js';
 import { JsonConstraint } from './json-constraint.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ChatRequest, CompletionRequest, Prompt, SamplingRequest } from './requests.js';
@@ -21,6 +23,8 @@ export interface CompletionContext {
   metrics: ServerMetrics | null;
   /** Longest prompt accepted, in tokens. */
   maxPromptTokens: number;
+  /** MiniCPM-V: image parts in chat requests (absent: a text model, images refused). */
+  images?: ImageSupport;
 }
 
 interface Choice {
@@ -67,6 +71,7 @@ async function runChoice(
   top: number | null,
   onDelta: (d: Delta, tokens: TokenLogprob[]) => void,
   signal?: AbortSignal,
+  images?: readonly PromptImage[],
 ): Promise<Choice> {
   const { service } = ctx;
   const timing = ctx.metrics?.completion(prompt.length);
@@ -88,6 +93,7 @@ async function runChoice(
       signal,
       {
         index,
+        images,
         constraint: r.json ? new JsonConstraint(service.tokenTexts, eos) : undefined,
         onToken: (id, logits) => {
           timing?.token();
@@ -272,11 +278,38 @@ export async function chatCompletion(
 ): Promise<unknown> {
   const { service } = ctx;
   const base = { id: `chatcmpl-${randomUUID()}`, created: now(), model: service.modelName };
-  const prompt = promptIds(ctx, service.chatPrompt(r.messages));
+  if (r.images.length && !ctx.images)
+    throw new ApiError(`${service.modelName} is a text model: it takes no image parts`, 400, 'messages');
+  const vision = ctx.images ? await chatImages(ctx.images, service.tok, r) : null;
+  try {
+    return await chatAnswer(
+      ctx,
+      reply,
+      r,
+      base,
+      vision?.prompt ?? service.chatPrompt(r.messages),
+      vision?.images,
+    );
+  } finally {
+    vision?.dispose();
+  }
+}
+
+async function chatAnswer(
+  ctx: CompletionContext,
+  reply: FastifyReply,
+  r: ChatRequest,
+  base: { id: string; created: number; model: string },
+  rendered: number[],
+  images: readonly PromptImage[] | undefined,
+): Promise<unknown> {
+  const prompt = promptIds(ctx, rendered);
   const top = r.logprobs ? r.topLogprobs : null;
   const indices = Array.from({ length: r.n }, (_, i) => i);
   if (!r.stream) {
-    const choices = await Promise.all(indices.map((i) => runChoice(ctx, prompt, r, i, top, () => undefined)));
+    const choices = await Promise.all(
+      indices.map((i) => runChoice(ctx, prompt, r, i, top, () => undefined, undefined, images)),
+    );
     return {
       ...base,
       object: 'chat.completion',
@@ -323,6 +356,7 @@ export async function chatCompletion(
             chunk(index, d.text ? { content: d.text } : {}, d.finish ?? null, tokens);
           },
           sse.signal,
+          images,
         );
         completion += c.usage.completionTokens;
       }),

@@ -9,6 +9,7 @@ import { chatFormatFor, renderPrompt, type ChatFormat } from '../align/chat-form
 import { Sampler } from '../engine/sampler.js';
 import type { KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
+import type { PromptImage } from '../models/minicpmv-splice.js';
 import type { ChatMessage, Tokenizer } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
 import { IncrementalText } from './incremental-text.js';
@@ -132,6 +133,8 @@ export class GenerationService {
       index?: number;
       onToken?: (id: number, logits: Float32Array) => void;
       constraint?: TokenConstraint;
+      /** MiniCPM-V: the prompt's images (their tokens), spliced during the prefill. */
+      images?: readonly PromptImage[];
     } = {},
   ): Promise<Usage> {
     if (prompt.length + r.maxTokens > this.contextLength)
@@ -154,6 +157,7 @@ export class GenerationService {
         stopIds: eos >= 0 ? [eos] : [],
         signal,
         constraint: opts.constraint,
+        images: opts.images,
         onToken: (id, logits) => {
           opts.onToken?.(id, logits);
           if (id === eos) return;

@@ -39,7 +39,10 @@ export interface CompletionRequest extends SamplingRequest {
 }
 
 export interface ChatRequest extends SamplingRequest {
+  /** Each image part is an IMAGE_PART_MARKER in its user message's content. */
   messages: ChatMessage[];
+  /** The image parts' URLs (data: or http(s):), in order of their markers; resolved by images.ts. */
+  images: string[];
   logprobs: boolean;
   topLogprobs: number;
 }
@@ -165,24 +168,61 @@ export function parseCompletion(raw: unknown, limits: RequestLimits): Completion
 
 const ROLES = new Set(['system', 'user', 'assistant']);
 
+/** Where an image part stood in a message's text (MiniCPM-V's own marker, expanded to a span). */
+export const IMAGE_PART_MARKER = '<image>';
+
+/**
+ * OpenAI content parts as text: text parts joined, each image part a marker followed by a newline
+ * when text follows (MiniCPM-V 1.0's chat puts `\n` between the image and the question).
+ */
+function partsText(parts: unknown[], i: number, role: string, images: string[]): string {
+  let out = '';
+  parts.forEach((part, k) => {
+    const p = part as { type?: unknown; text?: unknown; image_url?: unknown };
+    if (p?.type === 'text' && typeof p.text === 'string') {
+      if (k > 0 && out.endsWith(IMAGE_PART_MARKER) && !/^\s/.test(p.text)) out += '\n';
+      out += p.text;
+      return;
+    }
+    if (p?.type === 'image_url') {
+      const u = p.image_url;
+      const url = typeof u === 'string' ? u : (u as { url?: unknown } | null)?.url;
+      if (typeof url !== 'string' || url === '')
+        throw new ApiError(
+          `messages[${i}].content[${k}].image_url must be {"url": "data:image/…;base64,…"}`,
+          400,
+          'messages',
+        );
+      if (role !== 'user')
+        throw new ApiError(
+          `messages[${i}]: images belong in user messages, not in ${role} messages`,
+          400,
+          'messages',
+        );
+      images.push(url);
+      out += IMAGE_PART_MARKER;
+      return;
+    }
+    throw new ApiError(
+      `messages[${i}].content[${k}]: parts must be {"type": "text", "text": …} or {"type": "image_url", "image_url": {"url": …}}`,
+      400,
+      'messages',
+    );
+  });
+  return out;
+}
+
 export function parseChat(raw: unknown, limits: RequestLimits): ChatRequest {
   const b = body(raw);
   if (!Array.isArray(b.messages) || b.messages.length === 0)
     throw new ApiError('"messages" must be a non-empty list', 400, 'messages');
+  const images: string[] = [];
   const messages = b.messages.map((m, i): ChatMessage => {
     const r = m as { role?: unknown; content?: unknown };
     if (!r || typeof r.role !== 'string' || !ROLES.has(r.role))
       throw new ApiError(`messages[${i}].role must be system, user or assistant`, 400, 'messages');
-    // content may also be OpenAI's list of parts; only text parts are understood
-    const content = Array.isArray(r.content)
-      ? r.content
-          .map((part: { type?: unknown; text?: unknown }) => {
-            if (part?.type !== 'text' || typeof part.text !== 'string')
-              throw new ApiError(`messages[${i}].content: only text parts are supported`, 400, 'messages');
-            return part.text;
-          })
-          .join('')
-      : r.content;
+    // content may also be OpenAI's list of parts: text and image_url parts
+    const content = Array.isArray(r.content) ? partsText(r.content, i, r.role, images) : r.content;
     if (typeof content !== 'string')
       throw new ApiError(`messages[${i}].content must be a string`, 400, 'messages');
     return { role: r.role as ChatMessage['role'], content };
@@ -196,5 +236,5 @@ export function parseChat(raw: unknown, limits: RequestLimits): ChatRequest {
     throw new ApiError('"top_logprobs" must be an integer in [0, 20]', 400, 'top_logprobs');
   if (top > 0 && b.logprobs !== true)
     throw new ApiError('"top_logprobs" needs "logprobs": true', 400, 'top_logprobs');
-  return { ...sampling(b, limits, 1), messages, logprobs: b.logprobs === true, topLogprobs: top };
+  return { ...sampling(b, limits, 1), messages, images, logprobs: b.logprobs === true, topLogprobs: top };
 }

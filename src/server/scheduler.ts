@@ -21,6 +21,8 @@ import { DECODE_GROUP, decodeLogits, prefillLogits, type PackedSequence } from '
 import type { Sampler } from '../engine/sampler.js';
 import { KVCache, type KVCacheDtype } from '../models/kv-cache.js';
 import type { MiniCPM } from '../models/minicpm.js';
+import { MiniCPMVLanguage } from '../models/minicpmv.js';
+import { chunkImageRows, type EmbedRows, type PromptImage } from '../models/minicpmv-splice.js';
 import { PrefixCache } from './prefix-cache.js';
 
 export interface SchedulerOptions {
@@ -69,6 +71,11 @@ export interface SequenceRequest {
   constraint?: TokenConstraint;
   /** Aborting cancels the sequence (waiting or running); the promise resolves with 'cancelled'. */
   signal?: AbortSignal;
+  /**
+   * MiniCPM-V: image tokens spliced into the prompt's spans during its prefill. The prefix cache
+   * reuses only whole chunks before the first span and keeps no prompt that has images.
+   */
+  images?: readonly PromptImage[];
 }
 
 export type SequenceFinish = 'stop' | 'length' | 'cancelled';
@@ -249,6 +256,7 @@ export class Scheduler {
       try {
         this.step();
       } catch (e) {
+        if (this.model instanceof MiniCPMVLanguage) this.model.withEmbedRows([]); // no stale image rows
         for (const s of this.active.splice(0)) {
           s.cache.dispose();
           s.reject(e as Error);
@@ -273,8 +281,9 @@ export class Scheduler {
       const prompt = w.req.prompt;
       // reuse whole grid chunks, and always leave the last prompt token to compute (its logits)
       const C = this.prefillChunk;
+      const reusable = Math.min(prompt.length - 1, ...(w.req.images ?? []).map((im) => im.start));
       const cachedTokens = this.prefix
-        ? this.prefix.reuse(prompt, cache, Math.floor((prompt.length - 1) / C) * C, C)
+        ? this.prefix.reuse(prompt, cache, Math.floor(reusable / C) * C, C)
         : 0;
       this.active.push({
         req: w.req,
@@ -319,6 +328,7 @@ export class Scheduler {
     }
     if (chunks.length) {
       const total = chunks.reduce((a, c) => a + c.n, 0);
+      this.armImages(chunks);
       const rows = prefillLogits(
         this.model,
         chunks.map(({ s, n }) => ({ cache: s.cache, tokens: s.req.prompt.slice(s.done, s.done + n) })),
@@ -330,6 +340,24 @@ export class Scheduler {
       });
     }
     this.onStep?.({ decoded: decoding.length, prefilled: chunks.reduce((a, c) => a + c.n, 0) });
+  }
+
+  /**
+   * MiniCPM-V: the rows of the coming prefill pass that fall in image spans take the images' tokens.
+   * The pass packs the chunks in order with no gap between them (engine/batch-decode.ts), so chunk i
+   * starts at the sum of the chunks before it.
+   */
+  private armImages(chunks: readonly { s: Sequence; n: number }[]): void {
+    const rows: EmbedRows[] = [];
+    let at = 0;
+    for (const { s, n } of chunks) {
+      if (s.req.images?.length) rows.push(...chunkImageRows(s.req.images, s.done, n, at));
+      at += n;
+    }
+    if (!rows.length) return;
+    if (!(this.model instanceof MiniCPMVLanguage))
+      throw new SchedulerError('a request with images needs a MiniCPM-V model');
+    this.model.withEmbedRows(rows);
   }
 
   /** Samples the sequence's next token from `row`, hands it over, and ends the sequence if due. */
@@ -376,7 +404,7 @@ export class Scheduler {
 
   private remove(s: Sequence): void {
     this.active.splice(this.active.indexOf(s), 1);
-    if (this.prefix && s.done === s.req.prompt.length) {
+    if (this.prefix && s.done === s.req.prompt.length && !s.req.images?.length) {
       this.prefix.add(s.req.prompt, s.cache);
       this.prefix.shrinkTo(this.kvBudget - this.reserved());
     }

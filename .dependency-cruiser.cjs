@@ -29,8 +29,15 @@ module.exports = {
     {
       name: 'runs-open-through-openRun',
       severity: 'error',
-      from: { path: '^src/(cli|sandbox|align|eval|quant|server)/' },
+      from: { path: '^src/(cli|demo|sandbox|align|eval|quant|server)/' },
       to: { path: '^src/train/trainer\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    // The demo (npm start) orchestrates the layers below it; only the command line sits above it.
+    {
+      name: 'demo-sits-under-cli-only',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cli|demo)/' },
+      to: { path: '^src/demo/' },
     },
   ],
   options: { tsConfig: { fileName: 'tsconfig.json' }, doNotFollow: { path: 'node_modules' } },

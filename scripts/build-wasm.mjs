@@ -31,8 +31,27 @@ const stamp = join(wasmDir, 'minicpm-kernels.sources.sha256');
 /* The portable kernel files of native/src that go into the module, unchanged. The rest of native/src
  * is host-only (N-API addon, pthread pool, CPU detection, x86 intrinsics). A new portable kernel file
  * is added here, and its entry points to EXPORTS. */
-const PORTABLE = ['gemm.c', 'gemm-scalar.c', 'nn.c', 'nn-attention.c', 'nn-generic.c', 'qmatmul.c', 'kernel-alloc.c'];
-const HEADERS = ['internal.h', 'mc.h', 'nn.h', 'nn-internal.h', 'nn-impl.h', 'pack-generic.h', 'qmatmul.h'];
+const PORTABLE = [
+  'gemm.c',
+  'gemm-scalar.c',
+  'nn.c',
+  'nn-attention.c',
+  'nn-generic.c',
+  'qmatmul.c',
+  'kernel-alloc.c',
+  'attention-kv8.c',
+];
+const HEADERS = [
+  'internal.h',
+  'mc.h',
+  'nn.h',
+  'nn-internal.h',
+  'nn-impl.h',
+  'pack-generic.h',
+  'qmatmul.h',
+  'attention-kv8.h',
+  'attention-kv8-impl.h',
+];
 
 export const EXPORTS = [
   'mc_sgemm',
@@ -57,6 +76,8 @@ export const EXPORTS = [
   'mc_attention_fwd',
   'mc_attention_fwd_bf16kv',
   'mc_attention_bwd',
+  'mc_kv8_quantize',
+  'mc_attention_fwd_kv8',
   'mc_take_alloc_failure',
   'mc_qquantize',
   'mc_qmatmul',

@@ -10,8 +10,10 @@
  * an equal share of --tokens from each, concatenated. GPTQ calibrates on --calibration windows of --ctx
  * tokens spread over the train split. Every variant is written to --work and loaded back the way the
  * commands load it (loadAnyModel: GPTQ folders on the int4/int8 kernels, GGUF Q4_0/Q8_0 likewise).
- * Rows: f32, bf16, W8 and W4 GPTQ g32 act-order, W4 RTN g32, int8 head, Q8_0, Q4_0. An int8 KV cache
- * has no row: the protocol runs whole windows without a cache, so it would not be exercised.
+ * Rows: f32, bf16, W8 and W4 GPTQ g32 act-order, W4 RTN g32, int8 head, Q8_0, Q4_0, int8 KV (f32
+ * weights, each window prefilled through an int8 cache: with one scale per position and head, a
+ * position's stored keys/values do not depend on when it was appended, so this is what decoding reads).
+ * `--rows f32,"int8 KV"` runs only the named rows (f32 is always run: it is the reference).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +23,7 @@ import { readShard, readShardIndex } from '../src/data/shards/format.js';
 import { perplexity, type PerplexityResult } from '../src/eval/perplexity.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
 import { useInt8Head } from '../src/quant/int8-head.js';
+import type { KVCacheDtype } from '../src/models/kv-cache.js';
 import { loadModel } from '../src/models/load.js';
 import { LINEAR_GROUPS, type MiniCPM } from '../src/models/minicpm.js';
 import {
@@ -42,6 +45,7 @@ const { values: a } = parseArgs({
     ctx: { type: 'string', default: '256' },
     tokens: { type: 'string', default: '32768' },
     calibration: { type: 'string', default: '64' },
+    rows: { type: 'string' },
   },
 });
 if (!a.model || !a.shards || !a.work) {
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
   const base = await loadModel(a.model!);
   const calib = calibrationWindows(a.shards!, Number(a.calibration), ctx);
 
-  const variants: [name: string, how: string, make: () => Promise<string | MiniCPM>][] = [
+  const variants: [name: string, how: string, make: () => Promise<string | MiniCPM>, kv?: KVCacheDtype][] = [
     ['f32', 'reference', () => Promise.resolve(base)],
     ['bf16', 'weights rounded to bf16', () => loadModel(a.model!, { weightDtype: 'bf16' })],
     [
@@ -167,14 +171,17 @@ async function main(): Promise<void> {
         return path.join(work, 'q4_0.gguf');
       },
     ],
+    ['int8 KV', 'f32 weights, `--kv-cache int8`', () => Promise.resolve(base), 'int8'],
   ];
+  const only = a.rows?.split(',').map((s) => s.trim());
   const rows: Row[] = [];
-  for (const [name, how, make] of variants) {
+  for (const [name, how, make, kvCache] of variants) {
+    if (only && name !== 'f32' && !only.includes(name)) continue;
     const t0 = performance.now();
     const made = await make();
     const model = typeof made === 'string' ? await loadAnyModel(made) : made;
     const bytes = typeof made === 'string' ? diskBytes(made) : 0;
-    const r = perplexity(model, held, { ctx, base });
+    const r = perplexity(model, held, { ctx, base, kvCache });
     rows.push({ name, how, bytes, r });
     log(
       `${name}: PPL ${r.ppl.toFixed(3)}  KLD ${r.kl!.mean.toExponential(3)}  top-1 ${(100 * r.kl!.top1).toFixed(2)}%  (${((performance.now() - t0) / 1000).toFixed(1)} s)`,

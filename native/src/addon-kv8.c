@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "addon-errors.h"
 #include "attention-kv8.h"
 
 #define MAX_DIM 2147483647.0
@@ -73,6 +74,7 @@ static napi_value js_kv8_quantize(napi_env env, napi_callback_info info) {
       !karray(&c, a[6], a[7], "scales", napi_float32_array, "Float32Array", 4, rows, &scales))
     return NULL;
   mc_kv8_quantize(x, (long)rows, (int)D, codes, scales);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 
@@ -118,10 +120,9 @@ static napi_value js_attention_fwd_kv8(napi_env env, napi_callback_info info) {
       !karray(&c, a[11], a[12], "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
       !karray(&c, a[13], a[14], "lse", napi_float32_array, "Float32Array", 4, B * Hq * T, &lse))
     return NULL;
-  if (mc_attention_fwd_kv8(q, k, ks, v, vs, (int)cap, out, lse, (int)B, (int)T, (int)S, (int)Hq, (int)Hkv, (int)D,
-                           (int)qoff, causal != 0, (float)scale) != 0)
-    napi_throw_error(env, "ERR_MEMORY_ALLOCATION_FAILED",
-                     "attentionFwdKv8: out of memory while dequantizing the int8 cache for a prefill");
+  mc_attention_fwd_kv8(q, k, ks, v, vs, (int)cap, out, lse, (int)B, (int)T, (int)S, (int)Hq, (int)Hkv, (int)D,
+                       (int)qoff, causal != 0, (float)scale);
+  mc_napi_alloc_check(env, c.fn);
   return NULL;
 }
 

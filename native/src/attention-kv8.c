@@ -4,9 +4,10 @@
  * (flash-decoding: each task leaves a partial softmax, merged afterwards by log-sum-exp rescaling);
  * prefill dequantizes the visible rows once and hands them to the f32 GEMM attention.
  * Portable C (also built into the wasm module); the AVX-512 widening lives in attention-kv8-avx512.c.
+ * Memory follows internal.h's failure policy: decode's blocks come from mc_scratch, prefill's f32 copy
+ * from mc_kernel_alloc; a failure is recorded (the binding throws it), the work skipped, nothing aborts.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 #include "nn.h"
@@ -77,6 +78,7 @@ static void dec_task(void *arg, int task, int tid) {
   const long ldk = (long)Hkv * D, base = (long)b * d->cap;
   const size_t np = ((size_t)Hq * (size_t)MC_MAX(n, 1) + 15) & ~(size_t)15;
   float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (np + (size_t)ldk + 16));
+  if (!P) return;
   float *row = P + np;
   float *o = d->part + (long)task * Hq * (D + 2), *m = o + (long)Hq * D, *l = m + Hq;
   const float *q = d->q + (long)b * Hq * D;
@@ -118,6 +120,7 @@ static void decode(dec_t *d, int B, float *out, float *lse) {
   const long per = (long)Hq * (D + 2);
   d->nsplit = nsplit;
   d->part = mc_scratch(MC_SCRATCH_B, sizeof(float) * (size_t)((long)B * nsplit * per));
+  if (!d->part) return;
   mc_parallel(B * nsplit, dec_task, d);
   for (int b = 0; b < B; b++) {
     const float *pb = d->part + (long)b * nsplit * per;
@@ -142,7 +145,7 @@ static void decode(dec_t *d, int B, float *out, float *lse) {
 
 /* ---- entry ---- */
 
-int mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const int8_t *v, const float *vs, int cap,
+void mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const int8_t *v, const float *vs, int cap,
                          float *out, float *lse, int B, int T, int S, int Hq, int Hkv, int D, int qoff, int causal,
                          float scale) {
   const mc_kv8_impl *impl = kv8_active();
@@ -151,14 +154,14 @@ int mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const
     dec_t d = {.k = impl, .q = q, .kc = k, .vc = v, .ks = ks, .vs = vs, .cap = cap, .n = visible1, .Hq = Hq,
                .Hkv = Hkv, .D = D, .scale = scale};
     decode(&d, B, out, lse);
-    return 0;
+    return;
   }
   /* prefill is GEMM-bound: dequantize the visible rows once, then the f32 path */
   const long ldk = (long)Hkv * D;
   const size_t n = (size_t)B * (size_t)S * (size_t)ldk;
-  float *kf = malloc(sizeof(float) * MC_MAX(n, (size_t)1)), *vf = malloc(sizeof(float) * MC_MAX(n, (size_t)1));
-  const int ok = kf && vf;
-  if (ok) {
+  float *kf = mc_kernel_alloc("attention_fwd_kv8", sizeof(float) * MC_MAX(n, (size_t)1));
+  float *vf = kf ? mc_kernel_alloc("attention_fwd_kv8", sizeof(float) * MC_MAX(n, (size_t)1)) : NULL;
+  if (kf && vf) {
     for (int b = 0; b < B; b++)
       for (int s = 0; s < S; s++) {
         const long src = (long)b * cap + s, dst = ((long)b * S + s) * ldk;
@@ -167,7 +170,6 @@ int mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const
       }
     mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
   }
-  free(kf);
-  free(vf);
-  return ok ? 0 : -1;
+  mc_kernel_free(kf);
+  mc_kernel_free(vf);
 }

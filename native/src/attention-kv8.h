@@ -34,8 +34,8 @@ void mc_kv8_quantize(const float *x, long rows, int D, int8_t *codes, float *sca
  * entries are `cap` positions apart (codes k/v [B, cap, Hkv, D], scales ks/vs [B, cap, Hkv]); out
  * [B, T, Hq, D], lse [B, Hq, T]. Query t sits at position qoff + t. T = 1 (decode) reads the int8 rows
  * directly, split over the pool by key ranges; T > 1 (prefill, GEMM-bound) dequantizes the S rows once
- * and runs mc_attention_fwd. Returns 0, or -1 when that f32 copy could not be allocated. */
-int mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const int8_t *v, const float *vs, int cap,
+ * and runs mc_attention_fwd. Out of memory: the failure is recorded (internal.h) and nothing written. */
+void mc_attention_fwd_kv8(const float *q, const int8_t *k, const float *ks, const int8_t *v, const float *vs, int cap,
                          float *out, float *lse, int B, int T, int S, int Hq, int Hkv, int D, int qoff, int causal,
                          float scale);
 

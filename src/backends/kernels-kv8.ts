@@ -52,8 +52,15 @@ export interface Kv8Kernels {
   ): void;
 }
 
-/** Whether a kernel object (the addon, the wasm kernels) carries the int8 KV cache family. */
+/**
+ * Whether a kernel object (the addon, the wasm kernels) carries the int8 KV cache family; a wasm
+ * module built before it says so through kv8Available.
+ */
 export function hasKv8Kernels(k: object | null | undefined): k is Kv8Kernels {
-  const p = k as Partial<Kv8Kernels> | null | undefined;
-  return typeof p?.kv8Quantize === 'function' && typeof p.attentionFwdKv8 === 'function';
+  const p = k as (Partial<Kv8Kernels> & { kv8Available?: () => boolean }) | null | undefined;
+  return (
+    typeof p?.kv8Quantize === 'function' &&
+    typeof p.attentionFwdKv8 === 'function' &&
+    (typeof p.kv8Available !== 'function' || p.kv8Available())
+  );
 }

@@ -5,11 +5,11 @@
  */
 import type { NnKernels } from '../kernels.js';
 import { intArgs, type Operand } from './wasm-gemm-kernels.js';
-import { WasmQuantKernels } from './wasm-quant-kernels.js';
+import { WasmKv8Kernels } from './wasm-kv8-kernels.js';
 
 export type { WasmFeatures, WasmIsa } from './wasm-gemm-kernels.js';
 
-export class WasmKernels extends WasmQuantKernels implements NnKernels {
+export class WasmKernels extends WasmKv8Kernels implements NnKernels {
   rmsnormFwd(
     x: Float32Array,
     xo: number,

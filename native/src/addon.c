@@ -387,6 +387,8 @@ napi_value mc_register_quant(napi_env env, napi_value exports);
 napi_value mc_register_kv8(napi_env env, napi_value exports);
 /* The row-exact multi-row GEMV's wrapper lives in addon-gemv-rows.c. */
 napi_value mc_register_gemv_rows(napi_env env, napi_value exports);
+/* The quantized-matrix repackers' wrappers live in addon-qrepack.c. */
+napi_value mc_register_qrepack(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   mc_init();
@@ -410,5 +412,6 @@ NAPI_MODULE_INIT() {
   if (!mc_register_quant(env, exports)) return NULL;
   if (!mc_register_kv8(env, exports)) return NULL;
   if (!mc_register_gemv_rows(env, exports)) return NULL;
+  if (!mc_register_qrepack(env, exports)) return NULL;
   return exports;
 }

@@ -12,7 +12,7 @@ import { ApiError } from './errors.js';
 import type { Delta, GenerationService, Usage } from './generation-service.js';
 import { chatImages, type ImageSupport } from './images.js';
 import type { PromptImage } from '../models/minicpmv-splice.js';
-import { JsonConstraint } from './json-constraint.js';
+import { JsonConstraint, schemaText } from './json-constraint.js';
 import type { ServerMetrics } from './metrics.js';
 import type { ChatRequest, CompletionRequest, Prompt, SamplingRequest } from './requests.js';
 
@@ -94,7 +94,11 @@ async function runChoice(
       {
         index,
         images,
-        constraint: r.json ? new JsonConstraint(service.tokenTexts, eos) : undefined,
+        constraint: !r.json
+          ? undefined
+          : r.jsonSchema
+            ? new JsonConstraint(service.tokenTexts, eos, schemaText(r.jsonSchema))
+            : new JsonConstraint(service.tokenTexts, eos),
         onToken: (id, logits) => {
           timing?.token();
           if (top === null || id === eos) return;

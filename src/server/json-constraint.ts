@@ -1,5 +1,6 @@
 /**
- * `response_format: {"type": "json_object"}`: constrained decoding that can only produce a JSON object.
+ * `response_format: {"type": "json_object"}` / `{"type": "json_schema"}`: constrained decoding that can
+ * only produce a JSON object (one that validates against the schema, json-schema.ts).
  * Each sampled token is checked against the JSON prefix recognizer (json-prefix.ts) and replaced by a
  * redraw when it does not fit (the scheduler's pick); once the object is complete the end-of-text token
  * is forced. A token's text is what it adds after an ordinary token (so SentencePiece's word-start
@@ -7,6 +8,8 @@
  */
 import type { Tokenizer } from '../tokenizer/index.js';
 import { feedText, isComplete, jsonStart, type JsonState } from './json-prefix.js';
+import type { SchemaNode } from './json-schema.js';
+import { feedSchemaText, schemaComplete, schemaStart, type SchemaState } from './json-schema-prefix.js';
 import type { TokenConstraint } from './scheduler.js';
 
 /** Stands for any non-ASCII character (valid inside strings only). */
@@ -48,17 +51,38 @@ export class TokenTexts {
   }
 }
 
-export class JsonConstraint implements TokenConstraint {
-  private state: JsonState = jsonStart(true);
-  private next: JsonState | null = null;
+/** A character-level recognizer of the texts a constraint allows (json-prefix.ts, json-schema-prefix.ts). */
+export interface TextRecognizer<S> {
+  start: S;
+  feedText(s: S, text: string): S | null;
+  complete(s: S): boolean;
+}
+
+/** Any JSON object (json_object). */
+export const jsonObjectText: TextRecognizer<JsonState> = {
+  start: jsonStart(true),
+  feedText,
+  complete: isComplete,
+};
+
+/** A JSON object that validates against a compiled schema (json_schema). */
+export function schemaText(root: SchemaNode): TextRecognizer<SchemaState> {
+  return { start: schemaStart(root), feedText: feedSchemaText, complete: schemaComplete };
+}
+
+export class JsonConstraint<S = JsonState> implements TokenConstraint {
+  private state: S;
 
   constructor(
     private readonly texts: TokenTexts,
     private readonly eos: number,
-  ) {}
+    private readonly text: TextRecognizer<S> = jsonObjectText as unknown as TextRecognizer<S>,
+  ) {
+    this.state = text.start;
+  }
 
   get complete(): boolean {
-    return isComplete(this.state);
+    return this.text.complete(this.state);
   }
 
   forced(): number | undefined {
@@ -68,15 +92,13 @@ export class JsonConstraint implements TokenConstraint {
   allow(id: number): boolean {
     if (id === this.eos) return this.complete;
     const t = this.texts.text(id);
-    if (!t) return false;
-    this.next = feedText(this.state, t);
-    return this.next !== null;
+    return !!t && this.text.feedText(this.state, t) !== null;
   }
 
   accept(id: number): void {
     if (id === this.eos) return;
     const t = this.texts.text(id);
-    const next = t ? feedText(this.state, t) : null;
+    const next = t ? this.text.feedText(this.state, t) : null;
     if (!next) throw new Error(`token ${id} does not continue the JSON text`);
     this.state = next;
   }

@@ -6,6 +6,7 @@
  */
 import type { ChatMessage } from '../tokenizer/index.js';
 import { ApiError } from './errors.js';
+import { compileSchema, SchemaError, type SchemaNode } from './json-schema.js';
 
 export interface SamplingRequest {
   maxTokens: number;
@@ -23,8 +24,10 @@ export interface SamplingRequest {
   n: number;
   /** Streaming: a last chunk with the usage (stream_options.include_usage). */
   includeUsage: boolean;
-  /** response_format json_object: constrained to a JSON object. */
+  /** response_format json_object / json_schema: constrained to a JSON object. */
   json: boolean;
+  /** response_format json_schema: the compiled schema the object must validate against. */
+  jsonSchema?: SchemaNode;
 }
 
 /** A prompt as text or as token ids. */
@@ -93,7 +96,7 @@ function sampling(b: Body, limits: RequestLimits, minTokens: number): SamplingRe
     stream: b.stream === true,
     n,
     includeUsage: streamOptions(b),
-    json: responseFormat(b),
+    ...responseFormat(b),
   };
 }
 
@@ -108,20 +111,29 @@ function streamOptions(b: Body): boolean {
   return inc === true;
 }
 
-function responseFormat(b: Body): boolean {
+function responseFormat(b: Body): { json: boolean; jsonSchema?: SchemaNode } {
   const f = b.response_format;
-  if (f === undefined || f === null) return false;
+  if (f === undefined || f === null) return { json: false };
   const type = (f as { type?: unknown }).type;
-  if (type === 'text') return false;
-  if (type === 'json_object') return true;
-  if (type === 'json_schema')
-    throw new ApiError(
-      'response_format json_schema is not supported; use {"type": "json_object"}',
-      400,
-      'response_format',
-    );
+  if (type === 'text') return { json: false };
+  if (type === 'json_object') return { json: true };
+  if (type === 'json_schema') {
+    const js = (f as { json_schema?: { schema?: unknown } }).json_schema;
+    if (!js || typeof js !== 'object' || js.schema === undefined)
+      throw new ApiError(
+        '"response_format" json_schema needs {"json_schema": {"name": ..., "schema": {...}}}',
+        400,
+        'response_format',
+      );
+    try {
+      return { json: true, jsonSchema: compileSchema(js.schema) };
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      throw new ApiError(`response_format json_schema: ${e.message}`, 400, 'response_format');
+    }
+  }
   throw new ApiError(
-    '"response_format" must be {"type": "text"} or {"type": "json_object"}',
+    '"response_format" must be {"type": "text"}, {"type": "json_object"} or {"type": "json_schema", ...}',
     400,
     'response_format',
   );

@@ -1,12 +1,16 @@
 """PyTorch eager peer for `npm run bench -- lora`: the same LoRA SFT step as ours, written in plain torch
 as PEFT computes it: frozen bf16 base linears, f32 A/B with result + lora_B(lora_A(dropout(x))) * alpha/r,
-AdamW on the adapters only. Prints one JSON line (median step time, tokens, peak RSS). Usage:
-lora-torch-step.py layers seq steps threads"""
+AdamW on the adapters only. With checkpoint 1 each decoder layer runs under torch.utils.checkpoint
+(non-reentrant, RNG state preserved: the same dropout masks are redrawn), as ours keeps only layer inputs.
+Prints one JSON line (median step time, tokens, peak RSS). Usage:
+lora-torch-step.py layers seq steps threads [checkpoint 0|1]"""
 import json, math, resource, sys, time
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 L, T, steps, threads = map(int, sys.argv[1:5])
+ckpt = len(sys.argv) > 5 and sys.argv[5] == "1"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 d, ff, V, hd = 2304, 5760, 122753, 64
@@ -49,18 +53,21 @@ def rope(x):
     x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
     return x * cos + torch.cat([-x2, x1], -1) * sin
 
+def layer(x, l):
+    h = rms(x, l['g1'])
+    q = rope(lin(h, l['q']).view(1, T, H, hd).transpose(1, 2))
+    k = rope(lin(h, l['k']).view(1, T, H, hd).transpose(1, 2))
+    v = lin(h, l['v']).view(1, T, H, hd).transpose(1, 2)
+    a = F.scaled_dot_product_attention(q, k, v, is_causal=True) if hasattr(F, 'scaled_dot_product_attention') else \
+        torch.softmax((q @ k.transpose(-1, -2)) / 8 + torch.full((T, T), float('-inf')).triu(1), -1) @ v
+    x = x + lin(a.transpose(1, 2).reshape(1, T, d), l['o']) * (1.4 / math.sqrt(L))
+    h = rms(x, l['g2'])
+    return x + lin(F.silu(lin(h, l['gate'])) * lin(h, l['up']), l['down']) * (1.4 / math.sqrt(L))
+
 def step(ids):
     x = F.embedding(ids, emb).float() * 12
     for l in layers:
-        h = rms(x, l['g1'])
-        q = rope(lin(h, l['q']).view(1, T, H, hd).transpose(1, 2))
-        k = rope(lin(h, l['k']).view(1, T, H, hd).transpose(1, 2))
-        v = lin(h, l['v']).view(1, T, H, hd).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True) if hasattr(F, 'scaled_dot_product_attention') else \
-            torch.softmax((q @ k.transpose(-1, -2)) / 8 + torch.full((T, T), float('-inf')).triu(1), -1) @ v
-        x = x + lin(a.transpose(1, 2).reshape(1, T, d), l['o']) * (1.4 / math.sqrt(L))
-        h = rms(x, l['g2'])
-        x = x + lin(F.silu(lin(h, l['gate'])) * lin(h, l['up']), l['down']) * (1.4 / math.sqrt(L))
+        x = checkpoint(layer, x, l, use_reentrant=False) if ckpt else layer(x, l)
     logits = F.linear((rms(x, gf) / (d / 256)).to(bf), emb).float()
     loss = F.cross_entropy(logits[0, :-1], ids[0, 1:])
     loss.backward()

@@ -1,18 +1,21 @@
 /**
- * `npm run bench -- lora [--quick] [--layers N] [--seq T]`: one LoRA SFT step (forward, backward, AdamW on
- * the adapters) on a MiniCPM-2B-wide model (d 2304, ff 5760, vocab 122753, 40 layers) whose frozen base
- * is held in bf16, LoRA r 16 / alpha 32 / dropout 0.05 on all seven projections, batch 1 × 512 tokens.
- * Reports peak RSS (target ≤ 8 GB) and tokens/s against a plain-PyTorch eager LoRA step on the same
- * shapes in the same run (bench/lora-torch-step.py; target ≥ 1.2×). Writes bench/results/lora.json.
- * The same step on a W4 base (every projection int4 per 32, target ≤ 5 GB). Each of ours runs in its own
- * process, so that each peak RSS is its own. --quick: 4 layers and 128 tokens, to check that it runs.
+ * `npm run bench -- lora [--quick] [--layers N] [--seq T] [--steps S] [--no-checkpoint-layers]
+ * [--peer-plain]`: one LoRA SFT step (forward, backward, AdamW on the adapters) on a MiniCPM-2B-wide model
+ * (d 2304, ff 5760, vocab 122753, all 40 layers) whose frozen base is held in bf16, LoRA r 16 / alpha 32 /
+ * dropout 0.05 on all seven projections, batch 1 × 512 tokens, decoder layers checkpointed (as `sft --lora`
+ * runs by default). Reports peak RSS (target ≤ 8 GB) and tokens/s against a plain-PyTorch eager LoRA step
+ * on the same shapes in the same run (bench/lora-torch-step.py, bf16 base, every layer under
+ * torch.utils.checkpoint like ours; --peer-plain adds the peer keeping all activations, ~12 GB at full
+ * size; target ≥ 1.2×). Writes bench/results/lora.json. The same step on a W4 base (every projection int4
+ * per 32, target ≤ 5 GB). Each of ours runs in its own process, so that each peak RSS is its own; the
+ * median of S timed steps after one warm-up. --quick: 4 layers and 128 tokens, to check that it runs.
  */
 import { spawnSync } from 'node:child_process';
 import { argv, execArgv, execPath } from 'node:process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initLora } from '../src/align/lora.js';
+import { initLora, useLayerCheckpoints } from '../src/align/lora.js';
 import { loraAdamW } from '../src/align/lora-checkpoint.js';
 import { nativeBackend } from '../src/backends/index.js';
 import { MiniCPM, parameterShapes } from '../src/models/minicpm.js';
@@ -82,9 +85,10 @@ interface Measured {
   loss: number;
 }
 
-function oursStep(L: number, T: number, steps: number, w4: boolean): Measured {
+function oursStep(L: number, T: number, steps: number, w4: boolean, ck: boolean): Measured {
   const model = baseModel(L, w4);
   const lora = initLora(model, { ...LORA, targets: TARGETS, rslora: false }, 0);
+  useLayerCheckpoints(model, ck, lora);
   const opt = loraAdamW(lora, { betas: [0.9, 0.95], eps: 1e-8, weightDecay: 0, clip: 1 });
   const rng = new Rng(1);
   const ids = Tensor.from(
@@ -118,10 +122,12 @@ function peerStep(
   T: number,
   steps: number,
   threads: number,
+  ck: boolean,
 ): { tps: number; rssGb: number } | string {
   if (!existsSync(PY) || spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0)
     return 'python3-torch is not installed (apt-get install python3-torch)';
-  const r = spawnSync(PY, [join(here, 'lora-torch-step.py'), ...[L, T, steps, threads].map(String)], {
+  const args = [L, T, steps, threads, ck ? 1 : 0].map(String);
+  const r = spawnSync(PY, [join(here, 'lora-torch-step.py'), ...args], {
     encoding: 'utf8',
     env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
   });
@@ -135,7 +141,7 @@ function peerStep(
 }
 
 /** One of our steps in a child process (its own peak RSS): `--only bf16|w4` prints its JSON line. */
-function oursChild(base: 'bf16' | 'w4', L: number, T: number, steps: number): Measured {
+function oursChild(base: 'bf16' | 'w4', L: number, T: number, steps: number, ck: boolean): Measured {
   const r = spawnSync(
     execPath,
     [
@@ -150,6 +156,7 @@ function oursChild(base: 'bf16' | 'w4', L: number, T: number, steps: number): Me
       String(T),
       '--steps',
       String(steps),
+      ...(ck ? [] : ['--no-checkpoint-layers']),
     ],
     { encoding: 'utf8', maxBuffer: 1 << 26 },
   );
@@ -162,30 +169,35 @@ export default function main(args: string[]): void {
   const L = flag(args, '--layers', quick ? 4 : 40);
   const T = flag(args, '--seq', quick ? 128 : 512);
   const steps = flag(args, '--steps', quick ? 1 : 2);
+  const ck = !args.includes('--no-checkpoint-layers');
   const backend = nativeBackend();
   if (!backend) throw new Error('the native backend is not built: run `npm run build-native`');
   setBackend(backend);
   if (args.includes('--only')) {
-    console.log(JSON.stringify(oursStep(L, T, steps, args[args.indexOf('--only') + 1] === 'w4')));
+    const w4 = args[args.indexOf('--only') + 1] === 'w4';
+    console.log(JSON.stringify(oursStep(L, T, steps, w4, ck)));
     return;
   }
-  const peer = peerStep(L, T, steps, 2);
   const full = L === 40 && T === 512;
-  const rows = (['bf16', 'w4'] as const).map((base) => {
-    const ours = oursChild(base, L, T, steps);
-    return {
-      name: `LoRA r16 SFT step, minicpm-2b width, L${L} T${T} B1, ${base} base`,
+  const peers = [ck, ...(args.includes('--peer-plain') && ck ? [false] : [])].map((pck) => ({
+    what: `pytorch eager LoRA, bf16 base${pck ? ', layers under torch.utils.checkpoint' : ', all activations kept'}`,
+    got: peerStep(L, T, steps, 2, pck),
+  }));
+  const ours = (['bf16', 'w4'] as const).map((base) => ({ base, m: oursChild(base, L, T, steps, ck) }));
+  const rows = ours.flatMap(({ base, m }) =>
+    peers.map(({ what, got }) => ({
+      name: `LoRA r16 SFT step, minicpm-2b width, L${L} T${T} B1, ${base} base${ck ? ', layers checkpointed' : ''}`,
       unit: 'tokens/s',
-      ours: ours.tps,
-      ours_peak_rss_gb: ours.rssGb,
+      ours: m.tps,
+      ours_peak_rss_gb: m.rssGb,
       rss_target_gb: full ? (base === 'bf16' ? 8 : 5) : null,
-      peer: typeof peer === 'string' ? `pytorch eager (missing: ${peer})` : 'pytorch eager LoRA, bf16 base',
-      peer_value: typeof peer === 'string' ? null : peer.tps,
-      peer_peak_rss_gb: typeof peer === 'string' ? null : peer.rssGb,
-      ratio: typeof peer === 'string' ? null : ours.tps / peer.tps,
-      loss: ours.loss,
-    };
-  });
+      peer: typeof got === 'string' ? `${what} (missing: ${got})` : what,
+      peer_value: typeof got === 'string' ? null : got.tps,
+      peer_peak_rss_gb: typeof got === 'string' ? null : got.rssGb,
+      ratio: typeof got === 'string' ? null : m.tps / got.tps,
+      loss: m.loss,
+    })),
+  );
   console.table(rows);
   mkdirSync(join(here, 'results'), { recursive: true });
   writeFileSync(join(here, 'results', 'lora.json'), JSON.stringify({ rows }, null, 1) + '\n');

@@ -2,6 +2,7 @@
  * MiniCPM (SPEC.md §1): a Llama-style decoder with pre-RMSNorm, rotate-half RoPE, SwiGLU, GQA and a
  * tied head, plus three μP multipliers. Parameters keep their Hugging Face names verbatim.
  */
+import { chunkedHeadLoss, headBlockRows } from '../nn/chunked-head-loss.js';
 import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
 import { normal } from '../nn/init.js';
 import {
@@ -10,6 +11,7 @@ import {
   checkpoint,
   crossEntropy,
   embedding,
+  isGradEnabled,
   linear,
   linears,
   mulScalar,
@@ -270,8 +272,22 @@ export class MiniCPM {
 
   /** Mean next-token cross-entropy; targets [B, T] i32 with −100 ignored. */
   loss(ids: Tensor, targets: Tensor): Tensor {
-    const logits = this.forward(ids);
     const V = this.config.vocabSize;
+    const c = this.config;
+    const head = this.params.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    // A frozen head over many logits (LoRA on a real vocabulary): a block of rows at a time.
+    if (isGradEnabled() && !this.probe && ids.size * V > 2 ** 24 && !head?.requiresGrad) {
+      const h = this.hidden(ids);
+      if (h.requiresGrad)
+        return chunkedHeadLoss(
+          reshape(h, [-1, c.hiddenSize]),
+          reshape(targets, [-1]),
+          (rows) => this.logitsFromHidden(rows),
+          headBlockRows(V),
+        );
+      return crossEntropy(reshape(this.logitsFromHidden(h), [-1, V]), reshape(targets, [-1]));
+    }
+    const logits = this.forward(ids);
     return crossEntropy(reshape(logits, [-1, V]), reshape(targets, [-1]));
   }
 }

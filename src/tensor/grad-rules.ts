@@ -97,6 +97,7 @@ const rules: GradTable = {
   matmul: (n, dy) => matmulGrads(n.inputs[0], n.inputs[1], dy, n.attrs.transA, n.attrs.transB),
   frozenLinear: (n, dy) => [n.attrs.inputGrad(dy)],
   checkpoint: (n, dy) => [n.attrs.inputGrad(dy)],
+  precomputedGrad: (n, dy) => [n.attrs.inputGrad(dy)],
   reshape: (n, dy) => [reshape(dy, n.inputs[0].shape)],
   permute: (n, dy) => {
     const inverse = new Array<number>(n.attrs.dims.length);

@@ -51,6 +51,8 @@ export interface OpAttrs {
   frozenLinear: { inputGrad: (dy: Tensor) => Tensor };
   /** A segment run again during backward (checkpoint.ts): `inputGrad` recomputes it and gives d(input). */
   checkpoint: { inputGrad: (dy: Tensor) => Tensor | null };
+  /** A scalar whose input gradient the forward already computed for dy = 1 (nn/chunked-head-loss.ts). */
+  precomputedGrad: { inputGrad: (dy: Tensor) => Tensor };
 }
 
 export type OpName = keyof OpAttrs;

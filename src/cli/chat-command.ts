@@ -1,19 +1,29 @@
 /**
  * `minicpm chat`: an interactive terminal chat over a model folder (in process, through the same
  * service as `minicpm serve`) or over any OpenAI-compatible server (`--endpoint`). Answers stream as
- * they are generated; the conversation is kept as history. Commands: /reset, /system TEXT, /help,
- * /exit. A line ending in a backslash continues on the next line. Ctrl-C stops the answer being
+ * they are generated; the conversation is kept as history. Commands: /reset, /system TEXT, /image
+ * FILE (MiniCPM-V: the next message shows the model that image; --image FILE for the first), /help,
+ * /exit. An image goes first in its message, then a newline and the text (MiniCPM-V 1.0's chat). A line ending in a backslash continues on the next line. Ctrl-C stops the answer being
  * written (the partial answer stays in the history) and never the program; Ctrl-D quits.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Command } from 'commander';
+import { decodeImage } from '../image/index.js';
+import type { MiniCPM } from '../models/minicpm.js';
+import type { MiniCPMV } from '../models/minicpmv.js';
+import { loadMiniCPMV } from '../models/minicpmv-load.js';
 import { loadAnyModel } from '../quant/index.js';
+import { encodeImages, imageChatPrompt } from '../server/images.js';
+import { IMAGE_PART_MARKER } from '../server/requests.js';
+import type { Tensor } from '../tensor/index.js';
 import type { SamplingRequest } from '../server/requests.js';
 import { GenerationService } from '../server/generation-service.js';
 import type { ChatMessage } from '../tokenizer/index.js';
 import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
+import { isVisionFolder } from './vision-inference.js';
 
 export class ChatError extends Error {
   constructor(message: string) {
@@ -34,32 +44,73 @@ interface ChatOptions {
   temperature: string;
   topP: string;
   seed?: string;
+  image?: string[];
 }
 
-/** Streams an answer's text pieces to `onText`; resolves with the number of tokens generated. */
-type Answer = (messages: ChatMessage[], onText: (t: string) => void, signal: AbortSignal) => Promise<number>;
+/**
+ * Streams an answer's text pieces to `onText`; resolves with the number of tokens generated. `images`
+ * are the files of the conversation's image markers, in order.
+ */
+export type Answer = (
+  messages: ChatMessage[],
+  onText: (t: string) => void,
+  signal: AbortSignal,
+  images: readonly string[],
+) => Promise<number>;
 
-function localAnswer(service: GenerationService, sampling: SamplingRequest): Answer {
-  return async (messages, onText, signal) => {
-    const usage = await service.complete(
-      service.chatPrompt(messages),
-      sampling,
-      (d) => onText(d.text),
-      signal,
-    );
+/** In process; with a MiniCPM-V each image file is decoded and encoded once for the whole chat. */
+export function localAnswer(service: GenerationService, sampling: SamplingRequest, vlm?: MiniCPMV): Answer {
+  const encoded = new Map<string, Tensor>();
+  return async (messages, onText, signal, images) => {
+    if (images.length && !vlm)
+      throw new ChatError('this model takes no images: chat with a MiniCPM-V folder');
+    let prompt = service.chatPrompt(messages);
+    let spliced;
+    if (vlm) {
+      const { prompt: ids, starts } = imageChatPrompt(vlm, service.tok, messages, images.length);
+      for (const file of images)
+        if (!encoded.has(file)) {
+          const [t] = encodeImages(vlm, [await decodeImage(fs.readFileSync(file), { what: file })]);
+          encoded.set(file, t);
+        }
+      prompt = ids;
+      spliced = images.map((f, i) => ({ start: starts[i], tokens: encoded.get(f)! }));
+    }
+    const usage = await service.complete(prompt, sampling, (d) => onText(d.text), signal, {
+      images: spliced,
+    });
     return usage.completionTokens;
   };
 }
 
+const MEDIA: Record<string, string> = { '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp', '.gif': 'gif' };
+
+/** A message with image markers as OpenAI content parts (the files inline as data: URLs). */
+function contentParts(content: string, files: string[]): string | object[] {
+  if (!content.includes(IMAGE_PART_MARKER)) return content;
+  const parts: object[] = [];
+  content.split(IMAGE_PART_MARKER).forEach((text, i) => {
+    if (i > 0) {
+      const file = files.shift()!;
+      const type = MEDIA[path.extname(file).toLowerCase()] ?? 'png';
+      const url = `data:image/${type};base64,${fs.readFileSync(file).toString('base64')}`;
+      parts.push({ type: 'image_url', image_url: { url } });
+    }
+    if (text) parts.push({ type: 'text', text });
+  });
+  return parts;
+}
+
 /** Server-sent events of an OpenAI-compatible /v1/chat/completions. */
-function endpointAnswer(
+export function endpointAnswer(
   base: string,
   apiKey: string | undefined,
   model: string,
   sampling: SamplingRequest,
 ): Answer {
   const url = `${base.replace(/\/+$/, '')}/chat/completions`;
-  return async (messages, onText, signal) => {
+  return async (messages, onText, signal, images) => {
+    const files = [...images];
     const res = await fetch(url, {
       method: 'POST',
       signal,
@@ -69,7 +120,7 @@ function endpointAnswer(
       },
       body: JSON.stringify({
         model,
-        messages,
+        messages: messages.map((m) => ({ role: m.role, content: contentParts(m.content, files) })),
         stream: true,
         stream_options: { include_usage: true },
         max_tokens: sampling.maxTokens,
@@ -108,17 +159,22 @@ function endpointAnswer(
   };
 }
 
-const HELP = 'commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit';
+const HELP =
+  'commands: /reset (forget the conversation), /system TEXT (set the system prompt), /image FILE (show the next message an image), /exit';
 
 /** The read-answer loop over a terminal (or any stream pair). */
 export async function chatLoop(
   answer: Answer,
   io: { input: NodeJS.ReadableStream; output: NodeJS.WritableStream },
   system?: string,
+  firstImages: readonly string[] = [],
 ): Promise<void> {
   const rl = readline.createInterface({ input: io.input, output: io.output, terminal: true, prompt: '> ' });
   const say = (s: string) => void io.output.write(s);
   let history: ChatMessage[] = [];
+  // the files of the history's image markers, and those waiting for the next message
+  let images: string[] = [];
+  let attach = [...firstImages];
   let systemPrompt = system;
   let pending: string[] = [];
   let answering: AbortController | null = null;
@@ -147,14 +203,29 @@ export async function chatLoop(
     if (cmd === '/help' || cmd === '') say(cmd ? `${HELP}\n` : '');
     else if (cmd === '/reset') {
       history = [];
+      images = [];
       say('(conversation cleared)\n');
+    } else if (cmd === '/image' || cmd.startsWith('/image ')) {
+      const file = cmd.slice('/image'.length).trim();
+      if (!file) say('usage: /image FILE\n');
+      else if (!fs.existsSync(file)) say(`(no such file: ${file})\n`);
+      else {
+        attach.push(file);
+        say(`(${file} goes with your next message)\n`);
+      }
     } else if (cmd.startsWith('/system')) {
       systemPrompt = cmd.slice('/system'.length).trim() || undefined;
       history = [];
+      images = [];
       say(systemPrompt ? '(system prompt set; conversation cleared)\n' : '(system prompt removed)\n');
     } else if (cmd.startsWith('/')) say(`unknown command ${cmd.split(/\s/)[0]}; ${HELP}\n`);
     else {
-      history.push({ role: 'user', content: text });
+      history.push({
+        role: 'user',
+        content: IMAGE_PART_MARKER.repeat(attach.length) + (attach.length ? '\n' : '') + text,
+      });
+      images = [...images, ...attach];
+      attach = [];
       const messages: ChatMessage[] = systemPrompt
         ? [{ role: 'system', content: systemPrompt }, ...history]
         : history;
@@ -162,7 +233,7 @@ export async function chatLoop(
       let reply = '';
       const start = performance.now();
       try {
-        const tokens = await answer(messages, (t) => say(((reply += t), t)), answering.signal);
+        const tokens = await answer(messages, (t) => say(((reply += t), t)), answering.signal, images);
         const secs = (performance.now() - start) / 1000;
         say(
           `\n[${answering.signal.aborted ? 'stopped, ' : ''}${tokens} tokens, ${(tokens / secs).toFixed(1)} tokens/s]\n`,
@@ -193,6 +264,10 @@ export function registerChatCommand(program: Command): void {
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0.7')
     .option('--top-p <p>', 'nucleus sampling', '0.9')
     .option('--seed <n>', 'random seed')
+    .option(
+      '--image <file...>',
+      'MiniCPM-V: images shown with the first message (/image FILE for later ones)',
+    )
     .action(async (o: ChatOptions) => {
       if (!o.model === !o.endpoint) throw new ChatError('give either --model DIR or --endpoint URL');
       const num = (flag: string, v: string) => {
@@ -213,15 +288,20 @@ export function registerChatCommand(program: Command): void {
       };
       let answer: Answer;
       let service: GenerationService | null = null;
+      for (const f of o.image ?? []) if (!fs.existsSync(f)) throw new ChatError(`image ${f} does not exist`);
       if (o.model) {
-        const model = await loadAnyModel(o.model, { weightDtype: o.dtype === 'bf16' ? 'bf16' : 'f32' });
+        const weightDtype = o.dtype === 'bf16' ? 'bf16' : 'f32';
+        const vlm = (await isVisionFolder(o.model))
+          ? await loadMiniCPMV(o.model, { weightDtype })
+          : undefined;
+        const model: MiniCPM = vlm ? vlm.llm : await loadAnyModel(o.model, { weightDtype });
         const loaded = loadModelTokenizer(o.model);
         service = new GenerationService(model, loaded.tokenizer, path.basename(o.model), {
           chatTemplate: loaded.chatTemplate,
           kvDtype: kvCacheOption(o.kvCache),
           parallel: 1,
         });
-        answer = localAnswer(service, sampling);
+        answer = localAnswer(service, sampling, vlm);
       } else
         answer = endpointAnswer(
           o.endpoint!,
@@ -229,7 +309,7 @@ export function registerChatCommand(program: Command): void {
           o.modelName ?? 'default',
           sampling,
         );
-      await chatLoop(answer, { input: process.stdin, output: process.stdout }, o.system);
+      await chatLoop(answer, { input: process.stdin, output: process.stdout }, o.system, o.image);
       await service?.close();
     });
 }

@@ -11,8 +11,8 @@ import { renderImageChat } from '../align/vlm-examples.js';
 import { decodeImage, ImageError, parseImageUrl, type RgbImage } from '../image/index.js';
 import type { MiniCPMV } from '../models/minicpmv.js';
 import { imageSpans, ImageSpanError, type PromptImage } from '../models/minicpmv-splice.js';
-import { noGrad } from '../tensor/index.js';
-import type { Tokenizer } from '../tokenizer/index.js';
+import { noGrad, type Tensor } from '../tensor/index.js';
+import type { ChatMessage, Tokenizer } from '../tokenizer/index.js';
 import { AlignError } from '../align/errors.js';
 import { ApiError } from './errors.js';
 import { IMAGE_PART_MARKER, type ChatRequest } from './requests.js';
@@ -80,35 +80,54 @@ export async function decodeRequestImages(s: ImageSupport, urls: readonly string
 }
 
 /**
- * The prompt ids of a chat request on a MiniCPM-V server and its images' tokens (each image's tower
- * and resampler run once, whatever `n` is).
+ * MiniCPM-V 1.0's chat prompt for `messages` whose user turns hold `count` image markers, and the
+ * position of each image span's first placeholder (400 when the markers and the images disagree).
  */
-export async function chatImages(s: ImageSupport, tok: Tokenizer, r: ChatRequest): Promise<ChatImages> {
-  const markers = r.messages.reduce((k, m) => k + m.content.split(IMAGE_PART_MARKER).length - 1, 0);
-  if (markers !== r.images.length)
+export function imageChatPrompt(
+  model: MiniCPMV,
+  tok: Tokenizer,
+  messages: readonly ChatMessage[],
+  count: number,
+): { prompt: number[]; starts: number[] } {
+  const markers = messages.reduce((k, m) => k + m.content.split(IMAGE_PART_MARKER).length - 1, 0);
+  if (markers !== count)
     throw bad(
-      `the text holds ${markers - r.images.length} literal ${IMAGE_PART_MARKER} marker(s) beyond the image parts: ` +
+      `the text holds ${markers - count} literal ${IMAGE_PART_MARKER} marker(s) beyond the images: ` +
         'send images as image_url content parts and leave that marker out of the text',
     );
-  const Q = s.model.config.queryNum;
+  const Q = model.config.queryNum;
   let prompt: number[];
   try {
-    prompt = renderImageChat(tok, r.messages, Q, { addGenerationPrompt: true }).ids;
+    prompt = renderImageChat(tok, [...messages], Q, { addGenerationPrompt: true }).ids;
   } catch (e) {
     if (e instanceof AlignError) throw bad(e.message);
     throw e;
   }
   const starts = imageSpans(prompt, Q);
-  if (starts.length !== r.images.length)
-    throw new ImageSpanError(`rendered ${starts.length} image spans for ${r.images.length} images`);
-  const decoded = await decodeRequestImages(s, r.images);
-  const images: PromptImage[] = [];
+  if (starts.length !== count)
+    throw new ImageSpanError(`rendered ${starts.length} image spans for ${count} images`);
+  return { prompt, starts };
+}
+
+/** Each image's tokens [1, query_num, E] (the tower and the resampler run once per image). */
+export function encodeImages(model: MiniCPMV, images: readonly RgbImage[]): Tensor[] {
+  const out: Tensor[] = [];
   try {
-    for (const [i, img] of decoded.entries())
-      images.push({ start: starts[i], tokens: noGrad(() => s.model.encodeImage(img)).keep() });
+    for (const img of images) out.push(noGrad(() => model.encodeImage(img)).keep());
   } catch (e) {
-    images.forEach((im) => im.tokens.dispose());
+    out.forEach((t) => t.dispose());
     throw e;
   }
-  return { prompt, images, dispose: () => images.forEach((im) => im.tokens.dispose()) };
+  return out;
+}
+
+/**
+ * The prompt ids of a chat request on a MiniCPM-V server and its images' tokens (each image's tower
+ * and resampler run once, whatever `n` is).
+ */
+export async function chatImages(s: ImageSupport, tok: Tokenizer, r: ChatRequest): Promise<ChatImages> {
+  const { prompt, starts } = imageChatPrompt(s.model, tok, r.messages, r.images.length);
+  const tokens = encodeImages(s.model, await decodeRequestImages(s, r.images));
+  const images = tokens.map((t, i): PromptImage => ({ start: starts[i], tokens: t }));
+  return { prompt, images, dispose: () => tokens.forEach((t) => t.dispose()) };
 }

@@ -49,7 +49,8 @@ export type NativeKernels = GemmKernels & {
   testAllocLimit(bytes: number): void;
 };
 
-const ADDON = join('build', 'Release', 'minicpm_native.node');
+// a literal, not join(): the browser page bundles this module (via quant.ts) with node:path stubbed
+const ADDON = 'build/Release/minicpm_native.node';
 
 /** The package root holds build/: walk up from this file (src/backends or dist/src/backends). */
 function findAddon(): string | null {
@@ -80,9 +81,10 @@ function warnOnce(detail: string): void {
 
 /**
  * Loads the addon once. Returns null (with one warning per process) when it is not built or does
- * not load, and null silently when MINICPM_BACKEND=ref asks for the reference backend.
+ * not load, and null silently when MINICPM_BACKEND=ref asks for the reference backend or in a browser.
  */
 export function loadNativeKernels(): NativeKernels | null {
+  if (typeof process === 'undefined') return null; // a browser (the page's engine worker): no addon
   if (process.env.MINICPM_BACKEND === 'ref') return null;
   if (cached !== undefined) return cached;
   const path = findAddon();

@@ -1,13 +1,13 @@
 /**
- * `minicpm web --model DIR [--port P]`: serves the browser chat page and a model folder on 127.0.0.1,
- * with the COOP/COEP headers that make the page cross-origin isolated (shared memory, so the wasm
- * kernels run on several threads). The model is served under a path derived from its files' names,
+ * `minicpm web --model DIR|FILE.gguf [--port P]`: serves the browser chat page and a model (folder or
+ * GGUF file) on 127.0.0.1, with the COOP/COEP headers that make the page cross-origin isolated (shared
+ * memory, so the wasm kernels run on several threads). The model is served under a path derived from its files' names,
  * sizes and times, so a browser's cached copy of another model at the same address is never reused.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { findWasmModule, WASM_ST_MODULE_PATH } from '../backends/wasm/wasm-node.js';
@@ -56,11 +56,13 @@ async function pageDir(root: string): Promise<string> {
   return shipped;
 }
 
-/** Regular files directly in the model folder, by name. */
+/** Regular files directly in the model folder, by name; a GGUF file is served alone. */
 function modelFiles(dir: string): Map<string, number> {
+  if (existsSync(dir) && statSync(dir).isFile() && dir.toLowerCase().endsWith('.gguf'))
+    return new Map([[basename(dir), statSync(dir).size]]);
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new WebCommandError(
-      `--model ${dir} is not a folder: pass a MiniCPM model folder (config.json, weights, tokenizer)`,
+      `--model ${dir} is neither a folder nor a .gguf file: pass a MiniCPM model folder (config.json, weights, tokenizer) or a GGUF file`,
     );
   if (!existsSync(join(dir, 'config.json')))
     throw new WebCommandError(`${dir} has no config.json: pass a MiniCPM model folder`);
@@ -88,10 +90,12 @@ export async function startWebServer(o: WebServerOptions): Promise<{ server: Ser
   const wasmSt = findWasmModule(WASM_ST_MODULE_PATH);
   if (!wasm || !wasmSt)
     throw new WebCommandError('native/wasm/minicpm-kernels*.wasm are missing: reinstall minicpm');
-  const modelDir = resolve(o.model);
-  const files = modelFiles(modelDir);
+  const modelPath = resolve(o.model);
+  const files = modelFiles(modelPath);
+  const gguf = statSync(modelPath).isFile() ? basename(modelPath) : null;
+  const modelDir = gguf ? dirname(modelPath) : modelPath;
   const id = createHash('sha256')
-    .update(modelDir)
+    .update(modelPath)
     .update(JSON.stringify([...files].map(([f, size]) => [f, size, statSync(join(modelDir, f)).mtimeMs])))
     .digest('hex')
     .slice(0, 16);
@@ -117,7 +121,12 @@ export async function startWebServer(o: WebServerOptions): Promise<{ server: Ser
       res.writeHead(405).end();
     } else if (path === '/api/info') {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-      res.end(JSON.stringify({ modelUrl: modelPrefix, threads: o.threads }));
+      res.end(
+        JSON.stringify({
+          modelUrl: modelPrefix + (gguf ? encodeURIComponent(gguf) : ''),
+          threads: o.threads,
+        }),
+      );
     } else if (path === '/minicpm-kernels.wasm') {
       send(wasm, 'no-cache');
     } else if (path === '/minicpm-kernels-st.wasm') {
@@ -150,7 +159,10 @@ export function registerWebCommand(program: Command): void {
     .description(
       'serve the browser chat page and a model on 127.0.0.1 (WebAssembly kernels, threads via COOP/COEP)',
     )
-    .requiredOption('--model <dir>', 'model folder (config.json, safetensors f32/bf16, tokenizer)')
+    .requiredOption(
+      '--model <path>',
+      'model folder (config.json, safetensors f32/bf16 or GPTQ W4/W8, tokenizer) or GGUF file',
+    )
     .option('--port <n>', 'port', '8090')
     .option('--threads <n>', 'kernel threads in the page (the page may change it)', '2')
     .action(async (opts: { model: string; port: string; threads: string }) => {

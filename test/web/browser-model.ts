@@ -1,18 +1,23 @@
 /**
  * A small MiniCPM folder for the browser tests and benchmarks: random weights (seeded) with a real
  * SentencePiece tokenizer (test/fixtures/tokenizer/tiny-nfkc.model, 1,200 pieces), written by saveModel
- * exactly as `minicpm` writes checkpoints.
+ * exactly as `minicpm` writes checkpoints; its GGUF exports and GPTQ quantizations; the Chromium set-up.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { castFloat } from '../../src/io/dtypes.js';
-import { openWeights } from '../../src/io/hf-folder.js';
+import { openWeights, readConfig } from '../../src/io/hf-folder.js';
 import { writeShardedSafetensors } from '../../src/io/sharded.js';
 import { configFromHF } from '../../src/models/config.js';
-import { saveModel } from '../../src/models/load.js';
+import { exportFolderToGguf } from '../../src/models/gguf-export.js';
+import { loadModel, saveModel } from '../../src/models/load.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
+import { saveQuantizedModel } from '../../src/quant/gptq-folder.js';
+import { quantizeModel } from '../../src/quant/quantize-model.js';
 import { Rng } from '../../src/tensor/index.js';
+import { ggufVocabFromTokenizer } from '../../src/tokenizer/gguf-export.js';
+import { loadTokenizer } from '../../src/tokenizer/index.js';
 
 export const TINY_TOKENIZER = resolve(import.meta.dirname, '../fixtures/tokenizer/tiny-nfkc.model');
 
@@ -61,5 +66,45 @@ export async function bf16Sharded(dir: string, shards: number): Promise<string> 
   const total = records.reduce((s, r) => s + r.data.byteLength, 0);
   const { files } = await writeShardedSafetensors(out, records, { maxShardBytes: Math.ceil(total / shards) });
   if (files.length < 2) throw new Error(`expected several shards, got ${files.join(', ')}`);
+  return out;
+}
+
+/** Debian's Chromium (CHROMIUM_PATH overrides) and the flags the browser tests launch it with. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** The folder exported as a GGUF file of `dtype` with its SentencePiece vocabulary embedded. */
+export async function ggufOf(dir: string, dtype: 'q4_0' | 'q8_0' | 'f16' | 'bf16' | 'f32'): Promise<string> {
+  const out = join(mkdtempSync(join(tmpdir(), 'minicpm-web-gguf-')), `model-${dtype}.gguf`);
+  const { tokenizer, chatTemplate } = loadTokenizer(dir);
+  const config = configFromHF(await readConfig(dir));
+  await exportFolderToGguf(dir, out, {
+    dtype,
+    tokenizer: ggufVocabFromTokenizer(tokenizer, config.vocabSize, { chatTemplate }),
+  });
+  return out;
+}
+
+/** The folder quantized by GPTQ to `bits` (group size 32, act-order) on a few random sequences. */
+export async function gptqOf(dir: string, bits: 4 | 8): Promise<string> {
+  const out = join(mkdtempSync(join(tmpdir(), 'minicpm-web-gptq-')), 'model');
+  const model = await loadModel(dir);
+  const rng = new Rng(11);
+  const V = model.config.vocabSize;
+  const seqs = Array.from({ length: 4 }, () =>
+    Array.from({ length: 32 }, () => Math.floor(rng.uniform() * V)),
+  );
+  await saveQuantizedModel(out, quantizeModel(model, seqs, { bits, groupSize: 32, actOrder: true }), {
+    tokenizerFrom: dir,
+  });
   return out;
 }

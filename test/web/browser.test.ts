@@ -18,19 +18,8 @@ import { startWebServer } from '../../src/cli/web-command.js';
 import { generateAll } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/models/load.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
-import { bf16Sharded, makeBrowserModel } from './browser-model.js';
+import { bf16Sharded, CHROMIUM, CHROMIUM_ARGS, makeBrowserModel } from './browser-model.js';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const have = existsSync(CHROMIUM);
 if (!have)
   console.warn(

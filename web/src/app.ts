@@ -1,6 +1,6 @@
 /**
- * The chat page: loads a model in the engine worker (by URL or picked folder), shows load progress,
- * streams answers with tokens/s, and works with the keyboard alone (Enter sends, Escape stops).
+ * The chat page: loads a model in the engine worker (by URL, picked folder or picked GGUF file), shows
+ * load progress, streams answers with tokens/s, and works with the keyboard alone (Enter sends, Escape stops).
  * `window.minicpmPage` exposes the state and the last generated ids, for the browser test.
  */
 import type { ChatMessage } from '../../src/tokenizer/index.js';
@@ -133,10 +133,11 @@ $<HTMLFormElement>('load-form').onsubmit = (e) => {
   e.preventDefault();
   if (modelUrl.value) load({ kind: 'url', base: new URL(modelUrl.value, location.href).href });
 };
-$<HTMLInputElement>('model-files').onchange = (e) => {
-  const files = [...((e.target as HTMLInputElement).files ?? [])];
-  if (files.length) load({ kind: 'files', files });
-};
+for (const id of ['model-files', 'model-gguf'])
+  $<HTMLInputElement>(id).onchange = (e) => {
+    const files = [...((e.target as HTMLInputElement).files ?? [])];
+    if (files.length) load({ kind: 'files', files });
+  };
 
 function submit(): void {
   const text = prompt.value.trim();

@@ -15,6 +15,17 @@ const syncReader = (): SyncReader => {
   return new C();
 };
 
+/**
+ * Fills `into` with the bytes of `blob` from `start`, in pieces of at most 256 MiB: one ArrayBuffer per
+ * read, never the whole file.
+ */
+export function readBlobSync(blob: Blob, start: number, into: Uint8Array): void {
+  for (let at = 0; at < into.byteLength; at += 2 ** 28) {
+    const n = Math.min(2 ** 28, into.byteLength - at);
+    into.set(new Uint8Array(syncReader().readAsArrayBuffer(blob.slice(start + at, start + at + n))), at);
+  }
+}
+
 /** A malformed or mismatched checkpoint file (the message names the file and what is wrong). */
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -104,14 +115,7 @@ export class BlobCheckpoint implements TensorReader {
       throw new RangeError(
         `${this.path}: tensor '${name}' has ${e.byteLength} bytes, the destination ${into.byteLength}`,
       );
-    // pieces of at most 256 MiB: one ArrayBuffer per read, never the whole shard
-    for (let at = 0; at < e.byteLength; at += 2 ** 28) {
-      const n = Math.min(2 ** 28, e.byteLength - at);
-      into.set(
-        new Uint8Array(syncReader().readAsArrayBuffer(e.blob.slice(e.start + at, e.start + at + n))),
-        at,
-      );
-    }
+    readBlobSync(e.blob, e.start, into);
     this.onRead(e.byteLength);
   }
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * The engine worker: loads a model (config, tokenizer, weights) and generates with streaming and
+ * The engine worker: loads a model (a folder of safetensors in f32/bf16 or GPTQ W4/W8, or a GGUF file
+ * with Q4_0/Q8_0/f32/f16/bf16 tensors; config, tokenizer, weights) and generates with streaming and
  * cancellation, on the wasm backend with its kernel threads when the page is cross-origin isolated,
  * else on the single-threaded wasm module (and a notice saying why).
  */
@@ -12,7 +13,15 @@ import {
   createSingleThreadBrowserKernels,
 } from '../../src/backends/wasm/wasm-browser.js';
 import { generate, type GenerateOptions } from '../../src/engine/generate.js';
-import { configFromHF } from '../../src/models/config.js';
+import { setQuantKernels } from '../../src/backends/quant.js';
+import type { WasmKernels } from '../../src/backends/wasm/wasm-kernels.js';
+import { configFromGguf } from '../../src/models/gguf-load.js';
+import { loadGgufModelWithReport } from '../../src/quant/ggml-model.js';
+import { gptqModelFromReader } from '../../src/quant/load-quantized.js';
+import { parseQuantizeConfig } from '../../src/quant/quantize-config.js';
+import { tokenizerFromGgufMetadata } from '../../src/tokenizer/gguf-vocab.js';
+import { openBlobGguf } from './blob-gguf.js';
+import { configFromHF, type MiniCPMConfig } from '../../src/models/config.js';
 import { parameterShapes, type MiniCPM } from '../../src/models/minicpm.js';
 import { loadParameters } from '../../src/models/weights.js';
 import { setBackend } from '../../src/tensor/index.js';
@@ -21,7 +30,7 @@ import { HfTokenizer } from '../../src/tokenizer/tokenizer-json.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';
 import { BlobCheckpoint } from './blob-checkpoint.js';
 import type { FromWorker, ToWorker } from './messages.js';
-import { filesOf, weightBlobs, type ModelFiles, type Progress } from './model-files.js';
+import { filesOf, ggufOf, weightBlobs, type ModelFiles, type Progress } from './model-files.js';
 
 const post = (m: FromWorker) => (self as unknown as { postMessage(m: FromWorker): void }).postMessage(m);
 
@@ -69,50 +78,96 @@ async function loadTokenizer(files: ModelFiles, cfg: Record<string, unknown> | n
   });
 }
 
+/** What a load needs before the weights are read: config, tokenizer, template, stops and a builder. */
+interface Prepared {
+  config: MiniCPMConfig;
+  tok: Tokenizer;
+  template: string | undefined;
+  eos: unknown;
+  /** Bytes of weights to read (the progress bar, and the single-threaded module's fixed memory). */
+  weightBytes: number;
+  /** Reads the weights onto the installed backend (call once it and its allocator are in place). */
+  build(onRead: (bytes: number) => void): MiniCPM;
+}
+
+/** A GGUF file: config, tokenizer and chat template from its metadata; Q4_0/Q8_0 stay quantized. */
+function prepareGguf(g: { name: string; blob: Blob }): Prepared {
+  let onRead: (n: number) => void = () => {};
+  const file = openBlobGguf(g.blob, g.name, (n) => onRead(n));
+  const config = configFromGguf(file);
+  const template = file.metadata.get('tokenizer.chat_template');
+  return {
+    config,
+    tok: tokenizerFromGgufMetadata(file.metadata),
+    template: template?.type === 'string' ? template.value : undefined,
+    eos: config.eosTokenId,
+    weightBytes: g.blob.size,
+    build(read) {
+      onRead = read;
+      return loadGgufModelWithReport(file).model;
+    },
+  };
+}
+
+/** A folder: safetensors in f32/bf16, or a GPTQ checkpoint (W4/W8 layers stay quantized). */
+async function prepareFolder(files: ModelFiles): Promise<Prepared> {
+  const hf = (await json(files, 'config.json', false))!;
+  const config = configFromHF(hf);
+  const tokCfg = await json(files, 'tokenizer_config.json', true);
+  const gen = await json(files, 'generation_config.json', true);
+  const qcJson = hf.quantization_config ?? (await json(files, 'quantize_config.json', true));
+  const qc = qcJson ? parseQuantizeConfig(qcJson, `${files.name} quantization settings`, true) : null;
+  const shards = await weightBlobs(files);
+  return {
+    config,
+    tok: await loadTokenizer(files, tokCfg),
+    template: typeof tokCfg?.chat_template === 'string' ? tokCfg.chat_template : undefined,
+    eos: gen?.eos_token_id ?? config.eosTokenId,
+    weightBytes: [...shards.values()].reduce((s, b) => s + b.size, 0),
+    build(onRead) {
+      const reader = new BlobCheckpoint(files.name, shards, onRead);
+      return qc ? gptqModelFromReader(config, qc, reader) : loadParameters(config, reader);
+    },
+  };
+}
+
 async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const progress: Progress = (phase, file, l, t) =>
     post({ type: 'progress', phase, file, loaded: l, total: t });
-  const files = filesOf(msg.source, progress);
-  const config = configFromHF((await json(files, 'config.json', false))!);
-  const tokCfg = await json(files, 'tokenizer_config.json', true);
-  const gen = await json(files, 'generation_config.json', true);
-  const tok = await loadTokenizer(files, tokCfg);
-  const shards = await weightBlobs(files);
+  const gguf = await ggufOf(msg.source, progress);
+  const p = gguf ? prepareGguf(gguf) : await prepareFolder(filesOf(msg.source, progress));
+  const { config } = p;
   let backendName: string;
   let notice: string | null = null;
+  let k: WasmKernels;
   if (canShareMemory()) {
-    const k = await createBrowserWasmKernels(msg.wasmUrl, msg.threads);
-    setBackend(makeWasmBackend(k));
-    installWasmAllocator(k);
+    k = await createBrowserWasmKernels(msg.wasmUrl, msg.threads);
     backendName = `wasm simd128, ${msg.threads} thread${msg.threads > 1 ? 's' : ''}`;
   } else {
-    // unshared memory cannot grow under live tensors: size it for the f32 weights plus work memory
+    // unshared memory cannot grow under live tensors: size it for the weights as they will be held
+    // (f32, or the files' bytes for quantized ones, whichever is smaller) plus work memory
     let weights = 0;
     for (const shape of parameterShapes(config).values()) weights += 4 * shape.reduce((a, b) => a * b, 1);
-    const k = await createSingleThreadBrowserKernels(
+    weights = Math.min(weights, 2 * p.weightBytes);
+    k = await createSingleThreadBrowserKernels(
       msg.wasmStUrl,
       Math.min(weights * 1.25 + 2 ** 29, 2 ** 32 - 2 ** 16),
     );
-    setBackend(makeWasmBackend(k));
-    installWasmAllocator(k);
     backendName = 'wasm simd128, 1 thread (not isolated)';
     notice =
       'This page is not cross-origin isolated, so WebAssembly cannot share memory: running on one thread. ' +
       'Serve it with the COOP/COEP headers (as `minicpm web` does) for several threads.';
   }
+  setBackend(makeWasmBackend(k));
+  installWasmAllocator(k);
+  setQuantKernels(k); // quantized layers run on the module's int4/int8 kernels
   cancelFlag = msg.cancel ? new Int32Array(msg.cancel) : null;
-  const total = [...shards.values()].reduce((s, b) => s + b.size, 0);
   let read = 0;
-  const reader = new BlobCheckpoint(files.name, shards, (n) =>
-    progress('weights', 'weights', (read += n), total),
-  );
-  const model = loadParameters(config, reader);
-  const eos = gen?.eos_token_id ?? config.eosTokenId;
-  const stopIds = (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => typeof x === 'number');
-  const template = typeof tokCfg?.chat_template === 'string' ? tokCfg.chat_template : undefined;
-  loaded = { model, tok, format: chatFormatFor('auto', 'minicpm', template), stopIds };
+  const model = p.build((n) => progress('weights', 'weights', (read += n), p.weightBytes));
+  const stopIds = (Array.isArray(p.eos) ? p.eos : [p.eos]).filter((x): x is number => typeof x === 'number');
+  loaded = { model, tok: p.tok, format: chatFormatFor('auto', 'minicpm', p.template), stopIds };
   let params = 0;
-  for (const [, p] of model.params) params += p.size;
+  for (const [, t] of model.params) params += t.size;
   post({ type: 'ready', backend: backendName, notice, params, layers: config.numLayers });
 }
 

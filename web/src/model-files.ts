@@ -1,7 +1,8 @@
 /**
  * A model folder's files in the browser: fetched from a base URL with byte progress and kept in the
  * Cache API (a reload reads them from disk, not the network), or taken from files the user picked.
- * Weights are `model.safetensors` or `model.safetensors.index.json` plus its shards, each its own Blob.
+ * Weights are `model.safetensors` or `model.safetensors.index.json` plus its shards, each its own Blob
+ * (f32/bf16, or GPTQ W4/W8 with their quantize_config.json); or the source is one GGUF file.
  */
 import type { LoadPhase, ModelSource } from './messages.js';
 
@@ -98,4 +99,27 @@ export async function weightBlobs(files: ModelFiles): Promise<Map<string, Blob>>
     throw new ModelFilesError('model.safetensors.index.json has no weight_map object');
   for (const shard of new Set(Object.values(map))) out.set(shard, (await files.get(shard, false))!);
   return out;
+}
+
+/** A URL or file name of a GGUF file (one file: weights, tokenizer and chat template). */
+export const isGgufName = (s: string): boolean => /\.gguf$/i.test(new URL(s, 'file:///').pathname);
+
+/** The GGUF file a source names (a .gguf URL, or one picked .gguf file), or null for a model folder. */
+export async function ggufOf(
+  source: ModelSource,
+  progress: Progress,
+): Promise<{ name: string; blob: Blob } | null> {
+  if (source.kind === 'files') {
+    const [f] = source.files;
+    if (!f || !isGgufName(f.name)) return null;
+    if (source.files.length > 1)
+      throw new ModelFilesError(
+        `pick one .gguf file, or a model folder (${source.files.length} files picked)`,
+      );
+    return { name: f.name, blob: f };
+  }
+  if (!isGgufName(source.base)) return null;
+  const url = new URL(source.base);
+  const name = decodeURIComponent(url.pathname.slice(url.pathname.lastIndexOf('/') + 1));
+  return { name, blob: (await urlFiles(new URL('.', url).href, progress).get(name, false))! };
 }

@@ -14,6 +14,8 @@
  *  - M = 1, and on AVX-512 M = 2..4 with W in [N,K] layout, never packs: W is streamed once.
  *  - gemvMany runs each weight through the same M = 1 row kernel as sgemm / gemmBf16 (bit-identical
  *    results), as one job over the pool.
+ *  - gemvRows (row-exact multi-row GEMV, native/src/gemv-rows*.c) gives every row bitwise its M = 1
+ *    sgemm / gemmBf16 result, reading W once for all rows (continuous-batching decode).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

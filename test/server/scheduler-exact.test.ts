@@ -8,6 +8,7 @@ import { useBackend } from '../../src/backends/index.js';
 import { Sampler, type SamplerOptions } from '../../src/engine/sampler.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
 import { presetConfig } from '../../src/models/presets.js';
+import { quantizeModel } from '../../src/quant/quantize-model.js';
 import {
   Scheduler,
   SchedulerBusyError,
@@ -28,6 +29,13 @@ const bf16Model = (() => {
   const params = new Map<string, Tensor>();
   for (const [n, t] of m.params) params.set(n, t.rank === 2 ? noGrad(() => cast(t, 'bf16')).keep() : t);
   return new MiniCPM(m.config, params);
+})();
+/** W4 linears (GPTQ on random calibration): the quantized kernels keep every row's result too. */
+const w4Model = (() => {
+  const m = MiniCPM.init({ ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 320 }, new Rng(9));
+  const r = new Rng(11);
+  quantizeModel(m, [Array.from({ length: 64 }, () => 1 + r.int(V - 1))], { bits: 4, groupSize: 32 });
+  return m;
 })();
 const rng = new Rng(4);
 const randomPrompt = (n: number) => Array.from({ length: n }, () => 1 + rng.int(V - 1));
@@ -108,6 +116,7 @@ async function staggered(s: Scheduler, jobs: Job[], stagger: number): Promise<nu
 describe.each([
   ['f32', model],
   ['bf16', bf16Model],
+  ['W4', w4Model],
 ])('continuous batching equals running alone (%s weights)', (_dtype, model) => {
   const greedy = { temperature: 0 };
   const jobs: Job[] = [

@@ -119,6 +119,16 @@ describe('minicpm sft --lora', () => {
     expect(Math.max(...after.map((v, i) => Math.abs(v - before[i])))).toBeGreaterThan(1e-4);
   });
 
+  it('--no-checkpoint-layers trains the same adapters, bit for bit, as the default (layers recomputed)', async () => {
+    const ck = at('sft-ck');
+    await sftCommand({ ...SFT, model: modelDir, out: ck, steps: 2 });
+    const plain = at('sft-no-ck');
+    await sftCommand({ ...SFT, model: modelDir, out: plain, steps: 2, checkpointLayers: false });
+    metricsOf(ck).forEach((x, i) => expect(metricsOf(plain)[i].loss).toBe(x.loss));
+    expect(file(ck, 'adapter_model.safetensors').equals(file(plain, 'adapter_model.safetensors'))).toBe(true);
+    expect(file(ck, 'optimizer.safetensors').equals(file(plain, 'optimizer.safetensors'))).toBe(true);
+  });
+
   it('QLoRA on an int4 base made at load: trains, saves only adapters, resumes bit for bit', async () => {
     const flags = { ...SFT, model: modelDir, loraBase: 'int4' };
     const straight = at('qlora-straight');

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { defaultBenchmarksDir, loadTask, TASK_NAMES } from '../eval/datasets/index.js';
 import { EvalError, runTask, setUnsafeExec, type EvalMode, type TaskResult } from '../eval/index.js';
 import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
@@ -56,6 +57,7 @@ interface EvalOptions {
   dryRun?: boolean;
   dumpPrompts?: string;
   adapter?: string;
+  kvCache?: string;
   endpoint?: string;
   apiKey?: string;
   tokenizer?: string;
@@ -191,6 +193,7 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
   else {
     const local = await loadAnyModel(modelDir);
     if (o.adapter) loadAdapter(o.adapter, local);
+    local.kvCacheDtype = kvCacheOption(o.kvCache ?? 'f32');
     model = local;
   }
   const tok = loadTokenizer(o.tokenizer ?? modelDir).tokenizer;
@@ -243,6 +246,7 @@ export function registerEvalCommand(program: Command): void {
     .option('--out <dir>', 'results folder (default runs/eval/<model name>)')
     .option('--data <dir>', 'benchmarks folder (default ../shared/data/benchmarks or $MINICPM_BENCHMARKS)')
     .option('--adapter <dir>', ADAPTER_HELP)
+    .option(KV_CACHE_FLAG, KV_CACHE_HELP, 'f32')
     .option('--endpoint <url>', 'score an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1)')
     .option('--api-key <key>', 'bearer token for --endpoint (or OPENAI_API_KEY)')
     .option('--tokenizer <dir>', "with --endpoint: the served model's tokenizer folder")

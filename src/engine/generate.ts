@@ -101,7 +101,7 @@ export async function* generate(
     c.numKvHeads,
     c.headDim,
     width + opts.maxNewTokens,
-    opts.kvCacheDtype,
+    opts.kvCacheDtype ?? model.kvCacheDtype,
   );
   const contexts = prompts.map((p) => [...p]);
   const done = new Array<boolean>(B).fill(false);

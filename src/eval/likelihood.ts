@@ -34,7 +34,7 @@ export function optionLogProbs(
   if (options.some((o) => o.length === 0)) throw new EvalError('an option tokenized to nothing');
   // capacity rounded up so that caches of similar prompts share pooled buffers
   const capacity = Math.ceil((prompt.length + longest + 1) / 256) * 256;
-  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, capacity);
+  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, capacity, model.kvCacheDtype);
   try {
     return noGrad(() => {
       const first = scope(() =>

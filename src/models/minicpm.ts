@@ -24,7 +24,7 @@ import {
   type Replayable,
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
-import type { KVCache } from './kv-cache.js';
+import type { KVCache, KVCacheDtype } from './kv-cache.js';
 import type { PackedAttention } from './packed-attention.js';
 
 export const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -85,6 +85,8 @@ export class MiniCPM {
   linearInputs: LinearInputHook | null = null;
   adapter: LinearAdapter | null = null;
   linearRunner: LinearRunner | null = null;
+  /** Storage of the KV caches the engine makes for this model when a caller names none (eval --kv-cache). */
+  kvCacheDtype: KVCacheDtype = 'f32';
   /**
    * Training keeps only each decoder layer's input and recomputes the layer during backward
    * (tensor/checkpoint.ts); `replay` lists the random streams a layer draws from (LoRA dropout).

@@ -9,6 +9,7 @@ import { nativeBackend, refBackend, wasmBackend, wasmKernels } from '../../src/b
 import { wasmAllocator } from '../../src/backends/wasm/wasm-backend.js';
 import { decodeLogits, prefillLogits } from '../../src/engine/batch-decode.js';
 import { generateAll } from '../../src/engine/generate.js';
+import { optionLogProbs } from '../../src/eval/likelihood.js';
 import { KVCache } from '../../src/models/kv-cache.js';
 import * as T from '../../src/tensor/index.js';
 import {
@@ -184,6 +185,21 @@ for (const { name, backend, inWasm } of cases) {
           });
           expect([...prompt, ...out], fixture).toEqual(want);
         }
+      },
+    );
+
+    it.skipIf(!haveFixtures)(
+      'a model whose kvCacheDtype is int8 scores options through an int8 cache (eval)',
+      () => {
+        install();
+        const { model } = loadFixture('tiny-gqa');
+        const prompt = [5, 17, 99, 3, 250, 8];
+        const options = [[64, 12], [7], [1, 2, 3]];
+        const f32 = optionLogProbs(model, prompt, options).map((o) => o.sum);
+        model.kvCacheDtype = 'int8';
+        const int8 = optionLogProbs(model, prompt, options).map((o) => o.sum);
+        expect(int8).not.toEqual(f32);
+        int8.forEach((x, i) => expect(Math.abs(x - f32[i])).toBeLessThan(0.05 * Math.abs(f32[i]) + 0.05));
       },
     );
 

@@ -15,10 +15,21 @@ export type Allocator = (bytes: number) => { buffer: ArrayBuffer; byteOffset: nu
 
 let allocator: Allocator = (bytes) => ({ buffer: new ArrayBuffer(bytes), byteOffset: 0 });
 
-/** The native backend installs a 64-byte aligned allocator here; returns the one it replaces. */
-export function setAllocator(fn: Allocator): Allocator {
+/**
+ * Hands a block of the allocator back when the pool lets go of its array (the wasm backend's heap, which
+ * the garbage collector cannot reclaim); null where dropping the array is enough (ArrayBuffers).
+ */
+export type Deallocator = ((array: StorageArray) => void) | null;
+let deallocator: Deallocator = null;
+
+/**
+ * The native backend installs a 64-byte aligned allocator here, the wasm backend one over its heap with
+ * the matching `free`; returns the allocator it replaces.
+ */
+export function setAllocator(fn: Allocator, free: Deallocator = null): Allocator {
   const previous = allocator;
   allocator = fn;
+  deallocator = free;
   return previous;
 }
 
@@ -81,7 +92,10 @@ class BufferPool {
   release(dtype: DType, array: StorageArray): void {
     const bytes = array.length * DTYPES[dtype].bytes;
     this.stats.liveBytes -= bytes;
-    if (bytes > this.maxPooledBytes) return;
+    if (bytes > this.maxPooledBytes) {
+      deallocator?.(array);
+      return;
+    }
     const key = `${dtype}:${array.length}`;
     let list = this.free.get(key);
     if (!list) this.free.set(key, (list = []));
@@ -95,11 +109,13 @@ class BufferPool {
       if (!l.length) this.free.delete(oldKey);
       this.parked.delete(old);
       this.stats.pooledBytes -= old.byteLength;
+      deallocator?.(old);
     }
   }
 
   /** Drop every parked buffer (e.g. between unrelated phases of a program). */
   clear(): void {
+    if (deallocator) for (const a of this.parked.keys()) deallocator(a);
     this.free.clear();
     this.parked.clear();
     this.stats.pooledBytes = 0;

@@ -24,12 +24,20 @@ export function wasmAllocator(k: WasmKernels): Allocator {
 }
 
 /**
- * Installs wasmAllocator for all new tensors. The buffer pool's eviction is turned off: an evicted
- * buffer would only be dropped for the garbage collector, which cannot hand wasm heap blocks back, so
- * keeping it parked for reuse costs nothing more. (Tensors collected outside a scope() are likewise not
- * returned to the heap: the engine runs every step in a scope.)
+ * Installs wasmAllocator for all new tensors, with the heap's free as the pool's deallocator. The JS
+ * buffer pool keeps nothing: a released tensor's block goes straight back to the heap, whose free lists
+ * (heap-wasm.c) reuse blocks by size class as the pool would, so the heap's use returns to its level
+ * before a generate once the step's scope ends.
+ *
+ * Not freed: tensors that are garbage collected without being released (created outside any scope and
+ * never disposed). A finalizer cannot free them safely, because views of a storage's array may outlive
+ * it (quantized weights keep subarrays of a kept tensor's storage); the engine runs every step in a
+ * scope and disposes its parameters explicitly.
  */
 export function installWasmAllocator(k: WasmKernels): Allocator {
-  pool.maxPooledBytes = Infinity;
-  return setAllocator(wasmAllocator(k));
+  pool.clear();
+  pool.maxPooledBytes = 0;
+  return setAllocator(wasmAllocator(k), (a) => {
+    if (k.rt.owns(a)) k.rt.free(a.byteOffset);
+  });
 }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
-import { defaultBenchmarksDir, loadTask, TASK_NAMES } from '../eval/datasets/index.js';
+import { defaultBenchmarksDir, downloadTask, loadTask, TASK_NAMES } from '../eval/datasets/index.js';
 import { EvalError, runTask, setUnsafeExec, type EvalMode, type TaskResult } from '../eval/index.js';
 import { loadUeSubjects, type MathSet } from '../eval/ultraeval/records.js';
 import { runUltraEvalTask, ultraEvalPrompts, type UeMode } from '../eval/ultraeval/runner.js';
@@ -62,6 +62,7 @@ interface EvalOptions {
   apiKey?: string;
   tokenizer?: string;
   unsafeExec?: boolean;
+  download?: string;
 }
 
 function intOption(name: string, v: string): number {
@@ -93,6 +94,13 @@ function checkOptions(o: EvalOptions): string[] {
     throw new EvalError('--dry-run renders the ultraeval protocol only; drop --protocol minicpm-legacy');
   if (!o.dryRun && !o.model && !o.endpoint)
     throw new EvalError('eval needs --model DIR or --endpoint URL (or --dry-run to render prompts only)');
+  const root = o.data ?? defaultBenchmarksDir();
+  if (!fs.existsSync(root))
+    throw new EvalError(
+      `no benchmark files at ${root}: fetch them with \`minicpm eval --download ${names.join(',')} --data DIR\` ` +
+        `and pass --data DIR (or set MINICPM_BENCHMARKS=DIR); without network access that command lists the files ` +
+        `to download and where to put them`,
+    );
   if (o.endpoint && !(o.tokenizer ?? o.model))
     throw new EvalError(
       "--endpoint needs --tokenizer DIR: the served model's tokenizer, to build the prompts",
@@ -180,6 +188,32 @@ async function runOne(model: EvalModel, tok: Tokenizer, name: string, o: EvalOpt
   return { result, mode: mode as string };
 }
 
+/** `--download TASKS --data DIR`: fetches each task's published files (all of them tried; errors together). */
+export async function downloadBenchmarks(o: EvalOptions): Promise<void> {
+  if (!o.data) throw new EvalError('--download needs --data DIR: the folder to put the benchmark files in');
+  const names =
+    o.download === 'all'
+      ? TASK_NAMES
+      : o
+          .download!.split(',')
+          .map((t) => t.trim())
+          .filter(Boolean);
+  const failed: string[] = [];
+  for (const name of names) {
+    try {
+      const n = await downloadTask(name, o.data, {
+        onFile: (dest, bytes) =>
+          process.stderr.write(`${name}: ${dest} (${(bytes / 2 ** 20).toFixed(1)} MB)\n`),
+      });
+      process.stderr.write(`${name}: ${n ? `${n} files written` : 'already there'} under ${o.data}\n`);
+    } catch (e) {
+      if (!(e instanceof EvalError)) throw e;
+      failed.push(e.message);
+    }
+  }
+  if (failed.length) throw new EvalError(failed.join('\n'));
+}
+
 export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
   const names = checkOptions(o);
   if (o.dryRun) {
@@ -245,6 +279,10 @@ export function registerEvalCommand(program: Command): void {
     )
     .option('--out <dir>', 'results folder (default runs/eval/<model name>)')
     .option('--data <dir>', 'benchmarks folder (default ../shared/data/benchmarks or $MINICPM_BENCHMARKS)')
+    .option(
+      '--download <tasks>',
+      "fetch these tasks' published files (comma-separated, or all) into --data DIR first; alone, only fetches",
+    )
     .option('--adapter <dir>', ADAPTER_HELP)
     .option(KV_CACHE_FLAG, KV_CACHE_HELP, 'f32')
     .option('--endpoint <url>', 'score an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1)')
@@ -256,6 +294,10 @@ export function registerEvalCommand(program: Command): void {
     )
     .action(async (opts: EvalOptions) => {
       if (opts.unsafeExec) setUnsafeExec(true);
+      if (opts.download) {
+        await downloadBenchmarks(opts);
+        if (!opts.model && !opts.endpoint && !opts.dryRun) return;
+      }
       await evalCommand(opts);
     });
 }

@@ -18,8 +18,8 @@ export function defaultBenchmarksDir(): string {
 }
 
 const HOW_TO_FIX =
-  `place the benchmarks at ../shared/data/benchmarks beside the repository, ` +
-  `set ${BENCHMARKS_ENV} to their folder, or pass the folder to loadTask`;
+  `fetch them with \`minicpm eval --download TASKS --data DIR\` and pass --data DIR (or set ${BENCHMARKS_ENV} ` +
+  `to that folder), or place them at ../shared/data/benchmarks beside the repository`;
 
 /** `root/parts…`, which must be a folder. */
 export function requireDir(root: string, ...parts: string[]): string {

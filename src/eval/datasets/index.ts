@@ -54,6 +54,13 @@ export function loadTask(name: string, dir: string = defaultBenchmarksDir()): Ta
 }
 
 export { BENCHMARKS_ENV, defaultBenchmarksDir } from './files.js';
+export {
+  DATASET_SOURCES,
+  DatasetDownloadError,
+  downloadTask,
+  manualInstructions,
+  type DownloadOptions,
+} from './download.js';
 export { BBH_SUBTASKS, bbhShotPrompt } from './bbh.js';
 export { gsm8kAnswer, stripCalculatorAnnotations } from './gsm8k.js';
 export { lastBoxed } from './math.js';

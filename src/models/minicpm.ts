@@ -2,7 +2,6 @@
  * MiniCPM (SPEC.md §1): a Llama-style decoder with pre-RMSNorm, rotate-half RoPE, SwiGLU, GQA and a
  * tied head, plus three μP multipliers. Parameters keep their Hugging Face names verbatim.
  */
-import { chunkedHeadLoss, headBlockRows } from '../nn/chunked-head-loss.js';
 import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
 import { normal } from '../nn/init.js';
 import {
@@ -19,12 +18,13 @@ import {
   rmsNorm,
   rope,
   Rng,
+  scope,
   swiglu,
   Tensor,
   type Replayable,
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
-import type { KVCache, KVCacheDtype } from './kv-cache.js';
+import type { KVCache } from './kv-cache.js';
 import type { PackedAttention } from './packed-attention.js';
 
 export const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -85,8 +85,6 @@ export class MiniCPM {
   linearInputs: LinearInputHook | null = null;
   adapter: LinearAdapter | null = null;
   linearRunner: LinearRunner | null = null;
-  /** Storage of the KV caches the engine makes for this model when a caller names none (eval --kv-cache). */
-  kvCacheDtype: KVCacheDtype = 'f32';
   /**
    * Training keeps only each decoder layer's input and recomputes the layer during backward
    * (tensor/checkpoint.ts); `replay` lists the random streams a layer draws from (LoRA dropout).
@@ -249,10 +247,20 @@ export class MiniCPM {
     this.probe?.('embedding', x);
     // KV caches append and hooks watch activations: a recomputed layer would do either twice
     const ck = !cache && !packed && !this.probe && !this.linearInputs ? this.checkpointLayers : null;
+    // Inference (no autograd): each layer runs in its own scope, so its intermediates go back to the
+    // buffer pool before the next layer asks for the same shapes, and the previous layer's output is
+    // released once consumed. A prefill then holds one layer's activations (and first-touches their
+    // pages once) instead of all L layers' until the caller's scope ends. Hooks may hold on to what
+    // they see, so with a probe or linearInputs hook the outputs are left to the caller's scope.
+    const reuse = !ck && !isGradEnabled();
+    const release = reuse && !this.probe && !this.linearInputs;
     for (let l = 0; l < c.numLayers; l++) {
-      x = ck
-        ? checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay)
-        : this.decoderLayer(l, x, pos, cache, mask, packed);
+      if (ck) x = checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay);
+      else if (reuse) {
+        const xl = x;
+        x = scope(() => this.decoderLayer(l, xl, pos, cache, mask, packed));
+        if (release) xl.dispose();
+      } else x = this.decoderLayer(l, x, pos, cache, mask, packed);
       this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);
@@ -274,22 +282,8 @@ export class MiniCPM {
 
   /** Mean next-token cross-entropy; targets [B, T] i32 with −100 ignored. */
   loss(ids: Tensor, targets: Tensor): Tensor {
-    const V = this.config.vocabSize;
-    const c = this.config;
-    const head = this.params.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
-    // A frozen head over many logits (LoRA on a real vocabulary): a block of rows at a time.
-    if (isGradEnabled() && !this.probe && ids.size * V > 2 ** 24 && !head?.requiresGrad) {
-      const h = this.hidden(ids);
-      if (h.requiresGrad)
-        return chunkedHeadLoss(
-          reshape(h, [-1, c.hiddenSize]),
-          reshape(targets, [-1]),
-          (rows) => this.logitsFromHidden(rows),
-          headBlockRows(V),
-        );
-      return crossEntropy(reshape(this.logitsFromHidden(h), [-1, V]), reshape(targets, [-1]));
-    }
     const logits = this.forward(ids);
+    const V = this.config.vocabSize;
     return crossEntropy(reshape(logits, [-1, V]), reshape(targets, [-1]));
   }
 }

@@ -17,16 +17,16 @@ export const DEMO_DEFAULTS = {
   preset: 'demo',
   seqLen: 256,
   batchSize: 16,
-  stableSteps: 420,
+  stableSteps: 450,
   decaySteps: 60,
   warmupSteps: 30,
   lr: 0.01,
-  evalEvery: 60,
+  evalEvery: 50,
   /** Fixed validation batches of the stable mixture's held-out text, scored in both phases. */
   evalBatches: 16,
   seed: 0,
   /** Stable checkpoints kept every N steps: the "anytime model" may decay from any of them. */
-  pinEvery: 60,
+  pinEvery: 90,
   /** Checkpoint interval of the pretraining phases (what a kill loses at most). */
   saveEvery: 30,
   /** Decay from the stable checkpoint at this step (0: the end of the stable phase), into decay-from-STEP/. */
@@ -39,7 +39,7 @@ export const DEMO_DEFAULTS = {
   /** DPO (SPEC §5.4): preference pairs (right answer over a plausible wrong one), cosine, β. */
   dpoSteps: 40,
   dpoBatchSize: 8,
-  dpoLr: 0.0002,
+  dpoLr: 0.0003,
   dpoBeta: 0.1,
   /** Held-out conversations / pairs scored as the SFT and DPO validation sets. */
   alignEvalItems: 128,

@@ -16,7 +16,7 @@ import { dpoStage, sftStage } from './align-stages.js';
 import { chatItems, chatThroughServer, type ChatSession } from './chat.js';
 import { benchmarkPlan, evaluateModel, type EvalPlan, type EvalScores } from './evaluate.js';
 import { instructSplits } from './instruct-data.js';
-import { checkDemoOptions, type DemoOptions } from './options.js';
+import { checkDemoOptions, DemoError, flagOf, type DemoOptions } from './options.js';
 import { prepareData, pretrain } from './pretrain.js';
 import { quantizeStage, type QuantizeSummary } from './quantize.js';
 import { writeDemoReport } from './report.js';
@@ -37,11 +37,39 @@ export interface DemoResult {
   ledger: StageLedger;
 }
 
+/**
+ * Finished stages are recalled by name, so a rerun must ask for what they were made with: the settings are
+ * saved with the first run and a rerun with others is refused (--decay-from may change: it opens a branch).
+ */
+function checkSameSettings(o: DemoOptions): void {
+  const file = path.join(o.out, 'demo-options.json');
+  const mine = { ...o, out: undefined, decayFrom: undefined };
+  if (fs.existsSync(file)) {
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const changed = Object.keys(mine).filter(
+      (k) =>
+        mine[k as keyof DemoOptions] !== undefined && k in saved && saved[k] !== mine[k as keyof DemoOptions],
+    );
+    if (changed.length)
+      throw new DemoError(
+        `${o.out} holds a demo made with other settings (${changed
+          .map(
+            (k) =>
+              `--${flagOf(k)} ${JSON.stringify(saved[k])}, now ${JSON.stringify(mine[k as keyof DemoOptions])}`,
+          )
+          .join('; ')}): rerun with those, or pass another --out`,
+      );
+    return;
+  }
+  fs.writeFileSync(file, JSON.stringify(mine, null, 1));
+}
+
 export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<DemoResult> {
   checkDemoOptions(o);
   const say = hooks.say ?? ((m: string) => void process.stderr.write(`${m}\n`));
   const t0 = performance.now();
   fs.mkdirSync(o.out, { recursive: true });
+  checkSameSettings(o);
   const ledger = new StageLedger(o.out, say);
   const stage: StageRunner = async (name, title, fn) => {
     const r = await ledger.run(name, title, fn);
@@ -167,6 +195,11 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
     });
     return file;
   });
+  say('\nstage timings (s):');
+  for (const t of ledger.timings)
+    say(
+      `   ${t.name.padEnd(22)} ${t.seconds.toFixed(1).padStart(7)}${t.recalled ? '  (an earlier run)' : ''}`,
+    );
   say(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   return { report, evals, chat, ledger };
 }

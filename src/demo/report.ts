@@ -34,10 +34,9 @@ const pct = (x: number | null | undefined): string =>
 
 /** Train loss per step and validation loss at each evaluation, one series per phase. */
 function lossRows(metrics: readonly StepMetrics[], phaseOf: (m: StepMetrics) => string): Row[] {
-  const rows: Row[] = metrics.map((m) => ({ step: m.step, loss: m.loss, curve: `train (${phaseOf(m)})` }));
+  const rows: Row[] = metrics.map((m) => ({ step: m.step, loss: m.loss, curve: `train, ${phaseOf(m)}` }));
   for (const m of metrics)
-    if (m.val_loss !== undefined)
-      rows.push({ step: m.step, loss: m.val_loss, curve: 'validation (fixed set)' });
+    if (m.val_loss !== undefined) rows.push({ step: m.step, loss: m.val_loss, curve: 'validation' });
   return rows;
 }
 
@@ -79,20 +78,20 @@ async function curves(r: DemoReport): Promise<string[]> {
   const margins: Row[] = [];
   for (const m of r.dpo) {
     if (m.stats?.reward_margin !== undefined)
-      margins.push({ step: m.step, value: m.stats.reward_margin, curve: 'margin (train batch)' });
+      margins.push({ step: m.step, value: m.stats.reward_margin, curve: 'margin, train' });
     if (m.val_stats?.reward_margin !== undefined)
-      margins.push({ step: m.step, value: m.val_stats.reward_margin, curve: 'margin (held-out pairs)' });
+      margins.push({ step: m.step, value: m.val_stats.reward_margin, curve: 'margin, val' });
     if (m.val_stats?.reward_accuracy !== undefined)
       margins.push({
         step: m.step,
         value: m.val_stats.reward_accuracy,
-        curve: 'ranked right (held-out pairs)',
+        curve: 'accuracy, val',
       });
   }
   if (margins.length)
     svgs.push(
       await lineChartSvg({
-        title: 'DPO: implicit reward margin β·(Δ log π − Δ log π_ref), chosen over rejected',
+        title: 'DPO: reward margin β·Δ(log π − log π_ref), chosen − rejected; val pairs ranked right',
         rows: margins,
         x: 'step',
         y: 'value',

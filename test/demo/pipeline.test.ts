@@ -143,6 +143,20 @@ describe('minicpm demo at test size', () => {
       r.chat.turns[0].prompt.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'),
     );
     expect(html).not.toMatch(/<(script|link|img)\b/); // self-contained
+
+    // the anytime model: a decay branched from an earlier stable checkpoint, and the loop after it on that branch
+    const branch = await runDemo({ ...options(out), decayFrom: 3 }, quiet);
+    expect(branch.report).toBe(path.join(out, 'report-from-3', 'index.html'));
+    const all = Object.keys(JSON.parse(fs.readFileSync(path.join(out, 'stages.json'), 'utf8')) as object);
+    expect(all).toEqual([
+      ...STAGES,
+      'decay-from-3',
+      'decay-from-3-drop',
+      ...STAGES.slice(6).map((s) => `${s}-from-3`),
+    ]);
+    const decayed = readTrainerState(resolveCheckpoint(path.join(out, 'decay-from-3')));
+    expect(decayed.step).toBe(3 + 4);
+    expect((decayed.config as { branchStep: number }).branchStep).toBe(3);
   }, 600_000);
 
   it('resumes a run killed in the middle of SFT from the SFT checkpoint, recalling the finished stages', async () => {
@@ -186,5 +200,9 @@ describe('minicpm demo at test size', () => {
     let trained = 0;
     await runDemo(o, { ...quiet, onStep: () => trained++ });
     expect(trained).toBe(0);
+    // finished stages are recalled by name: a rerun asking for other settings is refused
+    await expect(runDemo({ ...o, sftLr: 0.5 }, quiet)).rejects.toThrow(
+      /other settings.*--sft-lr 0\.001, now 0\.5/,
+    );
   }, 600_000);
 });

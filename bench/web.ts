@@ -3,7 +3,7 @@
  * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
  *
  *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 32] [--threads 1,2] [--demo DIR] [--small]
- *                        [--models demo,wide]
+ *                        [--models demo,wide] [--dtypes f32,q4_0]
  *
  * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
  * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
@@ -11,7 +11,9 @@
  * Each row: prefill (--prompt random ids, one call) and decode (--decode greedy steps, no stop token)
  * tokens/s, after a warm-up run, per thread count; ours on the wasm backend (one engine worker + kernel
  * workers), wllama with n_threads; and our native backend in Node on the same model (the issue's target:
- * wasm decode >= 40% of native). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
+ * wasm decode >= 40% of native). Weights per --dtypes: f32 (our page reads the safetensors folder, wllama
+ * its f32 GGUF export) and q4_0 (both pages, and our native backend, read the same Q4_0 GGUF: ours on the
+ * int4 kernels). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
  * Writes bench/results/web.json (not with --small).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { generate } from '../src/engine/generate.js';
 import { configFromHF } from '../src/models/config.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
 import { loadModel, saveModel } from '../src/models/load.js';
+import { loadGgufModel } from '../src/quant/ggml-model.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { Rng } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
@@ -53,6 +56,8 @@ interface Opts {
   small: boolean;
   /** Which models to run: 'demo', 'wide' (default both). */
   models: string[];
+  /** Weight formats: 'f32' (folder + f32 GGUF), 'q4_0' (one Q4_0 GGUF for all three). */
+  dtypes: ('f32' | 'q4_0')[];
 }
 
 function parse(args: string[]): Opts {
@@ -73,6 +78,10 @@ function parse(args: string[]): Opts {
     demo: get('demo') ?? latestDemo(),
     small: args.includes('--small'),
     models: (get('models') ?? 'demo,wide').split(','),
+    dtypes: (get('dtypes') ?? 'f32,q4_0').split(',').map((d) => {
+      if (d !== 'f32' && d !== 'q4_0') throw new Error(`--dtypes takes f32 and q4_0, got ${d}`);
+      return d;
+    }),
   };
 }
 
@@ -130,10 +139,10 @@ interface Speeds {
   decode: number;
 }
 
-/** Our native backend in Node on the same folder (prefill and decode as the page measures them). */
-async function nativeSpeeds(dir: string, prompt: number[], decode: number): Promise<Speeds> {
+/** Our native backend in Node on the same weights (prefill and decode as the page measures them). */
+async function nativeSpeeds(load: () => Promise<MiniCPM>, prompt: number[], decode: number): Promise<Speeds> {
   useBackend('native');
-  const model = await loadModel(dir);
+  const model = await load();
   const once = async () => {
     const t0 = performance.now();
     let t1 = t0;
@@ -278,13 +287,14 @@ export default async function main(args: string[]): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   try {
     for (const [i, m] of models.entries()) {
+      useBackend('native');
       const model = await loadModel(m.dir);
-      const gguf = path.join(tmp, `m${i}.gguf`);
-      await exportModelToGguf(model, gguf, {
-        dtype: 'f32',
-        tokenizer: syntheticGgufVocab(model.config.vocabSize),
-        name: 'bench',
-      });
+      for (const dtype of o.dtypes)
+        await exportModelToGguf(model, path.join(tmp, `m${i}-${dtype}.gguf`), {
+          dtype,
+          tokenizer: syntheticGgufVocab(model.config.vocabSize),
+          name: 'bench',
+        });
       const rng = new Rng(5);
       const prompt = Array.from(
         { length: o.prompt },
@@ -293,36 +303,44 @@ export default async function main(args: string[]): Promise<void> {
       const text = Array.from({ length: o.prompt - 1 }, () =>
         String.fromCharCode(97 + Math.floor(rng.uniform() * 26)),
       ).join('');
-      const native = await nativeSpeeds(m.dir, prompt.slice(0, o.prompt), o.decode);
-      for (const t of o.threads) {
-        // wllama takes text (its synthetic vocab spells it byte by byte); ours the same number of ids
-        const peer = await wllamaInBrowser(browser, url, `${url}/g/m${i}.gguf`, t, text, o.decode);
-        const ours = await oursInBrowser(
-          browser,
-          url,
-          `${url}/m/${i}/`,
-          t,
-          prompt.slice(0, peer.promptN),
+      for (const dtype of o.dtypes) {
+        const gguf = `m${i}-${dtype}.gguf`;
+        const native = await nativeSpeeds(
+          () => (dtype === 'f32' ? loadModel(m.dir) : loadGgufModel(path.join(tmp, gguf), {}, () => {})),
+          prompt.slice(0, o.prompt),
           o.decode,
         );
-        const row = {
-          model: m.name,
-          threads: t,
-          oursPrefill: ours.prefill,
-          wllamaPrefill: peer.prefill,
-          oursDecode: ours.decode,
-          wllamaDecode: peer.decode,
-          nativeDecode: native.decode,
-          nativePrefill: native.prefill,
-          wllamaPromptTokens: peer.promptN,
-          backend: ours.backend,
-        };
-        rows.push(row);
-        const f = (x: number) => x.toFixed(1).padStart(8);
-        console.log(
-          `${m.name.padEnd(22)} ${t}t  prefill ours ${f(ours.prefill)} wllama ${f(peer.prefill)} (${(ours.prefill / peer.prefill).toFixed(2)}x)` +
-            `  decode ours ${f(ours.decode)} wllama ${f(peer.decode)} (${(ours.decode / peer.decode).toFixed(2)}x), ${((100 * ours.decode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
-        );
+        for (const t of o.threads) {
+          // wllama takes text (its synthetic vocab spells it byte by byte); ours the same number of ids
+          const peer = await wllamaInBrowser(browser, url, `${url}/g/${gguf}`, t, text, o.decode);
+          const ours = await oursInBrowser(
+            browser,
+            url,
+            dtype === 'f32' ? `${url}/m/${i}/` : `${url}/g/${gguf}`,
+            t,
+            prompt.slice(0, peer.promptN),
+            o.decode,
+          );
+          const row = {
+            model: m.name,
+            dtype,
+            threads: t,
+            oursPrefill: ours.prefill,
+            wllamaPrefill: peer.prefill,
+            oursDecode: ours.decode,
+            wllamaDecode: peer.decode,
+            nativeDecode: native.decode,
+            nativePrefill: native.prefill,
+            wllamaPromptTokens: peer.promptN,
+            backend: ours.backend,
+          };
+          rows.push(row);
+          const f = (x: number) => x.toFixed(1).padStart(8);
+          console.log(
+            `${m.name.padEnd(22)} ${dtype.padEnd(4)} ${t}t  prefill ours ${f(ours.prefill)} wllama ${f(peer.prefill)} (${(ours.prefill / peer.prefill).toFixed(2)}x)` +
+              `  decode ours ${f(ours.decode)} wllama ${f(peer.decode)} (${(ours.decode / peer.decode).toFixed(2)}x), ${((100 * ours.decode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
+          );
+        }
       }
     }
   } finally {

@@ -1,7 +1,8 @@
 /*
  * Int8 KV cache kernel bodies, included once per ISA (attention-kv8.c: portable, also compiled to wasm
- * SIMD128 by clang's vectorizer; attention-kv8-avx512.c: the widening with AVX-512 intrinsics). The
- * including file defines KV8_IMPL, the name of its table.
+ * SIMD128 by clang's vectorizer; attention-kv8-avx2.c: the same loops vectorized for AVX2;
+ * attention-kv8-avx512.c: the widening with AVX-512 intrinsics). The including file defines KV8_IMPL,
+ * the name of its table.
  *
  * Why no VNNI: decode attention over the cache is bound by the bytes it streams, and this kernel reads
  * each int8 row once, widens it (scale folded in) into an L1-resident f32 row, and lets every query
@@ -23,7 +24,38 @@ typedef struct {
   void (*quantize_rows)(const float *x, long r0, long r1, int D, int8_t *codes, float *scales);
   /* f32 row of all Hkv heads of one position: dst[h·D + i] = sc[h] · codes[h·D + i]. */
   void (*widen_row)(const int8_t *codes, const float *sc, int Hkv, int D, float *dst);
+  /* One query head's scores over n keys, in place: row[s] = exp(row[s] − max); returns the max and
+   * writes the sum of the exponentials to *sum. */
+  float (*softmax_part)(float *row, int n, float *sum);
 } mc_kv8_impl;
+
+/* exp(x) for x <= 0 without a libm call, so the loop over a head's scores vectorizes: x = n·ln2 + r
+ * with |r| <= ln2/2, a degree-6 Taylor polynomial of e^r (relative error < 2e-7 there) and 2^n put into
+ * the exponent bits. Below −87 (e^x under FLT_MIN) it returns 0. */
+static inline float kv8_exp(float x) {
+  const float xc = x < -87.0f ? -87.0f : x;
+  const float t = xc * 1.44269504f;
+  const float nf = (float)(int)(t - 0.5f); /* round to nearest for t <= 0 (ties away) */
+  const float r = (xc - nf * 0.693145752f) - nf * 1.42860677e-6f;
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  union { uint32_t u; float f; } s;
+  s.u = (uint32_t)((int)nf + 127) << 23;
+  return x < -87.0f ? 0.0f : p * s.f;
+}
+
+static float kv8_softmax_part(float *row, int n, float *sum) {
+  float mx = -INFINITY, z = 0;
+  for (int s = 0; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+  KV8_SIMD_SUM(z) for (int s = 0; s < n; s++) z += (row[s] = kv8_exp(row[s] - mx));
+  *sum = z;
+  return mx;
+}
 
 /* Round half away from zero, exactly: t − trunc(t) is exact for |t| < 2^23 (here |t| <= 127.5). */
 static inline int kv8_round(float t) {
@@ -80,4 +112,4 @@ static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, 
   }
 }
 
-const mc_kv8_impl KV8_IMPL = {kv8_quantize_rows, kv8_widen_row};
+const mc_kv8_impl KV8_IMPL = {kv8_quantize_rows, kv8_widen_row, kv8_softmax_part};

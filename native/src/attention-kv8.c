@@ -3,7 +3,8 @@
  * query row) streams the int8 rows directly, split by key ranges over the pool like the f32/bf16 decode
  * (flash-decoding: each task leaves a partial softmax, merged afterwards by log-sum-exp rescaling);
  * prefill dequantizes the visible rows once and hands them to the f32 GEMM attention.
- * Portable C (also built into the wasm module); the AVX-512 widening lives in attention-kv8-avx512.c.
+ * Portable C (also built into the wasm module); attention-kv8-avx2.c and -avx512.c build the same bodies
+ * for those ISAs (the AVX-512 one widens with intrinsics).
  * Memory follows internal.h's failure policy: decode's blocks come from mc_scratch, prefill's f32 copy
  * from mc_kernel_alloc; a failure is recorded (the binding throws it), the work skipped, nothing aborts.
  */
@@ -16,13 +17,14 @@
 #include "attention-kv8-impl.h"
 
 #ifdef MC_X86
-extern const mc_kv8_impl mc_kv8_avx512;
+extern const mc_kv8_impl mc_kv8_avx512, mc_kv8_avx2;
 #endif
 
 static const mc_kv8_impl *kv8_active(void) {
   mc_init();
 #ifdef MC_X86
   if (mc_features().isa == MC_ISA_AVX512) return &mc_kv8_avx512;
+  if (mc_features().isa == MC_ISA_AVX2) return &mc_kv8_avx2;
 #endif
   return &mc_kv8_generic;
 }
@@ -92,13 +94,7 @@ static void dec_task(void *arg, int task, int tid) {
       P[(long)h * n + s] = acc * d->scale;
     }
   }
-  for (int h = 0; h < Hq; h++) {
-    float *ph = P + (long)h * n, mx = -INFINITY, sum = 0;
-    for (int s = 0; s < n; s++) mx = ph[s] > mx ? ph[s] : mx;
-    for (int s = 0; s < n; s++) sum += (ph[s] = expf(ph[s] - mx));
-    m[h] = mx;
-    l[h] = sum;
-  }
+  for (int h = 0; h < Hq; h++) m[h] = d->k->softmax_part(P + (long)h * n, n, l + h);
   memset(o, 0, sizeof(float) * (size_t)Hq * D);
   for (int s = 0; s < n; s++) {
     const long pos = base + s0 + s;

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import '../src/index.js';
+import { loadNativeKernels } from '../src/backends/kernels-native.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { presetConfig } from '../src/models/presets.js';
 import { Rng } from '../src/tensor/index.js';
@@ -56,6 +57,15 @@ class RandomTokens implements BatchSource {
   setState(s: unknown): void {
     this.n = (s as { n: number }).n;
   }
+}
+
+// on the reference backend 5,000 steps would take days: stop at once (the addon is missing, or was being
+// rebuilt when this started) rather than measure the wrong thing slowly
+if (!loadNativeKernels() && process.env.MINICPM_BACKEND !== 'ref') {
+  console.error(
+    'long-run-rss: the native kernels did not load (see above); run npm run build-native and retry',
+  );
+  process.exit(2);
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -3,7 +3,13 @@
 Written for the benchmark from SPEC.md §10 (not imported from timm), so both sides do the same work.
 
 usage: torch_vision.py width heads mlp blocks patch image pos_grid query_num embed threads reps
-prints one JSON line {"median_s": ...} (seconds per image)
+prints one JSON line {"median_s": ..., "blas": ...} (seconds per image, the BLAS library torch's linears ran on)
+
+Fairness: Debian's python3-torch is built with BLAS_INFO=generic, so F.linear runs on whatever
+libblas.so.3 the alternatives system points at. With only libblas3 installed that is the Fortran
+reference BLAS (unblocked, single-threaded: a 6-block forward took 101 s); the bench installs
+libopenblas0-pthread, which takes over libblas.so.3, and this script refuses to time the reference
+BLAS. Threads: torch.set_num_threads plus OMP_NUM_THREADS/OPENBLAS_NUM_THREADS from the bench.
 """
 import json
 import math
@@ -85,6 +91,21 @@ def forward(px):
     return o @ R['proj']
 
 
+def blas_library():
+    """The BLAS shared object mapped into this process (after a matmul has loaded it)."""
+    torch.nn.functional.linear(torch.ones(64, 64), torch.ones(64, 64))
+    with open('/proc/self/maps') as f:
+        libs = {line.split()[-1] for line in f if 'blas' in line.split()[-1].lower()}
+    return sorted(libs)
+
+
+blas = blas_library()
+if not any('openblas' in lib or 'mkl' in lib or 'blis' in lib for lib in blas):
+    sys.exit(
+        f'torch runs its linears on the reference BLAS ({blas}): install libopenblas0-pthread '
+        '(apt-get install -y libopenblas0-pthread) so that libblas.so.3 is OpenBLAS'
+    )
+
 px = torch.randn(1, 3, image, image, generator=g)
 times = []
 with torch.no_grad():
@@ -94,4 +115,7 @@ with torch.no_grad():
         forward(px)
         times.append(time.perf_counter() - t0)
 times.sort()
-print(json.dumps({'median_s': times[len(times) // 2], 'torch': torch.__version__, 'threads': torch.get_num_threads()}))
+print(json.dumps({
+    'median_s': times[len(times) // 2], 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+    'blas': blas[0] if blas else None,
+}))

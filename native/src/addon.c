@@ -387,6 +387,8 @@ napi_value mc_register_quant(napi_env env, napi_value exports);
 napi_value mc_register_kv8(napi_env env, napi_value exports);
 /* The row-exact multi-row GEMV's wrapper lives in addon-gemv-rows.c. */
 napi_value mc_register_gemv_rows(napi_env env, napi_value exports);
+/* Top-p's linear passes: addon-nucleus.c. */
+napi_value mc_register_nucleus(napi_env env, napi_value exports);
 /* The quantized-matrix repackers' wrappers live in addon-qrepack.c. */
 napi_value mc_register_qrepack(napi_env env, napi_value exports);
 
@@ -412,6 +414,7 @@ NAPI_MODULE_INIT() {
   if (!mc_register_quant(env, exports)) return NULL;
   if (!mc_register_kv8(env, exports)) return NULL;
   if (!mc_register_gemv_rows(env, exports)) return NULL;
+  if (!mc_register_nucleus(env, exports)) return NULL;
   if (!mc_register_qrepack(env, exports)) return NULL;
   return exports;
 }

@@ -189,6 +189,16 @@ export class Candidates {
     if (this.probsValid) this.renormalize();
   }
 
+  /**
+   * A stage rewrote the first `n` entries in place (ids, logits and probabilities moved together):
+   * they are the live set now, in no particular order.
+   */
+  keepPrefix(n: number): void {
+    this.n = n;
+    this.sorted = false;
+    this.identity = false;
+  }
+
   /** Drops entries past `n` (a cut of a sorted prefix). */
   truncate(n: number): void {
     if (n >= this.n) return;

@@ -4,6 +4,7 @@
  * `greedy` pick. Only top-p needs order, and it sorts no more than the one probability bucket its cut
  * falls in; everything else is a linear pass.
  */
+import { loadNativeKernels } from '../backends/kernels-native.js';
 import type { Candidates } from './candidates.js';
 
 export interface Penalties {
@@ -52,9 +53,13 @@ export function topK(c: Candidates, k: number): void {
   if (k > 0) c.keepTopK(k);
 }
 
-/** Bucket width (in logit units) and count of the nucleus histogram; the last bucket is open-ended. */
-const BUCKETS_PER_UNIT = 16;
+/**
+ * Buckets of the nucleus histogram; the last one is open-ended. Their width spreads the row's logit
+ * range over them (at least 16 per logit unit, so a peaked row does not put its bulk in the last one),
+ * so the bucket the cut falls in — the only one sorted — holds few entries even on flat rows.
+ */
 const BUCKETS = 1024;
+const MAX_PER_UNIT = 16;
 /** Below this many live entries top-p simply sorts. */
 const SORT_MAX = 1024;
 /** How many of the best entries top-p tries before it falls back to the histogram. */
@@ -63,6 +68,9 @@ const FEW = 64;
 /** Scratch of the histogram pass, grown to the largest row seen and reused (no per-token allocation). */
 let bucketOf = new Uint16Array(0);
 let order = new Int32Array(0);
+let cutIds = new Int32Array(0);
+let cutLogits = new Float32Array(0);
+let cutProbs = new Float32Array(0);
 const mass = new Float64Array(BUCKETS);
 
 /**
@@ -101,19 +109,49 @@ export function topP(c: Candidates, p: number): void {
   nucleusByBuckets(c, p, c.logits[top]);
 }
 
-/** A flat row: histogram of (max − logit), then only the bucket holding the cut is sorted. */
-function nucleusByBuckets(c: Candidates, p: number, m: number): void {
+type NucleusSplit = (
+  n: number,
+  m: number,
+  p: number,
+  ids: Int32Array,
+  logits: Float32Array,
+  probs: Float32Array,
+  bucket: Uint16Array,
+  cutIds: Int32Array,
+  cutLogits: Float32Array,
+  cutProbs: Float32Array,
+  out: Float64Array,
+) => void;
+
+/** The native passes (native/src/nucleus.c): undefined until first use, null without the addon. */
+let nativeSplit: NucleusSplit | null | undefined;
+const splitOut = new Float64Array(3);
+
+/** Tests: run the TypeScript passes (false) or the native ones where built (true, the default). */
+export function useNativeNucleus(on: boolean): void {
+  nativeSplit = on ? undefined : null;
+}
+
+/**
+ * The linear passes (the twin of native/src/nucleus.c, which must keep its arithmetic): a histogram
+ * of (max − logit) weighted by probability finds the bucket the cut falls in; entries of better
+ * buckets are compacted in place (in place order) and the cut bucket's are copied to cut*.
+ * Returns [kept, cut bucket entries, mass of the better buckets].
+ */
+function splitTwin(c: Candidates, p: number, m: number): [number, number, number] {
   const n = c.n;
-  const logits = c.logits;
-  const probs = c.probs;
-  if (bucketOf.length < n) {
-    bucketOf = new Uint16Array(n);
-    order = new Int32Array(n);
-  }
+  const { ids, logits, probs } = c;
   const bucket = bucketOf;
+  let lo = m;
+  for (let i = 0; i < n; i++) {
+    const l = logits[i];
+    if (l < lo && l > -Infinity) lo = l;
+  }
+  // any positive scale gives the same result (buckets only order the work); this one fills them
+  const perUnit = m > lo ? Math.max(MAX_PER_UNIT, (BUCKETS - 1) / (m - lo)) : MAX_PER_UNIT;
   mass.fill(0);
   for (let i = 0; i < n; i++) {
-    const d = (m - logits[i]) * BUCKETS_PER_UNIT; // ≥ 0; +Infinity for a −Infinity logit
+    const d = (m - logits[i]) * perUnit; // ≥ 0; +Infinity for a −Infinity logit
     const b = d < BUCKETS - 1 ? d | 0 : BUCKETS - 1;
     bucket[i] = b;
     mass[b] += probs[i];
@@ -128,36 +166,88 @@ function nucleusByBuckets(c: Candidates, p: number, m: number): void {
     }
     acc += mass[b];
   }
-  // better buckets first (in place order), then the cut bucket's members sorted best first: the
-  // members are gathered at the end of `order` and sorted there
   let w = 0;
-  let tail = n;
+  let nm = 0;
   for (let i = 0; i < n; i++) {
     const b = bucket[i];
-    if (b < cut) order[w++] = i;
-    else if (b === cut) order[--tail] = i;
-  }
-  const ids = c.ids;
-  const members = order.subarray(tail, n);
-  members.sort((i, j) => logits[j] - logits[i] || ids[i] - ids[j]);
-  let keep = members.length;
-  for (let k = 0, acc = before; k < members.length; k++) {
-    acc += probs[members[k]];
-    if (acc >= p) {
-      keep = k + 1;
-      break;
+    if (b < cut) {
+      ids[w] = ids[i];
+      logits[w] = logits[i];
+      probs[w] = probs[i];
+      w++;
+    } else if (b === cut) {
+      cutIds[nm] = ids[i];
+      cutLogits[nm] = logits[i];
+      cutProbs[nm] = probs[i];
+      nm++;
     }
   }
-  order.copyWithin(w, tail, tail + keep);
-  c.permute(order.subarray(0, w + keep));
-  c.sorted = false;
+  return [w, nm, before];
+}
+
+/**
+ * A flat row: better buckets kept in place order, then the cut bucket's members sorted best first,
+ * as many as reach p.
+ */
+function nucleusByBuckets(c: Candidates, p: number, m: number): void {
+  const n = c.n;
+  if (bucketOf.length < n) {
+    bucketOf = new Uint16Array(n);
+    order = new Int32Array(n);
+    cutIds = new Int32Array(n);
+    cutLogits = new Float32Array(n);
+    cutProbs = new Float32Array(n);
+  }
+  if (nativeSplit === undefined)
+    nativeSplit = (loadNativeKernels() as { nucleusSplit?: NucleusSplit } | null)?.nucleusSplit ?? null;
+  let w: number;
+  let nm: number;
+  let before: number;
+  if (nativeSplit) {
+    nativeSplit(n, m, p, c.ids, c.logits, c.probs, bucketOf, cutIds, cutLogits, cutProbs, splitOut);
+    w = splitOut[0];
+    nm = splitOut[1];
+    before = splitOut[2];
+  } else [w, nm, before] = splitTwin(c, p, m);
+  const { ids, logits, probs } = c;
+  for (let k = 0; k < nm; k++) order[k] = k;
+  const members = order.subarray(0, nm);
+  members.sort((i, j) => cutLogits[j] - cutLogits[i] || cutIds[i] - cutIds[j]);
+  for (let k = 0, acc = before; k < nm; k++) {
+    const at = members[k];
+    ids[w] = cutIds[at];
+    logits[w] = cutLogits[at];
+    probs[w] = cutProbs[at];
+    w++;
+    acc += cutProbs[at];
+    if (acc >= p) break;
+  }
+  c.keepPrefix(w);
   renormalize(c);
 }
 
+/**
+ * Divides the live probabilities by their sum: four partial sums (no single chain of dependent adds)
+ * and one reciprocal (a multiply per entry instead of a divide) — rounding-level differences only, on a
+ * pass over up to the whole vocabulary after a flat row's nucleus.
+ */
 function renormalize(c: Candidates): void {
-  let s = 0;
-  for (let i = 0; i < c.n; i++) s += c.probs[i];
-  for (let i = 0; i < c.n; i++) c.probs[i] /= s;
+  const probs = c.probs;
+  const n = c.n;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += probs[i];
+    s1 += probs[i + 1];
+    s2 += probs[i + 2];
+    s3 += probs[i + 3];
+  }
+  for (; i < n; i++) s0 += probs[i];
+  const inv = 1 / (s0 + s1 + (s2 + s3));
+  for (let j = 0; j < n; j++) probs[j] *= inv;
 }
 
 /**

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
 import { Candidates } from '../../src/engine/candidates.js';
 import { Sampler, type SamplerOptions } from '../../src/engine/sampler.js';
+import { useNativeNucleus } from '../../src/engine/sampler-stages.js';
+import { loadNativeKernels } from '../../src/backends/kernels-native.js';
 import { Rng } from '../../src/tensor/index.js';
 import { referenceDistribution } from './sampler-reference.js';
 
@@ -166,5 +168,36 @@ describe('draws', () => {
   it('rejects impossible settings with a clear error', () => {
     expect(() => new Sampler({ frequencyPenalty: 3 })).toThrow(/frequency penalty/);
     expect(() => new Sampler({ topK: 1.5 })).toThrow(/top-k/);
+  });
+});
+
+describe("top-p's native passes (native/src/nucleus.c) equal the TypeScript twin bit for bit", () => {
+  const rng = new Rng(21);
+  it.skipIf(!loadNativeKernels())('flat rows, ties, −Infinity entries, every p', () => {
+    const rows: Float32Array[] = [];
+    for (const [V, scale] of [
+      [5000, 0.5],
+      [20000, 2.5],
+      [122753, 0.6],
+    ] as const)
+      rows.push(Float32Array.from({ length: V }, () => rng.normal() * scale));
+    const tied = Float32Array.from({ length: 9000 }, () => rng.int(40) / 8); // many equal logits
+    for (let i = 0; i < 300; i++) tied[rng.int(9000)] = -Infinity;
+    rows.push(tied);
+    const bits = (a: number[]) => new Uint32Array(Float32Array.from(a).buffer);
+    try {
+      for (const row of rows)
+        for (const o of [{ topP: 0.5 }, { topP: 0.9, temperature: 0.8 }, { topP: 0.999 }]) {
+          useNativeNucleus(true);
+          const native = new Sampler(o).distribution(row);
+          useNativeNucleus(false);
+          const twin = new Sampler(o).distribution(row);
+          expect(native.ids).toEqual(twin.ids);
+          expect(bits(native.probs)).toEqual(bits(twin.probs));
+          expect(native.ids.length).toBeGreaterThan(64); // the histogram path, not the best-64 heap
+        }
+    } finally {
+      useNativeNucleus(true);
+    }
   });
 });

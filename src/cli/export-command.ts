@@ -8,7 +8,9 @@ import {
   exportFolderToGguf,
   GGUF_EXPORT_ARCHS,
   GGUF_EXPORT_DTYPES,
+  GGUF_HEAD_DTYPES,
   ggufExportArch,
+  type GgufHeadDType,
   type GgufExportArch,
   ggufTensorPlan,
   type GgufExportDType,
@@ -31,6 +33,8 @@ export interface ExportCli {
   dtype: string;
   /** auto (default) | minicpm | llama. */
   arch?: string;
+  /** q8_0 (default) | q6_k: the embedding/head of q4_0 and q8_0 files. */
+  headDtype?: string;
   tokenizer?: string;
   name?: string;
 }
@@ -65,16 +69,22 @@ export async function exportCommand(o: ExportCli): Promise<void> {
   const archOpt = (o.arch ?? 'auto').toLowerCase() as GgufExportArch;
   if (!GGUF_EXPORT_ARCHS.includes(archOpt))
     throw new ExportError(`--arch must be one of ${GGUF_EXPORT_ARCHS.join(', ')}, got '${o.arch}'`);
+  const headDtype = (o.headDtype ?? 'q8_0').toLowerCase() as GgufHeadDType;
+  if (!GGUF_HEAD_DTYPES.includes(headDtype))
+    throw new ExportError(`--head-dtype must be one of ${GGUF_HEAD_DTYPES.join(', ')}, got '${o.headDtype}'`);
+  if (headDtype !== 'q8_0' && dtype !== 'q4_0' && dtype !== 'q8_0')
+    throw new ExportError(`--head-dtype ${headDtype} applies to q4_0 and q8_0 exports, not ${dtype}`);
   const config = configFromHF(await readConfig(o.model));
   const arch = ggufExportArch(config, archOpt);
   // Every tensor not in the file's main type is reported (embedding/head rule, F16 fallbacks).
-  for (const c of ggufTensorPlan(config, dtype).filter((t) => t.note))
+  for (const c of ggufTensorPlan(config, dtype, headDtype).filter((t) => t.note))
     console.log(`  ${c.ggufName}: ${c.type} (${c.note})`);
   const { vocab, source } = exportVocab(o.model, config.vocabSize, o.tokenizer);
   const t0 = Date.now();
   await exportFolderToGguf(o.model, o.output, {
     dtype: dtype,
     arch,
+    headDtype,
     tokenizer: vocab,
     name: o.name ?? path.basename(path.resolve(o.model)),
     openReader: openAnyWeights, // a GPTQ folder exports its dequantized weights
@@ -101,8 +111,13 @@ export function registerExportCommand(program: Command): void {
     )
     .option(
       '--arch <name>',
-      "general.architecture: auto (llama for Llama folders, minicpm otherwise) | minicpm | llama (a MiniCPM only when its multipliers are 1)",
+      'general.architecture: auto (llama for Llama folders, minicpm otherwise) | minicpm | llama (a MiniCPM only when its multipliers are 1)',
       'auto',
+    )
+    .option(
+      '--head-dtype <type>',
+      'embedding/head of q4_0 and q8_0 files: q8_0 (runs natively here) | q6_k (as llama-quantize writes; dequantized here)',
+      'q8_0',
     )
     .option(
       '--tokenizer <path>',

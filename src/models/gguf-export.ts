@@ -9,12 +9,15 @@
  * llama.cpp's convert_hf_to_gguf.py --outtype q8_0 does (the embedding included). `q4_0` stores the
  * block matrices as Q4_0 and the embedding (tied: also the head) and an untied head as Q8_0, where
  * llama-quantize would write Q6_K: the tied matrix is the most sensitive one (SPEC §9), Q8_0 is the more
- * accurate of the two, and our engine runs Q8_0 natively (W8) while Q6_K would need dequantizing. A
+ * accurate of the two, and our engine runs Q8_0 natively (W8) while Q6_K needs dequantizing.
+ * `headDtype: 'q6_k'` writes that table in Q6_K instead (io/gguf-q6k, byte-identical to ggml's
+ * reference quantizer), as llama-quantize does: smaller files for llama.cpp. A
  * matrix whose rows are not a whole number of 32-value blocks falls back to F16, as llama.cpp's
  * converter does; `ggufTensorPlan` lists every choice so callers can report them.
  */
 import { castFloat, toFloat32, type TensorRecord } from '../io/dtypes.js';
-import { encodeQ4_0, encodeQ8_0, QK } from '../io/gguf-blocks.js';
+import { encodeQ4_0, encodeQ8_0, QK, QK_K } from '../io/gguf-blocks.js';
+import { encodeQ6_K } from '../io/gguf-q6k.js';
 import { llamaGgufMetadata, type LlamaHfConfig } from '../io/gguf-llama.js';
 import {
   GGUF_FILE_TYPE,
@@ -46,6 +49,8 @@ export interface GgufExportOptions {
   dtype?: GgufExportDType;
   /** Architecture to write (default 'auto'). */
   arch?: GgufExportArch;
+  /** Type of the embedding/head in q4_0 and q8_0 files (default q8_0; q6_k as llama-quantize writes). */
+  headDtype?: GgufHeadDType;
   /** Vocabulary to embed (llama.cpp needs one; see tokenizer/gguf-export). */
   tokenizer?: GgufTokenizer & { addSpacePrefix?: boolean; removeExtraWhitespaces?: boolean };
   name?: string;
@@ -61,7 +66,10 @@ const FILE_TYPE = {
   q4_0: GGUF_FILE_TYPE.Q4_0,
 } as const;
 
-export type GgufTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0';
+export type GgufTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q6_K';
+
+export type GgufHeadDType = 'q8_0' | 'q6_k';
+export const GGUF_HEAD_DTYPES: readonly GgufHeadDType[] = ['q8_0', 'q6_k'];
 
 export interface GgufTensorChoice {
   /** Hugging Face name of the parameter. */
@@ -74,13 +82,17 @@ export interface GgufTensorChoice {
 }
 
 /** The ggml type of every tensor an export with `dtype` writes, in checkpoint order. */
-export function ggufTensorPlan(config: MiniCPMConfig, dtype: GgufExportDType): GgufTensorChoice[] {
+export function ggufTensorPlan(
+  config: MiniCPMConfig,
+  dtype: GgufExportDType,
+  headDtype: GgufHeadDType = 'q8_0',
+): GgufTensorChoice[] {
   const out: GgufTensorChoice[] = [];
   for (const [name, shape] of parameterShapes(config)) {
     // parameterShapes has no lm_head when tied: llama.cpp then uses token_embd as the output.
     const ggufName = hfToGgufName(name);
     if (ggufName === undefined) continue;
-    out.push({ name, ggufName, shape, ...tensorType(ggufName, shape, dtype) });
+    out.push({ name, ggufName, shape, ...tensorType(ggufName, shape, dtype, headDtype) });
   }
   return out;
 }
@@ -89,13 +101,23 @@ function tensorType(
   ggufName: string,
   shape: number[],
   dtype: GgufExportDType,
+  headDtype: GgufHeadDType,
 ): { type: GgufTensorType; note?: string } {
   if (shape.length === 1) return { type: 'F32' };
   if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16')
     return { type: dtype.toUpperCase() as GgufTensorType };
   const table = ggufName === 'token_embd.weight' || ggufName === 'output.weight';
-  const want = dtype === 'q8_0' || table ? 'Q8_0' : 'Q4_0';
   const cols = shape[shape.length - 1];
+  if (table && headDtype === 'q6_k') {
+    if (cols % QK_K === 0)
+      return { type: 'Q6_K', note: 'embedding/head in Q6_K (our engine runs it dequantized)' };
+    if (cols % QK === 0)
+      return {
+        type: 'Q8_0',
+        note: `rows of ${cols} are not whole ${QK_K}-value super-blocks: Q8_0 instead of Q6_K`,
+      };
+  }
+  const want = dtype === 'q8_0' || table ? 'Q8_0' : 'Q4_0';
   if (cols % QK !== 0)
     return { type: 'F16', note: `rows of ${cols} are not whole ${QK}-value blocks: F16 instead of ${want}` };
   return table && dtype === 'q4_0' ? { type: want, note: 'embedding/head kept in Q8_0' } : { type: want };
@@ -174,11 +196,12 @@ export function llamaGgufConfig(c: MiniCPMConfig): LlamaHfConfig {
 
 /** The tensor's bytes in the GGUF file: renamed, q/k permuted, cast or quantized to `type`. */
 function convert(rec: TensorRecord, hf: GgufHeads, type: GgufTensorType): Uint8Array {
-  const float = type === 'Q8_0' || type === 'Q4_0' ? 'F32' : type;
+  const float = type === 'Q8_0' || type === 'Q4_0' || type === 'Q6_K' ? 'F32' : type;
   const out = hfTensorToGguf(castFloat(rec, float), hf);
   if (!out) throw new Error(`tensor '${rec.name}' has no GGUF name`);
   if (type === 'Q8_0') return encodeQ8_0(toFloat32(out));
   if (type === 'Q4_0') return encodeQ4_0(toFloat32(out));
+  if (type === 'Q6_K') return encodeQ6_K(toFloat32(out));
   return out.data;
 }
 
@@ -205,10 +228,11 @@ function metadata(
 function lazyTensors(
   config: MiniCPMConfig,
   dtype: GgufExportDType,
+  headDtype: GgufHeadDType | undefined,
   read: (name: string) => TensorRecord | Promise<TensorRecord>,
 ): GgufTensorSource[] {
   const hf = { num_attention_heads: config.numHeads, num_key_value_heads: config.numKvHeads };
-  return ggufTensorPlan(config, dtype).map((c) => ({
+  return ggufTensorPlan(config, dtype, headDtype).map((c) => ({
     name: c.ggufName,
     shape: c.shape,
     ggmlType: c.type,
@@ -224,7 +248,9 @@ export async function exportModelToGguf(
 ): Promise<void> {
   const dtype = opts.dtype ?? 'f32';
   const meta = metadata(model.config, dtype, opts);
-  const tensors = lazyTensors(model.config, dtype, (name) => tensorToRecord(name, model.p(name)));
+  const tensors = lazyTensors(model.config, dtype, opts.headDtype, (name) =>
+    tensorToRecord(name, model.p(name)),
+  );
   await writeGguf(path, meta, tensors);
 }
 
@@ -258,7 +284,7 @@ export async function exportFolderToGguf(
     await writeGguf(
       path,
       meta,
-      lazyTensors(config, dtype, (name) => reader.read(name)),
+      lazyTensors(config, dtype, opts.headDtype, (name) => reader.read(name)),
     );
   } finally {
     await reader.close();

@@ -11,8 +11,7 @@ describe('fuzzed readers (seeded sample)', () => {
   it.each(TARGETS.map((t) => t.name))(
     '%s: every mutated case is read or refused with a typed error',
     async (name) => {
-      // tokenizer.json cases parse a 3.6 MB file each: fewer of them
-      const cases = name === 'tokenizer.json' ? 3 : 12;
+      const cases = 12;
       const [report] = await fuzz({ cases, seed: 7, timeoutMs: 20_000, targets: [name] });
       // no seed files means nothing was fuzzed: that is a failure here, not a pass
       expect(report.skipped).toBeUndefined();

@@ -12,7 +12,8 @@
  * apt-get install clang lld). It also writes minicpm-kernels.sources.sha256, the hash of every input
  * file, which test/backends/wasm-build.test.ts checks so a stale module cannot go unnoticed.
  *
- *   node scripts/build-wasm.mjs [--check]   --check: only say whether the module is up to date
+ *   node scripts/build-wasm.mjs [--check | --relaxed]   --check: only say whether the modules are up to date;
+ *                                                       --relaxed: only the relaxed-SIMD experiment (below)
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -26,6 +27,12 @@ const wasmDir = join(root, 'native', 'wasm');
 const out = join(wasmDir, 'minicpm-kernels.wasm');
 /* The same kernels without threads, over an unshared memory: for pages that are not cross-origin isolated. */
 const outSt = join(wasmDir, 'minicpm-kernels-st.wasm');
+/* With --relaxed: the threaded module with relaxed SIMD (the quantized tiles' int8 dot products), built
+ * into build/wasm for `npm run bench -- web-qmatmul` only. Measured in Chromium it did not pay (decode
+ * slower, W8 slower everywhere; see that bench), so it is neither committed nor loaded. Needs clang 16+
+ * (Debian: clang-16 lld-16). */
+const outRelaxed = join(root, 'build', 'wasm', 'minicpm-kernels-relaxed.wasm');
+const wantRelaxed = process.argv.includes('--relaxed');
 const stamp = join(wasmDir, 'minicpm-kernels.sources.sha256');
 
 /* The portable kernel files of native/src that go into the module, unchanged. The rest of native/src
@@ -191,28 +198,58 @@ if (!clang || !ld) {
   );
   process.exit(1);
 }
+/** A clang whose wasm32 target has the relaxed-SIMD dot product builtin (clang 16+). */
+function relaxedClang() {
+  for (const c of ['', '-19', '-18', '-17', '-16'].map((v) => `clang${v}`)) {
+    const r = spawnSync(c, ['--target=wasm32', '-mrelaxed-simd', '-E', '-x', 'c', '-'], {
+      input: '__has_builtin(__builtin_wasm_relaxed_dot_i8x16_i7x16_add_s_i32x4)',
+      encoding: 'utf8',
+    });
+    if (r.status === 0 && /^\s*1\s*$/m.test(r.stdout)) return c;
+  }
+  return null;
+}
+const clangRelaxed = wantRelaxed ? relaxedClang() : null;
+if (wantRelaxed && !clangRelaxed) {
+  console.error(
+    'build-wasm: the relaxed-SIMD module needs clang 16 or newer (Debian: apt-get install clang-16 lld-16). ' +
+      'The committed modules are unaffected.',
+  );
+  process.exit(1);
+}
 
 const objDir = join(root, 'build', 'wasm');
 mkdirSync(objDir, { recursive: true });
 const t0 = Date.now();
-/** threads: atomics and shared memory (the Worker pool) or neither (one thread, unshared memory). */
-function link(threads, file) {
+/**
+ * variant 'mt': atomics and shared memory (the Worker pool); 'st': neither (one thread, unshared memory);
+ * 'relaxed': mt plus relaxed SIMD.
+ */
+function link(variant, file) {
+  const threads = variant !== 'st';
+  const cc = variant === 'relaxed' ? clangRelaxed : clang;
+  const extra = [...(threads ? ['-matomics'] : []), ...(variant === 'relaxed' ? ['-mrelaxed-simd'] : [])];
   const objects = inputs()
     .filter((f) => f.endsWith('.c'))
     .map((f) => {
       const o = join(
         objDir,
-        `${threads ? 'mt' : 'st'}_${relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o')}`,
+        `${variant}_${relative(root, f).replaceAll(/[\\/]/g, '_').replace(/\.c$/, '.o')}`,
       );
-      run(clang, [...CFLAGS, ...(threads ? ['-matomics'] : []), '-c', f, '-o', o]);
+      run(cc, [...CFLAGS, ...extra, '-c', f, '-o', o]);
       return o;
     });
   run(ld, [...LDFLAGS, ...(threads ? ['--shared-memory'] : []), ...objects, '-o', file]);
 }
-link(true, out);
-link(false, outSt);
-writeFileSync(stamp, `${hash}\n`);
 const kb = (f) => `${(readFileSync(f).length / 1024).toFixed(0)} KiB`;
+if (wantRelaxed) {
+  link('relaxed', outRelaxed); // alone: the committed modules and their stamp are left as they are
+  console.log(`build-wasm: build/wasm/minicpm-kernels-relaxed.wasm (${kb(outRelaxed)})`);
+  process.exit(0);
+}
+link('mt', out);
+link('st', outSt);
+writeFileSync(stamp, `${hash}\n`);
 console.log(
   `build-wasm: native/wasm/minicpm-kernels.wasm (${kb(out)}) and minicpm-kernels-st.wasm (${kb(outSt)}) ` +
     `in ${((Date.now() - t0) / 1000).toFixed(1)} s`,

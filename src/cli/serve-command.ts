@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadAnyModel } from '../quant/index.js';
 import { applyHeadDtype } from '../quant/int8-head.js';
 import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
+import { KVCache } from '../models/kv-cache.js';
 import { buildServer } from '../server/app.js';
 import { GenerationService } from '../server/generation-service.js';
 import { loadAdapter } from '../align/lora.js';
@@ -112,6 +113,13 @@ export function registerServeCommand(program: Command): void {
       });
       const url = await app.listen({ host: o.host, port: Number(o.port) });
       console.log(`serving ${name} at ${url}/v1`);
+      const c = model.config;
+      const kvBytes = KVCache.bytesPerPosition(kvCache, c.numLayers, c.numKvHeads, c.headDim);
+      const budget = service.scheduler.kvBudget;
+      console.log(
+        `KV cache ${kvCache}: ${(kvBytes / 1024).toFixed(1)} KiB per position, ` +
+          `${budget} positions budgeted (${((kvBytes * budget) / 2 ** 20).toFixed(0)} MiB at most)`,
+      );
       // graceful: refuse new requests (503), let running ones finish, then exit
       const stop = () => void Promise.all([service.close(), app.close()]).then(() => process.exit(0));
       process.once('SIGINT', stop);

@@ -64,10 +64,14 @@ export class KVCache {
 
   /** Bytes one cached position takes over all layers (keys, values and, for int8, their scales). */
   get bytesPerToken(): number {
-    const elems = this.numKvHeads * this.headDim;
-    const per =
-      this.dtype === 'f32' ? 4 * elems : this.dtype === 'bf16' ? 2 * elems : elems + 4 * this.numKvHeads;
-    return 2 * this.numLayers * this.batch * per;
+    return this.batch * KVCache.bytesPerPosition(this.dtype, this.numLayers, this.numKvHeads, this.headDim);
+  }
+
+  /** Bytes a `dtype` cache spends on one position of one sequence over `layers` layers. */
+  static bytesPerPosition(dtype: KVCacheDtype, layers: number, kvHeads: number, headDim: number): number {
+    const elems = kvHeads * headDim;
+    const per = dtype === 'f32' ? 4 * elems : dtype === 'bf16' ? 2 * elems : elems + 4 * kvHeads;
+    return 2 * layers * per;
   }
 
   private store(capacity: number): LayerStore {

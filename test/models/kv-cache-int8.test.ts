@@ -121,6 +121,8 @@ for (const { name, backend, inWasm } of cases) {
       const cache = new KVCache(L, 1, Hkv, D, 2, 'int8');
       expect(cache.bytesPerToken).toBe(2 * L * (Hkv * D + 4 * Hkv)); // 1 byte a code + a 4-byte scale per head
       expect(new KVCache(L, 1, Hkv, D, 2, 'f32').bytesPerToken).toBe(2 * L * Hkv * D * 4);
+      expect(new KVCache(L, 3, Hkv, D, 2, 'bf16').bytesPerToken).toBe(3 * 2 * L * Hkv * D * 2);
+      expect(KVCache.bytesPerPosition('int8', L, Hkv, D)).toBe(cache.bytesPerToken);
       const ks = [rand(rng, [1, 3, Hkv, D]), rand(rng, [1, 4, Hkv, D])];
       T.noGrad(() => {
         for (const k of ks) {

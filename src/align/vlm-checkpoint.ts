@@ -104,9 +104,10 @@ export function imageSftTrainables(
   trainVision: boolean,
   save: VlmSaveOptions,
   trainLanguage = true,
+  visionLrScale = 1,
 ): RunTrainables {
   return {
-    optimizer: () => imageSftAdamW(vlm, adamw, trainVision, trainLanguage),
+    optimizer: () => imageSftAdamW(vlm, adamw, trainVision, trainLanguage, visionLrScale),
     save: (opt, state, pinned) => saveVlmCheckpoint(vlm, opt, state, pinned, save),
   };
 }

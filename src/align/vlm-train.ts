@@ -110,17 +110,32 @@ export function imageSftAdamW(
   trainVision: boolean,
   /** false: the language model stays frozen (MiniCPM-V's pre-training stages align the vision side only). */
   trainLanguage = true,
+  /** The tower's LR as a fraction of the base LR (a tower trained from scratch drifts less). */
+  visionLrScale = 1,
 ): AdamW {
   const c = adamwConfig(over);
   const groups: ParamGroup[] = trainLanguage
     ? muPGroups(vlm.llm.params, widthMultiplier(vlm.llm.config), c.weightDecay)
     : [];
-  const vision = [...visionTrainables(vlm, trainVision).values()];
-  groups.push({
-    name: trainVision ? 'resampler and vision tower (lr)' : 'resampler (lr)',
-    params: vision,
-    lrScale: 1,
-    weightDecay: c.weightDecay,
-  });
+  const vision = [...visionTrainables(vlm, trainVision)];
+  const tower = vision.filter(([n]) => n.startsWith('vpm.')).map(([, t]) => t);
+  const resampler = vision.filter(([n]) => !n.startsWith('vpm.')).map(([, t]) => t);
+  if (visionLrScale === 1 || !tower.length)
+    groups.push({
+      name: trainVision ? 'resampler and vision tower (lr)' : 'resampler (lr)',
+      params: [...resampler, ...tower],
+      lrScale: 1,
+      weightDecay: c.weightDecay,
+    });
+  else
+    groups.push(
+      { name: 'resampler (lr)', params: resampler, lrScale: 1, weightDecay: c.weightDecay },
+      {
+        name: `vision tower (${visionLrScale} lr)`,
+        params: tower,
+        lrScale: visionLrScale,
+        weightDecay: c.weightDecay,
+      },
+    );
   return new AdamW(groups, c);
 }

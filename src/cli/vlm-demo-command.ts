@@ -52,6 +52,10 @@ export const VLM_DEMO_DEFAULTS = {
    * features with a trained resampler did. --train-vision trains it in both stages.
    */
   freezeVision: true,
+  /** The trained tower's LR as a fraction of lr (at the full LR it drifted faster than the resampler followed). */
+  visionLrScale: 0.1,
+  /** With a trained tower, stage 1 trains only the vision side (the language model frozen, as LLaVA's stage 1). */
+  stage1FreezeLanguage: true,
 };
 type DemoConfig = typeof VLM_DEMO_DEFAULTS;
 
@@ -185,6 +189,8 @@ export async function vlmDemoCommand(opts: Partial<DemoConfig>): Promise<void> {
       out: path.join(d.out, 'stage1'),
       steps: d.stage1Steps,
       trainVision: !d.freezeVision,
+      trainLanguage: d.freezeVision || !d.stage1FreezeLanguage,
+      visionLrScale: d.visionLrScale,
     }),
     undefined,
     log,
@@ -198,6 +204,7 @@ export async function vlmDemoCommand(opts: Partial<DemoConfig>): Promise<void> {
       out: path.join(d.out, 'stage2'),
       steps: d.stage2Steps,
       trainVision: !d.freezeVision,
+      visionLrScale: d.visionLrScale,
     }),
     undefined,
     log,
@@ -270,6 +277,7 @@ export function registerVlmDemoCommand(program: Command): void {
     .option('--batch-size <n>', 'conversations per step', int)
     .option('--lr <x>', 'peak learning rate', Number)
     .option('--eval-questions <n>', 'held-out questions decoded (0: all)', int)
+    .option('--vision-lr-scale <x>', "the trained tower's LR as a fraction of --lr", Number)
     .option(
       '--train-vision',
       'train the vision tower from scratch in both stages (default: keep its random init)',

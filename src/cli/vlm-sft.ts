@@ -74,6 +74,8 @@ export interface ImageSftConfig {
   checkpointLayers?: boolean | null;
   /** false: only the resampler (and tower) train; the demo's stage 1 (not a command-line option). */
   trainLanguage?: boolean;
+  /** The tower's LR as a fraction of lr (the demo's tower trained from scratch; not a command-line option). */
+  visionLrScale?: number;
 }
 
 function configJsonOf(dir: string): Record<string, unknown> | null {
@@ -176,6 +178,7 @@ export async function runImageSft(
         c.trainVision,
         { ...save, tokenizerFrom: tokenizerDir },
         c.trainLanguage ?? true,
+        c.visionLrScale ?? 1,
       ),
     });
   } else {
@@ -199,6 +202,7 @@ export async function runImageSft(
             c.trainVision,
             { ...save, tokenizerFrom: tokenizerDir },
             c.trainLanguage ?? true,
+            c.visionLrScale ?? 1,
           ),
     });
   }

@@ -195,10 +195,11 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
     });
     return file;
   });
-  say('\nstage timings (s):');
+  say('\nstage timings (seconds):');
   for (const t of ledger.timings)
     say(
-      `   ${t.name.padEnd(22)} ${t.seconds.toFixed(1).padStart(7)}${t.recalled ? '  (an earlier run)' : ''}`,
+      `   ${t.name.padEnd(22)} ${t.seconds.toFixed(1).padStart(7)} wall ${(t.cpuSeconds ?? NaN).toFixed(1).padStart(7)} CPU` +
+        (t.recalled ? '  (an earlier run)' : ''),
     );
   say(`\ndemo finished in ${((performance.now() - t0) / 60000).toFixed(1)} min; report: ${report}`);
   return { report, evals, chat, ledger };

@@ -52,6 +52,22 @@ async function curves(r: DemoReport): Promise<string[]> {
       yTitle: 'cross-entropy (nats / token)',
     }),
     await lineChartSvg({
+      title: 'Validation loss on the fixed set, by phase (the decay drop), with ±1 standard error',
+      rows: r.pretrain.flatMap((m) =>
+        m.val_loss === undefined
+          ? []
+          : [
+              { step: m.step, loss: m.val_loss, curve: phase(m) },
+              { step: m.step, loss: m.val_loss - (m.val_loss_se ?? 0), curve: `${phase(m)} − SE` },
+              { step: m.step, loss: m.val_loss + (m.val_loss_se ?? 0), curve: `${phase(m)} + SE` },
+            ],
+      ),
+      x: 'step',
+      y: 'loss',
+      series: 'curve',
+      yTitle: 'cross-entropy (nats / token)',
+    }),
+    await lineChartSvg({
       title: 'Pretraining learning rate (WSD)',
       rows: r.pretrain.map((m) => ({ step: m.step, lr: m.lr, phase: phase(m) })),
       x: 'step',
@@ -137,8 +153,13 @@ export async function writeDemoReport(dir: string, r: DemoReport): Promise<strin
       title: 'Stages',
       text: `The whole loop in ${(r.totalSeconds / 60).toFixed(1)} min of this run (stages marked "earlier run" were finished before a restart; their time is that run's).`,
       table: {
-        head: ['stage', 'seconds', ''],
-        rows: r.timings.map((t) => [t.name, Number(t.seconds.toFixed(1)), t.recalled ? 'earlier run' : '']),
+        head: ['stage', 'wall seconds', 'CPU seconds', ''],
+        rows: r.timings.map((t) => [
+          t.name,
+          t.seconds.toFixed(1),
+          t.cpuSeconds === undefined ? '—' : t.cpuSeconds.toFixed(1),
+          t.recalled ? 'earlier run' : '',
+        ]),
       },
     },
     {

@@ -10,6 +10,8 @@ import { DemoError } from './options.js';
 
 export interface StageRecord {
   seconds: number;
+  /** CPU time of this process over the stage (user + system, all threads): a measure the machine's load barely changes. */
+  cpuSeconds?: number;
   finishedAt: string;
   result: unknown;
 }
@@ -20,6 +22,7 @@ export type StageRunner = <T>(name: string, title: string, fn: () => Promise<T>)
 export interface StageTiming {
   name: string;
   seconds: number;
+  cpuSeconds?: number;
   /** Recalled from an earlier run (its seconds are that run's). */
   recalled: boolean;
 }
@@ -55,17 +58,20 @@ export class StageLedger {
     const rec = this.stages[name];
     if (rec) {
       this.log(`\n== ${title}: done (${rec.seconds.toFixed(1)} s in an earlier run)`);
-      this.timings.push({ name, seconds: rec.seconds, recalled: true });
+      this.timings.push({ name, seconds: rec.seconds, cpuSeconds: rec.cpuSeconds, recalled: true });
       return rec.result as T;
     }
     this.log(`\n== ${title}`);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const result = await fn();
     const seconds = (performance.now() - t0) / 1000;
-    this.stages[name] = { seconds, finishedAt: new Date().toISOString(), result: result ?? null };
+    const cpu = process.cpuUsage(c0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    this.stages[name] = { seconds, cpuSeconds, finishedAt: new Date().toISOString(), result: result ?? null };
     this.write();
-    this.timings.push({ name, seconds, recalled: false });
-    this.log(`   (${seconds.toFixed(1)} s)`);
+    this.timings.push({ name, seconds, cpuSeconds, recalled: false });
+    this.log(`   (${seconds.toFixed(1)} s, ${cpuSeconds.toFixed(1)} s of CPU)`);
     return result;
   }
 

@@ -133,10 +133,14 @@ export class Candidates {
     };
     for (let i = 0; i < k; i++) h[i] = i;
     for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
-    for (let i = k; i < this.n; i++) {
-      if (!worse(h[0], i)) continue;
+    // most entries lose to the root on the logit alone: one float comparison, no call
+    let floor = l[h[0]];
+    const n = this.n;
+    for (let i = k; i < n; i++) {
+      if (l[i] < floor || !worse(h[0], i)) continue;
       h[0] = i;
       siftDown(0);
+      floor = l[h[0]];
     }
     return h.sort((a, b) => l[b] - l[a] || ids[a] - ids[b]);
   }

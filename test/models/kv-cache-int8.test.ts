@@ -147,6 +147,11 @@ for (const { name, backend, inWasm } of cases) {
         DTypeError,
       );
       expect(() => new KVCache(1, 1, 2, 4, 8, 'int4' as 'int8')).toThrow(/one of f32, bf16, int8/);
+      // codes whose positions and heads are swapped are no cache slice: named, nothing written
+      const swapped = Tensor.empty([1, 2, 2, 4], 'i8').view([1, 2, 2, 4], [16, 4, 8, 1], 0);
+      expect(() =>
+        T.noGrad(() => T.quantizeKv8Into(rand(rng, [1, 2, 2, 4]), swapped, Tensor.empty([1, 2, 2]))),
+      ).toThrow(/position slices/);
       cache.dispose();
       copy.dispose();
     });

@@ -4,7 +4,7 @@
  * [B, cap, Hkv, D] codes and [B, cap, Hkv] scales, so each batch entry is contiguous and entries are
  * `cap` positions apart; anything else is made contiguous first.
  */
-import { Tensor, type AttentionOptions } from '../../tensor/index.js';
+import { ShapeError, Tensor, type AttentionOptions } from '../../tensor/index.js';
 import type { Kv8Kernels } from '../kernels-kv8.js';
 
 interface CacheWindow {
@@ -63,7 +63,9 @@ export function quantizeKv8(kern: Kv8Kernels, x: Tensor, codes: Tensor, scales: 
   const xc = packed(x);
   try {
     if (!innerPacked(codes) || !innerPacked(scales))
-      throw new Error('quantizeKv8: the cache views must be position slices of a [B, cap, H, D] cache');
+      throw new ShapeError(
+        'quantizeKv8: codes/scales must be position slices of a [B, cap, H, D] / [B, cap, H] cache (as KVCache makes them)',
+      );
     for (let b = 0; b < B; b++)
       kern.kv8Quantize(
         xc.data as Float32Array,
@@ -115,7 +117,9 @@ export function attentionKv8(
   const vw = cacheWindow(v, vs);
   try {
     if (kw.cap !== vw.cap)
-      throw new Error('attentionKv8: keys and values come from caches of different capacity');
+      throw new ShapeError(
+        'attentionKv8: keys and values must be views of one cache (their batch entries lie a different number of positions apart)',
+      );
     const out = Tensor.empty([B, T, Hq, D]);
     const lse = Tensor.empty([B, Hq, T]);
     kern.attentionFwdKv8(

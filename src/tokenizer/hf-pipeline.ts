@@ -3,7 +3,7 @@
  * Only the components that BPE tokenizers use are implemented; others fail with a clear message.
  */
 import { BYTE_TO_CHAR, fromByteLevel, GPT2_PATTERN, splitIsolated, toByteLevel } from './byte-level.js';
-import { UnsupportedTokenizerError } from './errors.js';
+import { TokenizerFormatError, UnsupportedTokenizerError } from './errors.js';
 
 type Json = Record<string, unknown>;
 export type Normalizer = (text: string) => string;
@@ -18,11 +18,33 @@ const unsupported = (stage: string, type: unknown): never => {
   );
 };
 
+const corrupt = (what: string): never => {
+  throw new TokenizerFormatError(`tokenizer.json: ${what}: the file is corrupt`);
+};
+
+/** `json[key]`, which a `stage` Sequence must hold as a list (found missing by fuzzing). */
+function listOf(json: Json, key: string, stage: string): unknown[] {
+  const v = json[key];
+  return Array.isArray(v) ? v : corrupt(`the ${stage} Sequence has no "${key}" list`);
+}
+
+/** `json[key]` as a string (`dflt` when absent). */
+function stringOf(json: Json, key: string, stage: string, dflt?: string): string {
+  const v = json[key] ?? dflt;
+  return typeof v === 'string' ? v : corrupt(`the ${stage} "${String(json.type)}" needs a string "${key}"`);
+}
+
 /** A `{String: s}` or `{Regex: r}` pattern as a global regex. */
 export function patternRegex(pattern: unknown): RegExp {
-  const p = pattern as Json;
-  if (typeof p.String === 'string') return new RegExp(escapeRegex(p.String), 'gu');
-  if (typeof p.Regex === 'string') return new RegExp(fixRegex(p.Regex), 'gu');
+  const p = (pattern ?? {}) as Json;
+  try {
+    if (typeof p.String === 'string') return new RegExp(escapeRegex(p.String), 'gu');
+    if (typeof p.Regex === 'string') return new RegExp(fixRegex(p.Regex), 'gu');
+  } catch (e) {
+    corrupt(
+      `the pattern ${JSON.stringify(pattern)} is not a valid regular expression (${(e as Error).message})`,
+    );
+  }
   return unsupported('pattern', JSON.stringify(pattern));
 }
 
@@ -44,14 +66,17 @@ export function buildNormalizer(json: unknown): Normalizer | undefined {
   const n = json as Json;
   switch (n.type) {
     case 'Sequence': {
-      const parts = (n.normalizers as unknown[]).map(buildNormalizer).filter((x): x is Normalizer => !!x);
+      const parts = listOf(n, 'normalizers', 'normalizer')
+        .map(buildNormalizer)
+        .filter((x): x is Normalizer => !!x);
       return (t) => parts.reduce((acc, f) => f(acc), t);
     }
     case 'Prepend':
-      return (t) => (t.length > 0 ? (n.prepend as string) + t : t);
+      const prepend = stringOf(n, 'prepend', 'normalizer');
+      return (t) => (t.length > 0 ? prepend + t : t);
     case 'Replace': {
       const re = patternRegex(n.pattern);
-      const content = n.content as string;
+      const content = stringOf(n, 'content', 'normalizer');
       return (t) => t.replace(re, () => content);
     }
     case 'NFC':
@@ -136,7 +161,7 @@ export function buildPreTokenizer(json: unknown): PreTokenizer | undefined {
   const p = json as Json;
   switch (p.type) {
     case 'Sequence': {
-      const parts = (p.pretokenizers as unknown[])
+      const parts = listOf(p, 'pretokenizers', 'pre-tokenizer')
         .map(buildPreTokenizer)
         .filter((x): x is PreTokenizer => !!x);
       return (pieces, first) => parts.reduce((acc, f) => f(acc, first), pieces);
@@ -157,7 +182,7 @@ export function buildPreTokenizer(json: unknown): PreTokenizer | undefined {
         });
     }
     case 'Metaspace': {
-      const rep = (p.replacement as string | undefined) ?? '\u2581';
+      const rep = stringOf(p, 'replacement', 'pre-tokenizer', '\u2581');
       const scheme =
         (p.prepend_scheme as string | undefined) ?? (p.add_prefix_space === false ? 'never' : 'always');
       const split = p.split !== false;
@@ -190,12 +215,14 @@ export function buildDecoder(json: unknown): Decoder | undefined {
   const d = json as Json;
   switch (d.type) {
     case 'Sequence': {
-      const parts = (d.decoders as unknown[]).map(buildDecoder).filter((x): x is Decoder => !!x);
+      const parts = listOf(d, 'decoders', 'decoder')
+        .map(buildDecoder)
+        .filter((x): x is Decoder => !!x);
       return (tokens) => parts.reduce((acc, f) => f(acc), tokens);
     }
     case 'Replace': {
       const re = patternRegex(d.pattern);
-      const content = d.content as string;
+      const content = stringOf(d, 'content', 'decoder');
       return (tokens) => tokens.map((t) => t.replace(re, () => content));
     }
     case 'ByteFallback':
@@ -203,7 +230,7 @@ export function buildDecoder(json: unknown): Decoder | undefined {
     case 'Fuse':
       return (tokens) => [tokens.join('')];
     case 'Strip': {
-      const content = d.content as string;
+      const content = stringOf(d, 'content', 'decoder');
       const start = (d.start as number) ?? 0;
       const stop = (d.stop as number) ?? 0;
       return (tokens) =>
@@ -217,7 +244,7 @@ export function buildDecoder(json: unknown): Decoder | undefined {
         });
     }
     case 'Metaspace': {
-      const rep = (d.replacement as string | undefined) ?? '\u2581';
+      const rep = stringOf(d, 'replacement', 'decoder', '\u2581');
       const scheme =
         (d.prepend_scheme as string | undefined) ?? (d.add_prefix_space === false ? 'never' : 'always');
       return (tokens) =>

@@ -2,8 +2,9 @@
 test/io/gguf-q6k.test.ts. Run once; the output is committed and the tests need neither Python nor this
 library:  python3 scripts/make-ggml-kquant-fixture.py
 
-Output test/fixtures/io/ggml-q6k-ref.bin: u32 magic 'Q6KR', u32 row count R, then per row
-u32 n, n float32 inputs, n/256*210 bytes of quantize_row_q6_K_ref output.
+Output test/fixtures/io/ggml-q6k-ref.bin and ggml-q4k-ref.bin: u32 magic 'Q6KR' / 'Q4KR', u32 row count
+R, then per row u32 n, n float32 inputs, then the n/256 blocks of quantize_row_q6_K_ref (210 bytes each) /
+quantize_row_q4_K_ref (144 bytes each) for them.
 """
 import ctypes, glob, os, struct
 import numpy as np
@@ -11,9 +12,9 @@ import numpy as np
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 lib_path = glob.glob(os.path.join(root, 'node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so'))[0]
 ggml = ctypes.CDLL(lib_path)
-q6k = ggml.quantize_row_q6_K_ref
-q6k.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-q6k.restype = None
+for fn in (ggml.quantize_row_q6_K_ref, ggml.quantize_row_q4_K_ref):
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    fn.restype = None
 
 rng = np.random.default_rng(20261206)
 rows = []
@@ -32,11 +33,13 @@ add(-np.abs(rng.standard_normal(256)))                         # one sign
 add(rng.standard_normal(256) * 1e-6)                           # tiny
 add(rng.standard_normal(256) * 60000)                          # near fp16 range
 
-out = bytearray(struct.pack('<4sI', b'Q6KR', len(rows)))
-for x in rows:
-    y = (ctypes.c_uint8 * (len(x) // 256 * 210))()
-    q6k(x.ctypes.data, ctypes.addressof(y), len(x))
-    out += struct.pack('<I', len(x)) + x.tobytes() + bytes(y)
-dst = os.path.join(root, 'test/fixtures/io/ggml-q6k-ref.bin')
-open(dst, 'wb').write(out)
-print(f'wrote {dst}: {len(rows)} rows, {len(out)} bytes')
+for magic, fn, block, name in ((b'Q6KR', ggml.quantize_row_q6_K_ref, 210, 'ggml-q6k-ref.bin'),
+                                (b'Q4KR', ggml.quantize_row_q4_K_ref, 144, 'ggml-q4k-ref.bin')):
+    out = bytearray(struct.pack('<4sI', magic, len(rows)))
+    for x in rows:
+        y = (ctypes.c_uint8 * (len(x) // 256 * block))()
+        fn(x.ctypes.data, ctypes.addressof(y), len(x))
+        out += struct.pack('<I', len(x)) + x.tobytes() + bytes(y)
+    dst = os.path.join(root, 'test/fixtures/io', name)
+    open(dst, 'wb').write(out)
+    print(f'wrote {dst}: {len(rows)} rows, {len(out)} bytes')

@@ -8,7 +8,13 @@
  * tokens into the prompt's chunks).
  */
 import { renderImageChat } from '../align/vlm-examples.js';
-import { decodeImage, ImageError, parseImageUrl, type RgbImage } from '../image/index.js';
+import {
+  decodeImage,
+  ImageError,
+  parseImageUrl,
+  RemoteImageRefusedError,
+  type RgbImage,
+} from '../image/index.js';
 import type { MiniCPMV } from '../models/minicpmv.js';
 import { imageSpans, ImageSpanError, type PromptImage } from '../models/minicpmv-splice.js';
 import { noGrad, type Tensor } from '../tensor/index.js';
@@ -72,6 +78,7 @@ export async function decodeRequestImages(s: ImageSupport, urls: readonly string
         src.kind === 'inline' ? src.bytes : await fetchImage(src.url, maxBytes, s.fetchTimeoutMs ?? 10_000);
       out.push(await decodeImage(bytes, { what, maxPixels: s.maxPixels ?? 40_000_000 }));
     } catch (e) {
+      if (e instanceof RemoteImageRefusedError) throw bad(`${what}: ${e.message} (--allow-image-urls)`);
       if (e instanceof ImageError) throw bad(`${what}: ${e.message}`);
       throw e;
     }

@@ -10,6 +10,7 @@
  * a second rounding on every score — to save arithmetic that is not the bottleneck here.
  */
 #include <math.h>
+#include <string.h>
 #include "attention-kv8.h"
 
 #if defined(__AVX512F__)
@@ -24,9 +25,12 @@ typedef struct {
   void (*quantize_rows)(const float *x, long r0, long r1, int D, int8_t *codes, float *scales);
   /* f32 row of all Hkv heads of one position: dst[h·D + i] = sc[h] · codes[h·D + i]. */
   void (*widen_row)(const int8_t *codes, const float *sc, int Hkv, int D, float *dst);
-  /* One query head's scores over n keys, in place: row[s] = exp(row[s] − max); returns the max and
-   * writes the sum of the exponentials to *sum. */
-  float (*softmax_part)(float *row, int n, float *sum);
+  /* Decode attention of one query row (every head) over n consecutive positions of the cache (codes
+   * kc/vc and scales ks/vs already at the first one): m[h] = max score, l[h] = Σ exp(score − m[h]), the
+   * unnormalised o[h·D + i] = Σ exp(score − m[h])·v̂ᵢ. P: Hq·n floats, row: Hkv·D floats. */
+  void (*dec_part)(const float *q, const int8_t *kc, const float *ks, const int8_t *vc, const float *vs, int Hkv,
+                   int n, int Hq, int group, int D, float scale, float *P, float *row, float *o, float *m,
+                   float *l);
 } mc_kv8_impl;
 
 /* exp(x) for x <= 0 without a libm call, so the loop over a head's scores vectorizes: x = n·ln2 + r
@@ -49,9 +53,10 @@ static inline float kv8_exp(float x) {
   return x < -87.0f ? 0.0f : p * s.f;
 }
 
+/* One head's scores over n keys, in place: row[s] = exp(row[s] − max); returns the max, *sum = Σ. */
 static float kv8_softmax_part(float *row, int n, float *sum) {
   float mx = -INFINITY, z = 0;
-  for (int s = 0; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+  KV8_PRAGMA(omp simd reduction(max : mx)) for (int s = 0; s < n; s++) mx = row[s] > mx ? row[s] : mx;
   KV8_SIMD_SUM(z) for (int s = 0; s < n; s++) z += (row[s] = kv8_exp(row[s] - mx));
   *sum = z;
   return mx;
@@ -112,4 +117,31 @@ static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, 
   }
 }
 
-const mc_kv8_impl KV8_IMPL = {kv8_quantize_rows, kv8_widen_row, kv8_softmax_part};
+/* Each position's row of all kv heads is read once, widened into `row` (L1-resident), and every query
+ * head of its GQA group works on it: a sequential stream through K, then through V. */
+static void kv8_dec_part(const float *q, const int8_t *kc, const float *ks, const int8_t *vc, const float *vs,
+                         int Hkv, int n, int Hq, int group, int D, float scale, float *P, float *row, float *o,
+                         float *m, float *l) {
+  const long ldk = (long)Hkv * D;
+  for (int s = 0; s < n; s++) {
+    kv8_widen_row(kc + s * ldk, ks + (long)s * Hkv, Hkv, D, row);
+    for (int h = 0; h < Hq; h++) {
+      const float *kh = row + (long)(h / group) * D, *qh = q + (long)h * D;
+      float acc = 0;
+      KV8_SIMD_SUM(acc) for (int i = 0; i < D; i++) acc += qh[i] * kh[i];
+      P[(long)h * n + s] = acc * scale;
+    }
+  }
+  for (int h = 0; h < Hq; h++) m[h] = kv8_softmax_part(P + (long)h * n, n, l + h);
+  memset(o, 0, sizeof(float) * (size_t)Hq * (size_t)D);
+  for (int s = 0; s < n; s++) {
+    kv8_widen_row(vc + s * ldk, vs + (long)s * Hkv, Hkv, D, row);
+    for (int h = 0; h < Hq; h++) {
+      const float p = P[(long)h * n + s], *vh = row + (long)(h / group) * D;
+      float *oh = o + (long)h * D;
+      KV8_SIMD for (int i = 0; i < D; i++) oh[i] += p * vh[i];
+    }
+  }
+}
+
+const mc_kv8_impl KV8_IMPL = {kv8_quantize_rows, kv8_widen_row, kv8_dec_part};

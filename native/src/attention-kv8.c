@@ -83,28 +83,9 @@ static void dec_task(void *arg, int task, int tid) {
   if (!P) return;
   float *row = P + np;
   float *o = d->part + (long)task * Hq * (D + 2), *m = o + (long)Hq * D, *l = m + Hq;
-  const float *q = d->q + (long)b * Hq * D;
-  for (int s = 0; s < n; s++) {
-    const long pos = base + s0 + s;
-    d->k->widen_row(d->kc + pos * ldk, d->ks + pos * Hkv, Hkv, D, row);
-    for (int h = 0; h < Hq; h++) {
-      const float *kh = row + (long)(h / group) * D, *qh = q + (long)h * D;
-      float acc = 0;
-      KV8_SIMD_SUM(acc) for (int i = 0; i < D; i++) acc += qh[i] * kh[i];
-      P[(long)h * n + s] = acc * d->scale;
-    }
-  }
-  for (int h = 0; h < Hq; h++) m[h] = d->k->softmax_part(P + (long)h * n, n, l + h);
-  memset(o, 0, sizeof(float) * (size_t)Hq * D);
-  for (int s = 0; s < n; s++) {
-    const long pos = base + s0 + s;
-    d->k->widen_row(d->vc + pos * ldk, d->vs + pos * Hkv, Hkv, D, row);
-    for (int h = 0; h < Hq; h++) {
-      const float p = P[(long)h * n + s], *vh = row + (long)(h / group) * D;
-      float *oh = o + (long)h * D;
-      KV8_SIMD for (int i = 0; i < D; i++) oh[i] += p * vh[i];
-    }
-  }
+  const long first = base + s0;
+  d->k->dec_part(d->q + (long)b * Hq * D, d->kc + first * ldk, d->ks + first * Hkv, d->vc + first * ldk,
+                 d->vs + first * Hkv, Hkv, n, Hq, group, D, d->scale, P, row, o, m, l);
 }
 
 static void decode(dec_t *d, int B, float *out, float *lse) {

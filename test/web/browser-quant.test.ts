@@ -1,12 +1,14 @@
 /**
  * Quantized models in the chat page (headless Chromium, the wasm backend's int4/int8 kernels): a Q4_0
- * GGUF served by `minicpm web --model FILE.gguf`, f16 and bf16 GGUF files, a GPTQ W4 folder (act-order)
- * over HTTP, and a Q8_0
+ * GGUF served by `minicpm web --model FILE.gguf`, f16 and bf16 GGUF files one after the other in one page,
+ * a GPTQ W4 folder (act-order) over HTTP, and a Q8_0
  * GGUF picked with the file input on a page that is not cross-origin isolated (the single-threaded
  * module); each answers a keyboard-typed prompt greedily with the same ids as the Node engine on the
  * same file. Skips, saying so, where no Chromium is installed.
  */
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatFormatFor, renderPrompt } from '../../src/align/chat-format.js';
@@ -108,16 +110,37 @@ describe.skipIf(!have)('quantized models in the chat page', () => {
     expect(errors).toEqual([]);
   }, 180_000);
 
-  it('f16 and bf16 GGUF files (dense weights): the Node engine’s greedy ids', async () => {
-    for (const dtype of ['f16', 'bf16'] as const) {
-      const gguf = await ggufOf(dir, dtype);
-      const want = await nodeIds(await loadGgufModel(gguf, {}, () => {}), gguf);
-      const srv = await startWebServer({ model: gguf, port: 0, threads: 2 });
-      after.push(() => srv.server.close());
-      const page = await browser.newPage();
-      await page.goto(srv.url);
+  it('f16 then bf16 GGUF loaded into the same page (the second load replaces the first runtime): the Node engine’s ids', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'minicpm-web-two-'));
+    for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(folder, f));
+    const files: Record<string, string> = {};
+    for (const dtype of ['f16', 'bf16']) {
+      files[dtype] = join(folder, `model-${dtype}.gguf`);
+      copyFileSync(await ggufOf(dir, dtype as 'f16' | 'bf16'), files[dtype]);
+    }
+    const srv = await startWebServer({ model: folder, port: 0, threads: 2 });
+    after.push(() => srv.server.close());
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${srv.url}?autoload=0`);
+    const base = await page.evaluate(() =>
+      fetch('api/info')
+        .then((r) => r.json() as Promise<{ modelUrl: string }>)
+        .then((j) => j.modelUrl),
+    );
+    for (const dtype of ['f16', 'bf16']) {
+      const want = await nodeIds(await loadGgufModel(files[dtype], {}, () => {}), files[dtype]);
+      await page.evaluate(
+        (u) =>
+          (
+            globalThis as unknown as { minicpmPage: { loadUrl(u: string, t: number): void } }
+          ).minicpmPage.loadUrl(u, 2),
+        `${base}model-${dtype}.gguf`,
+      );
       expect((await chat(page)).ids, dtype).toEqual(want);
     }
+    expect(errors).toEqual([]);
   }, 180_000);
 
   it('a GPTQ W4 folder (act-order) over HTTP: the Node engine’s greedy ids', async () => {

@@ -65,6 +65,10 @@ function setBusy(generating: boolean): void {
 }
 
 function load(source: ModelSource): void {
+  // a new model starts a new conversation
+  history.length = 0;
+  log.replaceChildren();
+  answer = null;
   page.state = 'loading';
   page.cachedFiles = [];
   status.textContent = 'Loading…';

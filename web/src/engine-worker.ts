@@ -41,6 +41,8 @@ interface Loaded {
   stopIds: number[];
 }
 let loaded: Loaded | null = null;
+/** The runtime of the loaded model: stopped before another load starts its own. */
+let kernels: WasmKernels | null = null;
 let cancelFlag: Int32Array | null = null;
 let cancelled = false;
 
@@ -137,6 +139,10 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
   const gguf = await ggufOf(msg.source, progress);
   const p = gguf ? prepareGguf(gguf) : await prepareFolder(filesOf(msg.source, progress));
   const { config } = p;
+  // another model: the old one's workers end and its memory goes with it (the runtime is per model)
+  loaded = null;
+  kernels?.rt.stop();
+  kernels = null;
   let backendName: string;
   let notice: string | null = null;
   let k: WasmKernels;
@@ -158,6 +164,7 @@ async function load(msg: Extract<ToWorker, { type: 'load' }>): Promise<void> {
       'This page is not cross-origin isolated, so WebAssembly cannot share memory: running on one thread. ' +
       'Serve it with the COOP/COEP headers (as `minicpm web` does) for several threads.';
   }
+  kernels = k;
   setBackend(makeWasmBackend(k));
   installWasmAllocator(k);
   setQuantKernels(k); // quantized layers run on the module's int4/int8 kernels

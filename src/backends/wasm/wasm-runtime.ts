@@ -95,6 +95,23 @@ export class WasmRuntime {
     return this.fn('mc_get_threads')();
   }
 
+  /**
+   * Ends the worker threads (each returns from the pool loop and exits), so that dropping this runtime
+   * frees its memory: a page that loads another model starts a new runtime. Workers still starting are
+   * waited for (up to `waitMs`) first, or they would join the pool after it stopped. The runtime runs on
+   * the calling thread alone afterwards.
+   */
+  stop(waitMs = 5000): void {
+    if (!this.workers) return;
+    const until = Date.now() + waitMs;
+    while (this.workersOnline() < this.workers && Date.now() < until) {
+      // spin: workers come online on their own threads
+    }
+    this.fn('mc_set_threads')(1);
+    this.fn('mc_wasm_pool_stop')();
+    this.workers = 0;
+  }
+
   /** Workers that have entered the pool loop (they come online asynchronously after setThreads). */
   workersOnline(): number {
     return this.fn('mc_wasm_workers_alive')();

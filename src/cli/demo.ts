@@ -18,12 +18,7 @@ export function registerDemoCommand(program: Command): void {
     );
   for (const [key, value] of Object.entries(DEMO_DEFAULTS)) {
     const parse = (v: string): number | string => (typeof value === 'number' ? Number(v) : v);
-    cmd.option(
-      `--${flagOf(key)} <value>`,
-      `default ${JSON.stringify(value)}`,
-      parse as (v: string) => never,
-      value as never,
-    );
+    cmd.option(`--${flagOf(key)} <value>`, '', parse as (v: string) => never, value as never);
   }
   cmd.action(async (opts: DemoOptions) => {
     await runDemo(opts, { onStep: (m, total) => process.stderr.write(`   ${progressLine(m, total)}\n`) });

@@ -17,7 +17,7 @@ export const DEMO_DEFAULTS = {
   preset: 'demo',
   seqLen: 256,
   batchSize: 16,
-  stableSteps: 450,
+  stableSteps: 420,
   decaySteps: 60,
   warmupSteps: 30,
   lr: 0.01,
@@ -26,7 +26,7 @@ export const DEMO_DEFAULTS = {
   evalBatches: 16,
   seed: 0,
   /** Stable checkpoints kept every N steps: the "anytime model" may decay from any of them. */
-  pinEvery: 90,
+  pinEvery: 105,
   /** Checkpoint interval of the pretraining phases (what a kill loses at most). */
   saveEvery: 30,
   /** Decay from the stable checkpoint at this step (0: the end of the stable phase), into decay-from-STEP/. */

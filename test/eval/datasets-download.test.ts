@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evalCommand } from '../../src/cli/eval-command.js';
+import { downloadBenchmarks, evalCommand } from '../../src/cli/eval-command.js';
 import {
   DatasetDownloadError,
   downloadTask,
@@ -182,6 +182,40 @@ describe('download failures', () => {
       new RegExp(`put its files in place by hand:\\n  put ${dir}/mmlu/\\{dev,test\\}`),
     );
     await expect(downloadTask('nope', dir, opts())).rejects.toThrow(/unknown task 'nope'/);
+  });
+
+  it('eval --download fetches hub files through $HF_ENDPOINT, and needs --data', async () => {
+    const o = { tasks: 'ceval', protocol: 'ultraeval', limit: '0', seed: '0', mathSet: 'full' };
+    await expect(downloadBenchmarks({ ...o, download: 'ceval' })).rejects.toThrow(
+      /--download needs --data DIR/,
+    );
+    served.set(
+      '/datasets/ceval/ceval-exam/resolve/main/ceval-exam.zip',
+      zipOf([
+        ['dev/law_dev.csv', Buffer.from('id,question,A,B,C,D,answer,explanation\n0,q,a,b,c,d,A,e\n')],
+        ['val/law_val.csv', Buffer.from('id,question,A,B,C,D,answer\n0,q,a,b,c,d,B\n')],
+        ['test/law_test.csv', Buffer.from('id,question,A,B,C,D\n0,q,a,b,c,d\n')],
+      ]),
+    );
+    const saved = process.env.HF_ENDPOINT;
+    process.env.HF_ENDPOINT = base;
+    try {
+      const dir = fresh('cli');
+      await downloadBenchmarks({ ...o, download: 'ceval', data: dir });
+      expect(fs.readdirSync(path.join(dir, 'ceval')).sort()).toEqual(['dev', 'test', 'val']);
+      expect(fs.readFileSync(path.join(dir, 'ceval', 'val', 'law_val.csv'), 'utf8')).toContain(
+        '0,q,a,b,c,d,B',
+      );
+      // every task that fails is reported, together (cmmlu's hub zip is not served now: a 404 from the local
+      // server, so no request leaves this machine)
+      served.delete('/datasets/haonan-li/cmmlu/resolve/main/cmmlu_v1_0_1.zip');
+      await expect(downloadBenchmarks({ ...o, download: 'cmmlu,mmlu', data: fresh('cli2') })).rejects.toThrow(
+        /cmmlu_v1_0_1\.zip \(HTTP 404[\s\S]*mmlu has no download source/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.HF_ENDPOINT;
+      else process.env.HF_ENDPOINT = saved;
+    }
   });
 
   it('eval without benchmark files says how to get them, before loading any model', async () => {

@@ -122,10 +122,20 @@ export function manualInstructions(task: string, dir: string, o: DownloadOptions
     .join('\n');
 }
 
+/** The body of `url`; a dropped connection is tried again twice (a kept-alive socket can close under us). */
 async function fetchBytes(url: string): Promise<Uint8Array> {
-  const r = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(120_000) });
-  if (!r.ok) throw new Error(`HTTP ${r.status} ${r.statusText}`);
-  return new Uint8Array(await r.arrayBuffer());
+  for (let attempt = 0; ; attempt++) {
+    let r: Response;
+    try {
+      r = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(120_000) });
+    } catch (e) {
+      if (attempt >= 2) throw e;
+      await new Promise((ok) => setTimeout(ok, 250 * (attempt + 1)));
+      continue;
+    }
+    if (!r.ok) throw new Error(`HTTP ${r.status} ${r.statusText}`);
+    return new Uint8Array(await r.arrayBuffer());
+  }
 }
 
 /** Writes `bytes` to `file` through a temporary name, so a failure never leaves a partial file. */

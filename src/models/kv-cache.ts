@@ -33,10 +33,13 @@ interface LayerStore {
 
 /** f32 copy [B, S, H, D] of int8 codes [B, S, H, D] with scales [B, S, H]: x̂ = f32(scale · code). */
 function dequantize(codes: Tensor, scales: Tensor): Tensor {
-  const c = codes.toArray();
-  const d = scales.toArray();
+  // a batch-1 cache's position slices are contiguous: read them in place (a copied prefix can be long)
+  const flat = (t: Tensor): ArrayLike<number> =>
+    t.isContiguous() ? t.data.subarray(t.offset, t.offset + t.size) : t.toArray();
+  const c = flat(codes);
+  const d = flat(scales);
   const D = codes.shape[3];
-  const out = new Float32Array(c.length);
+  const out = new Float32Array(codes.size);
   for (let r = 0; r < d.length; r++) for (let i = 0; i < D; i++) out[r * D + i] = d[r] * c[r * D + i];
   return Tensor.from(out, codes.shape);
 }

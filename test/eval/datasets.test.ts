@@ -187,9 +187,10 @@ describe('malformed files', () => {
 
 describe.skipIf(!haveBench)('benchmark loaders on ../shared/data/benchmarks', () => {
   const tasks = new Map<string, TaskData>();
+  // all eleven tasks' files (~100 MB of text to parse): more than the default 10 s hook limit under load
   beforeAll(() => {
     for (const name of TASK_NAMES) tasks.set(name, loadTask(name, BENCH));
-  });
+  }, 120_000);
   const task = (name: string): TaskData => tasks.get(name)!;
 
   it('registers the eleven SPEC §8 tasks', () => {

@@ -187,7 +187,7 @@ describe('malformed files', () => {
 
 describe.skipIf(!haveBench)('benchmark loaders on ../shared/data/benchmarks', () => {
   const tasks = new Map<string, TaskData>();
-  // all eleven tasks' files (~100 MB of text to parse): more than the default 10 s hook limit under load
+  // all eleven tasks' files (35 MB, some compressed): more than the default 10 s hook limit under load
   beforeAll(() => {
     for (const name of TASK_NAMES) tasks.set(name, loadTask(name, BENCH));
   }, 120_000);

@@ -12,7 +12,13 @@ import { MiniCPM } from '../models/minicpm.js';
 import { nonEmbeddingParams, presetConfig } from '../models/presets.js';
 import { noGrad, Rng, scope } from '../tensor/index.js';
 import { loadTokenizer } from '../tokenizer/load.js';
-import { checkpointAt, loadCheckpoint, readTrainerState, resolveCheckpoint } from '../train/checkpoint.js';
+import {
+  checkpointAt,
+  hasCheckpoint,
+  loadCheckpoint,
+  readTrainerState,
+  resolveCheckpoint,
+} from '../train/checkpoint.js';
 import { decayPhase, decayRunOf, stablePhase, stableRunOf, type WsdRecipe } from '../train/recipe.js';
 import { crossEntropyObjective, ValidationSet } from '../train/validation.js';
 import { DemoError, type DemoOptions } from './options.js';
@@ -185,6 +191,12 @@ export async function pretrain(
   const params = nonEmbeddingParams(
     presetConfig(o.preset, loadTokenizer(ws.tokenizerDir).tokenizer.vocabSize),
   );
+  // a stable run from other settings would be taken as finished: say so instead
+  const stableAt = hasCheckpoint(stableRun) ? readTrainerState(resolveCheckpoint(stableRun)).step : 0;
+  if (stableAt > o.stableSteps)
+    throw new DemoError(
+      `${stableRun} is at step ${stableAt}, past --stable-steps ${o.stableSteps}: pass --stable-steps ${stableAt} or another --out`,
+    );
   await stage(
     'stable',
     `stable phase: ${o.stableSteps} steps at constant lr ${o.lr} (WSD), ${(params / 1e6).toFixed(1)}M non-embedding parameters`,

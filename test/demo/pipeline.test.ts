@@ -204,5 +204,11 @@ describe('minicpm demo at test size', () => {
     await expect(runDemo({ ...o, sftLr: 0.5 }, quiet)).rejects.toThrow(
       /other settings.*--sft-lr 0\.001, now 0\.5/,
     );
+    // a folder from before stages were recorded: a longer stable run is not taken as this one's
+    fs.rmSync(path.join(out, 'stages.json'));
+    fs.rmSync(path.join(out, 'demo-options.json'));
+    await expect(runDemo({ ...o, stableSteps: 4 }, quiet)).rejects.toThrow(
+      /at step 6, past --stable-steps 4/,
+    );
   }, 600_000);
 });

@@ -8,7 +8,7 @@
  * torch.utils.checkpoint like ours; --peer-plain adds the peer keeping all activations, ~12 GB at full
  * size; target ≥ 1.2×). Writes bench/results/lora.json. The same step on a W4 base (every projection int4
  * per 32, target ≤ 5 GB). Each of ours runs in its own process, so that each peak RSS is its own; the
- * median of S timed steps after one warm-up. --quick: 4 layers and 128 tokens, to check that it runs.
+ * median of S timed steps (default 1) after one warm-up. --quick: 4 layers and 128 tokens, to check that it runs.
  */
 import { spawnSync } from 'node:child_process';
 import { argv, execArgv, execPath } from 'node:process';
@@ -168,7 +168,8 @@ export default function main(args: string[]): void {
   const quick = args.includes('--quick');
   const L = flag(args, '--layers', quick ? 4 : 40);
   const T = flag(args, '--seq', quick ? 128 : 512);
-  const steps = flag(args, '--steps', quick ? 1 : 2);
+  // one warm-up step, then S timed (median): at full size a step is a minute or more, so S = 1
+  const steps = flag(args, '--steps', 1);
   const ck = !args.includes('--no-checkpoint-layers');
   const backend = nativeBackend();
   if (!backend) throw new Error('the native backend is not built: run `npm run build-native`');

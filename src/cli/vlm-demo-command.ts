@@ -278,12 +278,17 @@ export function registerVlmDemoCommand(program: Command): void {
     .option('--lr <x>', 'peak learning rate', Number)
     .option('--eval-questions <n>', 'held-out questions decoded (0: all)', int)
     .option('--vision-lr-scale <x>', "the trained tower's LR as a fraction of --lr", Number)
+    .option('--stage1-train-language', 'with --train-vision, train the language model in stage 1 too')
     .option(
       '--train-vision',
       'train the vision tower from scratch in both stages (default: keep its random init)',
     )
-    .action(async (o: Partial<DemoConfig> & { trainVision?: boolean }) => {
-      const { trainVision, ...rest } = o;
-      return vlmDemoCommand({ ...rest, ...(trainVision ? { freezeVision: false } : {}) });
+    .action(async (o: Partial<DemoConfig> & { trainVision?: boolean; stage1TrainLanguage?: boolean }) => {
+      const { trainVision, stage1TrainLanguage, ...rest } = o;
+      return vlmDemoCommand({
+        ...rest,
+        ...(trainVision ? { freezeVision: false } : {}),
+        ...(stage1TrainLanguage ? { stage1FreezeLanguage: false } : {}),
+      });
     });
 }

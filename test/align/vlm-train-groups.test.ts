@@ -22,7 +22,7 @@ describe('imageSftAdamW', () => {
   it('puts the tower in a group at visionLrScale × lr and the resampler at lr', async () => {
     const vlm = await loadMiniCPMV(modelDir);
     const names = new Map([...vlm.params].map(([n, t]) => [t, n]));
-    const opt = imageSftAdamW(vlm, { lr: 1e-3 }, true, false, 0.1);
+    const opt = imageSftAdamW(vlm, {}, true, false, 0.1);
     expect(opt.groups.map((g) => [g.name, g.lrScale])).toEqual([
       ['resampler (lr)', 1],
       ['vision tower (0.1 lr)', 0.1],
@@ -38,7 +38,7 @@ describe('imageSftAdamW', () => {
 
   it('keeps one vision group at scale 1 and adds the language model when it trains', async () => {
     const vlm = await loadMiniCPMV(modelDir);
-    const opt = imageSftAdamW(vlm, { lr: 1e-3 }, true, true, 1);
+    const opt = imageSftAdamW(vlm, {}, true, true, 1);
     const last = opt.groups[opt.groups.length - 1];
     expect([last.name, last.lrScale]).toEqual(['resampler and vision tower (lr)', 1]);
     expect(opt.groups.length).toBeGreaterThan(1);
@@ -46,7 +46,7 @@ describe('imageSftAdamW', () => {
 
   it('a first AdamW step moves tower weights by visionLrScale × lr (Adam steps are ±lr at first)', async () => {
     const vlm = await loadMiniCPMV(modelDir);
-    const opt = imageSftAdamW(vlm, { lr: 1e-3, weightDecay: 0, clip: 0 }, true, false, 0.1);
+    const opt = imageSftAdamW(vlm, { weightDecay: 0, clip: 0 }, true, false, 0.1);
     const tw = vlm.params.get('vpm.blocks.0.mlp.fc1.weight')!;
     const rw = vlm.params.get('resampler.kv_proj.weight')!;
     const before = [Float32Array.from(tw.data as Float32Array), Float32Array.from(rw.data as Float32Array)];

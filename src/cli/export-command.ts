@@ -106,7 +106,7 @@ export function registerExportCommand(program: Command): void {
     .option('--format <name>', 'output format', 'gguf')
     .option(
       '--dtype <type>',
-      'weight type: f32 | f16 | bf16 | q8_0 | q4_0 (norms stay f32; with q4_0 the embedding/head is Q8_0)',
+      'weight type: f32 | f16 | bf16 | q8_0 | q4_0 | q4_k_m (norms stay f32; with q4_0 the embedding/head is Q8_0; q4_k_m as llama-quantize mixes Q4_K and Q6_K, run dequantized here)',
       'f32',
     )
     .option(

@@ -17,6 +17,7 @@
  */
 import { castFloat, toFloat32, type TensorRecord } from '../io/dtypes.js';
 import { encodeQ4_0, encodeQ8_0, QK, QK_K } from '../io/gguf-blocks.js';
+import { encodeQ4_K } from '../io/gguf-q4k.js';
 import { encodeQ6_K } from '../io/gguf-q6k.js';
 import { llamaGgufMetadata, type LlamaHfConfig } from '../io/gguf-llama.js';
 import {
@@ -37,8 +38,15 @@ import type { MiniCPM } from './minicpm.js';
 import { parameterShapes } from './minicpm.js';
 import { tensorToRecord } from './weights.js';
 
-export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
-export const GGUF_EXPORT_DTYPES: readonly GgufExportDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
+export type GgufExportDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_k_m';
+export const GGUF_EXPORT_DTYPES: readonly GgufExportDType[] = [
+  'f32',
+  'f16',
+  'bf16',
+  'q8_0',
+  'q4_0',
+  'q4_k_m',
+];
 
 /** general.architecture of the file: 'auto' writes Llama models as 'llama' and MiniCPMs as 'minicpm'. */
 export type GgufExportArch = 'auto' | 'minicpm' | 'llama';
@@ -64,9 +72,10 @@ const FILE_TYPE = {
   bf16: GGUF_FILE_TYPE.BF16,
   q8_0: GGUF_FILE_TYPE.Q8_0,
   q4_0: GGUF_FILE_TYPE.Q4_0,
+  q4_k_m: 15, // llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_K_M
 } as const;
 
-export type GgufTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q6_K';
+export type GgufTensorType = 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
 
 export type GgufHeadDType = 'q8_0' | 'q6_k';
 export const GGUF_HEAD_DTYPES: readonly GgufHeadDType[] = ['q8_0', 'q6_k'];
@@ -92,9 +101,51 @@ export function ggufTensorPlan(
     // parameterShapes has no lm_head when tied: llama.cpp then uses token_embd as the output.
     const ggufName = hfToGgufName(name);
     if (ggufName === undefined) continue;
-    out.push({ name, ggufName, shape, ...tensorType(ggufName, shape, dtype, headDtype) });
+    out.push({
+      name,
+      ggufName,
+      shape,
+      ...(dtype === 'q4_k_m'
+        ? q4kmType(ggufName, shape, config.numLayers, config.tieWordEmbeddings)
+        : tensorType(ggufName, shape, dtype, headDtype)),
+    });
   }
   return out;
+}
+
+/** llama-quantize's use_more_bits: the first and last eighth of the layers and every third between. */
+function useMoreBits(layer: number, layers: number): boolean {
+  const e = Math.floor(layers / 8);
+  return layer < e || layer >= Math.floor((7 * layers) / 8) || (layer - e) % 3 === 2;
+}
+
+/**
+ * llama-quantize's Q4_K_M choices (llama_tensor_get_type, no experts, not Falcon, not 70B): the output
+ * (tied: the embedding) and attn_v / ffn_down of the use_more_bits layers in Q6_K, every other matrix in
+ * Q4_K. Rows that are not whole 256-value super-blocks take Q4_0 for Q4_K and Q8_0 for Q6_K (llama.cpp
+ * would write Q5_0 for the first, a type we neither write nor run natively).
+ */
+function q4kmType(
+  ggufName: string,
+  shape: number[],
+  layers: number,
+  tied: boolean,
+): { type: GgufTensorType; note?: string } {
+  if (shape.length === 1) return { type: 'F32' };
+  const layer = /^blk\.(\d+)\.(attn_v|ffn_down)\.weight$/.exec(ggufName);
+  const six =
+    ggufName === 'output.weight' ||
+    (ggufName === 'token_embd.weight' && tied) ||
+    (layer !== null && useMoreBits(Number(layer[1]), layers));
+  const cols = shape[shape.length - 1];
+  if (cols % QK_K === 0) return { type: six ? 'Q6_K' : 'Q4_K' };
+  const fallback = six ? 'Q8_0' : 'Q4_0';
+  if (cols % QK === 0)
+    return {
+      type: fallback,
+      note: `rows of ${cols} are not whole ${QK_K}-value super-blocks: ${fallback} instead of ${six ? 'Q6_K' : 'Q4_K'}`,
+    };
+  return { type: 'F16', note: `rows of ${cols} are not whole ${QK}-value blocks: F16` };
 }
 
 function tensorType(
@@ -196,12 +247,13 @@ export function llamaGgufConfig(c: MiniCPMConfig): LlamaHfConfig {
 
 /** The tensor's bytes in the GGUF file: renamed, q/k permuted, cast or quantized to `type`. */
 function convert(rec: TensorRecord, hf: GgufHeads, type: GgufTensorType): Uint8Array {
-  const float = type === 'Q8_0' || type === 'Q4_0' || type === 'Q6_K' ? 'F32' : type;
+  const float = type === 'Q8_0' || type === 'Q4_0' || type === 'Q4_K' || type === 'Q6_K' ? 'F32' : type;
   const out = hfTensorToGguf(castFloat(rec, float), hf);
   if (!out) throw new Error(`tensor '${rec.name}' has no GGUF name`);
   if (type === 'Q8_0') return encodeQ8_0(toFloat32(out));
   if (type === 'Q4_0') return encodeQ4_0(toFloat32(out));
   if (type === 'Q6_K') return encodeQ6_K(toFloat32(out));
+  if (type === 'Q4_K') return encodeQ4_K(toFloat32(out));
   return out.data;
 }
 

@@ -11,7 +11,8 @@
  * llama-quantize would write Q6_K: the tied matrix is the most sensitive one (SPEC §9), Q8_0 is the more
  * accurate of the two, and our engine runs Q8_0 natively (W8) while Q6_K needs dequantizing.
  * `headDtype: 'q6_k'` writes that table in Q6_K instead (io/gguf-q6k, byte-identical to ggml's
- * reference quantizer), as llama-quantize does: smaller files for llama.cpp. A
+ * reference quantizer), as llama-quantize does: smaller files for llama.cpp. `q4_k_m` writes
+ * llama-quantize's Q4_K_M mix (see q4kmType) with the ggml-exact Q4_K/Q6_K encoders. A
  * matrix whose rows are not a whole number of 32-value blocks falls back to F16, as llama.cpp's
  * converter does; `ggufTensorPlan` lists every choice so callers can report them.
  */

@@ -2,6 +2,7 @@
  * MiniCPM (SPEC.md §1): a Llama-style decoder with pre-RMSNorm, rotate-half RoPE, SwiGLU, GQA and a
  * tied head, plus three μP multipliers. Parameters keep their Hugging Face names verbatim.
  */
+import { chunkedHeadLoss, headBlockRows } from '../nn/chunked-head-loss.js';
 import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
 import { normal } from '../nn/init.js';
 import {
@@ -24,7 +25,7 @@ import {
   type Replayable,
 } from '../tensor/index.js';
 import { multipliers, widthMultiplier, type MiniCPMConfig } from './config.js';
-import type { KVCache } from './kv-cache.js';
+import type { KVCache, KVCacheDtype } from './kv-cache.js';
 import type { PackedAttention } from './packed-attention.js';
 
 export const PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
@@ -85,6 +86,8 @@ export class MiniCPM {
   linearInputs: LinearInputHook | null = null;
   adapter: LinearAdapter | null = null;
   linearRunner: LinearRunner | null = null;
+  /** Storage of the KV caches the engine makes for this model when a caller names none (eval --kv-cache). */
+  kvCacheDtype: KVCacheDtype = 'f32';
   /**
    * Training keeps only each decoder layer's input and recomputes the layer during backward
    * (tensor/checkpoint.ts); `replay` lists the random streams a layer draws from (LoRA dropout).
@@ -282,8 +285,22 @@ export class MiniCPM {
 
   /** Mean next-token cross-entropy; targets [B, T] i32 with −100 ignored. */
   loss(ids: Tensor, targets: Tensor): Tensor {
-    const logits = this.forward(ids);
     const V = this.config.vocabSize;
+    const c = this.config;
+    const head = this.params.get(c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    // A frozen head over many logits (LoRA on a real vocabulary): a block of rows at a time.
+    if (isGradEnabled() && !this.probe && ids.size * V > 2 ** 24 && !head?.requiresGrad) {
+      const h = this.hidden(ids);
+      if (h.requiresGrad)
+        return chunkedHeadLoss(
+          reshape(h, [-1, c.hiddenSize]),
+          reshape(targets, [-1]),
+          (rows) => this.logitsFromHidden(rows),
+          headBlockRows(V),
+        );
+      return crossEntropy(reshape(this.logitsFromHidden(h), [-1, V]), reshape(targets, [-1]));
+    }
+    const logits = this.forward(ids);
     return crossEntropy(reshape(logits, [-1, V]), reshape(targets, [-1]));
   }
 }

@@ -6,91 +6,47 @@
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 
+#include "addon-args.h"
 #include "qrepack.h"
 
-#define MAX_DIM 2147483647.0
-
-typedef struct {
-  napi_env env;
-  const char *fn;
-} rctx_t;
-
-static bool rfail(rctx_t *c, bool range, const char *fmt, ...) {
-  char msg[320], detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  snprintf(msg, sizeof msg, "%s: %s", c->fn, detail);
-  if (range) napi_throw_range_error(c->env, "ERR_OUT_OF_RANGE", msg);
-  else napi_throw_type_error(c->env, "ERR_INVALID_ARG_TYPE", msg);
-  return false;
-}
-
-static bool rnum(rctx_t *c, napi_value v, const char *name, double max, double *out) {
-  if (napi_get_value_double(c->env, v, out) != napi_ok) return rfail(c, false, "%s must be a number", name);
-  const double x = *out;
-  if (x >= 0 && x <= max && x == (double)(long long)x) return true;
-  return rfail(c, true, "%s must be an integer in [0, %.0f], got %g", name, max, x);
-}
-
-static bool rarray(rctx_t *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
-                   void **data, double *len) {
-  bool is = false;
-  napi_typedarray_type type;
-  size_t n;
-  if (napi_is_typedarray(c->env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(c->env, v, &type, &n, data, NULL, NULL) != napi_ok || type != want)
-    return rfail(c, false, "%s must be a %s", name, tname);
-  *len = (double)n;
-  return true;
-}
-
-static bool args(rctx_t *c, napi_callback_info info, size_t want, napi_value *a) {
-  size_t argc = want;
-  if (napi_get_cb_info(c->env, info, &argc, a, NULL, NULL) != napi_ok || argc < want)
-    return rfail(c, false, "expected %zu arguments", want);
-  return true;
-}
+#define MAX_DIM MC_ARG_MAX_DIM
 
 /* qrepackGptqCodes(qweight, out, K, bits, colByte, colShift, rowStride, codes) */
 static napi_value js_gptq_codes(napi_env env, napi_callback_info info) {
-  rctx_t c = {env, "qrepackGptqCodes"};
+  mc_argctx c = {env, "qrepackGptqCodes"};
   napi_value a[8];
   double out = 0, K = 0, bits = 0, rowStride = 0, qLen = 0, cbLen = 0, csLen = 0, codesLen = 0;
   void *qw, *cb, *cs, *codes;
-  if (!args(&c, info, 8, a) ||
-      !rarray(&c, a[0], "qweight", napi_int32_array, "Int32Array", &qw, &qLen) ||
-      !rnum(&c, a[1], "out", MAX_DIM, &out) || !rnum(&c, a[2], "K", MAX_DIM, &K) ||
-      !rnum(&c, a[3], "bits", 8, &bits) ||
-      !rarray(&c, a[4], "colByte", napi_int32_array, "Int32Array", &cb, &cbLen) ||
-      !rarray(&c, a[5], "colShift", napi_uint8_array, "Uint8Array", &cs, &csLen) ||
-      !rnum(&c, a[6], "rowStride", MAX_DIM, &rowStride) ||
-      !rarray(&c, a[7], "codes", napi_uint8_array, "Uint8Array", &codes, &codesLen))
+  if (!mc_arg_count(&c, info, 8, a) ||
+      !mc_arg_typed(&c, a[0], "qweight", napi_int32_array, "Int32Array", &qw, &qLen) ||
+      !mc_arg_uint(&c, a[1], "out", MAX_DIM, &out) || !mc_arg_uint(&c, a[2], "K", MAX_DIM, &K) ||
+      !mc_arg_uint(&c, a[3], "bits", 8, &bits) ||
+      !mc_arg_typed(&c, a[4], "colByte", napi_int32_array, "Int32Array", &cb, &cbLen) ||
+      !mc_arg_typed(&c, a[5], "colShift", napi_uint8_array, "Uint8Array", &cs, &csLen) ||
+      !mc_arg_uint(&c, a[6], "rowStride", MAX_DIM, &rowStride) ||
+      !mc_arg_typed(&c, a[7], "codes", napi_uint8_array, "Uint8Array", &codes, &codesLen))
     return NULL;
   if (bits != 2 && bits != 4 && bits != 8) {
-    rfail(&c, true, "bits must be 2, 4 or 8, got %.0f", bits);
+    mc_arg_fail(&c, true, "bits must be 2, 4 or 8, got %.0f", bits);
     return NULL;
   }
   const long per = 32 / (long)bits;
   if ((long)K % per || qLen != (K / per) * out || cbLen != K || csLen != K) {
-    rfail(&c, true, "qweight needs %.0f words and colByte, colShift %.0f entries", (K / per) * out, K);
+    mc_arg_fail(&c, true, "qweight needs %.0f words and colByte, colShift %.0f entries", (K / per) * out, K);
     return NULL;
   }
   const double tiles = (double)(((long)out + 15) / 16);
   if (tiles * rowStride > codesLen) {
-    rfail(&c, true, "codes needs %.0f bytes, has %.0f", tiles * rowStride, codesLen);
+    mc_arg_fail(&c, true, "codes needs %.0f bytes, has %.0f", tiles * rowStride, codesLen);
     return NULL;
   }
   const int32_t *colByte = cb;
   const uint8_t *colShift = cs;
   for (long k = 0; k < (long)K; k++)
     if (colByte[k] < 0 || colByte[k] + 15 * 4 >= rowStride || colShift[k] > 4) {
-      rfail(&c, true, "colByte[%ld] = %d / colShift %d is outside a row stride of %.0f", k, colByte[k],
+      mc_arg_fail(&c, true, "colByte[%ld] = %d / colShift %d is outside a row stride of %.0f", k, colByte[k],
             colShift[k], rowStride);
       return NULL;
     }
@@ -100,41 +56,41 @@ static napi_value js_gptq_codes(napi_env env, napi_callback_info info) {
 
 /* qrepackGptqParams(scales, qzeros, blockGroup, out, blocks, bits, zeroOffset, zmax, wscales, wzeros) → −1 | g·out + o */
 static napi_value js_gptq_params(napi_env env, napi_callback_info info) {
-  rctx_t c = {env, "qrepackGptqParams"};
+  mc_argctx c = {env, "qrepackGptqParams"};
   napi_value a[10];
   double out = 0, blocks = 0, bits = 0, zoff = 0, zmax = 0, sLen = 0, zLen = 0, bgLen = 0, wsLen = 0, wzLen = 0;
   void *sc, *qz, *bg, *ws, *wz;
-  if (!args(&c, info, 10, a) ||
-      !rarray(&c, a[0], "scales", napi_uint16_array, "Uint16Array", &sc, &sLen) ||
-      !rarray(&c, a[1], "qzeros", napi_int32_array, "Int32Array", &qz, &zLen) ||
-      !rarray(&c, a[2], "blockGroup", napi_int32_array, "Int32Array", &bg, &bgLen) ||
-      !rnum(&c, a[3], "out", MAX_DIM, &out) || !rnum(&c, a[4], "blocks", MAX_DIM, &blocks) ||
-      !rnum(&c, a[5], "bits", 8, &bits) || !rnum(&c, a[6], "zeroOffset", 1, &zoff) ||
-      !rnum(&c, a[7], "zmax", 255, &zmax) ||
-      !rarray(&c, a[8], "wscales", napi_uint16_array, "Uint16Array", &ws, &wsLen) ||
-      !rarray(&c, a[9], "wzeros", napi_uint8_array, "Uint8Array", &wz, &wzLen))
+  if (!mc_arg_count(&c, info, 10, a) ||
+      !mc_arg_typed(&c, a[0], "scales", napi_uint16_array, "Uint16Array", &sc, &sLen) ||
+      !mc_arg_typed(&c, a[1], "qzeros", napi_int32_array, "Int32Array", &qz, &zLen) ||
+      !mc_arg_typed(&c, a[2], "blockGroup", napi_int32_array, "Int32Array", &bg, &bgLen) ||
+      !mc_arg_uint(&c, a[3], "out", MAX_DIM, &out) || !mc_arg_uint(&c, a[4], "blocks", MAX_DIM, &blocks) ||
+      !mc_arg_uint(&c, a[5], "bits", 8, &bits) || !mc_arg_uint(&c, a[6], "zeroOffset", 1, &zoff) ||
+      !mc_arg_uint(&c, a[7], "zmax", 255, &zmax) ||
+      !mc_arg_typed(&c, a[8], "wscales", napi_uint16_array, "Uint16Array", &ws, &wsLen) ||
+      !mc_arg_typed(&c, a[9], "wzeros", napi_uint8_array, "Uint8Array", &wz, &wzLen))
     return NULL;
   if (bits != 2 && bits != 4 && bits != 8) {
-    rfail(&c, true, "bits must be 2, 4 or 8, got %.0f", bits);
+    mc_arg_fail(&c, true, "bits must be 2, 4 or 8, got %.0f", bits);
     return NULL;
   }
   const long per = 32 / (long)bits;
   if (out < 1 || (long)sLen % (long)out || (long)out % per) {
-    rfail(&c, true, "scales (%.0f entries) is not groups × out = %.0f, or out is not a multiple of %ld", sLen,
+    mc_arg_fail(&c, true, "scales (%.0f entries) is not groups × out = %.0f, or out is not a multiple of %ld", sLen,
           out, per);
     return NULL;
   }
   const double groups = sLen / out;
   const double params = (double)(((long)out + 15) / 16) * blocks * 16;
   if (zLen < groups * (out / per) || bgLen != blocks || wsLen < params || wzLen < params) {
-    rfail(&c, true, "qzeros needs %.0f words, blockGroup %.0f entries, wscales and wzeros %.0f",
+    mc_arg_fail(&c, true, "qzeros needs %.0f words, blockGroup %.0f entries, wscales and wzeros %.0f",
           groups * (out / per), blocks, params);
     return NULL;
   }
   const int32_t *blockGroup = bg;
   for (long b = 0; b < (long)blocks; b++)
     if (blockGroup[b] < 0 || blockGroup[b] >= groups) {
-      rfail(&c, true, "blockGroup[%ld] = %d is not one of %.0f groups", b, blockGroup[b], groups);
+      mc_arg_fail(&c, true, "blockGroup[%ld] = %d is not one of %.0f groups", b, blockGroup[b], groups);
       return NULL;
     }
   const long bad = mc_qrepack_gptq_params(sc, qz, blockGroup, (long)out, (long)blocks, (int)bits, (int)zoff,
@@ -146,20 +102,20 @@ static napi_value js_gptq_params(napi_env env, napi_callback_info info) {
 
 /* qrepackQ4_0 / qrepackQ8_0(data, out, blocks, codes, scales, zeros) */
 static napi_value gguf_rows(napi_env env, napi_callback_info info, int bits) {
-  rctx_t c = {env, bits == 4 ? "qrepackQ4_0" : "qrepackQ8_0"};
+  mc_argctx c = {env, bits == 4 ? "qrepackQ4_0" : "qrepackQ8_0"};
   napi_value a[6];
   double out = 0, blocks = 0, dLen = 0, cLen = 0, sLen = 0, zLen = 0;
   void *d, *codes, *sc, *z;
-  if (!args(&c, info, 6, a) || !rarray(&c, a[0], "data", napi_uint8_array, "Uint8Array", &d, &dLen) ||
-      !rnum(&c, a[1], "out", MAX_DIM, &out) || !rnum(&c, a[2], "blocks", MAX_DIM, &blocks) ||
-      !rarray(&c, a[3], "codes", napi_uint8_array, "Uint8Array", &codes, &cLen) ||
-      !rarray(&c, a[4], "scales", napi_uint16_array, "Uint16Array", &sc, &sLen) ||
-      !rarray(&c, a[5], "zeros", napi_uint8_array, "Uint8Array", &z, &zLen))
+  if (!mc_arg_count(&c, info, 6, a) || !mc_arg_typed(&c, a[0], "data", napi_uint8_array, "Uint8Array", &d, &dLen) ||
+      !mc_arg_uint(&c, a[1], "out", MAX_DIM, &out) || !mc_arg_uint(&c, a[2], "blocks", MAX_DIM, &blocks) ||
+      !mc_arg_typed(&c, a[3], "codes", napi_uint8_array, "Uint8Array", &codes, &cLen) ||
+      !mc_arg_typed(&c, a[4], "scales", napi_uint16_array, "Uint16Array", &sc, &sLen) ||
+      !mc_arg_typed(&c, a[5], "zeros", napi_uint8_array, "Uint8Array", &z, &zLen))
     return NULL;
   const double tb = (double)(((long)out + 15) / 16) * blocks;
   const double blockBytes = bits == 4 ? 18 : 34, tileBytes = bits == 4 ? 256 : 512;
   if (dLen != out * blocks * blockBytes || cLen < tb * tileBytes || sLen < tb * 16 || zLen < tb * 16) {
-    rfail(&c, true, "data needs %.0f bytes, codes %.0f, scales and zeros %.0f entries",
+    mc_arg_fail(&c, true, "data needs %.0f bytes, codes %.0f, scales and zeros %.0f entries",
           out * blocks * blockBytes, tb * tileBytes, tb * 16);
     return NULL;
   }

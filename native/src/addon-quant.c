@@ -6,140 +6,94 @@
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
 
+#include "addon-args.h"
 #include "addon-errors.h"
 #include "qmatmul.h"
 
-#define MAX_DIM 2147483647.0
-
-typedef struct {
-  napi_env env;
-  const char *fn;
-} qctx_t;
-
-static bool qfail(qctx_t *c, bool range, const char *fmt, ...) {
-  char msg[320], detail[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(detail, sizeof detail, fmt, ap);
-  va_end(ap);
-  snprintf(msg, sizeof msg, "%s: %s", c->fn, detail);
-  if (range) napi_throw_range_error(c->env, "ERR_OUT_OF_RANGE", msg);
-  else napi_throw_type_error(c->env, "ERR_INVALID_ARG_TYPE", msg);
-  return false;
-}
-
-static bool qint(qctx_t *c, napi_value v, const char *name, double max, double *out) {
-  if (napi_get_value_double(c->env, v, out) != napi_ok) return qfail(c, false, "%s must be a number", name);
-  const double x = *out;
-  if (x >= 0 && x <= max && x == (double)(long long)x) return true;
-  return qfail(c, true, "%s must be an integer in [0, %.0f], got %g", name, max, x);
-}
-
-static bool qarray(qctx_t *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
-                   void **data, double *len) {
-  bool is = false;
-  napi_typedarray_type type;
-  size_t n;
-  if (napi_is_typedarray(c->env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(c->env, v, &type, &n, data, NULL, NULL) != napi_ok || type != want)
-    return qfail(c, false, "%s must be a %s", name, tname);
-  *len = (double)n;
-  return true;
-}
+#define MAX_DIM MC_ARG_MAX_DIM
 
 /* perm: null or an Int32Array of K entries in [0, K). */
-static bool qperm(qctx_t *c, napi_value v, double K, const int32_t **perm) {
+static bool qperm(mc_argctx *c, napi_value v, double K, const int32_t **perm) {
   napi_valuetype t = napi_undefined;
   napi_typeof(c->env, v, &t);
   *perm = NULL;
   if (t == napi_null || t == napi_undefined) return true;
   void *d = NULL;
   double len = 0;
-  if (!qarray(c, v, "perm", napi_int32_array, "Int32Array or null", &d, &len)) return false;
-  if (len != K) return qfail(c, true, "perm has %.0f entries, expected K = %.0f", len, K);
+  if (!mc_arg_typed(c, v, "perm", napi_int32_array, "Int32Array or null", &d, &len)) return false;
+  if (len != K) return mc_arg_fail(c, true, "perm has %.0f entries, expected K = %.0f", len, K);
   const int32_t *p = d;
   for (long j = 0; j < (long)K; j++)
-    if (p[j] < 0 || p[j] >= K) return qfail(c, true, "perm[%ld] = %d is outside [0, %.0f)", j, p[j], K);
+    if (p[j] < 0 || p[j] >= K) return mc_arg_fail(c, true, "perm[%ld] = %d is outside [0, %.0f)", j, p[j], K);
   *perm = p;
   return true;
 }
 
 /* x window: M rows of ldx from xOff, each reading columns [0, K) (perm entries are < K). */
-static bool qx(qctx_t *c, double xLen, double xOff, double M, double K, double ldx) {
-  if (M > 1 && ldx < K) return qfail(c, true, "ldx = %.0f is smaller than K = %.0f", ldx, K);
+static bool qx(mc_argctx *c, double xLen, double xOff, double M, double K, double ldx) {
+  if (M > 1 && ldx < K) return mc_arg_fail(c, true, "ldx = %.0f is smaller than K = %.0f", ldx, K);
   if (M == 0 || K == 0) return true;
   const double last = xOff + (M - 1) * ldx + K - 1;
-  if (last >= xLen) return qfail(c, true, "x needs %.0f elements, has %.0f", last + 1, xLen);
+  if (last >= xLen) return mc_arg_fail(c, true, "x needs %.0f elements, has %.0f", last + 1, xLen);
   return true;
 }
 
 /* qquantize(M, K, x, xOff, ldx, perm, xq, xd, xs) */
 static napi_value js_qquantize(napi_env env, napi_callback_info info) {
-  qctx_t c = {env, "qquantize"};
+  mc_argctx c = {env, "qquantize"};
   napi_value a[9];
-  size_t argc = 9;
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 9) {
-    qfail(&c, false, "expected 9 arguments");
-    return NULL;
-  }
+  if (!mc_arg_count(&c, info, 9, a)) return NULL;
   double M = 0, K = 0, xOff = 0, ldx = 0, xLen = 0, qLen = 0, dLen = 0, sLen = 0;
   void *x, *xq, *xd, *xs;
   const int32_t *perm;
-  if (!qint(&c, a[0], "M", MAX_DIM, &M) || !qint(&c, a[1], "K", MAX_DIM, &K) ||
-      !qarray(&c, a[2], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
-      !qint(&c, a[3], "xOff", 9007199254740991.0, &xOff) || !qint(&c, a[4], "ldx", MAX_DIM, &ldx) ||
-      !qarray(&c, a[6], "xq", napi_int8_array, "Int8Array", &xq, &qLen) ||
-      !qarray(&c, a[7], "xd", napi_float32_array, "Float32Array", &xd, &dLen) ||
-      !qarray(&c, a[8], "xs", napi_int32_array, "Int32Array", &xs, &sLen))
+  if (!mc_arg_uint(&c, a[0], "M", MAX_DIM, &M) || !mc_arg_uint(&c, a[1], "K", MAX_DIM, &K) ||
+      !mc_arg_typed(&c, a[2], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
+      !mc_arg_uint(&c, a[3], "xOff", 9007199254740991.0, &xOff) || !mc_arg_uint(&c, a[4], "ldx", MAX_DIM, &ldx) ||
+      !mc_arg_typed(&c, a[6], "xq", napi_int8_array, "Int8Array", &xq, &qLen) ||
+      !mc_arg_typed(&c, a[7], "xd", napi_float32_array, "Float32Array", &xd, &dLen) ||
+      !mc_arg_typed(&c, a[8], "xs", napi_int32_array, "Int32Array", &xs, &sLen))
     return NULL;
   if ((long)K % MC_QBLOCK) {
-    qfail(&c, true, "K = %.0f is not a multiple of 32", K);
+    mc_arg_fail(&c, true, "K = %.0f is not a multiple of 32", K);
     return NULL;
   }
   if (!qperm(&c, a[5], K, &perm) || !qx(&c, xLen, xOff, M, K, ldx)) return NULL;
   if (qLen < M * K || dLen < M * K / 32 || sLen < M * K / 32) {
-    qfail(&c, true, "xq needs %.0f entries and xd, xs %.0f", M * K, M * K / 32);
+    mc_arg_fail(&c, true, "xq needs %.0f entries and xd, xs %.0f", M * K, M * K / 32);
     return NULL;
   }
   mc_qquantize((int)M, (int)K, (const float *)x + (size_t)xOff, (long)ldx, perm, xq, xd, xs);
   return NULL;
 }
 
-static bool element(qctx_t *c, napi_value arr, uint32_t i, napi_value *out) {
+static bool element(mc_argctx *c, napi_value arr, uint32_t i, napi_value *out) {
   if (napi_get_element(c->env, arr, i, out) == napi_ok) return true;
-  return qfail(c, false, "an array element cannot be read");
+  return mc_arg_fail(c, false, "an array element cannot be read");
 }
 
 /* qmatmul(M, K, bits, x, xOff, ldx, perm, codes[], scales[], zeros[], ns[], y, yOff, ldy) */
 static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
-  qctx_t c = {env, "qmatmul"};
+  mc_argctx c = {env, "qmatmul"};
   napi_value a[14];
-  size_t argc = 14;
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 14) {
-    qfail(&c, false, "expected 14 arguments");
-    return NULL;
-  }
+  if (!mc_arg_count(&c, info, 14, a)) return NULL;
   double M = 0, K = 0, bits = 0, xOff = 0, ldx = 0, xLen = 0, yOff = 0, ldy = 0, yLen = 0;
   void *x, *y;
   const int32_t *perm;
-  if (!qint(&c, a[0], "M", MAX_DIM, &M) || !qint(&c, a[1], "K", MAX_DIM, &K) ||
-      !qint(&c, a[2], "bits", 8, &bits) ||
-      !qarray(&c, a[3], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
-      !qint(&c, a[4], "xOff", 9007199254740991.0, &xOff) || !qint(&c, a[5], "ldx", MAX_DIM, &ldx) ||
-      !qarray(&c, a[11], "y", napi_float32_array, "Float32Array", &y, &yLen) ||
-      !qint(&c, a[12], "yOff", 9007199254740991.0, &yOff) || !qint(&c, a[13], "ldy", MAX_DIM, &ldy))
+  if (!mc_arg_uint(&c, a[0], "M", MAX_DIM, &M) || !mc_arg_uint(&c, a[1], "K", MAX_DIM, &K) ||
+      !mc_arg_uint(&c, a[2], "bits", 8, &bits) ||
+      !mc_arg_typed(&c, a[3], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
+      !mc_arg_uint(&c, a[4], "xOff", 9007199254740991.0, &xOff) || !mc_arg_uint(&c, a[5], "ldx", MAX_DIM, &ldx) ||
+      !mc_arg_typed(&c, a[11], "y", napi_float32_array, "Float32Array", &y, &yLen) ||
+      !mc_arg_uint(&c, a[12], "yOff", 9007199254740991.0, &yOff) || !mc_arg_uint(&c, a[13], "ldy", MAX_DIM, &ldy))
     return NULL;
   if (bits != 4 && bits != 8) {
-    qfail(&c, true, "bits must be 4 or 8, got %.0f", bits);
+    mc_arg_fail(&c, true, "bits must be 4 or 8, got %.0f", bits);
     return NULL;
   }
   if ((long)K % MC_QBLOCK || K == 0) {
-    qfail(&c, true, "K = %.0f is not a positive multiple of 32", K);
+    mc_arg_fail(&c, true, "K = %.0f is not a positive multiple of 32", K);
     return NULL;
   }
   if (!qperm(&c, a[6], K, &perm) || !qx(&c, xLen, xOff, M, K, ldx)) return NULL;
@@ -147,7 +101,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
   bool arr[4] = {false, false, false, false};
   for (int i = 0; i < 4; i++) napi_is_array(env, a[7 + i], &arr[i]);
   if (!arr[0] || !arr[1] || !arr[2] || !arr[3]) {
-    qfail(&c, false, "codes, scales, zeros and ns must be arrays");
+    mc_arg_fail(&c, false, "codes, scales, zeros and ns must be arrays");
     return NULL;
   }
   napi_get_array_length(env, a[7], &count);
@@ -155,7 +109,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
   napi_get_array_length(env, a[9], &n2);
   napi_get_array_length(env, a[10], &n3);
   if (count < 1 || count > MC_QMAX_WEIGHTS || n1 != count || n2 != count || n3 != count) {
-    qfail(&c, true, "codes, scales, zeros and ns need the same length in [1, %d]", MC_QMAX_WEIGHTS);
+    mc_arg_fail(&c, true, "codes, scales, zeros and ns need the same length in [1, %d]", MC_QMAX_WEIGHTS);
     return NULL;
   }
   const uint8_t *cw[MC_QMAX_WEIGHTS], *zw[MC_QMAX_WEIGHTS];
@@ -169,14 +123,14 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
     double cl = 0, sl = 0, zl = 0, ni = 0;
     if (!element(&c, a[7], i, &cv) || !element(&c, a[8], i, &sv) || !element(&c, a[9], i, &zv) ||
         !element(&c, a[10], i, &nv) ||
-        !qarray(&c, cv, "codes[i]", napi_uint8_array, "Uint8Array", &cd, &cl) ||
-        !qarray(&c, sv, "scales[i]", napi_uint16_array, "Uint16Array", &sd, &sl) ||
-        !qarray(&c, zv, "zeros[i]", napi_uint8_array, "Uint8Array", &zd, &zl) ||
-        !qint(&c, nv, "ns[i]", MAX_DIM, &ni))
+        !mc_arg_typed(&c, cv, "codes[i]", napi_uint8_array, "Uint8Array", &cd, &cl) ||
+        !mc_arg_typed(&c, sv, "scales[i]", napi_uint16_array, "Uint16Array", &sd, &sl) ||
+        !mc_arg_typed(&c, zv, "zeros[i]", napi_uint8_array, "Uint8Array", &zd, &zl) ||
+        !mc_arg_uint(&c, nv, "ns[i]", MAX_DIM, &ni))
       return NULL;
     const double tiles = (double)(((long)ni + MC_QTILE - 1) / MC_QTILE);
     if (cl < tiles * B * (bits == 8 ? 512 : 256) || sl < tiles * B * MC_QTILE || zl < tiles * B * MC_QTILE) {
-      qfail(&c, true, "weight %u is too small for %.0f rows × %.0f columns at %.0f bits", i, ni, K, bits);
+      mc_arg_fail(&c, true, "weight %u is too small for %.0f rows × %.0f columns at %.0f bits", i, ni, K, bits);
       return NULL;
     }
     cw[i] = cd;
@@ -186,11 +140,11 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
     total += ni;
   }
   if (M > 1 && ldy < total) {
-    qfail(&c, true, "ldy = %.0f is smaller than the %.0f outputs", ldy, total);
+    mc_arg_fail(&c, true, "ldy = %.0f is smaller than the %.0f outputs", ldy, total);
     return NULL;
   }
   if (M > 0 && total > 0 && yOff + (M - 1) * ldy + total > yLen) {
-    qfail(&c, true, "y needs %.0f elements, has %.0f", yOff + (M - 1) * ldy + total, yLen);
+    mc_arg_fail(&c, true, "y needs %.0f elements, has %.0f", yOff + (M - 1) * ldy + total, yLen);
     return NULL;
   }
   mc_qmatmul((int)M, (int)K, (int)bits, (const float *)x + (size_t)xOff, (long)ldx, perm, (int)count, cw, sw,

@@ -1,0 +1,43 @@
+/* Argument checks shared by the kernel bindings (addon-args.h). */
+#include "addon-args.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+bool mc_arg_fail(mc_argctx *c, bool range, const char *fmt, ...) {
+  char msg[320], detail[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  snprintf(msg, sizeof msg, "%s: %s", c->fn, detail);
+  if (range) napi_throw_range_error(c->env, "ERR_OUT_OF_RANGE", msg);
+  else napi_throw_type_error(c->env, "ERR_INVALID_ARG_TYPE", msg);
+  return false;
+}
+
+bool mc_arg_uint(mc_argctx *c, napi_value v, const char *name, double max, double *out) {
+  if (napi_get_value_double(c->env, v, out) != napi_ok) return mc_arg_fail(c, false, "%s must be a number", name);
+  const double x = *out;
+  if (x >= 0 && x <= max && x == (double)(long long)x) return true;
+  return mc_arg_fail(c, true, "%s must be an integer in [0, %.0f], got %g", name, max, x);
+}
+
+bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
+                  void **data, double *len) {
+  bool is = false;
+  napi_typedarray_type type;
+  size_t n;
+  if (napi_is_typedarray(c->env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(c->env, v, &type, &n, data, NULL, NULL) != napi_ok || type != want)
+    return mc_arg_fail(c, false, "%s must be a %s", name, tname);
+  *len = (double)n;
+  return true;
+}
+
+bool mc_arg_count(mc_argctx *c, napi_callback_info info, size_t want, napi_value *a) {
+  size_t argc = want;
+  if (napi_get_cb_info(c->env, info, &argc, a, NULL, NULL) != napi_ok || argc < want)
+    return mc_arg_fail(c, false, "expected %zu arguments", want);
+  return true;
+}

@@ -6,6 +6,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
 import { castFloat } from '../../src/io/dtypes.js';
 import { openWeights, readConfig } from '../../src/io/hf-folder.js';
 import { writeShardedSafetensors } from '../../src/io/sharded.js';
@@ -107,4 +108,29 @@ export async function gptqOf(dir: string, bits: 4 | 8): Promise<string> {
     tokenizerFrom: dir,
   });
   return out;
+}
+
+type AnswerState = { minicpmPage?: { state: string; lastIds: number[] } };
+
+/** With the keyboard alone: the max-tokens field set, the prompt typed, Enter pressed. */
+export async function typePrompt(page: Page, prompt: string, maxTokens: number): Promise<void> {
+  await page.focus('#max-tokens');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type(String(maxTokens));
+  await page.focus('#prompt');
+  await page.keyboard.type(prompt);
+  await page.keyboard.press('Enter');
+}
+
+/** typePrompt, then the ids of the answer once the page is ready again. */
+export async function askPage(page: Page, prompt: string, maxTokens: number): Promise<number[]> {
+  await typePrompt(page, prompt, maxTokens);
+  await page.waitForFunction(
+    () =>
+      (globalThis as unknown as AnswerState).minicpmPage!.state === 'ready' &&
+      (globalThis as unknown as AnswerState).minicpmPage!.lastIds.length > 0,
+    null,
+    { timeout: 60_000 },
+  );
+  return page.evaluate(() => (globalThis as unknown as AnswerState).minicpmPage!.lastIds);
 }

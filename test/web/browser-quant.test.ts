@@ -19,7 +19,7 @@ import { generateAll } from '../../src/engine/generate.js';
 import { loadGgufModel } from '../../src/quant/ggml-model.js';
 import { loadQuantizedModel } from '../../src/quant/load-quantized.js';
 import type { MiniCPM } from '../../src/models/minicpm.js';
-import { CHROMIUM, CHROMIUM_ARGS, ggufOf, gptqOf, makeBrowserModel } from './browser-model.js';
+import { askPage, CHROMIUM, CHROMIUM_ARGS, ggufOf, gptqOf, makeBrowserModel } from './browser-model.js';
 
 const have = existsSync(CHROMIUM);
 if (!have)
@@ -59,23 +59,8 @@ async function chat(page: Page): Promise<{ ids: number[]; backend: string }> {
     { timeout: 60_000 },
   );
   expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.error)).toBe('');
-  await page.focus('#max-tokens');
-  await page.keyboard.press('Control+A');
-  await page.keyboard.type(String(NEW_TOKENS));
-  await page.focus('#prompt');
-  await page.keyboard.type(PROMPT);
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(
-    () =>
-      (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
-      (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
-    null,
-    { timeout: 60_000 },
-  );
-  return page.evaluate(() => {
-    const s = (globalThis as unknown as W).minicpmPage!;
-    return { ids: s.lastIds, backend: s.backend };
-  });
+  const ids = await askPage(page, PROMPT, NEW_TOKENS);
+  return { ids, backend: await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.backend) };
 }
 
 describe.skipIf(!have)('quantized models in the chat page', () => {

@@ -18,7 +18,14 @@ import { startWebServer } from '../../src/cli/web-command.js';
 import { generateAll } from '../../src/engine/generate.js';
 import { loadModel } from '../../src/models/load.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
-import { bf16Sharded, CHROMIUM, CHROMIUM_ARGS, makeBrowserModel } from './browser-model.js';
+import {
+  askPage,
+  bf16Sharded,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  makeBrowserModel,
+  typePrompt,
+} from './browser-model.js';
 
 const have = existsSync(CHROMIUM);
 if (!have)
@@ -95,20 +102,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     expect(loaded.backend).toBe('wasm simd128, 2 threads');
 
     // keyboard only: Tab to the max-tokens field, set it, back to the prompt, type, Enter
-    await page.focus('#max-tokens');
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type(String(NEW_TOKENS));
-    await page.focus('#prompt');
-    await page.keyboard.type(PROMPT);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(
-      () =>
-        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
-        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
-      null,
-      { timeout: 60_000 },
-    );
-    const got = await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds);
+    const got = await askPage(page, PROMPT, NEW_TOKENS);
     expect(new Set(want).size).toBeGreaterThan(4); // a varied answer, not one repeated token
     expect(got).toEqual(want);
     expect(await page.textContent('#stats')).toMatch(/decode [\d.]+ tok\/s/);
@@ -134,20 +128,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     expect(s).toEqual({ backend: 'wasm simd128, 1 thread (not isolated)', isolated: false });
     expect(await page.isVisible('#notice')).toBe(true);
     expect(await page.textContent('#notice')).toMatch(/not cross-origin isolated/);
-    await page.focus('#max-tokens');
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type(String(NEW_TOKENS));
-    await page.focus('#prompt');
-    await page.keyboard.type(PROMPT);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(
-      () =>
-        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
-        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
-      null,
-      { timeout: 60_000 },
-    );
-    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(want);
+    expect(await askPage(page, PROMPT, NEW_TOKENS)).toEqual(want);
   }, 120_000);
 
   it('loads a model folder picked with the file input (no download), same ids', async () => {
@@ -161,22 +142,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     );
     expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.error)).toBe('');
     expect(await page.textContent('#status')).toMatch(/^Ready: /);
-    await page.focus('#max-tokens');
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type('5');
-    await page.focus('#prompt');
-    await page.keyboard.type(PROMPT);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(
-      () =>
-        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
-        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
-      null,
-      { timeout: 60_000 },
-    );
-    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(
-      firstIds.slice(0, 5),
-    );
+    expect(await askPage(page, PROMPT, 5)).toEqual(firstIds.slice(0, 5));
   }, 120_000);
 
   it('loads bf16 weights in several shards (index + files, read shard by shard), same ids as Node', async () => {
@@ -201,20 +167,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
       { timeout: 60_000 },
     );
     expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.error)).toBe('');
-    await page.focus('#max-tokens');
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type('8');
-    await page.focus('#prompt');
-    await page.keyboard.type(PROMPT);
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(
-      () =>
-        (globalThis as unknown as W).minicpmPage!.state === 'ready' &&
-        (globalThis as unknown as W).minicpmPage!.lastIds.length > 0,
-      null,
-      { timeout: 60_000 },
-    );
-    expect(await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.lastIds)).toEqual(want);
+    expect(await askPage(page, PROMPT, 8)).toEqual(want);
   }, 120_000);
 
   it('a reload reads the model from the Cache API; Escape stops a long answer', async () => {
@@ -237,12 +190,7 @@ describe.skipIf(!have)('the chat page in headless Chromium', () => {
     const cached = await page.evaluate(() => (globalThis as unknown as W).minicpmPage!.cachedFiles);
     expect(cached).toEqual(expect.arrayContaining(['config.json', 'tokenizer.model', 'model.safetensors']));
 
-    await page.focus('#max-tokens');
-    await page.keyboard.press('Control+A');
-    await page.keyboard.type('4000');
-    await page.focus('#prompt');
-    await page.keyboard.type(PROMPT);
-    await page.keyboard.press('Enter');
+    await typePrompt(page, PROMPT, 4000);
     await page.waitForFunction(() => (globalThis as unknown as W).minicpmPage!.state === 'generating');
     await page.waitForTimeout(300);
     await page.keyboard.press('Escape');

@@ -65,6 +65,7 @@ export const EXPORTS = [
   'mc_sgemm_batched',
   'mc_gemm_bf16',
   'mc_gemv_many',
+  'mc_wasm_gemv_rows',
   'mc_rmsnorm_fwd',
   'mc_rmsnorm_bwd',
   'mc_softmax_fwd',

@@ -8,6 +8,7 @@
 
 #include "../src/internal.h"
 #include "../src/pack-generic.h"
+#include "gemv-simd128.h"
 
 #define MR 4
 #define NR 8
@@ -58,22 +59,13 @@ static void ukr(int kp, const void *a_, const void *b_, float *C, long ldc, floa
 const mc_gemm_impl mc_sgemm_simd128 = {"simd128 4x8", MR, NR, 256, 64, 2048, 1, 4, pack_a, pack_b, ukr};
 const mc_gemm_impl mc_bf16_simd128 = {"simd128 4x8 bf16->f32", MR, NR, 256, 64, 2048, 1, 4, pack_a, pack_b_bf16, ukr};
 
-static inline float hsum(v128_t v) {
-  v = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
-  v = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
-  return wasm_f32x4_extract_lane(v, 0);
-}
+#define hsum mc_hsum_simd128
+#define widen8 mc_widen8_simd128
 
 static inline float finish(float acc, float alpha, float beta, float y) {
   return beta == 0.0f ? alpha * acc : alpha * acc + beta * y;
 }
 
-/* 8 bf16 weights widened to two f32x4 (the bf16 is the high half of the f32) */
-static inline void widen8(const uint16_t *w, v128_t *lo, v128_t *hi) {
-  const v128_t h = wasm_v128_load(w), z = wasm_i16x8_splat(0);
-  *lo = wasm_i16x8_shuffle(z, h, 0, 8, 1, 9, 2, 10, 3, 11);
-  *hi = wasm_i16x8_shuffle(z, h, 4, 12, 5, 13, 6, 14, 7, 15);
-}
 
 /* R rows of W against x, 8 columns a step with two accumulators per row. The callers use R = 1: in V8,
  * 4 interleaved row streams measured 2-4x slower than one (3.6-3.9 vs 7.0-7.4 GB/s, 8192x256 f32 GEMV,

@@ -1,21 +1,23 @@
 /*
  * WASM SIMD128 tile kernels of the quantized matmul (native/src/qmatmul.h): W4 and W8 codes × int8
- * activations. A code vector holds 4 bytes (4 consecutive k) of 4 output rows, so the activation side
- * is the same 4 bytes splatted: widened to i16, i32x4.dot_i16x8_s sums pairs, and a final pairwise add
- * gives one i32 per row. All integer work is exact.
+ * activations. A code vector holds 4 bytes (4 consecutive k) of 4 output rows; the standard path pulls
+ * its bytes or nibbles out as i16 lanes in place and i32x4.dot_i16x8_s lands each row's products in that
+ * row's i32 lane (details below). All integer work is exact.
  *
  * The block terms are accumulated as acc + (scale·d)·isum with the product rounded before the add (no
  * FMA in standard SIMD128): the arithmetic of the TypeScript twin (kernels-ref-quant.ts), bit for bit.
  * The portable qtile_scalar of qmatmul.c fuses that multiply-add, so the two agree to f32 rounding.
  *
- * For m <= 4 token rows the codes of a block are unpacked once and used for every row.
+ * For m <= 4 token rows the codes of a block are unpacked once and used for every row. The standard path
+ * measured 1.6-1.8x the earlier one (u8→u16 widening, pairwise fix-up) at decode (W4, m = 1, 2304 →
+ * 5760, one thread, Node's V8 on a shared x86 machine), 1.1-1.4x at prefill; W8 1.1-1.3x.
  *
  * Relaxed SIMD (an experiment, not shipped: `node scripts/build-wasm.mjs --relaxed`, measured by `npm run
  * bench -- web-qmatmul`): i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies signed bytes by 7-bit ones and
  * adds each group of 4 into an i32 lane in one instruction. The activations are the signed side, the codes
  * the 7-bit side: W4 codes are 0..15, W8 codes are split into their low 7 bits and their top bit. Every
  * operand is in range, so the result is defined and exact (the same floats as the standard path). In
- * Chromium 150 on this x86 machine it lost where it matters: W4 decode (one token row) 0.75-0.78x of the
+ * Chromium 150 on this x86 machine it lost to the earlier standard path where it matters: W4 decode (one token row) 0.75-0.78x of the
  * standard path in every run, W8 0.2-0.6x everywhere; only W4 prefill came out ahead (1.06-1.95x, noisy),
  * and a clang 16 build of the standard path alone showed a like prefill gain, so that part is the compiler.
  */
@@ -132,91 +134,147 @@ void mc_qtile_w8_simd128(int blocks, int m, const uint8_t *codes, const uint16_t
     for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
 }
 #else
-/* 4 bytes at p splatted and widened: [x0 x1 x2 x3 x0 x1 x2 x3] as i16. */
-static inline v128_t x4_i16(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return wasm_i16x8_extend_low_i8x16(wasm_i32x4_splat(v));
+/*
+ * Standard SIMD128. A 16-byte code vector (4 rows × 4 consecutive k) is read as 8 i16 lanes, lane q·2+h
+ * holding row q's bytes k = 2h (low byte) and 2h + 1 (high byte). Masks and 16-bit shifts pull each byte
+ * (W8) or nibble (W4) out as a clean i16 lane in place, no widening: the even bytes pair with activations
+ * [x(2h=0) x(2) x0 x2 ...], the odd bytes with [x1 x3 x1 x3 ...], and i32x4.dot_i16x8_s then sums each
+ * row's two lanes, so a dot product lands directly in row q's i32 lane (no pairwise fix-up). In V8 on
+ * x86 every one of these is a single instruction (psrlw, pand, pmaddwd, paddd); the byte shift and the
+ * u8→u16 widening the earlier version used are 2-4 each.
+ */
+
+/* A 16-byte run of int8 activations split into its even and odd bytes, sign-extended to i16:
+ * ev = [x0 x2 .. x14], od = [x1 x3 .. x15]. */
+static inline void xsplit(v128_t a, v128_t *ev, v128_t *od) {
+  const v128_t t = wasm_i8x16_shuffle(a, a, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  *ev = wasm_i16x8_extend_low_i8x16(t);
+  *od = wasm_i16x8_extend_high_i8x16(t);
 }
 
-/* Lanes [r0a r0b r1a r1b] and [r2a r2b r3a r3b] -> [r0 r1 r2 r3]. */
-static inline v128_t pair_sum(v128_t a, v128_t b) {
-  return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
+/* Lanes for the even (or odd) bytes of the code vectors of k = 4s..4s+3: the 32-bit lane s of ev (od),
+ * i.e. [x(4s) x(4s+2)] four times. */
+#define XPAIR(v, s) wasm_i32x4_shuffle(v, v, s, s, s, s)
+
+/* One W4 code vector's 32 products into d: low nibbles (k = 4s + i) with xl*, high ones (16 + 4s + i)
+ * with xh*. Every product is exact in i32. */
+static inline v128_t w4_dot(v128_t d, v128_t v, v128_t xle, v128_t xlo, v128_t xhe, v128_t xho) {
+  const v128_t m = wasm_i16x8_splat(0x000f);
+  d = wasm_i32x4_add(d, wasm_i32x4_dot_i16x8(wasm_v128_and(v, m), xle));
+  d = wasm_i32x4_add(d, wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(v, 8), m), xlo));
+  d = wasm_i32x4_add(d, wasm_i32x4_dot_i16x8(wasm_v128_and(wasm_u16x8_shr(v, 4), m), xhe));
+  return wasm_i32x4_add(d, wasm_i32x4_dot_i16x8(wasm_u16x8_shr(v, 12), xho));
 }
 
-void mc_qtile_w4_simd128(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                         const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+/* m token rows (a constant after inlining). The activation lanes of a block are built once per (row,
+ * s) and each code vector is loaded once for all m rows; with s outside j, one row's four activation
+ * vectors and its four row-group sums stay in registers (decode, m = 1). */
+static inline __attribute__((always_inline)) void w4(int blocks, const int m, const uint8_t *codes,
+                                                     const uint16_t *scales, const uint8_t *zeros,
+                                                     const int8_t *xq, long ldq, const float *xd,
+                                                     const int32_t *xs, long ldb, float *out) {
   v128_t acc[MC_QROWS][4];
-  for (int i = 0; i < MC_QROWS; i++)
+  for (int i = 0; i < m; i++)
     for (int j = 0; j < 4; j++) acc[i][j] = wasm_f32x4_splat(0.0f);
   for (int b = 0; b < blocks; b++) {
     const uint8_t *c = codes + (size_t)b * 256;
-    /* activations: k = 4s..4s+3 pair with low nibbles, k = 16+4s.. with high ones */
-    v128_t xlo[MC_QROWS][4], xhi[MC_QROWS][4];
-    for (int i = 0; i < m; i++)
-      for (int s = 0; s < 4; s++) {
-        const int8_t *x = xq + i * ldq + b * MC_QBLOCK;
-        xlo[i][s] = x4_i16(x + 4 * s);
-        xhi[i][s] = x4_i16(x + 16 + 4 * s);
-      }
+    v128_t ae[MC_QROWS], ao[MC_QROWS], be[MC_QROWS], bo[MC_QROWS], d[MC_QROWS][4];
+    for (int i = 0; i < m; i++) {
+      xsplit(wasm_v128_load(xq + i * ldq + b * MC_QBLOCK), &ae[i], &ao[i]);
+      xsplit(wasm_v128_load(xq + i * ldq + b * MC_QBLOCK + 16), &be[i], &bo[i]);
+      for (int j = 0; j < 4; j++) d[i][j] = wasm_i32x4_splat(0);
+    }
+#define W4_STEP(s)                                                                                  \
+  {                                                                                                 \
+    v128_t le[MC_QROWS], lo[MC_QROWS], he[MC_QROWS], ho[MC_QROWS];                                  \
+    for (int i = 0; i < m; i++) {                                                                   \
+      le[i] = XPAIR(ae[i], s);                                                                      \
+      lo[i] = XPAIR(ao[i], s);                                                                      \
+      he[i] = XPAIR(be[i], s);                                                                      \
+      ho[i] = XPAIR(bo[i], s);                                                                      \
+    }                                                                                               \
+    for (int j = 0; j < 4; j++) {                                                                   \
+      const v128_t v = wasm_v128_load(c + (s) * 64 + j * 16);                                       \
+      for (int i = 0; i < m; i++) d[i][j] = w4_dot(d[i][j], v, le[i], lo[i], he[i], ho[i]);         \
+    }                                                                                               \
+  }
+    W4_STEP(0) W4_STEP(1) W4_STEP(2) W4_STEP(3)
+#undef W4_STEP
     for (int j = 0; j < 4; j++) {
-      v128_t lo0[4], lo1[4], hi0[4], hi1[4];
-      for (int s = 0; s < 4; s++) {
-        const v128_t v = wasm_v128_load(c + s * 64 + j * 16);
-        const v128_t lo = wasm_v128_and(v, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(v, 4);
-        lo0[s] = wasm_u16x8_extend_low_u8x16(lo);
-        lo1[s] = wasm_u16x8_extend_high_u8x16(lo);
-        hi0[s] = wasm_u16x8_extend_low_u8x16(hi);
-        hi1[s] = wasm_u16x8_extend_high_u8x16(hi);
-      }
       v128_t scale, zero;
       group_params(scales + (size_t)b * MC_QTILE, zeros + (size_t)b * MC_QTILE, j, &scale, &zero);
-      for (int i = 0; i < m; i++) {
-        v128_t a0 = wasm_i32x4_splat(0), a1 = a0;
-        for (int s = 0; s < 4; s++) {
-          a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(lo0[s], xlo[i][s]));
-          a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(lo1[s], xlo[i][s]));
-          a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(hi0[s], xhi[i][s]));
-          a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(hi1[s], xhi[i][s]));
-        }
-        acc[i][j] = block_term(acc[i][j], pair_sum(a0, a1), scale, zero, xd[i * ldb + b], xs[i * ldb + b]);
-      }
+      for (int i = 0; i < m; i++)
+        acc[i][j] = block_term(acc[i][j], d[i][j], scale, zero, xd[i * ldb + b], xs[i * ldb + b]);
     }
   }
   for (int i = 0; i < m; i++)
     for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
+}
+
+/* W8: a code vector holds whole bytes, k = 4s + i for s < 8; even bytes masked, odd ones shifted down. */
+static inline __attribute__((always_inline)) void w8(int blocks, const int m, const uint8_t *codes,
+                                                     const uint16_t *scales, const uint8_t *zeros,
+                                                     const int8_t *xq, long ldq, const float *xd,
+                                                     const int32_t *xs, long ldb, float *out) {
+  v128_t acc[MC_QROWS][4];
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < 4; j++) acc[i][j] = wasm_f32x4_splat(0.0f);
+  const v128_t mask = wasm_i16x8_splat(0x00ff);
+  for (int b = 0; b < blocks; b++) {
+    const uint8_t *c = codes + (size_t)b * 512;
+    v128_t ae[MC_QROWS], ao[MC_QROWS], be[MC_QROWS], bo[MC_QROWS], d[MC_QROWS][4];
+    for (int i = 0; i < m; i++) {
+      xsplit(wasm_v128_load(xq + i * ldq + b * MC_QBLOCK), &ae[i], &ao[i]);
+      xsplit(wasm_v128_load(xq + i * ldq + b * MC_QBLOCK + 16), &be[i], &bo[i]);
+      for (int j = 0; j < 4; j++) d[i][j] = wasm_i32x4_splat(0);
+    }
+#define W8_STEP(xe, xo, s, so)                                                                          \
+  {                                                                                                 \
+    v128_t e[MC_QROWS], o[MC_QROWS];                                                                \
+    for (int i = 0; i < m; i++) {                                                                   \
+      e[i] = XPAIR(xe[i], s);                                                                       \
+      o[i] = XPAIR(xo[i], s);                                                                       \
+    }                                                                                               \
+    for (int j = 0; j < 4; j++) {                                                                   \
+      const v128_t v = wasm_v128_load(c + (so) * 64 + j * 16);                                      \
+      const v128_t ve = wasm_v128_and(v, mask), vo = wasm_u16x8_shr(v, 8);                          \
+      for (int i = 0; i < m; i++)                                                                   \
+        d[i][j] = wasm_i32x4_add(d[i][j], wasm_i32x4_add(wasm_i32x4_dot_i16x8(ve, e[i]),            \
+                                                         wasm_i32x4_dot_i16x8(vo, o[i])));          \
+    }                                                                                               \
+  }
+    W8_STEP(ae, ao, 0, 0) W8_STEP(ae, ao, 1, 1) W8_STEP(ae, ao, 2, 2) W8_STEP(ae, ao, 3, 3)
+    W8_STEP(be, bo, 0, 4) W8_STEP(be, bo, 1, 5) W8_STEP(be, bo, 2, 6) W8_STEP(be, bo, 3, 7)
+#undef W8_STEP
+    for (int j = 0; j < 4; j++) {
+      v128_t scale, zero;
+      group_params(scales + (size_t)b * MC_QTILE, zeros + (size_t)b * MC_QTILE, j, &scale, &zero);
+      for (int i = 0; i < m; i++)
+        acc[i][j] = block_term(acc[i][j], d[i][j], scale, zero, xd[i * ldb + b], xs[i * ldb + b]);
+    }
+  }
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
+}
+#undef XPAIR
+
+/* Specialised on m so the token loops unroll and the sums stay in registers. */
+#define DISPATCH(fn)                                                                \
+  switch (m) {                                                                      \
+    case 1: fn(blocks, 1, codes, scales, zeros, xq, ldq, xd, xs, ldb, out); break;  \
+    case 2: fn(blocks, 2, codes, scales, zeros, xq, ldq, xd, xs, ldb, out); break;  \
+    case 3: fn(blocks, 3, codes, scales, zeros, xq, ldq, xd, xs, ldb, out); break;  \
+    default: fn(blocks, 4, codes, scales, zeros, xq, ldq, xd, xs, ldb, out); break; \
+  }
+
+void mc_qtile_w4_simd128(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
+                         const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+  DISPATCH(w4)
 }
 
 void mc_qtile_w8_simd128(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
                          const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
-  v128_t acc[MC_QROWS][4];
-  for (int i = 0; i < MC_QROWS; i++)
-    for (int j = 0; j < 4; j++) acc[i][j] = wasm_f32x4_splat(0.0f);
-  for (int b = 0; b < blocks; b++) {
-    const uint8_t *c = codes + (size_t)b * 512;
-    v128_t x[MC_QROWS][8];
-    for (int i = 0; i < m; i++)
-      for (int s = 0; s < 8; s++) x[i][s] = x4_i16(xq + i * ldq + b * MC_QBLOCK + 4 * s);
-    for (int j = 0; j < 4; j++) {
-      v128_t c0[8], c1[8];
-      for (int s = 0; s < 8; s++) {
-        const v128_t v = wasm_v128_load(c + s * 64 + j * 16);
-        c0[s] = wasm_u16x8_extend_low_u8x16(v);
-        c1[s] = wasm_u16x8_extend_high_u8x16(v);
-      }
-      v128_t scale, zero;
-      group_params(scales + (size_t)b * MC_QTILE, zeros + (size_t)b * MC_QTILE, j, &scale, &zero);
-      for (int i = 0; i < m; i++) {
-        v128_t a0 = wasm_i32x4_splat(0), a1 = a0;
-        for (int s = 0; s < 8; s++) {
-          a0 = wasm_i32x4_add(a0, wasm_i32x4_dot_i16x8(c0[s], x[i][s]));
-          a1 = wasm_i32x4_add(a1, wasm_i32x4_dot_i16x8(c1[s], x[i][s]));
-        }
-        acc[i][j] = block_term(acc[i][j], pair_sum(a0, a1), scale, zero, xd[i * ldb + b], xs[i * ldb + b]);
-      }
-    }
-  }
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
+  DISPATCH(w8)
 }
+#undef DISPATCH
 #endif

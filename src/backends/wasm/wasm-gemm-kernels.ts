@@ -261,6 +261,40 @@ export class WasmGemmKernels implements GemmKernels {
     );
   }
 
+  /**
+   * Row-exact multi-row GEMV (native/wasm/gemv-rows-simd128.c): every row of Y bitwise what sgemm /
+   * gemmBf16 with M = 1 gives it here, each row of W loaded once for up to 4 rows of X.
+   */
+  gemvRows(
+    M: number,
+    N: number,
+    K: number,
+    X: Float32Array,
+    xOff: number,
+    ldx: number,
+    W: Float32Array | Uint16Array,
+    wOff: number,
+    ldw: number,
+    Y: Float32Array,
+    yOff: number,
+    ldy: number,
+  ): void {
+    intArgs('gemvRows', { M, N, K, xOff, ldx, wOff, ldw, yOff, ldy });
+    if (!(X instanceof Float32Array) || !(Y instanceof Float32Array))
+      throw new TypeError('gemvRows: X and Y must be Float32Array');
+    if (!(W instanceof Float32Array) && !(W instanceof Uint16Array))
+      throw new TypeError('gemvRows: W must be a Float32Array or a Uint16Array (bf16 bits)');
+    const mn = M && N ? 1 : 0;
+    const ops: Operand[] = [
+      [X, xOff, span('gemvRows', 'X', ldx, mn ? M : 0, K), false],
+      [W, wOff, span('gemvRows', 'W', ldw, mn ? N : 0, K), false],
+      [Y, yOff, span('gemvRows', 'Y', ldy, M, N), true],
+    ];
+    this.call('gemvRows', ops, ([x, w, y]) =>
+      this.rt.fn('mc_wasm_gemv_rows')(M, N, K, x, ldx, w, W instanceof Uint16Array ? 2 : 4, ldw, y, ldy),
+    );
+  }
+
   gemvMany(
     x: Float32Array,
     xOff: number,

@@ -211,6 +211,47 @@ static inline __attribute__((always_inline)) void w4(int blocks, const int m, co
     for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
 }
 
+/* Decode (m = 1), written out with plain variables: clang keeps arrays of the general kernel partly on
+ * the linear-memory stack (stores and reloads every block), here everything stays in wasm locals. */
+static void w4_m1(int blocks, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros, const int8_t *xq,
+                  const float *xd, const int32_t *xs, float *out) {
+  v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (int b = 0; b < blocks; b++) {
+    const uint8_t *c = codes + (size_t)b * 256;
+    v128_t ae, ao, be, bo;
+    xsplit(wasm_v128_load(xq + b * MC_QBLOCK), &ae, &ao);
+    xsplit(wasm_v128_load(xq + b * MC_QBLOCK + 16), &be, &bo);
+    v128_t d0 = wasm_i32x4_splat(0), d1 = d0, d2 = d0, d3 = d0;
+#define W4_STEP1(s)                                                                      \
+  {                                                                                      \
+    const v128_t le = XPAIR(ae, s), lo = XPAIR(ao, s), he = XPAIR(be, s), ho = XPAIR(bo, s); \
+    d0 = w4_dot(d0, wasm_v128_load(c + (s) * 64), le, lo, he, ho);                       \
+    d1 = w4_dot(d1, wasm_v128_load(c + (s) * 64 + 16), le, lo, he, ho);                  \
+    d2 = w4_dot(d2, wasm_v128_load(c + (s) * 64 + 32), le, lo, he, ho);                  \
+    d3 = w4_dot(d3, wasm_v128_load(c + (s) * 64 + 48), le, lo, he, ho);                  \
+  }
+    W4_STEP1(0) W4_STEP1(1) W4_STEP1(2) W4_STEP1(3)
+#undef W4_STEP1
+    const uint16_t *sc = scales + (size_t)b * MC_QTILE;
+    const uint8_t *z = zeros + (size_t)b * MC_QTILE;
+    const float d = xd[b];
+    const int32_t sum = xs[b];
+    v128_t scale, zero;
+    group_params(sc, z, 0, &scale, &zero);
+    acc0 = block_term(acc0, d0, scale, zero, d, sum);
+    group_params(sc, z, 1, &scale, &zero);
+    acc1 = block_term(acc1, d1, scale, zero, d, sum);
+    group_params(sc, z, 2, &scale, &zero);
+    acc2 = block_term(acc2, d2, scale, zero, d, sum);
+    group_params(sc, z, 3, &scale, &zero);
+    acc3 = block_term(acc3, d3, scale, zero, d, sum);
+  }
+  wasm_v128_store(out, acc0);
+  wasm_v128_store(out + 4, acc1);
+  wasm_v128_store(out + 8, acc2);
+  wasm_v128_store(out + 12, acc3);
+}
+
 /* W8: a code vector holds whole bytes, k = 4s + i for s < 8; even bytes masked, odd ones shifted down. */
 static inline __attribute__((always_inline)) void w8(int blocks, const int m, const uint8_t *codes,
                                                      const uint16_t *scales, const uint8_t *zeros,
@@ -256,6 +297,52 @@ static inline __attribute__((always_inline)) void w8(int blocks, const int m, co
   for (int i = 0; i < m; i++)
     for (int j = 0; j < 4; j++) wasm_v128_store(out + i * MC_QTILE + 4 * j, acc[i][j]);
 }
+/* W8 decode (m = 1) with plain variables, as w4_m1. */
+static void w8_m1(int blocks, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros, const int8_t *xq,
+                  const float *xd, const int32_t *xs, float *out) {
+  const v128_t mask = wasm_i16x8_splat(0x00ff);
+  v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (int b = 0; b < blocks; b++) {
+    const uint8_t *c = codes + (size_t)b * 512;
+    v128_t ae, ao, be, bo;
+    xsplit(wasm_v128_load(xq + b * MC_QBLOCK), &ae, &ao);
+    xsplit(wasm_v128_load(xq + b * MC_QBLOCK + 16), &be, &bo);
+    v128_t d0 = wasm_i32x4_splat(0), d1 = d0, d2 = d0, d3 = d0;
+#define W8_DOT(d, v, e, o)                                                                              \
+  d = wasm_i32x4_add(d, wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(v, mask), e),               \
+                                       wasm_i32x4_dot_i16x8(wasm_u16x8_shr(v, 8), o)))
+#define W8_STEP1(xe, xo, s, so)                                                         \
+  {                                                                                     \
+    const v128_t e = XPAIR(xe, s), o = XPAIR(xo, s);                                    \
+    W8_DOT(d0, wasm_v128_load(c + (so) * 64), e, o);                                    \
+    W8_DOT(d1, wasm_v128_load(c + (so) * 64 + 16), e, o);                               \
+    W8_DOT(d2, wasm_v128_load(c + (so) * 64 + 32), e, o);                               \
+    W8_DOT(d3, wasm_v128_load(c + (so) * 64 + 48), e, o);                               \
+  }
+    W8_STEP1(ae, ao, 0, 0) W8_STEP1(ae, ao, 1, 1) W8_STEP1(ae, ao, 2, 2) W8_STEP1(ae, ao, 3, 3)
+    W8_STEP1(be, bo, 0, 4) W8_STEP1(be, bo, 1, 5) W8_STEP1(be, bo, 2, 6) W8_STEP1(be, bo, 3, 7)
+#undef W8_STEP1
+#undef W8_DOT
+    const uint16_t *sc = scales + (size_t)b * MC_QTILE;
+    const uint8_t *z = zeros + (size_t)b * MC_QTILE;
+    const float d = xd[b];
+    const int32_t sum = xs[b];
+    v128_t scale, zero;
+    group_params(sc, z, 0, &scale, &zero);
+    acc0 = block_term(acc0, d0, scale, zero, d, sum);
+    group_params(sc, z, 1, &scale, &zero);
+    acc1 = block_term(acc1, d1, scale, zero, d, sum);
+    group_params(sc, z, 2, &scale, &zero);
+    acc2 = block_term(acc2, d2, scale, zero, d, sum);
+    group_params(sc, z, 3, &scale, &zero);
+    acc3 = block_term(acc3, d3, scale, zero, d, sum);
+  }
+  wasm_v128_store(out, acc0);
+  wasm_v128_store(out + 4, acc1);
+  wasm_v128_store(out + 8, acc2);
+  wasm_v128_store(out + 12, acc3);
+}
+
 #undef XPAIR
 
 /* Specialised on m so the token loops unroll and the sums stay in registers. */
@@ -269,11 +356,19 @@ static inline __attribute__((always_inline)) void w8(int blocks, const int m, co
 
 void mc_qtile_w4_simd128(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
                          const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+  if (m == 1) {
+    w4_m1(blocks, codes, scales, zeros, xq, xd, xs, out);
+    return;
+  }
   DISPATCH(w4)
 }
 
 void mc_qtile_w8_simd128(int blocks, int m, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
                          const int8_t *xq, long ldq, const float *xd, const int32_t *xs, long ldb, float *out) {
+  if (m == 1) {
+    w8_m1(blocks, codes, scales, zeros, xq, xd, xs, out);
+    return;
+  }
   DISPATCH(w8)
 }
 #undef DISPATCH

@@ -17,6 +17,9 @@
 
 #include "internal.h"
 #include "qmatmul.h"
+#ifdef MC_X86
+#include "qprefill.h"
+#endif
 
 #define QGROUP 4
 
@@ -201,6 +204,9 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const int *n, float *y, long ldy) {
   mc_init();
   if (M <= 0 || count <= 0) return;
+#ifdef MC_X86 /* prefill on AVX-512 VNNI: panel-unpacked register-blocked kernel (qprefill.c) */
+  if (M > MC_QROWS && mc_qprefill(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy)) return;
+#endif
   qjob_t J = {.kernel = pick_kernel(bits), .M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits,
               .count = count, .codes = codes, .scales = scales, .zeros = zeros, .n = n, .y = y, .ldy = ldy};
   int col = 0;

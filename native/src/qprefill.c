@@ -1,0 +1,134 @@
+/*
+ * Quantized prefill driver (qprefill.h): quantizes the activations on every pool thread, then splits the
+ * weights' tiles into panels, one task each. A task unpacks its panel once into its thread's scratch and
+ * runs all M token rows over it, so every weight byte comes from memory once per call and its nibbles
+ * are unpacked once, not once per group of 4 tokens as the tile kernels do (which also correct the zero
+ * point and convert the scale per token and block; see qprefill-avx512vnni.c for what this costs instead).
+ *
+ * Panel size: as many tiles as keep the panel within PANEL_BYTES (L2-resident while M token rows stream
+ * over it), at least QP_R, and no more than leaves every thread several tasks.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "qmatmul.h"
+#include "qprefill.h"
+
+#ifndef PANEL_BYTES
+#define PANEL_BYTES (192 * 1024)
+#endif
+
+int mc_qprefill_off = 0;
+
+typedef struct {
+  int M, K, B, bits, count, ptiles, tasks;
+  int first_task[MC_QMAX_WEIGHTS + 1];
+  int col[MC_QMAX_WEIGHTS];
+  const uint8_t *const *codes;
+  const uint16_t *const *scales;
+  const uint8_t *const *zeros;
+  const int *n;
+  const uint8_t *xa;
+  const float *xd;
+  const int32_t *xn;
+  float *y;
+  long ldy;
+} qpjob_t;
+
+static void panel_task(void *arg, int task, int tid) {
+  (void)tid;
+  const qpjob_t *J = arg;
+  int w = 0;
+  while (task >= J->first_task[w + 1]) w++;
+  const int t0 = (task - J->first_task[w]) * J->ptiles;
+  const int wtiles = MC_CEIL(J->n[w], MC_QTILE), tiles = MC_MIN(J->ptiles, wtiles - t0);
+  const int last_rows = t0 + tiles == wtiles ? J->n[w] - (wtiles - 1) * MC_QTILE : MC_QTILE;
+  uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * QP_CHUNK);
+  if (!panel) return; /* recorded for the binding */
+  const size_t tb = (size_t)t0 * J->B;
+  mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * (J->bits == 8 ? 512 : 256),
+                                J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
+  mc_qprefill_run_avx512vnni(J->bits, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn,
+                             J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
+}
+
+typedef struct {
+  int M, K, bits, parts;
+  const float *x;
+  long ldx;
+  const int32_t *perm;
+  int8_t *xq;
+  float *xd;
+  int32_t *xs;
+} qpquant_t;
+
+/* Rows [m0, m1): mc_qquantize, then the operand form the kernel wants (qprefill.h): W4 codes + 128 as
+ * uint8, W8 block sums negated. */
+static void quant_task(void *arg, int task, int tid) {
+  (void)tid;
+  const qpquant_t *q = arg;
+  const int m0 = (int)((long)q->M * task / q->parts), m1 = (int)((long)q->M * (task + 1) / q->parts);
+  const long B = q->K / MC_QBLOCK;
+  int8_t *xq = q->xq + (long)m0 * q->K;
+  int32_t *xs = q->xs + m0 * B;
+  mc_qquantize(m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm, xq, q->xd + m0 * B, xs);
+  if (q->bits == 4) {
+    uint8_t *u = (uint8_t *)xq;
+    for (long i = 0; i < (long)(m1 - m0) * q->K; i++) u[i] ^= 0x80;
+  } else {
+    for (long i = 0; i < (long)(m1 - m0) * B; i++) xs[i] = -xs[i];
+  }
+}
+
+int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                const int *n, float *y, long ldy) {
+#ifdef MC_X86
+  const mc_features_t f = mc_features();
+  if (mc_qprefill_off || M <= MC_QROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
+  if (bits == 4) { /* c − z must fit int8: W4 zeros are 0..16 (qweight.ts); anything else takes the tile path */
+    uint8_t zmax = 0;
+    for (int w = 0; w < count; w++) {
+      const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;
+      for (size_t i = 0; i < nz; i++) zmax = zeros[w][i] > zmax ? zeros[w][i] : zmax;
+    }
+    if (zmax > 16) return 0;
+  }
+  qpjob_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits, .count = count, .codes = codes,
+               .scales = scales, .zeros = zeros, .n = n, .y = y, .ldy = ldy};
+  const int threads = mc_pool_threads();
+  int tiles = 0;
+  for (int w = 0; w < count; w++) tiles += MC_CEIL(n[w], MC_QTILE);
+  if (tiles == 0) return 1;
+  /* panel: within PANEL_BYTES, a multiple of QP_R tiles, and >= 4 tasks per thread where possible */
+  int pt = MC_MAX(1, PANEL_BYTES / (J.B * QP_CHUNK));
+  pt = MC_MIN(pt, MC_MAX(1, tiles / (4 * threads)));
+  pt = MC_MAX(QP_R, pt / QP_R * QP_R);
+  J.ptiles = pt;
+  J.first_task[0] = 0;
+  int col = 0;
+  for (int w = 0; w < count; w++) {
+    J.col[w] = col;
+    col += n[w];
+    J.first_task[w + 1] = J.first_task[w] + MC_CEIL(MC_CEIL(n[w], MC_QTILE), pt);
+  }
+  J.tasks = J.first_task[count];
+
+  const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
+  char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
+  if (!s) return 1; /* out of memory: recorded for the binding (internal.h) */
+  qpquant_t Q = {M, K, bits, MC_MIN(threads, M), x, ldx, perm, (int8_t *)s, (float *)(s + qbytes),
+                 (int32_t *)(s + qbytes + bbytes)};
+  if (Q.parts > 1) mc_parallel(Q.parts, quant_task, &Q);
+  else quant_task(&Q, 0, 0);
+  J.xa = (const uint8_t *)Q.xq;
+  J.xd = Q.xd;
+  J.xn = bits == 8 ? Q.xs : NULL;
+  mc_parallel(J.tasks, panel_task, &J);
+  return 1;
+#else
+  (void)M, (void)K, (void)bits, (void)x, (void)ldx, (void)perm, (void)count, (void)codes, (void)scales;
+  (void)zeros, (void)n, (void)y, (void)ldy;
+  return 0;
+#endif
+}

@@ -1,0 +1,52 @@
+/*
+ * Quantized prefill GEMM (M > MC_QROWS token rows) on AVX-512 VNNI: the path mc_qmatmul hands its
+ * prefill calls to where the CPU has it (qprefill.c drives, qprefill-avx512vnni.c computes).
+ *
+ * Each task unpacks a panel of weight tiles once into a cache-resident scratch made for vpdpbusd, then
+ * runs every token row over it in register blocks of QP_R tiles x QP_T tokens. Per (tile, block) the
+ * panel holds 512 code bytes (k-step s of 4 columns at bytes 64·s + 4·r + i, as the W8 layout already is),
+ * 16 int32 accumulator seeds and 16 f32 scales (QP_CHUNK bytes):
+ *   W4: codes c − z as int8 (|c − z| <= 16), activations as uint8 q + 128, seed −128·Σ_k (c − z), so
+ *       the block sum Σ (q + 128)(c − z) − 128·Σ (c − z) = Σ q·(c − z) needs no per-token correction;
+ *   W8: codes as uint8, activations int8, seed z (one int16 per lane) turned into −z·Σq with one
+ *       vpdpwssd against the token's negated block sum.
+ * The integer block sums are exact and each is finished as the scalar tile kernel does,
+ * acc = fma(float(isum), scale·d, acc) in block order, so results are bit-identical to mc_qtile_*_scalar.
+ */
+#ifndef MC_QPREFILL_H
+#define MC_QPREFILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define QP_CHUNK 640 /* panel bytes per (tile, block): 512 codes, 64 seeds, 64 scales */
+#ifndef QP_R
+#define QP_R 2 /* tiles per register block */
+#endif
+#ifndef QP_T
+#define QP_T 6 /* token rows per register block (4..8) */
+#endif
+
+/* As mc_qmatmul (qmatmul.h) for M > MC_QROWS. Returns 1 when it ran (or recorded an allocation
+ * failure), 0 when this CPU or ISA selection has no kernel for it: the caller's tile path runs then. */
+int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                const int *n, float *y, long ldy);
+
+/* Benchmark hook: nonzero sends prefill back to the tile kernels (the path this one replaced). */
+extern int mc_qprefill_off;
+
+#if defined(__x86_64__) || defined(_M_X64)
+/* Unpacks `tiles` consecutive tiles (all `blocks` blocks each, tile-major) into panel (QP_CHUNK bytes
+ * per tile and block). codes/scales/zeros point at the first tile's block 0. */
+void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
+                                   const uint16_t *scales, const uint8_t *zeros, uint8_t *panel);
+
+/* y[i·ldy + 16·t + r] = token row i · panel row (t, r) for i < M, t < tiles, r < 16 (r < last_rows in
+ * the panel's last tile). Token row i: activations xa + i·K (uint8 q + 128 for W4, int8 q for W8),
+ * block scales xd + i·B, negated block sums xn + i·B (W8 only). */
+void mc_qprefill_run_avx512vnni(int bits, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
+                                const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy);
+#endif
+
+#endif

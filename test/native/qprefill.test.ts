@@ -1,0 +1,166 @@
+/**
+ * The AVX-512 VNNI prefill path of the quantized matmul (native/src/qprefill*.c, taken for M > 4 token
+ * rows): bit-identical to the scalar C tile kernel (same exact integer block sums, same fma per block in
+ * block order), and within f32 rounding of the TypeScript twin, on shapes that hit every remainder path:
+ * token rows not a multiple of the 6-token register block (tails 1..5), tile counts not a multiple of the
+ * 2-tile block, rows not a multiple of 16 (masked stores), several panels per weight, fused weights with
+ * odd tile counts, act-order perm, padded leading dims, codes and activations at the ends of their ranges
+ * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), and a W4 zero above 16 (sent to the tile path).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadNativeKernels } from '../../src/backends/kernels-native.js';
+import { nativeQuantKernels, refQuantKernels as ref } from '../../src/backends/quant.js';
+import { f32ToF16 } from '../../src/tensor/dtype.js';
+
+const native = nativeQuantKernels();
+const addon = loadNativeKernels();
+const vnni = !!addon && addon.features().vnni && addon.features().isa === 'avx512';
+const best = addon?.features().isa;
+const threads0 = addon?.getThreads() ?? 1;
+
+afterAll(() => {
+  if (addon && best) {
+    addon.setIsa(best);
+    addon.setThreads(threads0);
+  }
+});
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+type Fill = 'random' | 'max' | 'min';
+
+interface W {
+  codes: Uint8Array;
+  scales: Uint16Array;
+  zeros: Uint8Array;
+}
+
+/** A weight of n rows: random codes and zeros (W4 zeros 0..16), or every code/zero at one end. */
+function weight(
+  bits: 4 | 8,
+  n: number,
+  K: number,
+  seed: number,
+  fill: Fill,
+  zmax = bits === 8 ? 255 : 16,
+): W {
+  const r = rng(seed);
+  const tiles = Math.ceil(n / 16);
+  const B = K / 32;
+  const codes = new Uint8Array(tiles * B * (bits === 8 ? 512 : 256));
+  const scales = new Uint16Array(tiles * B * 16);
+  const zeros = new Uint8Array(tiles * B * 16);
+  // 'max': codes 15/255 with zero 0 (largest positive c − z); 'min': codes 0 with the largest zero
+  for (let i = 0; i < codes.length; i++)
+    codes[i] = fill === 'random' ? Math.floor(r() * 256) : fill === 'max' ? 255 : 0;
+  for (let i = 0; i < scales.length; i++) {
+    scales[i] = f32ToF16(0.001 + 0.05 * r());
+    zeros[i] = fill === 'random' ? Math.floor(r() * (zmax + 1)) : fill === 'max' ? 0 : zmax;
+  }
+  return { codes, scales, zeros };
+}
+
+interface Case {
+  bits: 4 | 8;
+  M: number;
+  K: number;
+  ns: number[];
+  perm: boolean;
+  fill?: Fill;
+  zmax?: number;
+}
+
+function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array {
+  const ldx = c.K + 3;
+  const r = rng(seed);
+  const x = new Float32Array(2 + c.M * ldx);
+  for (let i = 0; i < x.length; i++) {
+    // 'max'/'min': activations at ±amax in every block (codes ±127); random otherwise, one block zero
+    x[i] = c.fill && c.fill !== 'random' ? (i % 2 ? 1 : -1) : (r() * 2 - 1) * (i % 5 === 0 ? 3 : 1);
+  }
+  if (!c.fill || c.fill === 'random') x.fill(0, 2, 2 + Math.min(32, c.K));
+  let perm: Int32Array | null = null;
+  if (c.perm) {
+    perm = Int32Array.from({ length: c.K }, (_, i) => i);
+    for (let i = c.K - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+  }
+  const ws = c.ns.map((n, i) => weight(c.bits, n, c.K, seed * 7 + i, c.fill ?? 'random', c.zmax));
+  const total = c.ns.reduce((a, b) => a + b, 0);
+  const ldy = total + 5;
+  const y = new Float32Array(3 + c.M * ldy).fill(NaN);
+  k.qmatmul(
+    c.M,
+    c.K,
+    c.bits,
+    x,
+    2,
+    ldx,
+    perm,
+    ws.map((w) => w.codes),
+    ws.map((w) => w.scales),
+    ws.map((w) => w.zeros),
+    c.ns,
+    y,
+    3,
+    ldy,
+  );
+  return y;
+}
+
+const cases: Case[] = [];
+for (const bits of [4, 8] as const) {
+  for (const M of [5, 6, 7, 11, 12, 13, 16, 17]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
+  cases.push({ bits, M: 9, K: 96, ns: [17], perm: true });
+  cases.push({ bits, M: 23, K: 160, ns: [48, 30, 100], perm: true });
+  cases.push({ bits, M: 10, K: 320, ns: [1000], perm: false }); // several panels per weight
+  cases.push({ bits, M: 8, K: 2304, ns: [170, 64], perm: false }); // a panel of 2 tiles at K 2304
+  cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'max' });
+  cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'min' });
+}
+cases.push({ bits: 4, M: 8, K: 64, ns: [40], perm: false, zmax: 40 }); // zeros past 16: tile path
+
+describe.skipIf(!vnni)('native quantized prefill (AVX-512 VNNI)', () => {
+  for (const t of [1, 2]) {
+    it(`${t}t: bit-identical to the scalar tile kernel on every remainder path`, () => {
+      addon!.setThreads(t);
+      for (const [i, c] of cases.entries()) {
+        addon!.setIsa('scalar');
+        const want = run(native!, c, 50 + i);
+        addon!.setIsa('avx512');
+        const got = run(native!, c, 50 + i);
+        // the same bits everywhere; NaN padding stays NaN (untouched)
+        expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer)), JSON.stringify(c)).toBe(true);
+        expect(got.some((v) => !Number.isNaN(v))).toBe(true);
+      }
+    });
+  }
+
+  it('agrees with the TypeScript twin to f32 rounding', () => {
+    addon!.setIsa('avx512');
+    for (const [i, c] of cases.filter((c) => c.K <= 320).entries()) {
+      const got = run(native!, c, 90 + i);
+      const want = run(ref, c, 90 + i);
+      const B = c.K / 32;
+      let scale = 0;
+      for (const v of want) if (!Number.isNaN(v)) scale = Math.max(scale, Math.abs(v));
+      for (let j = 0; j < got.length; j++) {
+        if (Number.isNaN(want[j])) expect(got[j], `padding at ${j}`).toBeNaN();
+        else
+          expect(Math.abs(got[j] - want[j]), `${JSON.stringify(c)} at ${j}`).toBeLessThanOrEqual(
+            2e-6 * B * scale,
+          );
+      }
+    }
+  });
+});

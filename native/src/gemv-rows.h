@@ -20,5 +20,8 @@ void mc_gemv_rows_f32_avx512(int m, int n, int k, const float *X, long ldx, cons
                              float *Y, long ldy);
 void mc_gemv_rows_bf16_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
                               float *Y, long ldy);
+/* The register-blocked bf16 kernel for several rows (gemv-rows-tiled-avx512.c), same contract. */
+void mc_gemv_rows_bf16_tiled_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
+                                    float *Y, long ldy);
 
 #endif

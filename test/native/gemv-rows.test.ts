@@ -1,9 +1,10 @@
 /**
  * The row-exact multi-row GEMV (native/src/gemv-rows*.c): every row of the result is bitwise the
  * single-row GEMV's (gemmBf16 / sgemm with M = 1) on every ISA and thread count, for row counts that
- * leave every remainder of the row groups (3 for bf16, 4 for f32) and K that end in every loop of the
- * row kernels (bf16: steps of 128, 64, then a masked 32; f32: 64, then a masked 16); and it agrees with
- * its TypeScript twin (kernels-ref-gemm.ts), which is itself bitwise its own M = 1 product.
+ * leave every remainder of the row groups (3 for bf16, 4 for f32; the register-blocked bf16 kernel's
+ * blocks of 2 rows x 5 outputs and its passes of 16 rows) and K that end in every loop of the row
+ * kernels (bf16: steps of 128, 64, then a masked 32; f32: 64, then a masked 16); and it agrees with its
+ * TypeScript twin (kernels-ref-gemm.ts), which is itself bitwise its own M = 1 product.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels, type NativeIsa } from '../../src/backends/kernels-native.js';
@@ -130,10 +131,24 @@ describe.skipIf(!native)('native gemvRows', () => {
     native!.setThreads(threads0);
   });
 
+  it('register-blocked bf16 kernel: rows 1..17, every output remainder of its 5-wide blocks', () => {
+    // from 4 rows on gemv-rows.c takes gemv-rows-tiled-avx512.c; N = 1..4 (mod 5) leaves every
+    // partial block, and N past PF_BLOCKS blocks runs its prefetch to the range's end
+    for (const t of [1, 2]) {
+      native!.setThreads(t);
+      for (let M = 1; M <= 17; M++)
+        for (const N of [1, 4, 9, 23, 66, 131])
+          for (const K of [17, 63, 127, 128, 191, 257, 300])
+            expectRowsBitwise(native!, `tiled ${t}t`, M, N, K, true);
+    }
+    native!.setThreads(threads0);
+  });
+
   it('bitwise on a decode-sized weight split over threads (2304 x 1600, 8 and 16 rows)', () => {
     native!.setThreads(2);
     for (const bf16 of [false, true])
       for (const M of [8, 16]) expectRowsBitwise(native!, 'large', M, 1600, 2304, bf16);
+    for (const M of [4, 8]) expectRowsBitwise(native!, 'large', M, 300, 5760, true); // the MLP's down shape
     native!.setThreads(threads0);
   });
 

@@ -233,12 +233,24 @@ export default async function serve(args: string[]): Promise<void> {
     }
     const one = rows.find((r) => r.streams === 1)?.ours;
     const eight = rows.find((r) => r.streams === 8)?.ours;
-    if (one && eight) console.log(`  8 streams / 1 stream (ours): ${(eight / one).toFixed(2)}x (target ≥ 4)`);
+    const eightOverOne = one && eight ? eight / one : null;
+    if (eightOverOne !== null)
+      console.log(`  8 streams / 1 stream (ours): ${eightOverOne.toFixed(2)}x (target ≥ 4)`);
     mkdirSync('bench/results', { recursive: true });
     writeFileSync(
       'bench/results/serve.json',
       JSON.stringify(
-        { small, layers, prompt: nPrompt, decode, passes, threads: THREADS, rows, sampled: sampledRows },
+        {
+          small,
+          layers,
+          prompt: nPrompt,
+          decode,
+          passes,
+          threads: THREADS,
+          rows,
+          eightOverOne,
+          sampled: sampledRows,
+        },
         null,
         2,
       ),

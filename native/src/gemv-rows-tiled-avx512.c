@@ -133,7 +133,8 @@ static void pass(int m, int n, int k, const float *xs, int kh, const uint16_t *W
     const uint16_t *w = W + (long)j0 * ldw;
     /* the weights PF_BLOCKS blocks on (within these n rows), fetched while this block computes */
     const int jp = MC_MIN(n, j0 + PF_BLOCKS * BJ), jq = MC_MIN(n, jp + BJ);
-    const char *pf = (const char *)(W + (long)jp * ldw), *pe = jq > jp ? (const char *)(W + (long)(jq - 1) * ldw + k) : pf;
+    const char *pf = (const char *)(W + (long)jp * ldw);
+    const char *pe = jq > jp ? (const char *)(W + (long)(jq - 1) * ldw + k) : pf;
     for (int b = 0, i0 = 0; b < nb; b++) {
       const int I = (m - i0) / (nb - b) + ((m - i0) % (nb - b) ? 1 : 0);
       __m512 *ab = acc;

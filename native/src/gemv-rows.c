@@ -4,8 +4,8 @@
  * once. Within a range:
  *  - on AVX-512 the row-group kernels (gemv-rows-avx512.c) load each piece of W once for a group of
  *    rows of X and repeat the single-row kernel's accumulation sequence for every row of the group;
- *    for bf16 from ROWS_TILED_MIN rows on, the register-blocked kernel (gemv-rows-tiled-avx512.c)
- *    does the same with fewer loads per FMA and the weights prefetched ahead of the arithmetic;
+ *    from ROWS_TILED_MIN(_F32) rows on, the register-blocked kernels (gemv-rows-tiled*-avx512.c) do
+ *    the same with fewer loads per FMA and the weights prefetched ahead of the arithmetic;
  *  - on every other ISA, tiles of W small enough to stay in L2 are passed to the active single-row
  *    GEMV once per row of X: exact by construction (the same function computes every output), the
  *    weights still come from memory once.
@@ -17,9 +17,10 @@
 
 /* Below this many weight bytes one thread streams W faster than two can split it (as gemm.c). */
 #define ROWS_MT_MIN_BYTES (1 << 16)
-/* Rows of X from which the register-blocked bf16 kernel beats the row-group one (measured at 2 to 16
- * rows on 16384 x 2304: 2 rows ~0.7x, 4 rows ~1.6x, 8 rows ~1.4x). */
+/* Rows of X from which the register-blocked kernels beat the row-group ones (one core, 16384 x 2304:
+ * bf16 2 rows ~0.7x, 4 rows ~1.6x, 8 rows ~1.4x; f32 2 rows ~0.9x, 3 rows ~1.2x, 8 rows ~1.5x). */
 #define ROWS_TILED_MIN 4
+#define ROWS_TILED_MIN_F32 3
 /* Weight bytes per L2 tile of the portable path. */
 #define TILE_BYTES (128 << 10)
 
@@ -57,8 +58,8 @@ static void rows_range(const rows_job *r, int j0, int n) {
     return;
   }
   if (r->wsize == 4 && mc_k.gemv_t == mc_gemv_t_avx512) {
-    mc_gemv_rows_f32_avx512(r->m, n, r->k, r->X, r->ldx, (const float *)r->W + (long)j0 * r->ldw, r->ldw,
-                            r->Y + j0, r->ldy);
+    (r->m >= ROWS_TILED_MIN_F32 ? mc_gemv_rows_f32_tiled_avx512 : mc_gemv_rows_f32_avx512)(
+        r->m, n, r->k, r->X, r->ldx, (const float *)r->W + (long)j0 * r->ldw, r->ldw, r->Y + j0, r->ldy);
     return;
   }
 #endif

@@ -20,8 +20,11 @@ void mc_gemv_rows_f32_avx512(int m, int n, int k, const float *X, long ldx, cons
                              float *Y, long ldy);
 void mc_gemv_rows_bf16_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
                               float *Y, long ldy);
-/* The register-blocked bf16 kernel for several rows (gemv-rows-tiled-avx512.c), same contract. */
+/* The register-blocked kernels for several rows (gemv-rows-tiled-avx512.c, gemv-rows-tiled-f32-avx512.c),
+ * same contract. */
 void mc_gemv_rows_bf16_tiled_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
                                     float *Y, long ldy);
+void mc_gemv_rows_f32_tiled_avx512(int m, int n, int k, const float *X, long ldx, const float *W, long ldw,
+                                   float *Y, long ldy);
 
 #endif

@@ -1,8 +1,8 @@
 /**
  * The row-exact multi-row GEMV (native/src/gemv-rows*.c): every row of the result is bitwise the
  * single-row GEMV's (gemmBf16 / sgemm with M = 1) on every ISA and thread count, for row counts that
- * leave every remainder of the row groups (3 for bf16, 4 for f32; the register-blocked bf16 kernel's
- * blocks of 2 rows x 5 outputs and its passes of 16 rows) and K that end in every loop of the row
+ * leave every remainder of the row groups (3 for bf16, 4 for f32; the register-blocked kernels' blocks
+ * of 2 (bf16) or 4 (f32) rows x 5 outputs, bf16 passes of 16 rows) and K that end in every loop of the row
  * kernels (bf16: steps of 128, 64, then a masked 32; f32: 64, then a masked 16); and it agrees with its
  * TypeScript twin (kernels-ref-gemm.ts), which is itself bitwise its own M = 1 product.
  */
@@ -131,15 +131,16 @@ describe.skipIf(!native)('native gemvRows', () => {
     native!.setThreads(threads0);
   });
 
-  it('register-blocked bf16 kernel: rows 1..17, every output remainder of its 5-wide blocks', () => {
-    // from 4 rows on gemv-rows.c takes gemv-rows-tiled-avx512.c; N = 1..4 (mod 5) leaves every
-    // partial block, and N past PF_BLOCKS blocks runs its prefetch to the range's end
+  it('register-blocked kernels: rows 1..17, every output remainder of their 5-wide blocks', () => {
+    // from 4 (bf16) / 3 (f32) rows on gemv-rows.c takes gemv-rows-tiled*-avx512.c; N = 1..4 (mod 5)
+    // leaves every partial block, and N past PF_BLOCKS blocks runs the prefetch to the range's end
     for (const t of [1, 2]) {
       native!.setThreads(t);
-      for (let M = 1; M <= 17; M++)
-        for (const N of [1, 4, 9, 23, 66, 131])
-          for (const K of [17, 63, 127, 128, 191, 257, 300])
-            expectRowsBitwise(native!, `tiled ${t}t`, M, N, K, true);
+      for (const bf16 of [true, false])
+        for (let M = 1; M <= 17; M++)
+          for (const N of [1, 4, 9, 23, 66, 131])
+            for (const K of [17, 63, 64, 127, 128, 191, 257, 300])
+              expectRowsBitwise(native!, `tiled ${t}t`, M, N, K, bf16);
     }
     native!.setThreads(threads0);
   });
@@ -148,7 +149,8 @@ describe.skipIf(!native)('native gemvRows', () => {
     native!.setThreads(2);
     for (const bf16 of [false, true])
       for (const M of [8, 16]) expectRowsBitwise(native!, 'large', M, 1600, 2304, bf16);
-    for (const M of [4, 8]) expectRowsBitwise(native!, 'large', M, 300, 5760, true); // the MLP's down shape
+    for (const bf16 of [false, true])
+      for (const M of [4, 8]) expectRowsBitwise(native!, 'large', M, 300, 5760, bf16); // the MLP's down shape
     native!.setThreads(threads0);
   });
 

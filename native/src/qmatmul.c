@@ -4,9 +4,10 @@
  * definition every SIMD kernel is tested against (through the TypeScript twin).
  *
  * Work split: decode (M <= 4) gives each thread one contiguous run of tiles, so each streams its share
- * of the weights once. Prefill takes tasks of QGROUP tiles (~64 KiB of W4 codes at K = 2304, resident in
- * L2) and runs every group of 4 token rows over them, so the weights come from memory once per group of
- * tiles and the unpacked nibbles of a block serve 4 tokens.
+ * of the weights once; a single row (M = 1) runs that share through the decode GEMV (qgemv.h) where the
+ * CPU has one, which writes y directly. Prefill takes tasks of QGROUP tiles (~64 KiB of W4 codes at
+ * K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
+ * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens.
  *
  * Prefill alternative not taken: dequantizing cache-sized weight panels into the bf16 GEMM costs that GEMM
  * plus the dequantization, and the GEMM alone was slower than this kernel (M 256, K 2304, N 5760, 2 threads,
@@ -17,6 +18,7 @@
 
 #include "internal.h"
 #include "qmatmul.h"
+#include "qgemv.h"
 #ifdef MC_X86
 #include "qprefill.h"
 #endif
@@ -118,6 +120,16 @@ void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t 
   qtile_scalar(8, blocks, m, codes, scales, zeros, xq, ldq, xd, xs, ldb, out);
 }
 
+/* The one-row decode GEMV (qgemv.h) where this CPU has one, else NULL (the tile kernels serve M = 1). */
+static mc_qgemv_fn pick_gemv(int bits) {
+#ifdef MC_X86
+  const mc_features_t f = mc_features();
+  if (f.isa == MC_ISA_AVX512 && f.vnni) return bits == 8 ? mc_qgemv_w8_avx512vnni : mc_qgemv_w4_avx512vnni;
+#endif
+  (void)bits;
+  return NULL;
+}
+
 static mc_qtile_fn pick_kernel(int bits) {
   const mc_features_t f = mc_features();
 #ifdef MC_X86
@@ -133,6 +145,7 @@ static mc_qtile_fn pick_kernel(int bits) {
 
 typedef struct {
   mc_qtile_fn kernel;
+  mc_qgemv_fn gemv; /* M = 1 only */
   int M, K, B, bits, count, tiles, parts;
   int first_tile[MC_QMAX_WEIGHTS + 1]; /* global index of each weight's tile 0 */
   int col[MC_QMAX_WEIGHTS];            /* output column of each weight's row 0 */
@@ -163,6 +176,19 @@ static void run_tile(const qjob_t *J, int g, int i0, int m) {
            sizeof(float) * (size_t)rows);
 }
 
+/* Global tiles [g0, g1) of one token row through the GEMV, weight by weight, straight into y. */
+static void run_gemv(const qjob_t *J, int g0, int g1) {
+  const size_t BB = J->bits == 8 ? 512 : 256;
+  for (int w = 0; w < J->count && g0 < g1; w++) {
+    const int t0 = g0 - J->first_tile[w], t1 = MC_MIN(g1, J->first_tile[w + 1]) - J->first_tile[w];
+    if (t0 >= t1) continue;
+    const size_t tb = (size_t)t0 * J->B;
+    J->gemv(t1 - t0, J->B, J->codes[w] + tb * BB, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE,
+            J->xq, J->xd, J->xs, J->y + J->col[w] + t0 * MC_QTILE, J->n[w] - t0 * MC_QTILE);
+    g0 = J->first_tile[w] + t1;
+  }
+}
+
 static void qtask(void *arg, int task, int tid) {
   (void)tid;
   const qjob_t *J = arg;
@@ -170,7 +196,9 @@ static void qtask(void *arg, int task, int tid) {
   if (J->M <= MC_QROWS) { /* decode: one contiguous share of the tiles per task */
     g0 = (int)((long)J->tiles * task / J->parts);
     g1 = (int)((long)J->tiles * (task + 1) / J->parts);
-    for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M);
+    if (J->gemv) run_gemv(J, g0, g1);
+    else
+      for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M);
     return;
   }
   g0 = task * QGROUP;
@@ -207,8 +235,9 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
 #ifdef MC_X86 /* prefill on AVX-512 VNNI: panel-unpacked register-blocked kernel (qprefill.c) */
   if (M > MC_QROWS && mc_qprefill(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy)) return;
 #endif
-  qjob_t J = {.kernel = pick_kernel(bits), .M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits,
-              .count = count, .codes = codes, .scales = scales, .zeros = zeros, .n = n, .y = y, .ldy = ldy};
+  qjob_t J = {.kernel = pick_kernel(bits), .gemv = M == 1 ? pick_gemv(bits) : NULL, .M = M, .K = K,
+              .B = K / MC_QBLOCK, .bits = bits, .count = count, .codes = codes, .scales = scales,
+              .zeros = zeros, .n = n, .y = y, .ldy = ldy};
   int col = 0;
   J.first_tile[0] = 0;
   for (int w = 0; w < count; w++) {

@@ -255,6 +255,67 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
     }
   }
 
+  // The one-row decode GEMV (qgemv-avx512vnni.c) reorders the integer work (high nibbles as 16·hi, −z·Σq
+  // seeded through vpmaddwd) but not the float work, so it must equal the scalar C kernel bit for bit,
+  // also at the integer extremes: codes 15/255, zeros 16/255, block sums ±32·127, and a two-thread split
+  // that falls inside a fused run.
+  it.skipIf(!isas.includes('avx512') || !addon?.features().vnni)(
+    'the AVX-512 decode GEMV is bit-identical to the scalar kernel, extremes included',
+    () => {
+      const decode = (bits: 4 | 8, K: number, ns: number[], extreme: boolean, seed: number) => {
+        const ws = ns.map((n, i) => randomWeight(bits, n, K, seed * 7 + i));
+        const x = randomX(K, seed);
+        if (extreme) {
+          for (const w of ws) {
+            w.codes.fill(0xff, 0, w.codes.length >> 1);
+            w.zeros.fill(bits === 8 ? 255 : 16, 0, w.zeros.length >> 1);
+          }
+          x.fill(3, 0, K >> 1); // Σq = +32·127 per block
+          x.fill(-3, K >> 1); // Σq = −32·127
+        }
+        const total = ns.reduce((a, b) => a + b, 0);
+        const outs = (['avx512', 'scalar'] as const).map((isa) => {
+          addon!.setIsa(isa);
+          const y = new Float32Array(total + 2).fill(NaN);
+          native!.qmatmul(
+            1,
+            K,
+            bits,
+            x,
+            0,
+            K,
+            null,
+            ws.map((w) => w.codes),
+            ws.map((w) => w.scales),
+            ws.map((w) => w.zeros),
+            ns,
+            y,
+            1,
+            total,
+          );
+          return y;
+        });
+        addon!.setIsa(best!);
+        return outs;
+      };
+      for (const t of [1, 2]) {
+        addon!.setThreads(t);
+        for (const bits of [4, 8] as const) {
+          for (const [K, ns] of [
+            [32, [1]],
+            [64, [16, 33, 5]],
+            [1024, [300, 17, 290]],
+          ] as const) {
+            for (const extreme of [false, true]) {
+              const [fast, scalar] = decode(bits, K, [...ns], extreme, K + ns.length);
+              expect(fast, `W${bits} K ${K} ${ns} ${extreme ? 'extreme' : 'random'} ${t}t`).toEqual(scalar);
+            }
+          }
+        }
+      }
+    },
+  );
+
   it('rejects bad arguments with typed errors', () => {
     const w = randomWeight(4, 16, 32, 1);
     const x = new Float32Array(32);

@@ -62,22 +62,14 @@ typedef struct {
   int32_t *xs;
 } qpquant_t;
 
-/* Rows [m0, m1): mc_qquantize, then the operand form the kernel wants (qprefill.h): W4 codes + 128 as
- * uint8, W8 block sums negated. */
+/* Rows [m0, m1) quantized into the operand form the kernel wants (qprefill.h). */
 static void quant_task(void *arg, int task, int tid) {
   (void)tid;
   const qpquant_t *q = arg;
   const int m0 = (int)((long)q->M * task / q->parts), m1 = (int)((long)q->M * (task + 1) / q->parts);
   const long B = q->K / MC_QBLOCK;
-  int8_t *xq = q->xq + (long)m0 * q->K;
-  int32_t *xs = q->xs + m0 * B;
-  mc_qquantize(m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm, xq, q->xd + m0 * B, xs);
-  if (q->bits == 4) {
-    uint8_t *u = (uint8_t *)xq;
-    for (long i = 0; i < (long)(m1 - m0) * q->K; i++) u[i] ^= 0x80;
-  } else {
-    for (long i = 0; i < (long)(m1 - m0) * B; i++) xs[i] = -xs[i];
-  }
+  mc_qprefill_quantize_avx512vnni(q->bits, m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm,
+                                  (uint8_t *)q->xq + (long)m0 * q->K, q->xd + m0 * B, q->xs + m0 * B);
 }
 
 int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,

@@ -37,6 +37,11 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
 extern int mc_qprefill_off;
 
 #if defined(__x86_64__) || defined(_M_X64)
+/* mc_qquantize's codes, scales and sums, bit for bit, in the kernel's operand form: xa = q + 128 as uint8
+ * (W4) or q as int8 (W8), xd the block scales, xn the block sums (W4) or their negation (W8). */
+void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,
+                                     uint8_t *xa, float *xd, int32_t *xn);
+
 /* Unpacks `tiles` consecutive tiles (all `blocks` blocks each, tile-major) into panel (QP_CHUNK bytes
  * per tile and block). codes/scales/zeros point at the first tile's block 0. */
 void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,

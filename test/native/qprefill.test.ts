@@ -5,7 +5,8 @@
  * token rows not a multiple of the 6-token register block (tails 1..5), tile counts not a multiple of the
  * 2-tile block, rows not a multiple of 16 (masked stores), several panels per weight, fused weights with
  * odd tile counts, act-order perm, padded leading dims, codes and activations at the ends of their ranges
- * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), and a W4 zero above 16 (sent to the tile path).
+ * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), activations that round at exact halves and a
+ * NaN (the vectorized activation quantizer against mc_qquantize), and a W4 zero above 16 (tile path).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';
@@ -35,7 +36,9 @@ function rng(seed: number): () => number {
   };
 }
 
-type Fill = 'random' | 'max' | 'min';
+type Fill = 'random' | 'max' | 'min' | 'ties';
+
+const TIES = [127, -126.5, 0.5, -0.5, 1.5, -2.5, Math.fround(0.49999997), -Math.fround(0.49999997), 126.5];
 
 interface W {
   codes: Uint8Array;
@@ -83,9 +86,13 @@ function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array
   const r = rng(seed);
   const x = new Float32Array(2 + c.M * ldx);
   for (let i = 0; i < x.length; i++) {
-    // 'max'/'min': activations at ±amax in every block (codes ±127); random otherwise, one block zero
-    x[i] = c.fill && c.fill !== 'random' ? (i % 2 ? 1 : -1) : (r() * 2 - 1) * (i % 5 === 0 ? 3 : 1);
+    // 'max'/'min': activations at ±amax in every block (codes ±127); 'ties': exact halves and the floats
+    // just below them at scale 1 (amax 127), and a NaN (skipped by the max, code 127); random otherwise
+    if (c.fill === 'max' || c.fill === 'min') x[i] = i % 2 ? 1 : -1;
+    else if (c.fill === 'ties') x[i] = TIES[i % TIES.length];
+    else x[i] = (r() * 2 - 1) * (i % 5 === 0 ? 3 : 1);
   }
+  if (c.fill === 'ties') x[2 + 40] = NaN;
   if (!c.fill || c.fill === 'random') x.fill(0, 2, 2 + Math.min(32, c.K));
   let perm: Int32Array | null = null;
   if (c.perm) {
@@ -95,7 +102,8 @@ function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array
       [perm[i], perm[j]] = [perm[j], perm[i]];
     }
   }
-  const ws = c.ns.map((n, i) => weight(c.bits, n, c.K, seed * 7 + i, c.fill ?? 'random', c.zmax));
+  const fill = c.fill === 'ties' ? 'random' : (c.fill ?? 'random');
+  const ws = c.ns.map((n, i) => weight(c.bits, n, c.K, seed * 7 + i, fill, c.zmax));
   const total = c.ns.reduce((a, b) => a + b, 0);
   const ldy = total + 5;
   const y = new Float32Array(3 + c.M * ldy).fill(NaN);
@@ -127,6 +135,7 @@ for (const bits of [4, 8] as const) {
   cases.push({ bits, M: 8, K: 2304, ns: [170, 64], perm: false }); // a panel of 2 tiles at K 2304
   cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'max' });
   cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'min' });
+  cases.push({ bits, M: 9, K: 96, ns: [40], perm: true, fill: 'ties' });
 }
 cases.push({ bits: 4, M: 8, K: 64, ns: [40], perm: false, zmax: 40 }); // zeros past 16: tile path
 
@@ -146,9 +155,10 @@ describe.skipIf(!vnni)('native quantized prefill (AVX-512 VNNI)', () => {
     });
   }
 
+  // the NaN case is C-only: the twin's Math.max does not skip a NaN as the C max does
   it('agrees with the TypeScript twin to f32 rounding', () => {
     addon!.setIsa('avx512');
-    for (const [i, c] of cases.filter((c) => c.K <= 320).entries()) {
+    for (const [i, c] of cases.filter((c) => c.K <= 320 && c.fill !== 'ties').entries()) {
       const got = run(native!, c, 90 + i);
       const want = run(ref, c, 90 + i);
       const B = c.K / 32;

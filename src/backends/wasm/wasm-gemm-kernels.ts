@@ -43,15 +43,19 @@ function span(
 }
 
 export function intArgs(fn: string, values: Record<string, number>): void {
-  for (const [k, v] of Object.entries(values))
+  // for-in, not Object.entries: this runs on every kernel call (a decode step makes dozens)
+  for (const k in values) {
+    const v = values[k];
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`${fn}: ${k} must be a non-negative integer, got ${v}`);
+  }
 }
 
 /** The GEMM family, set-up and the operand marshalling the NN kernels share. */
 export class WasmGemmKernels implements GemmKernels {
   /** 256 bytes of module memory for small out-parameters (tables, sums). */
   protected readonly scratch: number;
+  private scratchView: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   /** The module's failure record (native/src/kernel-alloc.c); null for a module built before it. */
   private takeFailure: ((kernel: number) => number) | null | undefined;
@@ -95,30 +99,51 @@ export class WasmGemmKernels implements GemmKernels {
     return this.rt.getThreads();
   }
 
+  /**
+   * 64 i32 over the scratch block, kept between calls: a shared memory's old views stay valid when it
+   * grows; an unshared one's are detached (length 0), and then the view is made again.
+   */
+  protected scratchI32(): Int32Array {
+    if (this.scratchView.length === 0) this.scratchView = new Int32Array(this.rt.buffer(), this.scratch, 64);
+    return this.scratchView;
+  }
+
   /** Runs body with the operands' addresses; copies foreign operands in, and back when written. */
   protected call<R>(fn: string, ops: Operand[], body: (p: number[]) => R): R {
-    const staged: { a: Arr; off: number; n: number; p: number; writes: boolean }[] = [];
-    const ptrs: number[] = [];
-    for (const [i, [a, off, n, writes]] of ops.entries()) {
+    // the common case (every operand already in wasm memory) allocates nothing but the address list
+    const ptrs: number[] = new Array<number>(ops.length);
+    let foreign = false;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      const a = op[0],
+        off = op[1],
+        n = op[2];
       if (!Number.isInteger(off) || off < 0 || off + n > a.length)
         throw new RangeError(
           `${fn}: operand ${i} needs elements [${off}, ${off + n}) but its array has ${a.length}`,
         );
-      if (this.rt.owns(a) || n === 0) ptrs.push(a.byteOffset + off * a.BYTES_PER_ELEMENT);
+      if (n === 0 || this.rt.owns(a)) ptrs[i] = a.byteOffset + off * a.BYTES_PER_ELEMENT;
       else {
-        staged.push({ a, off, n, writes, p: -1 });
-        ptrs.push(-1);
+        ptrs[i] = -1;
+        foreign = true;
       }
     }
+    if (!foreign) {
+      const r = body(ptrs);
+      this.allocCheck(fn);
+      return r;
+    }
+    const staged: { a: Arr; off: number; n: number; p: number; writes: boolean }[] = [];
     try {
-      let k = 0;
       for (let i = 0; i < ptrs.length; i++) {
         if (ptrs[i] !== -1) continue;
-        const s = staged[k++];
-        const bytes = s.n * s.a.BYTES_PER_ELEMENT;
+        const [a, off, n, writes] = ops[i];
+        const s = { a, off, n, writes, p: -1 };
+        staged.push(s);
+        const bytes = n * a.BYTES_PER_ELEMENT;
         s.p = ptrs[i] = this.rt.alloc(bytes);
         new Uint8Array(this.rt.buffer(), s.p, bytes).set(
-          new Uint8Array(s.a.buffer, s.a.byteOffset + s.off * s.a.BYTES_PER_ELEMENT, bytes),
+          new Uint8Array(a.buffer, a.byteOffset + off * a.BYTES_PER_ELEMENT, bytes),
         );
       }
       const r = body(ptrs);
@@ -319,7 +344,7 @@ export class WasmGemmKernels implements GemmKernels {
       ...ws.map((w, i): Operand => [w, wOffs[i], K ? ns[i] * K : 0, false]),
     ];
     this.call('gemvMany', ops, ([xp, yp, ...wp]) => {
-      const table = new Int32Array(this.rt.buffer(), this.scratch, 2 * MAX_GEMV_MANY);
+      const table = this.scratchI32();
       for (let i = 0; i < count; i++) {
         table[i] = wp[i];
         table[MAX_GEMV_MANY + i] = ns[i];

@@ -11,6 +11,8 @@ import { QMATMUL_MAX_WEIGHTS, type QuantKernels } from '../kernels-quant.js';
 import { intArgs, WasmGemmKernels, type Operand } from './wasm-gemm-kernels.js';
 
 const QBLOCK = 32;
+/** The operand that stands for a missing perm (one shared array, not one per call). */
+const NO_PERM = new Int32Array(0);
 const QTILE = 16;
 
 function checkPerm(fn: string, perm: Int32Array | null, K: number): void {
@@ -44,7 +46,7 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
     checkPerm('qquantize', perm, K);
     const ops: Operand[] = [
       [x, xOff, xSpan('qquantize', M, K, ldx), false],
-      [perm ?? new Int32Array(0), 0, perm ? K : 0, false],
+      [perm ?? NO_PERM, 0, perm ? K : 0, false],
       [xq, 0, M * K, true],
       [xd, 0, (M * K) / QBLOCK, true],
       [xs, 0, (M * K) / QBLOCK, true],
@@ -87,9 +89,15 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
     checkPerm('qmatmul', perm, K);
     const B = K / QBLOCK;
     let total = 0;
-    const weights: Operand[] = [];
+    for (const n of ns) total += n;
+    const ops: Operand[] = [
+      [x, xOff, xSpan('qmatmul', M, K, ldx), false],
+      [perm ?? NO_PERM, 0, perm ? K : 0, false],
+      [y, yOff, M === 0 || total === 0 ? 0 : (M - 1) * ldy + total, true],
+    ];
     for (let i = 0; i < count; i++) {
-      intArgs('qmatmul', { [`ns[${i}]`]: ns[i] });
+      if (!Number.isSafeInteger(ns[i]) || ns[i] < 0)
+        throw new RangeError(`qmatmul: ns[${i}] must be a non-negative integer, got ${ns[i]}`);
       const tiles = Math.ceil(ns[i] / QTILE);
       const cb = tiles * B * (bits === 8 ? 512 : 256),
         pb = tiles * B * QTILE;
@@ -97,20 +105,13 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
         throw new RangeError(
           `qmatmul: weight ${i} is too small for ${ns[i]} rows × ${K} columns at ${bits} bits`,
         );
-      weights.push([codes[i], 0, cb, false], [scales[i], 0, pb, false], [zeros[i], 0, pb, false]);
-      total += ns[i];
+      ops.push([codes[i], 0, cb, false], [scales[i], 0, pb, false], [zeros[i], 0, pb, false]);
     }
     if (M > 1 && ldy < total)
       throw new RangeError(`qmatmul: ldy = ${ldy} is smaller than the ${total} outputs`);
-    const ops: Operand[] = [
-      [x, xOff, xSpan('qmatmul', M, K, ldx), false],
-      [perm ?? new Int32Array(0), 0, perm ? K : 0, false],
-      [y, yOff, M === 0 || total === 0 ? 0 : (M - 1) * ldy + total, true],
-      ...weights,
-    ];
     this.call('qmatmul', ops, (p) => {
       // pointer tables in the scratch block: codes, scales, zeros, then the row counts (8 slots each)
-      const t = new Int32Array(this.rt.buffer(), this.scratch, 4 * QMATMUL_MAX_WEIGHTS);
+      const t = this.scratchI32();
       for (let i = 0; i < count; i++) {
         t[i] = p[3 + 3 * i];
         t[8 + i] = p[4 + 3 * i];

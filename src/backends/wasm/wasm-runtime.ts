@@ -52,6 +52,7 @@ export class WasmRuntime {
   private readonly x: KernelExports;
   private workers = 0;
   private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private lastBuffer: ArrayBufferLike | null = null;
 
   readonly shared: boolean;
 
@@ -142,12 +143,16 @@ export class WasmRuntime {
   /** The current buffer over all of memory (a new object after each growth; old ones stay valid). */
   buffer(): ArrayBufferLike {
     const b = this.memory.buffer;
-    this.buffers.add(b);
+    if (b !== this.lastBuffer) {
+      this.buffers.add(b);
+      this.lastBuffer = b;
+    }
     return b;
   }
 
   /** Whether a typed array's memory is this module's memory (then kernels use it in place). */
   owns(a: ArrayBufferView): boolean {
-    return this.buffers.has(a.buffer);
+    const b = a.buffer;
+    return b === this.lastBuffer || this.buffers.has(b); // most arrays are over the latest buffer
   }
 }

@@ -105,9 +105,10 @@ export function imageSftTrainables(
   save: VlmSaveOptions,
   trainLanguage = true,
   visionLrScale = 1,
+  resamplerLrScale = 1,
 ): RunTrainables {
   return {
-    optimizer: () => imageSftAdamW(vlm, adamw, trainVision, trainLanguage, visionLrScale),
+    optimizer: () => imageSftAdamW(vlm, adamw, trainVision, trainLanguage, visionLrScale, resamplerLrScale),
     save: (opt, state, pinned) => saveVlmCheckpoint(vlm, opt, state, pinned, save),
   };
 }

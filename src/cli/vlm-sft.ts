@@ -76,6 +76,8 @@ export interface ImageSftConfig {
   trainLanguage?: boolean;
   /** The tower's LR as a fraction of lr (the demo's tower trained from scratch; not a command-line option). */
   visionLrScale?: number;
+  /** The resampler's LR as a fraction of lr (the demo's trained tower; not a command-line option). */
+  resamplerLrScale?: number;
 }
 
 function configJsonOf(dir: string): Record<string, unknown> | null {
@@ -179,6 +181,7 @@ export async function runImageSft(
         { ...save, tokenizerFrom: tokenizerDir },
         c.trainLanguage ?? true,
         c.visionLrScale ?? 1,
+        c.resamplerLrScale ?? 1,
       ),
     });
   } else {
@@ -203,6 +206,7 @@ export async function runImageSft(
             { ...save, tokenizerFrom: tokenizerDir },
             c.trainLanguage ?? true,
             c.visionLrScale ?? 1,
+            c.resamplerLrScale ?? 1,
           ),
     });
   }

@@ -60,6 +60,24 @@ export async function writeVlmReport(dir: string, r: VlmReport): Promise<string>
     fs.writeFileSync(path.join(dir, `${file}.svg`), svg);
     fs.writeFileSync(path.join(dir, `${file}.png`), svgToPng(svg));
     svgs.push(svg);
+    // how much the batch's image tokens differ between images (0: the image tokens have collapsed)
+    const spread: Row[] = s.metrics.flatMap((m) =>
+      m.stats?.image_spread !== undefined
+        ? [{ step: m.step, value: m.stats.image_spread, curve: 'image tokens' }]
+        : [],
+    );
+    if (spread.length) {
+      const sv = await lineChartSvg({
+        title: `${s.name}: image-token spread`,
+        rows: spread,
+        x: 'step',
+        y: 'value',
+        series: 'curve',
+        yTitle: 'RMS deviation across the batch / RMS',
+      });
+      fs.writeFileSync(path.join(dir, `${file}-spread.svg`), sv);
+      svgs.push(sv);
+    }
   }
   // example images inline (data URLs), scaled up without smoothing so the pixels stay visible
   const figures = r.examples.map(

@@ -44,6 +44,19 @@ describe('imageSftAdamW', () => {
     expect(opt.groups.length).toBeGreaterThan(1);
   });
 
+  it('puts the resampler at resamplerLrScale × lr, in one group with the tower when the scales agree', async () => {
+    const vlm = await loadMiniCPMV(modelDir);
+    const same = imageSftAdamW(vlm, {}, true, false, 0.05, 0.05);
+    expect(same.groups.map((g) => [g.name, g.lrScale])).toEqual([
+      ['resampler and vision tower (0.05 lr)', 0.05],
+    ]);
+    const apart = imageSftAdamW(vlm, {}, true, false, 0.1, 0.5);
+    expect(apart.groups.map((g) => [g.name, g.lrScale])).toEqual([
+      ['resampler (0.5 lr)', 0.5],
+      ['vision tower (0.1 lr)', 0.1],
+    ]);
+  });
+
   it('a first AdamW step moves tower weights by visionLrScale × lr (Adam steps are ±lr at first)', async () => {
     const vlm = await loadMiniCPMV(modelDir);
     const opt = imageSftAdamW(vlm, { weightDecay: 0, clip: 0 }, true, false, 0.1);

@@ -4,6 +4,7 @@
  *    writer shards) loaded by loadAnyModel onto the int4 kernels; the peak-RSS row loads this folder;
  *  - W8: every projection quantized symmetric per 32 (Q8_0's arithmetic) straight into W8 weights.
  * Both take --head-dtype int8 (useInt8Head), as llama.cpp's Q4_0/Q8_0 exports keep the tied table in Q8_0.
+ * Each returns the bytes one decoded token reads: the layers' projections and the head, apart.
  */
 import { castFloat } from '../../src/io/dtypes.js';
 import { saveFolder, type TensorSource } from '../../src/io/index.js';
@@ -14,6 +15,7 @@ import { useInt8Head } from '../../src/quant/int8-head.js';
 import { QuantizedLinears } from '../../src/quant/qlinear.js';
 import { qweightBytes, type QWeight } from '../../src/quant/qweight.js';
 import { quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
+import type { DecodeBytes } from './shape.js';
 import {
   autogptqRecords,
   loadAnyModel,
@@ -49,15 +51,22 @@ export async function writeW4Folder(model: MiniCPM, dir: string): Promise<void> 
   });
 }
 
+/** Bytes of a runner's quantized weights: the head ('lm_head') and everything else. */
+function runnerBytes(runner: QuantizedLinears): DecodeBytes {
+  const head = runner.weights.get('lm_head');
+  const headBytes = head ? qweightBytes(head) : 0;
+  return { layers: runner.bytes() - headBytes, head: headBytes };
+}
+
 /** The W4 folder on the int4 kernels with an int8 head; returns the model and its bytes per decoded token. */
-export async function loadW4(dir: string): Promise<{ model: MiniCPM; bytes: number }> {
+export async function loadW4(dir: string): Promise<{ model: MiniCPM; bytes: DecodeBytes }> {
   const model = await loadAnyModel(dir, { weightDtype: 'bf16' });
   useInt8Head(model);
-  return { model, bytes: (model.linearRunner as QuantizedLinears).bytes() };
+  return { model, bytes: runnerBytes(model.linearRunner as QuantizedLinears) };
 }
 
 /** Every projection of `model` (f32) as W8 rows, with an int8 head: a model sharing only the norms. */
-export function w8Copy(model: MiniCPM): { model: MiniCPM; bytes: number } {
+export function w8Copy(model: MiniCPM): { model: MiniCPM; bytes: DecodeBytes } {
   const params = new Map([...model.params].filter(([, t]) => t.rank === 1));
   params.set('model.embed_tokens.weight', model.p('model.embed_tokens.weight'));
   const weights = new Map<string, QWeight>();
@@ -79,7 +88,6 @@ export function w8Copy(model: MiniCPM): { model: MiniCPM; bytes: number } {
   runner.weights.set('lm_head', head);
   runner.embedding = head;
   params.delete('model.embed_tokens.weight');
-  let bytes = 0;
-  for (const w of weights.values()) bytes += qweightBytes(w);
-  return { model: m, bytes: bytes + qweightBytes(head) };
+  // the runner's map is `weights`, the head included (counting it apart as well read it twice)
+  return { model: m, bytes: runnerBytes(runner) };
 }

@@ -56,6 +56,8 @@ const HEADERS = [
   'nn-impl.h',
   'pack-generic.h',
   'qmatmul.h',
+  'qgemv.h', // included by qmatmul.c (its x86 decode GEMV; nothing of it runs in wasm)
+  'qprefill.h', // likewise, under MC_X86
   'attention-kv8.h',
   'attention-kv8-impl.h',
 ];

@@ -16,13 +16,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../src/backends/index.js';
-import { configFromHF, configToHF, type MiniCPMConfig } from '../src/models/config.js';
+import { configToHF, type MiniCPMConfig } from '../src/models/config.js';
 import { KVCache } from '../src/models/kv-cache.js';
 import { MiniCPM, PROJ } from '../src/models/minicpm.js';
 import { QuantizedLinears } from '../src/quant/qlinear.js';
 import type { QBits, QWeight } from '../src/quant/qweight.js';
 import { quantizeToQWeight } from '../src/quant/qweight-quantize.js';
 import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
+import { minicpm2bShape } from './infer/shape.js';
 import { median } from './lib/machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,22 +45,9 @@ function arg(args: string[], name: string, fallback: number): number {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
+/** The 2B-wide model with an 8,192-token vocabulary: only the decoder layers' projections are timed. */
 function config(layers: number): MiniCPMConfig {
-  return configFromHF({
-    model_type: 'minicpm',
-    vocab_size: 8192,
-    hidden_size: 2304,
-    intermediate_size: 5760,
-    num_hidden_layers: layers,
-    num_attention_heads: 36,
-    num_key_value_heads: 36,
-    max_position_embeddings: 4096,
-    rms_norm_eps: 1e-5,
-    scale_emb: 12,
-    scale_depth: 1.4,
-    dim_model_base: 256,
-    initializer_range: 0.1,
-  });
+  return minicpm2bShape(layers, { vocab_size: 8192 });
 }
 
 /** The module groups each decoder layer projects through, with their input widths. */

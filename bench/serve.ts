@@ -22,12 +22,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { useBackend } from '../src/backends/index.js';
 import { Sampler, type SamplerOptions } from '../src/engine/sampler.js';
-import { configFromHF, type MiniCPMConfig } from '../src/models/config.js';
+import { type MiniCPMConfig } from '../src/models/config.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { Scheduler } from '../src/server/scheduler.js';
 import { cast, noGrad, Rng, type Tensor } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
+import { minicpm2bShape } from './infer/shape.js';
 import { median, sleep, waitIdle } from './lib/machine.js';
 
 const THREADS = 2;
@@ -37,26 +38,16 @@ function arg(args: string[], name: string, fallback: string): string {
   return i >= 0 ? args[i + 1] : fallback;
 }
 
+/** The 2B-wide bench model, or with --small the demo's width (a quick check that the bench runs). */
 function shape(layers: number, small: boolean): MiniCPMConfig {
-  return configFromHF({
-    model_type: 'minicpm',
-    vocab_size: small ? 8192 : 122753,
-    hidden_size: small ? 256 : 2304,
-    intermediate_size: small ? 640 : 5760,
-    num_hidden_layers: layers,
-    num_attention_heads: small ? 4 : 36,
-    num_key_value_heads: small ? 4 : 36,
-    max_position_embeddings: 4096,
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    tie_word_embeddings: true,
-    scale_emb: 12,
-    scale_depth: 1.4,
-    dim_model_base: 256,
-    initializer_range: 0.1,
-    bos_token_id: 1,
-    eos_token_id: 2,
-  });
+  const demoWidth = {
+    vocab_size: 8192,
+    hidden_size: 256,
+    intermediate_size: 640,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+  };
+  return minicpm2bShape(layers, small ? demoWidth : {});
 }
 
 function bf16Copy(m: MiniCPM): MiniCPM {

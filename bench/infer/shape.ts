@@ -4,7 +4,8 @@
  */
 import { configFromHF, type MiniCPMConfig } from '../../src/models/config.js';
 
-export function minicpm2bShape(layers: number): MiniCPMConfig {
+/** MiniCPM-2B's config.json at `layers` layers; `overrides` replaces keys (e.g. a small vocabulary). */
+export function minicpm2bShape(layers: number, overrides: Record<string, unknown> = {}): MiniCPMConfig {
   return configFromHF({
     model_type: 'minicpm',
     vocab_size: 122753,
@@ -23,6 +24,7 @@ export function minicpm2bShape(layers: number): MiniCPMConfig {
     initializer_range: 0.1,
     bos_token_id: 1,
     eos_token_id: 2,
+    ...overrides,
   });
 }
 

@@ -9,10 +9,9 @@
  *
  *   npm run bench -- web-node [--demo DIR] [--dtypes f32,q4_0] [--threads 1,2] [--prompt 32] [--decode 32] [--runs 2]
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { useBackend, wasmKernels } from '../src/backends/index.js';
 import { loadNativeKernels } from '../src/backends/kernels-native.js';
 import { generate } from '../src/engine/generate.js';
@@ -22,21 +21,7 @@ import type { MiniCPM } from '../src/models/minicpm.js';
 import { loadGgufModel } from '../src/quant/ggml-model.js';
 import { Rng } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-function latestDemo(): string | null {
-  const base = path.join(root, 'runs', 'demo');
-  let best: string | null = null;
-  for (const phase of existsSync(base) ? readdirSync(base) : []) {
-    const ck = path.join(base, phase, 'checkpoints');
-    if (!existsSync(ck)) continue;
-    for (const s of readdirSync(ck).filter((d) => d.startsWith('step-')))
-      if (existsSync(path.join(ck, s, 'model.safetensors')) && (!best || s > path.basename(best)))
-        best = path.join(ck, s);
-  }
-  return best;
-}
+import { latestDemo } from './lib/demo-checkpoint.js';
 
 /** Decode tokens/s of one greedy run (the first step, which is the prefill, not counted). */
 async function decodeSpeed(model: MiniCPM, prompt: number[], decode: number): Promise<number> {

@@ -16,7 +16,7 @@
  * int4 kernels). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
  * Writes bench/results/web.json (not with --small).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,6 +32,7 @@ import { MiniCPM } from '../src/models/minicpm.js';
 import { Rng } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
 import { serveBench, WLLAMA_PAGE } from './web-pages.js';
+import { latestDemo } from './lib/demo-checkpoint.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -83,20 +84,6 @@ function parse(args: string[]): Opts {
       return d;
     }),
   };
-}
-
-/** npm start's latest checkpoint folder (runs/demo/<phase>/checkpoints/step-*), if any. */
-function latestDemo(): string | null {
-  const base = path.join(root, 'runs', 'demo');
-  let best: string | null = null;
-  for (const phase of existsSync(base) ? readdirSync(base) : []) {
-    const ck = path.join(base, phase, 'checkpoints');
-    if (!existsSync(ck)) continue;
-    for (const s of readdirSync(ck).filter((d) => d.startsWith('step-')))
-      if (existsSync(path.join(ck, s, 'model.safetensors')) && (!best || s > path.basename(best)))
-        best = path.join(ck, s);
-  }
-  return best;
 }
 
 /** The 2B-wide model (or a tiny one) as a folder with the tiny test tokenizer (the bench feeds ids). */

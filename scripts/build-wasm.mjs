@@ -47,6 +47,7 @@ const PORTABLE = [
   'qmatmul.c',
   'kernel-alloc.c',
   'attention-kv8.c',
+  'gemv-rows.c',
 ];
 const HEADERS = [
   'internal.h',
@@ -60,6 +61,7 @@ const HEADERS = [
   'qprefill.h', // likewise, under MC_X86
   'attention-kv8.h',
   'attention-kv8-impl.h',
+  'gemv-rows.h',
 ];
 
 export const EXPORTS = [
@@ -67,7 +69,7 @@ export const EXPORTS = [
   'mc_sgemm_batched',
   'mc_gemm_bf16',
   'mc_gemv_many',
-  'mc_wasm_gemv_rows',
+  'mc_gemv_rows',
   'mc_rmsnorm_fwd',
   'mc_rmsnorm_bwd',
   'mc_softmax_fwd',

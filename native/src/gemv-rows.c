@@ -6,6 +6,8 @@
  *    rows of X and repeat the single-row kernel's accumulation sequence for every row of the group;
  *    from ROWS_TILED_MIN(_F32) rows on, the register-blocked kernels (gemv-rows-tiled*-avx512.c) do
  *    the same with fewer loads per FMA and the weights prefetched ahead of the arithmetic;
+ *  - in the wasm build the SIMD128 row-group kernels (native/wasm/gemv-rows-simd128.c) do the same for
+ *    the SIMD128 single-row GEMV;
  *  - on every other ISA, tiles of W small enough to stay in L2 are passed to the active single-row
  *    GEMV once per row of X: exact by construction (the same function computes every output), the
  *    weights still come from memory once.
@@ -60,6 +62,13 @@ static void rows_range(const rows_job *r, int j0, int n) {
   if (r->wsize == 4 && mc_k.gemv_t == mc_gemv_t_avx512) {
     (r->m >= ROWS_TILED_MIN_F32 ? mc_gemv_rows_f32_tiled_avx512 : mc_gemv_rows_f32_avx512)(
         r->m, n, r->k, r->X, r->ldx, (const float *)r->W + (long)j0 * r->ldw, r->ldw, r->Y + j0, r->ldy);
+    return;
+  }
+#elif defined(__wasm_simd128__)
+  /* the SIMD128 row kernels mirror the SIMD128 single-row GEMV, so they stand in only for it */
+  if (mc_k.gemv_t == mc_gemv_t_simd128) {
+    mc_gemv_rows_simd128(r->wsize == 2, r->m, n, r->k, r->X, r->ldx, r->W + (long)j0 * r->ldw * r->wsize, r->ldw,
+                         r->Y + j0, r->ldy);
     return;
   }
 #endif

@@ -27,4 +27,12 @@ void mc_gemv_rows_bf16_tiled_avx512(int m, int n, int k, const float *X, long ld
 void mc_gemv_rows_f32_tiled_avx512(int m, int n, int k, const float *X, long ldx, const float *W, long ldw,
                                    float *Y, long ldy);
 
+#ifdef __wasm_simd128__
+/* The wasm build's row-group kernels (native/wasm/gemv-rows-simd128.c), entered only when the active
+ * single-row GEMV is the SIMD128 one they mirror; W f32, or bf16 bits when bf16. */
+void mc_gemv_t_simd128(int n, int k, float alpha, const float *W, long ldw, const float *x, float beta, float *y);
+void mc_gemv_rows_simd128(int bf16, int m, int n, int k, const float *X, long ldx, const char *W, long ldw,
+                          float *Y, long ldy);
+#endif
+
 #endif

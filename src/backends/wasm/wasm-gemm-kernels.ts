@@ -316,7 +316,7 @@ export class WasmGemmKernels implements GemmKernels {
       [Y, yOff, span('gemvRows', 'Y', ldy, M, N), true],
     ];
     this.call('gemvRows', ops, ([x, w, y]) =>
-      this.rt.fn('mc_wasm_gemv_rows')(M, N, K, x, ldx, w, W instanceof Uint16Array ? 2 : 4, ldw, y, ldy),
+      this.rt.fn('mc_gemv_rows')(M, N, K, x, ldx, w, W instanceof Uint16Array ? 2 : 4, ldw, y, ldy),
     );
   }
 

@@ -1,7 +1,7 @@
 /**
  * The HTTP side of `npm run bench -- web`: one cross-origin isolated origin (COOP/COEP) serving our
  * bundled page and kernel module, the model folders, their GGUF twins, and wllama's ESM build with a
- * small page that runs it, so both engines run in the same Chromium under the same conditions.
+ * small page that runs it, so both engines run in the same Chromium under the same conditions, taking turns.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -16,21 +16,27 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-/** wllama in the page: load a GGUF with n threads, then one greedy completion from token ids. */
+/**
+ * wllama in the page: wllamaLoad(url, threads, nCtx) loads a GGUF once; wllamaRun(prompt, decode) is one
+ * greedy completion (the prompt evaluated afresh each time), so the bench can alternate it with ours
+ * run by run; wllamaExit() frees it.
+ */
 export const WLLAMA_PAGE = `<!doctype html><meta charset="utf-8"><title>wllama bench</title>
 <script type="module">
 import { Wllama } from '/wllama/index.js';
-window.runWllama = async (url, threads, prompt, decode) => {
-  const w = new Wllama({ default: '/wllama/wasm/wllama.wasm', 'wllama.wasm': '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
+let w = null;
+window.wllamaLoad = async (url, threads, nCtx) => {
+  w = new Wllama({ default: '/wllama/wasm/wllama.wasm', 'wllama.wasm': '/wllama/wasm/wllama.wasm' }, { suppressNativeLog: true });
   // a Blob, not loadModelFromUrl: its download cache would hit the ephemeral profile's storage quota
   const blob = await (await fetch(url)).blob();
-  await w.loadModel([blob], { n_threads: threads, n_gpu_layers: 0, n_ctx: prompt.length + decode + 16, n_batch: 512 });
-  const run = () => w.createCompletion({ prompt, max_tokens: decode, temp: 0, top_k: 1, ignore_eos: true, cache_prompt: false });
-  await run(); // warm-up
-  const r = await run();
-  const info = { threads: w.getNumThreads?.() ?? null, multi: w.isMultithread?.() ?? null };
-  await w.exit();
-  return { timings: r.timings, ...info };
+  await w.loadModel([blob], { n_threads: threads, n_gpu_layers: 0, n_ctx: nCtx, n_batch: 512 });
+  return { threads: w.getNumThreads?.() ?? null, multi: w.isMultithread?.() ?? null };
+};
+window.wllamaRun = async (prompt, decode) =>
+  (await w.createCompletion({ prompt, max_tokens: decode, temp: 0, top_k: 1, ignore_eos: true, cache_prompt: false })).timings;
+window.wllamaExit = async () => {
+  await w?.exit();
+  w = null;
 };
 window.wllamaReady = true;
 </script>`;

@@ -2,21 +2,26 @@
  * The browser engine vs wllama (npm @wllama/wllama, llama.cpp compiled to WebAssembly) in the same
  * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
  *
- *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 32] [--threads 1,2] [--demo DIR] [--small]
- *                        [--models demo,wide] [--dtypes f32,q4_0]
+ *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 16] [--chunks 5] [--threads 1,2] [--demo DIR]
+ *                        [--small] [--models demo,wide] [--dtypes f32,q4_0]
  *
  * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
  * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
  * weights and only --layers layers. --small swaps the 2B-wide model for a tiny one, to check the script.
  * Each row: prefill (--prompt random ids, one call) and decode (--decode greedy steps, no stop token)
- * tokens/s, after a warm-up run, per thread count; ours on the wasm backend (one engine worker + kernel
- * workers), wllama with n_threads; and our native backend in Node on the same model (the issue's target:
- * wasm decode >= 40% of native). Weights per --dtypes: f32 (our page reads the safetensors folder, wllama
+ * tokens/s per thread count; ours on the wasm backend (one engine worker + kernel workers), wllama with
+ * n_threads, both loaded at once in two tabs and taking turns: after a warm-up run each, --chunks runs
+ * of each side alternating which goes first, so both see the same share of the memory bandwidth other
+ * tenants leave (it drifts by 2x within minutes on this VM). A row reports the medians of the per-run
+ * ratios and of each side's speeds, each side's decode read rate (weight bytes per token x tokens/s),
+ * and the DRAM read probe (bench/lib/machine.ts) at the row's thread count, taken before and after its
+ * runs. And our native backend in Node on the same model (the issue's target: wasm decode >= 40% of
+ * native). Weights per --dtypes: f32 (our page reads the safetensors folder, wllama
  * its f32 GGUF export) and q4_0 (both pages, and our native backend, read the same Q4_0 GGUF: ours on the
  * int4 kernels). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
  * Writes bench/results/web.json (not with --small).
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,6 +38,8 @@ import { Rng } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
 import { serveBench, WLLAMA_PAGE } from './web-pages.js';
 import { latestDemo } from './lib/demo-checkpoint.js';
+import { ggufDecodeBytes, matrixParams } from './infer/shape.js';
+import { limitsProbe, median, sleep } from './lib/machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -52,6 +59,8 @@ interface Opts {
   layers: number;
   prompt: number;
   decode: number;
+  /** Runs of each side per row, alternating. */
+  chunks: number;
   threads: number[];
   demo: string | null;
   small: boolean;
@@ -74,7 +83,8 @@ function parse(args: string[]): Opts {
   return {
     layers: num('layers', 2),
     prompt: num('prompt', 128),
-    decode: num('decode', 32),
+    decode: num('decode', 16),
+    chunks: num('chunks', 5),
     threads: (get('threads') ?? '1,2').split(',').map(Number),
     demo: get('demo') ?? latestDemo(),
     small: args.includes('--small'),
@@ -154,6 +164,12 @@ type W = {
   };
 };
 
+/** One side of a row, loaded in its own tab: run() is one prefill + decode; close() frees the tab. */
+interface Side {
+  run(): Promise<Speeds>;
+  close(): Promise<void>;
+}
+
 async function oursInBrowser(
   browser: Browser,
   url: string,
@@ -161,51 +177,64 @@ async function oursInBrowser(
   threads: number,
   prompt: number[],
   decode: number,
-): Promise<Speeds & { backend: string }> {
+): Promise<Side & { backend: string }> {
   const page = await browser.newPage();
+  const ready = () =>
+    page.waitForFunction(
+      () => ['ready', 'error'].includes((globalThis as unknown as W).minicpmPage.state),
+      null,
+      { timeout: 600_000 },
+    );
   try {
     await page.goto(`${url}/?autoload=0`);
     await page.evaluate(([u, t]) => (globalThis as unknown as W).minicpmPage.loadUrl(u, t), [
       modelUrl,
       threads,
     ] as const);
-    const ready = () =>
-      page.waitForFunction(
-        () => ['ready', 'error'].includes((globalThis as unknown as W).minicpmPage.state),
-        null,
-        { timeout: 600_000 },
-      );
     await ready();
-    const run = async () => {
+  } catch (e) {
+    await page.close();
+    throw e;
+  }
+  const backend = await page.evaluate(
+    () => (globalThis as unknown as { minicpmPage: { backend: string } }).minicpmPage.backend,
+  );
+  return {
+    backend,
+    async run() {
+      await page.bringToFront();
       await page.evaluate(([p, d]) => (globalThis as unknown as W).minicpmPage.bench(p, d), [
         prompt,
         decode,
       ] as const);
       await ready();
-      return page.evaluate(() => ({
+      const r = await page.evaluate(() => ({
         ...(globalThis as unknown as W).minicpmPage.lastDone!,
         error: (globalThis as unknown as W).minicpmPage.error,
       }));
-    };
-    await run(); // warm-up
-    const r = await run();
-    if (r.error) throw new Error(`our page failed: ${r.error}`);
-    const backend = await page.evaluate(
-      () => (globalThis as unknown as { minicpmPage: { backend: string } }).minicpmPage.backend,
-    );
-    return {
-      prefill: prompt.length / (r.prefillMs / 1000),
-      decode: (r.ids.length - 1) / (r.decodeMs / 1000),
-      backend,
-    };
-  } finally {
-    await page.close();
-  }
+      if (r.error) throw new Error(`our page failed: ${r.error}`);
+      return {
+        prefill: prompt.length / (r.prefillMs / 1000),
+        decode: (r.ids.length - 1) / (r.decodeMs / 1000),
+      };
+    },
+    close: () => page.close(),
+  };
 }
 
-interface WllamaResult {
-  timings: { prompt_n: number; prompt_per_second: number; predicted_n: number; predicted_per_second: number };
+interface WllamaTimings {
+  prompt_n: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_per_second: number;
 }
+
+type WllamaWindow = {
+  wllamaReady?: boolean;
+  wllamaLoad(url: string, threads: number, nCtx: number): Promise<unknown>;
+  wllamaRun(prompt: string, decode: number): Promise<WllamaTimings>;
+  wllamaExit(): Promise<void>;
+};
 
 async function wllamaInBrowser(
   browser: Browser,
@@ -214,30 +243,92 @@ async function wllamaInBrowser(
   threads: number,
   prompt: string,
   decode: number,
-): Promise<Speeds & { promptN: number }> {
+): Promise<Side & { promptN(): Promise<number> }> {
   const page = await browser.newPage();
+  const run = () =>
+    page.evaluate(
+      ([p, d]) => (globalThis as unknown as WllamaWindow).wllamaRun(p, d),
+      [prompt, decode] as const,
+    );
   try {
     await page.goto(`${url}/wllama.html`);
-    await page.waitForFunction(
-      () => (globalThis as unknown as { wllamaReady?: boolean }).wllamaReady === true,
+    await page.waitForFunction(() => (globalThis as unknown as WllamaWindow).wllamaReady === true);
+    await page.evaluate(
+      ([g, t, n]) => (globalThis as unknown as WllamaWindow).wllamaLoad(g, t, n),
+      [gguf, threads, prompt.length + decode + 64] as const,
     );
-    const r = await page.evaluate(
-      ([g, t, p, d]) =>
-        (globalThis as unknown as { runWllama(...a: unknown[]): Promise<WllamaResult> }).runWllama(
-          g,
-          t,
-          p,
-          d,
-        ),
-      [gguf, threads, prompt, decode] as const,
-    );
+  } catch (e) {
+    await page.close();
+    throw e;
+  }
+  return {
+    promptN: async () => (await run()).prompt_n,
+    async run() {
+      await page.bringToFront();
+      const t = await run();
+      return { prefill: t.prompt_per_second, decode: t.predicted_per_second };
+    },
+    async close() {
+      await page.evaluate(() => (globalThis as unknown as WllamaWindow).wllamaExit()).catch(() => {});
+      await page.close();
+    },
+  };
+}
+
+/** The DRAM read probe's buffer: far beyond L3, as the weights are. */
+const PROBE_BYTES = 1 << 30;
+
+/**
+ * One row: both sides loaded, a warm-up run each (wllama's tells how many tokens its byte-by-byte
+ * vocabulary made of the text; ours then gets that many ids), then `chunks` runs each, alternating
+ * which side goes first; the DRAM probe before and after.
+ */
+async function pairedRow(
+  o: Opts,
+  openPeer: () => Promise<Side & { promptN(): Promise<number> }>,
+  openOurs: (promptN: number) => Promise<Side & { backend: string }>,
+  threads: number,
+) {
+  const probe = limitsProbe();
+  const readProbe = () => (probe ? probe('read', String(threads), String(PROBE_BYTES)) : NaN);
+  const peer = await openPeer();
+  let ours: (Side & { backend: string }) | undefined;
+  try {
+    const promptN = await peer.promptN();
+    ours = await openOurs(promptN);
+    await ours.run(); // warm-up
+    const dram = [readProbe()];
+    const runs: { ours: Speeds; peer: Speeds }[] = [];
+    for (let c = 0; c < o.chunks; c++) {
+      const side = async (s: Side) => {
+        await sleep(50); // let the other side's spinning threads go to sleep
+        return s.run();
+      };
+      if (c % 2) {
+        const p = await side(peer);
+        runs.push({ ours: await side(ours), peer: p });
+      } else {
+        const m = await side(ours);
+        runs.push({ ours: m, peer: await side(peer) });
+      }
+    }
+    dram.push(readProbe());
+    const med = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
     return {
-      prefill: r.timings.prompt_per_second,
-      decode: r.timings.predicted_per_second,
-      promptN: r.timings.prompt_n,
+      promptN,
+      backend: ours.backend,
+      runs,
+      dramGBs: dram,
+      oursPrefill: med((r) => r.ours.prefill),
+      wllamaPrefill: med((r) => r.peer.prefill),
+      oursDecode: med((r) => r.ours.decode),
+      wllamaDecode: med((r) => r.peer.decode),
+      prefillRatio: med((r) => r.ours.prefill / r.peer.prefill),
+      decodeRatio: med((r) => r.ours.decode / r.peer.decode),
     };
   } finally {
-    await page.close();
+    await ours?.close();
+    await peer.close();
   }
 }
 
@@ -297,35 +388,55 @@ export default async function main(args: string[]): Promise<void> {
           prompt.slice(0, o.prompt),
           o.decode,
         );
+        // weight bytes one decoded token reads (the head included): the same on both sides
+        const bytes =
+          dtype === 'f32'
+            ? 4 * matrixParams(model.config)
+            : ((b) => b.layers + b.head)(ggufDecodeBytes(model.config, 'q4_0'));
         for (const t of o.threads) {
           // wllama takes text (its synthetic vocab spells it byte by byte); ours the same number of ids
-          const peer = await wllamaInBrowser(browser, url, `${url}/g/${gguf}`, t, text, o.decode);
-          const ours = await oursInBrowser(
-            browser,
-            url,
-            dtype === 'f32' ? `${url}/m/${i}/` : `${url}/g/${gguf}`,
+          const r = await pairedRow(
+            o,
+            () => wllamaInBrowser(browser, url, `${url}/g/${gguf}`, t, text, o.decode),
+            (n) =>
+              oursInBrowser(
+                browser,
+                url,
+                dtype === 'f32' ? `${url}/m/${i}/` : `${url}/g/${gguf}`,
+                t,
+                prompt.slice(0, n),
+                o.decode,
+              ),
             t,
-            prompt.slice(0, peer.promptN),
-            o.decode,
           );
           const row = {
             model: m.name,
             dtype,
             threads: t,
-            oursPrefill: ours.prefill,
-            wllamaPrefill: peer.prefill,
-            oursDecode: ours.decode,
-            wllamaDecode: peer.decode,
+            chunks: o.chunks,
+            oursPrefill: r.oursPrefill,
+            wllamaPrefill: r.wllamaPrefill,
+            prefillRatio: r.prefillRatio,
+            oursDecode: r.oursDecode,
+            wllamaDecode: r.wllamaDecode,
+            decodeRatio: r.decodeRatio,
+            decodeBytesPerToken: bytes,
+            oursDecodeGBs: (bytes * r.oursDecode) / 1e9,
+            wllamaDecodeGBs: (bytes * r.wllamaDecode) / 1e9,
+            dramGBs: r.dramGBs,
             nativeDecode: native.decode,
             nativePrefill: native.prefill,
-            wllamaPromptTokens: peer.promptN,
-            backend: ours.backend,
+            wllamaPromptTokens: r.promptN,
+            backend: r.backend,
+            runs: r.runs,
           };
           rows.push(row);
-          const f = (x: number) => x.toFixed(1).padStart(8);
+          const f = (x: number) => x.toFixed(1).padStart(7);
+          const gb = (x: number) => ((bytes * x) / 1e9).toFixed(1);
           console.log(
-            `${m.name.padEnd(22)} ${dtype.padEnd(4)} ${t}t  prefill ours ${f(ours.prefill)} wllama ${f(peer.prefill)} (${(ours.prefill / peer.prefill).toFixed(2)}x)` +
-              `  decode ours ${f(ours.decode)} wllama ${f(peer.decode)} (${(ours.decode / peer.decode).toFixed(2)}x), ${((100 * ours.decode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
+            `${m.name.padEnd(22)} ${dtype.padEnd(4)} ${t}t  prefill ours ${f(r.oursPrefill)} wllama ${f(r.wllamaPrefill)} (${r.prefillRatio.toFixed(2)}x)` +
+              `  decode ours ${f(r.oursDecode)} wllama ${f(r.wllamaDecode)} (${r.decodeRatio.toFixed(2)}x; ${gb(r.oursDecode)} vs ${gb(r.wllamaDecode)} GB/s,` +
+              ` DRAM ${r.dramGBs.map((x) => x.toFixed(1)).join('/')} GB/s), ${((100 * r.oursDecode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
           );
         }
       }
@@ -333,12 +444,13 @@ export default async function main(args: string[]): Promise<void> {
   } finally {
     await browser.close();
     server.close();
+    rmSync(tmp, { recursive: true, force: true }); // the 2B-wide folder and GGUFs: ~3.4 GB
   }
   if (!o.small) {
     const out = path.join(here, 'results', 'web.json');
     writeFileSync(
       out,
-      `${JSON.stringify({ date: new Date().toISOString(), layers: o.layers, prompt: o.prompt, decode: o.decode, unit: 'tokens/s', rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), layers: o.layers, prompt: o.prompt, decode: o.decode, chunks: o.chunks, unit: 'tokens/s (medians of the chunks; ratios: medians of per-chunk ratios)', rows }, null, 2)}\n`,
     );
     console.log(`wrote ${path.relative(root, out)}`);
   }

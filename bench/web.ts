@@ -246,17 +246,18 @@ async function wllamaInBrowser(
 ): Promise<Side & { promptN(): Promise<number> }> {
   const page = await browser.newPage();
   const run = () =>
-    page.evaluate(
-      ([p, d]) => (globalThis as unknown as WllamaWindow).wllamaRun(p, d),
-      [prompt, decode] as const,
-    );
+    page.evaluate(([p, d]) => (globalThis as unknown as WllamaWindow).wllamaRun(p, d), [
+      prompt,
+      decode,
+    ] as const);
   try {
     await page.goto(`${url}/wllama.html`);
     await page.waitForFunction(() => (globalThis as unknown as WllamaWindow).wllamaReady === true);
-    await page.evaluate(
-      ([g, t, n]) => (globalThis as unknown as WllamaWindow).wllamaLoad(g, t, n),
-      [gguf, threads, prompt.length + decode + 64] as const,
-    );
+    await page.evaluate(([g, t, n]) => (globalThis as unknown as WllamaWindow).wllamaLoad(g, t, n), [
+      gguf,
+      threads,
+      prompt.length + decode + 64,
+    ] as const);
   } catch (e) {
     await page.close();
     throw e;

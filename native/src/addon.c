@@ -391,6 +391,8 @@ napi_value mc_register_gemv_rows(napi_env env, napi_value exports);
 napi_value mc_register_nucleus(napi_env env, napi_value exports);
 /* The quantized-matrix repackers' wrappers live in addon-qrepack.c. */
 napi_value mc_register_qrepack(napi_env env, napi_value exports);
+/* Decode-side kernels (greedy argmax): addon-decode.c. */
+napi_value mc_register_decode(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   mc_init();
@@ -416,5 +418,6 @@ NAPI_MODULE_INIT() {
   if (!mc_register_gemv_rows(env, exports)) return NULL;
   if (!mc_register_nucleus(env, exports)) return NULL;
   if (!mc_register_qrepack(env, exports)) return NULL;
+  if (!mc_register_decode(env, exports)) return NULL;
   return exports;
 }

@@ -8,6 +8,7 @@
  * the nucleus cut (top-p) and sorting all use it, so results never depend on a sort's stability.
  */
 import { noGrad, scope, softmax, Tensor } from '../tensor/index.js';
+import { argmax } from './argmax.js';
 
 /** Above this many live entries probabilities come from the tensor softmax (the C kernel). */
 const NATIVE_SOFTMAX_MIN = 4096;
@@ -71,17 +72,10 @@ export class Candidates {
     const l = this.logits;
     const ids = this.ids;
     const n = this.n;
+    // ids ascend with position: the first maximum is the lowest id (native/src/decode-argmax.c)
+    if (this.identity) return Math.max(0, argmax(l.subarray(0, n)));
     let best = 0;
     let bv = l[0];
-    if (this.identity) {
-      // ids ascend with position: the first maximum is the lowest id
-      for (let i = 1; i < n; i++)
-        if (l[i] > bv) {
-          bv = l[i];
-          best = i;
-        }
-      return best;
-    }
     for (let i = 1; i < n; i++) {
       const v = l[i];
       if (v > bv) {

@@ -7,12 +7,14 @@
  * on what else is being sampled: give every sequence its own Sampler (the scheduler does).
  */
 import { Rng } from '../tensor/index.js';
+import { argmax } from './argmax.js';
 import { Candidates } from './candidates.js';
 import {
   applyPenalties,
   applyTemperature,
   draw,
   greedy,
+  hasPenalties,
   minP,
   topK,
   topP,
@@ -101,8 +103,14 @@ export class Sampler {
     return c;
   }
 
+  /** Greedy with nothing to adjust: the pick is the row's argmax, read in place (no candidate copy). */
+  private get plainGreedy(): boolean {
+    return this.isGreedy && !hasPenalties(this.penalties);
+  }
+
   /** Picks the next id from one row of logits given the ids seen so far in this sequence. */
   sample(row: Float32Array, context: readonly number[] = []): number {
+    if (this.plainGreedy) return argmax(row);
     const c = this.narrow(row, context);
     return this.isGreedy ? greedy(c) : draw(c, this.rng.uniform());
   }
@@ -112,6 +120,7 @@ export class Sampler {
    * best first. Consumes no randomness.
    */
   distribution(row: Float32Array, context: readonly number[] = []): Distribution {
+    if (this.plainGreedy) return { ids: [argmax(row)], probs: [1] };
     const c = this.narrow(row, context);
     if (this.isGreedy) return { ids: [greedy(c)], probs: [1] };
     c.computeProbs();

@@ -1,0 +1,197 @@
+/**
+ * Where one decoded token's time goes, outside the weight GEMVs (issues 13/14, per-token overhead):
+ * the 2B-wide model (bench/infer/shape.ts) at reduced depth, bf16 weights and KV cache (or W4 through
+ * the infer bench's quantized folder with --w4), a prompt of --ctx tokens prefilled, then greedy
+ * one-token steps. Each round times, in turn:
+ *   token    one forward + the greedy pick (the sampler's, as generate and the server run it),
+ *   gemv     the same projections and head alone on a kept [1, 1, d] input (the weight reads),
+ *   argmax   the sampler's greedy pick over one row of logits,
+ * and reports medians; "other" = token − gemv − argmax is what this issue cuts (norms, RoPE,
+ * attention, KV appends, residuals, embedding, casts, allocation). Run:
+ *   node --import tsx bench/decode-step.ts [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
+ * Timings on a shared machine are noisy: compare rows of one run only.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { useBackend } from '../src/backends/index.js';
+import { loadNativeKernels } from '../src/backends/kernels-native.js';
+import { Sampler } from '../src/engine/sampler.js';
+import { KVCache } from '../src/models/kv-cache.js';
+import { MiniCPM } from '../src/models/minicpm.js';
+import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
+import { loadW4, writeW4Folder } from './infer/quantized.js';
+import { minicpm2bShape } from './infer/shape.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+function bf16Copy(m: MiniCPM): MiniCPM {
+  const params = new Map<string, Tensor>();
+  for (const [n, t] of m.params) params.set(n, t.rank === 2 ? noGrad(() => cast(t, 'bf16')).keep() : t);
+  return new MiniCPM(m.config, params);
+}
+
+/** Last row of logits [1, 1, V] as a Float32Array view (no copy). */
+function lastRow(logits: Tensor): Float32Array {
+  const V = logits.shape[2];
+  return (logits.data as Float32Array).subarray(logits.offset, logits.offset + V);
+}
+
+/** The decode step's projections alone, through the model's own runner (so W4 runs its kernels). */
+function gemvOnly(model: MiniCPM, x: Tensor, xff: Tensor): void {
+  const run = (m: MiniCPM, inp: Tensor, mods: string[]) =>
+    // project() is private; the runner or linears is what it calls
+    m.linearRunner?.run(inp, mods) ??
+    linears(
+      inp,
+      mods.map((mod) => m.p(`${mod}.weight`)),
+    );
+  for (let l = 0; l < model.config.numLayers; l++) {
+    const a = `model.layers.${l}.self_attn`;
+    const f = `model.layers.${l}.mlp`;
+    scope(() => {
+      run(model, x, [`${a}.q_proj`, `${a}.k_proj`, `${a}.v_proj`]);
+      run(model, x, [`${a}.o_proj`]);
+      run(model, x, [`${f}.gate_proj`, `${f}.up_proj`]);
+      run(model, xff, [`${f}.down_proj`]);
+    });
+  }
+  scope(() => model.logitsFromHidden(x));
+}
+
+/**
+ * --kernels: every function of the addon wrapped to add its wall time to a per-name total while
+ * `on` (installed before the backend is made, so every caller holds the wrapped ones).
+ */
+const kernelMs = new Map<string, { ms: number; calls: number }>();
+let kernelTiming = false;
+function wrapKernels(): void {
+  const k = loadNativeKernels() as unknown as Record<string, unknown> | null;
+  if (!k) return;
+  for (const [name, f] of Object.entries(k)) {
+    if (typeof f !== 'function') continue;
+    const fn = f as (...a: unknown[]) => unknown;
+    k[name] = (...a: unknown[]) => {
+      if (!kernelTiming) return fn(...a);
+      const t0 = performance.now();
+      const r = fn(...a);
+      const e = kernelMs.get(name) ?? { ms: 0, calls: 0 };
+      e.ms += performance.now() - t0;
+      e.calls++;
+      kernelMs.set(name, e);
+      return r;
+    };
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--kernels')) wrapKernels();
+  const backend = useBackend('auto');
+  const layers = arg('layers', 4);
+  const ctx = arg('ctx', 512);
+  const rounds = arg('rounds', 9);
+  const steps = arg('steps', 8);
+  const w4 = process.argv.includes('--w4');
+  // --token-only: time tokens alone (e.g. under node --cpu-prof, so the profile is the decode step's)
+  const tokenOnly = process.argv.includes('--token-only');
+  const config = minicpm2bShape(layers);
+  const f32 = MiniCPM.init(config, new Rng(1));
+  let model: MiniCPM;
+  let tmp: string | null = null;
+  if (w4) {
+    tmp = mkdtempSync(path.join(tmpdir(), 'decode-step-'));
+    await writeW4Folder(f32, tmp);
+    f32.parameters().forEach((t) => t.dispose());
+    model = (await loadW4(tmp)).model;
+  } else {
+    model = bf16Copy(f32);
+    for (const [n, t] of f32.params) {
+      if (t.rank !== 2) continue;
+      t.dispose();
+      f32.params.delete(n);
+    }
+  }
+  console.log(
+    `${backend.name}; ${layers} layers, ${w4 ? 'W4 g32 + int8 head' : 'bf16'} weights, bf16 KV, ctx ${ctx}`,
+  );
+  const c = config;
+  const rng = new Rng(2);
+  const prompt = Array.from({ length: ctx }, () => Math.floor(rng.uniform() * c.vocabSize));
+  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, ctx + rounds * steps + 8, 'bf16');
+  const sampler = new Sampler({ greedy: true });
+  let next = noGrad(() =>
+    scope(() => {
+      const h = model.hidden(Tensor.from(Int32Array.from(prompt), [1, ctx], 'i32'), cache);
+      return sampler.sample(lastRow(model.logitsFromHidden(slice(h, 1, ctx - 1, ctx))));
+    }),
+  );
+  const x = Tensor.from(new Float32Array(c.hiddenSize).fill(0.01), [1, 1, c.hiddenSize]).keep();
+  const xff = Tensor.from(new Float32Array(c.intermediateSize).fill(0.01), [1, 1, c.intermediateSize]).keep();
+  const row = noGrad(() =>
+    scope(() => lastRow(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache)).slice()),
+  );
+  cache.truncate(cache.length - 1);
+  // --profile FILE: a V8 CPU profile of the timed rounds only (not the model's set-up or prefill)
+  const profIdx = process.argv.indexOf('--profile');
+  const session = profIdx >= 0 ? new Session() : null;
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session!.post(method, params, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  if (session) {
+    session.connect();
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 100 }); // µs: a token makes ~200 JS calls
+    await post('Profiler.start');
+  }
+  const token: number[] = [];
+  const gemv: number[] = [];
+  const pick: number[] = [];
+  noGrad(() => {
+    for (let r = 0; r < rounds; r++) {
+      let t0 = performance.now();
+      kernelTiming = true;
+      for (let s = 0; s < steps; s++)
+        next = scope(() =>
+          sampler.sample(lastRow(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache))),
+        );
+      token.push((performance.now() - t0) / steps);
+      kernelTiming = false;
+      if (tokenOnly) continue;
+      t0 = performance.now();
+      for (let s = 0; s < steps; s++) gemvOnly(model, x, xff);
+      gemv.push((performance.now() - t0) / steps);
+      t0 = performance.now();
+      for (let s = 0; s < steps * 4; s++) next = (next + sampler.sample(row)) % c.vocabSize;
+      pick.push((performance.now() - t0) / (steps * 4));
+    }
+  });
+  if (session) {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(process.argv[profIdx + 1], JSON.stringify(profile));
+    session.disconnect();
+  }
+  const [t, g, p] = [median(token), tokenOnly ? 0 : median(gemv), tokenOnly ? 0 : median(pick)];
+  const pct = (v: number) => `${((100 * v) / t).toFixed(1)}%`;
+  console.log(
+    `token ${t.toFixed(2)} ms (${(1000 / t).toFixed(2)} tok/s), medians of ${rounds} rounds × ${steps} steps`,
+  );
+  console.log(`  weight GEMVs ${g.toFixed(2)} ms (${pct(g)})`);
+  console.log(`  greedy pick  ${p.toFixed(3)} ms (${pct(p)})`);
+  console.log(`  other        ${(t - g - p).toFixed(2)} ms (${pct(t - g - p)})`);
+  const perToken = rounds * steps;
+  for (const [name, e] of [...kernelMs].sort((a, b) => b[1].ms - a[1].ms))
+    console.log(
+      `  kernel ${name.padEnd(20)} ${(e.ms / perToken).toFixed(3)} ms/token, ${(e.calls / perToken).toFixed(1)} calls`,
+    );
+  cache.dispose();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+
+await main();

@@ -3,7 +3,7 @@
  * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
  *
  *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 16] [--chunks 5] [--threads 1,2] [--demo DIR]
- *                        [--small] [--models demo,wide] [--dtypes f32,q4_0]
+ *                        [--small] [--models demo,wide] [--dtypes f32,q4_0] [--out FILE]
  *
  * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
  * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
@@ -19,7 +19,7 @@
  * native). Weights per --dtypes: f32 (our page reads the safetensors folder, wllama
  * its f32 GGUF export) and q4_0 (both pages, and our native backend, read the same Q4_0 GGUF: ours on the
  * int4 kernels). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
- * Writes bench/results/web.json (not with --small).
+ * Writes bench/results/web.json (not with --small; --out FILE writes there instead, for trial runs).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -64,6 +64,8 @@ interface Opts {
   threads: number[];
   demo: string | null;
   small: boolean;
+  /** Where the results go (default bench/results/web.json). */
+  out: string | undefined;
   /** Which models to run: 'demo', 'wide' (default both). */
   models: string[];
   /** Weight formats: 'f32' (folder + f32 GGUF), 'q4_0' (one Q4_0 GGUF for all three). */
@@ -88,6 +90,7 @@ function parse(args: string[]): Opts {
     threads: (get('threads') ?? '1,2').split(',').map(Number),
     demo: get('demo') ?? latestDemo(),
     small: args.includes('--small'),
+    out: get('out'),
     models: (get('models') ?? 'demo,wide').split(','),
     dtypes: (get('dtypes') ?? 'f32,q4_0').split(',').map((d) => {
       if (d !== 'f32' && d !== 'q4_0') throw new Error(`--dtypes takes f32 and q4_0, got ${d}`);
@@ -448,7 +451,7 @@ export default async function main(args: string[]): Promise<void> {
     rmSync(tmp, { recursive: true, force: true }); // the 2B-wide folder and GGUFs: ~3.4 GB
   }
   if (!o.small) {
-    const out = path.join(here, 'results', 'web.json');
+    const out = o.out ? path.resolve(o.out) : path.join(here, 'results', 'web.json');
     writeFileSync(
       out,
       `${JSON.stringify({ date: new Date().toISOString(), layers: o.layers, prompt: o.prompt, decode: o.decode, chunks: o.chunks, unit: 'tokens/s (medians of the chunks; ratios: medians of per-chunk ratios)', rows }, null, 2)}\n`,

@@ -1,11 +1,13 @@
 /*
  * AVX-512 f32 GEMM family: packers, the 8 x 32 micro-kernel, the GEMV streams (f32 and bf16
- * weights, M = 1) and the skinny kernels (M = 2..4). Compiled with -mavx512f -mavx512bw -mavx512vl
+ * weights, M = 1; the bf16 dot product is gemv-bf16-avx512.h's) and the skinny kernels (M = 2..4).
+ * Compiled with -mavx512f -mavx512bw -mavx512vl
  * -mavx512dq -mfma; entered only when the CPU has them.
  */
 #include "internal.h"
 #ifdef MC_X86
 #include "avx512-util.h"
+#include "gemv-bf16-avx512.h"
 #include "pack-generic.h"
 
 #ifndef MR
@@ -204,67 +206,22 @@ void mc_gemv_n_avx512(int n, int k, float alpha, const float *B, long ldb, const
   }
 }
 
-/* bf16 rows, exact f32 products: a 32-bit word holds W[2q] (low half) and W[2q+1] (high half);
- * word << 16 and word & 0xffff0000 are those two as f32, multiplied by x split into even/odd
- * (xe, xo: zero padded to a multiple of 16). One row at a time in memory order, as gemv_t_row.
- * 128 weights (4 lines) and 8 accumulators per step, x addressed by pointer increments: per byte this
- * loop issues ~2.5x the f32 one's instructions, and halving the loop overhead raised it from ~0.78 to
- * ~0.86 of the f32 GEMV's bandwidth when the host allowed 62-64 GB/s (2 threads, 566 MB). */
-static inline __attribute__((always_inline)) float gemv_bf16_row_(int k, const uint16_t *w, const float *xe,
-                                                                 const float *xo, int nt) {
-  const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  int p = 0;
-  __m512 t0 = _mm512_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
-  const float *e = xe, *o = xo;
-  for (; p + 128 <= k; p += 128, e += 64, o += 64) {
-    const __m512i v0 = _mm512_castps_si512(ld_w(w + p, nt)), v1 = _mm512_castps_si512(ld_w(w + p + 32, nt));
-    const __m512i v2 = _mm512_castps_si512(ld_w(w + p + 64, nt)), v3 = _mm512_castps_si512(ld_w(w + p + 96, nt));
-    s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(e), s0);
-    s1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_loadu_ps(o), s1);
-    s2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(e + 16), s2);
-    s3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(o + 16), s3);
-    t0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v2, 16)), _mm512_loadu_ps(e + 32), t0);
-    t1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v2, hi)), _mm512_loadu_ps(o + 32), t1);
-    t2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v3, 16)), _mm512_loadu_ps(e + 48), t2);
-    t3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v3, hi)), _mm512_loadu_ps(o + 48), t3);
-  }
-  s0 = _mm512_add_ps(s0, t0);
-  s1 = _mm512_add_ps(s1, t1);
-  s2 = _mm512_add_ps(s2, t2);
-  s3 = _mm512_add_ps(s3, t3);
-  for (; p + 64 <= k; p += 64) {
-    const __m512i v0 = _mm512_castps_si512(ld_w(w + p, nt)), v1 = _mm512_castps_si512(ld_w(w + p + 32, nt));
-    const int q = p / 2;
-    s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(xe + q), s0);
-    s1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_loadu_ps(xo + q), s1);
-    s2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(xe + q + 16), s2);
-    s3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(xo + q + 16), s3);
-  }
-  for (; p < k; p += 32) {  /* masked at 16-bit granularity: never reads past the row */
-    const __m512i v = _mm512_maskz_loadu_epi16(mask32(k - p), w + p);
-    s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xe + p / 2), s0);
-    s1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), _mm512_loadu_ps(xo + p / 2), s1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-}
-
-static inline float gemv_bf16_row(int k, const uint16_t *w, const float *xe, const float *xo) {
-  if (GEMV_NT && ((uintptr_t)w & 63) == 0) return gemv_bf16_row_(k, w, xe, xo, 1);
-  return gemv_bf16_row_(k, w, xe, xo, 0);
-}
-
+/* bf16 rows: the dot product of gemv-bf16-avx512.h (exact f32 products, two accumulators per output in
+ * K order), which the row-exact multi-row GEMV shares. One row at a time in memory order, as
+ * gemv_t_row: the weights are one sequential stream, and the two chains' FMA latency (4 cycles per 32
+ * weights) stays well under the time the row's 64-byte lines take to arrive from DRAM; keeping 2 to 6
+ * rows in flight instead (more chains, as many weight streams) measured 30-45% slower. */
 void mc_gemv_bf16_avx512(int n, int k, float alpha, const uint16_t *W, long ldw, const float *x,
                          float beta, float *y) {
-  const int kh = MC_CEIL(MC_CEIL(k, 2), 16) * 16;
-  float *xe = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(2 * kh));
-  if (!xe) return; /* out of memory: recorded for the binding (internal.h) */
-  float *xo = xe + kh;
-  for (int q = 0; q < kh; q++) {
-    xe[q] = 2 * q < k ? x[2 * q] : 0.0f;
-    xo[q] = 2 * q + 1 < k ? x[2 * q + 1] : 0.0f;
+  const int kh = mc_bf16_half(k);
+  float *xs = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(2 * kh));
+  if (!xs) return; /* out of memory: recorded for the binding (internal.h) */
+  mc_bf16_split_x(k, x, xs);
+  for (int j = 0; j < n; j++) {
+    float acc;
+    mc_bf16_tile(1, 1, k, W + (long)j * ldw, ldw, xs, 2 * kh, kh, &acc, 1, 0);
+    y[j] = finish(acc, alpha, beta, y[j]);
   }
-  for (int j = 0; j < n; j++) y[j] = finish(gemv_bf16_row(k, W + (long)j * ldw, xe, xo), alpha, beta, y[j]);
 }
 
 /* ---- skinny GEMM (2 <= m <= 4 rows of X against W[N,K]): each W row is loaded once and used

@@ -1,10 +1,10 @@
 /*
- * AVX-512 row-group kernels of the row-exact multi-row GEMV (gemv-rows.h). Each piece of a weight row
- * is loaded (and for bf16, widened) once and used for a group of up to G rows of X, and every row of
- * the group keeps its own copy of the single-row kernel's accumulators (gemm-avx512.c: gemv_t_row_,
- * gemv_bf16_row_), updated in the same order with the same operations, and reduced the same way. So
- * each output is bitwise what mc_gemv_t_avx512 / mc_gemv_bf16_avx512 give for that row alone.
- * Any change to those row kernels must be mirrored here (test/backends/gemv-rows.test.ts checks it).
+ * AVX-512 row-group kernel of the row-exact multi-row f32 GEMV (gemv-rows.h; bf16 weights go to
+ * gemv-rows-bf16-avx512.c). Each piece of a weight row is loaded once and used for a group of up to G
+ * rows of X, and every row of the group keeps its own copy of the single-row kernel's accumulators
+ * (gemm-avx512.c: gemv_t_row_), updated in the same order with the same operations, and reduced the
+ * same way. So each output is bitwise what mc_gemv_t_avx512 gives for that row alone.
+ * Any change to that row kernel must be mirrored here (test/native/gemv-rows.test.ts checks it).
  *
  * Order of work: a tile of W rows (kept in L2) is passed once per group of X rows, the group's x
  * staying in L1 while the tile's rows go by; only the first pass reads the tile from memory.
@@ -66,103 +66,6 @@ void mc_gemv_rows_f32_avx512(int m, int n, int k, const float *X, long ldx, cons
         case 3: f32_tile(3, tn, k, x, ldx, w, ldw, y, ldy); break;
         case 2: f32_tile(2, tn, k, x, ldx, w, ldw, y, ldy); break;
         default: f32_tile(1, tn, k, x, ldx, w, ldw, y, ldy);
-      }
-    }
-  }
-}
-
-/* ---- bf16: a 32-bit word holds W[2q] (low half) and W[2q+1] (high half); word << 16 and
- * word & 0xffff0000 are those two as f32, against x split into even (xe) and odd (xo) columns.
- * Steps of 128 weights into 8 accumulators, merged to 4, then steps of 64, then a masked 32 tail. ---- */
-
-#define GB 3 /* rows of X per group: 3·8 accumulators */
-
-ALWAYS_INLINE void bf16_group(int G, int k, const uint16_t *w, const float *xs, int kh, float *y, long ldy) {
-  const __m512i hi = _mm512_set1_epi32((int)0xFFFF0000u);
-  __m512 s0[GB], s1[GB], s2[GB], s3[GB], t0[GB], t1[GB], t2[GB], t3[GB];
-  for (int g = 0; g < G; g++)
-    s0[g] = s1[g] = s2[g] = s3[g] = t0[g] = t1[g] = t2[g] = t3[g] = _mm512_setzero_ps();
-#define LO(v) _mm512_castsi512_ps(_mm512_slli_epi32(v, 16))
-#define UP(v) _mm512_castsi512_ps(_mm512_and_si512(v, hi))
-#define XE(g, q) _mm512_loadu_ps(xs + (long)(g) * 2 * kh + (q))
-#define XO(g, q) _mm512_loadu_ps(xs + (long)(g) * 2 * kh + kh + (q))
-  int p = 0;
-  for (; p + 128 <= k; p += 128) {
-    const int q = p / 2;
-    const __m512i v0 = _mm512_loadu_si512(w + p), v1 = _mm512_loadu_si512(w + p + 32);
-    const __m512i v2 = _mm512_loadu_si512(w + p + 64), v3 = _mm512_loadu_si512(w + p + 96);
-    for (int g = 0; g < G; g++) {
-      s0[g] = _mm512_fmadd_ps(LO(v0), XE(g, q), s0[g]);
-      s1[g] = _mm512_fmadd_ps(UP(v0), XO(g, q), s1[g]);
-      s2[g] = _mm512_fmadd_ps(LO(v1), XE(g, q + 16), s2[g]);
-      s3[g] = _mm512_fmadd_ps(UP(v1), XO(g, q + 16), s3[g]);
-      t0[g] = _mm512_fmadd_ps(LO(v2), XE(g, q + 32), t0[g]);
-      t1[g] = _mm512_fmadd_ps(UP(v2), XO(g, q + 32), t1[g]);
-      t2[g] = _mm512_fmadd_ps(LO(v3), XE(g, q + 48), t2[g]);
-      t3[g] = _mm512_fmadd_ps(UP(v3), XO(g, q + 48), t3[g]);
-    }
-  }
-  for (int g = 0; g < G; g++) {
-    s0[g] = _mm512_add_ps(s0[g], t0[g]);
-    s1[g] = _mm512_add_ps(s1[g], t1[g]);
-    s2[g] = _mm512_add_ps(s2[g], t2[g]);
-    s3[g] = _mm512_add_ps(s3[g], t3[g]);
-  }
-  for (; p + 64 <= k; p += 64) {
-    const int q = p / 2;
-    const __m512i v0 = _mm512_loadu_si512(w + p), v1 = _mm512_loadu_si512(w + p + 32);
-    for (int g = 0; g < G; g++) {
-      s0[g] = _mm512_fmadd_ps(LO(v0), XE(g, q), s0[g]);
-      s1[g] = _mm512_fmadd_ps(UP(v0), XO(g, q), s1[g]);
-      s2[g] = _mm512_fmadd_ps(LO(v1), XE(g, q + 16), s2[g]);
-      s3[g] = _mm512_fmadd_ps(UP(v1), XO(g, q + 16), s3[g]);
-    }
-  }
-  for (; p < k; p += 32) { /* masked at 16-bit granularity: never reads past the row */
-    const __m512i v = _mm512_maskz_loadu_epi16(mask32(k - p), w + p);
-    for (int g = 0; g < G; g++) {
-      s0[g] = _mm512_fmadd_ps(LO(v), XE(g, p / 2), s0[g]);
-      s1[g] = _mm512_fmadd_ps(UP(v), XO(g, p / 2), s1[g]);
-    }
-  }
-#undef LO
-#undef UP
-#undef XE
-#undef XO
-  for (int g = 0; g < G; g++)
-    y[g * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0[g], s1[g]), _mm512_add_ps(s2[g], s3[g])));
-}
-
-ALWAYS_INLINE void bf16_tile(int G, int tn, int k, const float *xs, int kh, const uint16_t *W, long ldw, float *Y,
-                             long ldy) {
-  for (int j = 0; j < tn; j++) bf16_group(G, k, W + (long)j * ldw, xs, kh, Y + j, ldy);
-}
-
-void mc_gemv_rows_bf16_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
-                              float *Y, long ldy) {
-  /* per row of X: even columns then odd columns, kh floats each, zero padded (as mc_gemv_bf16_avx512) */
-  const int kh = MC_CEIL(MC_CEIL(k, 2), 16) * 16;
-  float *xs = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(2 * kh) * (size_t)m);
-  if (!xs) return; /* out of memory: recorded for the binding (internal.h) */
-  for (int i = 0; i < m; i++) {
-    float *xe = xs + (long)i * 2 * kh, *xo = xe + kh;
-    const float *x = X + (long)i * ldx;
-    for (int q = 0; q < kh; q++) {
-      xe[q] = 2 * q < k ? x[2 * q] : 0.0f;
-      xo[q] = 2 * q + 1 < k ? x[2 * q + 1] : 0.0f;
-    }
-  }
-  const int tile = MC_MAX(8, TILE_BYTES / (2 * k));
-  for (int t = 0; t < n; t += tile) {
-    const int tn = MC_MIN(tile, n - t);
-    const uint16_t *w = W + (long)t * ldw;
-    for (int i = 0; i < m; i += GB) {
-      const float *x = xs + (long)i * 2 * kh;
-      float *y = Y + (long)i * ldy + t;
-      switch (MC_MIN(GB, m - i)) {
-        case 3: bf16_tile(3, tn, k, x, kh, w, ldw, y, ldy); break;
-        case 2: bf16_tile(2, tn, k, x, kh, w, ldw, y, ldy); break;
-        default: bf16_tile(1, tn, k, x, kh, w, ldw, y, ldy);
       }
     }
   }

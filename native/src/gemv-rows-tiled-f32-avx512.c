@@ -1,6 +1,5 @@
 /*
- * Register-blocked f32 kernel of the row-exact multi-row GEMV (gemv-rows.h), for several rows of X:
- * the f32 twin of gemv-rows-tiled-avx512.c.
+ * Register-blocked f32 kernel of the row-exact multi-row GEMV (gemv-rows.h), for several rows of X.
  *
  * The single-row kernel (gemm-avx512.c, gemv_t_row_) keeps 4 accumulators per output; accumulator s
  * only ever sees, step after step of 64 weights, the step's s-th vector of 16 against the same 16 of
@@ -22,7 +21,7 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define BI 4 /* rows of X per register block: BI·BJ accumulators, BI x vectors */
 #define BJ 5 /* outputs per register block */
-#define PF_BLOCKS 4 /* as the bf16 kernel: blocks between the one computed and the one prefetched */
+#define PF_BLOCKS 4 /* blocks between the one computed and the one prefetched */
 
 /* Slot s (0..3) over nc steps of 64 for I rows × J outputs, stored into acc[(i·BJ + j)·4 + s]. */
 ALWAYS_INLINE void slot(const int I, const int J, int s, int nc, const float *w, long ldw, const float *X,

@@ -2,10 +2,12 @@
  * Row-exact multi-row GEMV driver (gemv-rows.h). Threads split the outputs (rows of W) into one
  * contiguous range each, as the single-row GEMV does, so each thread streams its share of the weights
  * once. Within a range:
- *  - on AVX-512 the row-group kernels (gemv-rows-avx512.c) load each piece of W once for a group of
- *    rows of X and repeat the single-row kernel's accumulation sequence for every row of the group;
- *    from ROWS_TILED_MIN(_F32) rows on, the register-blocked kernels (gemv-rows-tiled*-avx512.c) do
- *    the same with fewer loads per FMA and the weights prefetched ahead of the arithmetic;
+ *  - on AVX-512, bf16 weights go to register tiles of rows × outputs over the dot product the
+ *    single-row GEMV is made of (gemv-rows-bf16-avx512.c, gemv-bf16-avx512.h); for f32 the row-group
+ *    kernel (gemv-rows-avx512.c) loads each piece of W once for a group of rows of X and repeats the
+ *    single-row kernel's accumulation sequence for every row of the group, and from ROWS_TILED_MIN_F32
+ *    rows on the register-blocked kernel (gemv-rows-tiled-f32-avx512.c) does the same with fewer loads
+ *    per FMA and the weights prefetched ahead of the arithmetic;
  *  - in the wasm build the SIMD128 row-group kernels (native/wasm/gemv-rows-simd128.c) do the same for
  *    the SIMD128 single-row GEMV;
  *  - on every other ISA, tiles of W small enough to stay in L2 are passed to the active single-row
@@ -19,9 +21,8 @@
 
 /* Below this many weight bytes one thread streams W faster than two can split it (as gemm.c). */
 #define ROWS_MT_MIN_BYTES (1 << 16)
-/* Rows of X from which the register-blocked kernels beat the row-group ones (one core, 16384 x 2304:
- * bf16 2 rows ~0.7x, 4 rows ~1.6x, 8 rows ~1.4x; f32 2 rows ~0.9x, 3 rows ~1.2x, 8 rows ~1.5x). */
-#define ROWS_TILED_MIN 4
+/* Rows of X from which the register-blocked f32 kernel beats the row-group one (one core, 16384 x 2304:
+ * 2 rows ~0.9x, 3 rows ~1.2x, 8 rows ~1.5x). */
 #define ROWS_TILED_MIN_F32 3
 /* Weight bytes per L2 tile of the portable path. */
 #define TILE_BYTES (128 << 10)
@@ -55,8 +56,8 @@ static void rows_range(const rows_job *r, int j0, int n) {
 #ifdef MC_X86
   /* the group kernels mirror the AVX-512 row kernels, so they stand in only for those */
   if (r->wsize == 2 && mc_k.gemv_bf16 == mc_gemv_bf16_avx512) {
-    (r->m >= ROWS_TILED_MIN ? mc_gemv_rows_bf16_tiled_avx512 : mc_gemv_rows_bf16_avx512)(
-        r->m, n, r->k, r->X, r->ldx, (const uint16_t *)r->W + (long)j0 * r->ldw, r->ldw, r->Y + j0, r->ldy);
+    mc_gemv_rows_bf16_avx512(r->m, n, r->k, r->X, r->ldx, (const uint16_t *)r->W + (long)j0 * r->ldw, r->ldw,
+                             r->Y + j0, r->ldy);
     return;
   }
   if (r->wsize == 4 && mc_k.gemv_t == mc_gemv_t_avx512) {

@@ -14,16 +14,13 @@
 void mc_gemv_rows(int m, int n, int k, const float *X, long ldx, const void *W, int wsize, long ldw,
                   float *Y, long ldy);
 
-/* AVX-512 row-group kernels (gemv-rows-avx512.c), entered only when the active single-row GEMV is the
- * AVX-512 one they mirror: rows [0, n) of W against all m rows of X. */
+/* AVX-512 kernels, entered only when the active single-row GEMV is the AVX-512 one they mirror: rows
+ * [0, n) of W against all m rows of X. f32: the row-group kernel (gemv-rows-avx512.c) and the
+ * register-blocked one for several rows (gemv-rows-tiled-f32-avx512.c); bf16: gemv-rows-bf16-avx512.c. */
 void mc_gemv_rows_f32_avx512(int m, int n, int k, const float *X, long ldx, const float *W, long ldw,
                              float *Y, long ldy);
 void mc_gemv_rows_bf16_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
                               float *Y, long ldy);
-/* The register-blocked kernels for several rows (gemv-rows-tiled-avx512.c, gemv-rows-tiled-f32-avx512.c),
- * same contract. */
-void mc_gemv_rows_bf16_tiled_avx512(int m, int n, int k, const float *X, long ldx, const uint16_t *W, long ldw,
-                                    float *Y, long ldy);
 void mc_gemv_rows_f32_tiled_avx512(int m, int n, int k, const float *X, long ldx, const float *W, long ldw,
                                    float *Y, long ldy);
 

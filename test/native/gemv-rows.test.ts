@@ -1,9 +1,9 @@
 /**
  * The row-exact multi-row GEMV (native/src/gemv-rows*.c): every row of the result is bitwise the
  * single-row GEMV's (gemmBf16 / sgemm with M = 1) on every ISA and thread count, for row counts that
- * leave every remainder of the row groups (3 for bf16, 4 for f32; the register-blocked kernels' blocks
- * of 2 (bf16) or 4 (f32) rows x 5 outputs, bf16 passes of 16 rows) and K that end in every loop of the row
- * kernels (bf16: steps of 128, 64, then a masked 32; f32: 64, then a masked 16); and it agrees with its
+ * leave every remainder of the row blocks (f32: row groups of 4, register blocks of 4 rows x 5 outputs;
+ * bf16: register tiles of 2 rows x 6 outputs, passes of 16 rows) and K that end in every loop of the row
+ * kernels (bf16: steps of 32, then a masked tail; f32: 64, then a masked 16); and it agrees with its
  * TypeScript twin (kernels-ref-gemm.ts), which is itself bitwise its own M = 1 product.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -131,14 +131,15 @@ describe.skipIf(!native)('native gemvRows', () => {
     native!.setThreads(threads0);
   });
 
-  it('register-blocked kernels: rows 1..17, every output remainder of their 5-wide blocks', () => {
-    // from 4 (bf16) / 3 (f32) rows on gemv-rows.c takes gemv-rows-tiled*-avx512.c; N = 1..4 (mod 5)
-    // leaves every partial block, and N past PF_BLOCKS blocks runs the prefetch to the range's end
+  it('register-blocked kernels: rows 1..17, every output remainder of their 5- and 6-wide blocks', () => {
+    // bf16 tiles of 2 rows x 6 outputs (gemv-rows-bf16-avx512.c), f32 blocks of 4 x 5 from 3 rows on
+    // (gemv-rows-tiled-f32-avx512.c): N covers every remainder mod 6 and mod 5, and N past PF_BLOCKS
+    // blocks runs the prefetch to the range's end
     for (const t of [1, 2]) {
       native!.setThreads(t);
       for (const bf16 of [true, false])
         for (let M = 1; M <= 17; M++)
-          for (const N of [1, 4, 9, 23, 66, 131])
+          for (const N of [1, 4, 8, 9, 12, 23, 66, 131])
             for (const K of [17, 63, 64, 127, 128, 191, 257, 300])
               expectRowsBitwise(native!, `tiled ${t}t`, M, N, K, bf16);
     }

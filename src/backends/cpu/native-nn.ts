@@ -17,6 +17,38 @@ import { BINARY_OPS, UNARY_OPS, type NnKernels } from '../kernels.js';
 const f32 = (t: Tensor): Float32Array => t.data as Float32Array;
 const ok = (...ts: Tensor[]): boolean => ts.every((t) => t.dtype === 'f32' && t.isContiguous());
 
+/** The decode-side kernels of native/src/addon-decode.c (absent from an addon built before them). */
+interface DecodeKernels {
+  decodeAttentionBf16?: (
+    q: Float32Array,
+    qo: number,
+    k: Uint16Array,
+    ko: number,
+    v: Uint16Array,
+    vo: number,
+    out: Float32Array,
+    oo: number,
+    lse: Float32Array,
+    lo: number,
+    B: number,
+    S: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    scale: number,
+  ) => boolean;
+}
+
+let decodeAttention = true;
+
+/**
+ * Tests and benchmarks: whether one-row attention over a bf16 cache takes the AVX-512 decode kernel
+ * (true, the default, where the CPU has it) or the portable flash-decoding path of nn-attention.c.
+ */
+export function useDecodeAttention(on: boolean): void {
+  decodeAttention = on;
+}
+
 export class NativeNn {
   constructor(private readonly k: NnKernels) {}
 
@@ -286,8 +318,35 @@ export class NativeNn {
     const out = Tensor.empty(q.shape);
     const lse = Tensor.empty([B, Hq, T]);
     const dims = [B, T, S, Hq, Hkv, D, o.qOffset, o.causal ? 1 : 0, o.scale] as const;
+    const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
+    // one query row seeing every cached key: the AVX-512 decode kernel (native/src/decode-attention*.c)
+    const dec = decodeAttention && (this.k as DecodeKernels).decodeAttentionBf16;
+    if (
+      dec &&
+      kvBf16 &&
+      T === 1 &&
+      (!o.causal || o.qOffset + 1 >= S) &&
+      dec(
+        f32(q),
+        q.offset,
+        u16(k),
+        k.offset,
+        u16(v),
+        v.offset,
+        f32(out),
+        0,
+        f32(lse),
+        0,
+        B,
+        S,
+        Hq,
+        Hkv,
+        D,
+        o.scale,
+      )
+    )
+      return { out, lse };
     if (kvBf16) {
-      const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
       this.k.attentionFwdBf16Kv(
         f32(q),
         q.offset,

@@ -1,0 +1,84 @@
+/*
+ * Decode attention over a bf16 KV cache (decode-attention.h): the flash-decoding split of
+ * nn-attention.c's decode path — each task streams one contiguous range of positions for every head
+ * and leaves a partial softmax, merged afterwards with log-sum-exp rescaling — with the part computed
+ * by the AVX-512 kernel of decode-attention-avx512.c. Where that does not apply the caller runs the
+ * portable path (mc_attention_fwd_bf16kv).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "decode-attention.h"
+#include "internal.h"
+
+typedef struct {
+  const float *q;
+  const uint16_t *k, *v;
+  int S, Hq, Hkv, D, nsplit;
+  float scale;
+  float *part; /* per task: o [Hq·D], m [Hq], l [Hq] */
+} dec_t;
+
+#ifdef MC_X86
+static void part_task(void *arg, int task, int tid) {
+  const dec_t *d = arg;
+  const int b = task / d->nsplit, sp = task % d->nsplit, Hq = d->Hq, D = d->D;
+  const int s0 = (int)((long)d->S * sp / d->nsplit), s1 = (int)((long)d->S * (sp + 1) / d->nsplit);
+  float *o = d->part + (long)task * Hq * (D + 2), *m = o + (long)Hq * D, *l = m + Hq;
+  if (s1 <= s0) { /* an empty range: nothing to merge */
+    for (int h = 0; h < Hq; h++) m[h] = -INFINITY, l[h] = 0.0f;
+    return;
+  }
+  const long ldk = (long)d->Hkv * D;
+  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(s1 - s0) * (size_t)((Hq + 15) & ~15));
+  if (!P) {
+    for (int h = 0; h < Hq; h++) m[h] = -INFINITY, l[h] = 0.0f;
+    return;
+  }
+  const long boff = (long)b * d->S * ldk;
+  mc_decode_attn_part_bf16_avx512(d->q + (long)b * Hq * D, d->k + boff, d->v + boff, ldk, s0, s1, Hq, Hq / d->Hkv, D,
+                                  d->scale, P, m, l, o);
+}
+#endif
+
+int mc_decode_attention_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
+                             int S, int Hq, int Hkv, int D, float scale) {
+#ifdef MC_X86
+  mc_init();
+  if (mc_k.isa != MC_ISA_AVX512 || B < 1 || S < 1 || D < 16 || D % 16 || Hkv < 1 || Hq % Hkv) return 0;
+  const int nt = mc_pool_threads();
+  /* split each row's keys until every thread has work, ranges of at least 64 positions */
+  int nsplit = B >= nt ? 1 : (nt + B - 1) / B;
+  nsplit = MC_MAX(1, MC_MIN(nsplit, S / 64));
+  const long per = (long)Hq * (D + 2);
+  float *part = mc_scratch(MC_SCRATCH_B, sizeof(float) * (size_t)((long)B * nsplit * per));
+  if (!part) return 1;
+  dec_t d = {q, k, v, S, Hq, Hkv, D, nsplit, scale, part};
+  mc_parallel(B * nsplit, part_task, &d);
+  for (int b = 0; b < B; b++) {
+    const float *pb = part + (long)b * nsplit * per;
+    for (int h = 0; h < Hq; h++) {
+      float M = -INFINITY;
+      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
+      float L = 0;
+      float *O = out + ((long)b * Hq + h) * D;
+      memset(O, 0, sizeof(float) * (size_t)D);
+      for (int sp = 0; sp < nsplit; sp++) {
+        const float *ps = pb + sp * per;
+        const float mh = ps[(long)Hq * D + h];
+        if (mh == -INFINITY) continue;
+        const float w = expf(mh - M);
+        L += w * ps[(long)Hq * D + Hq + h];
+        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
+      }
+      const float inv = 1.0f / L;
+      for (int i = 0; i < D; i++) O[i] *= inv;
+      lse[(long)b * Hq + h] = M + logf(L);
+    }
+  }
+  return 1;
+#else
+  (void)q, (void)k, (void)v, (void)out, (void)lse, (void)B, (void)S, (void)Hq, (void)Hkv, (void)D, (void)scale;
+  return 0;
+#endif
+}

@@ -16,25 +16,83 @@
 static void pack_a(const float *A, long rs, long cs, int m, int k, void *dst) {
   pack_panels_f32(A, rs, cs, m, k, MR, dst);
 }
+/* Columns j0..j0+3 of 4 rows (r[i] + p), transposed: out[c] holds element c of every row. */
+static inline void transpose4(const float *r0, const float *r1, const float *r2, const float *r3, v128_t out[4]) {
+  const v128_t a = wasm_v128_load(r0), b = wasm_v128_load(r1), c = wasm_v128_load(r2), d = wasm_v128_load(r3);
+  const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
+  const v128_t cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
+  out[0] = wasm_i64x2_shuffle(ab0, cd0, 0, 2);
+  out[1] = wasm_i64x2_shuffle(ab0, cd0, 1, 3);
+  out[2] = wasm_i64x2_shuffle(ab1, cd1, 0, 2);
+  out[3] = wasm_i64x2_shuffle(ab1, cd1, 1, 3);
+}
+
+/* B = W[N, K] (rows of W are B's columns, cs = ldw, rs = 1: every Linear layer's weight). The generic
+ * packer reads one row of W at a time and writes every 8th float: for a W far beyond the caches it
+ * measured ~7 ns an element in Chromium (half of a 128x2304x2304 prefill GEMM). Here the 8 rows of a
+ * panel are read side by side, 4 floats each, and two 4x4 transposes write whole vectors. */
 static void pack_b(const void *B, long rs, long cs, int k, int n, void *dst) {
-  pack_panels_f32(B, cs, rs, n, k, NR, dst);
+  if (rs != 1) {
+    pack_panels_f32(B, cs, rs, n, k, NR, dst);
+    return;
+  }
+  const float *W = B;
+  float *d = dst;
+  int j = 0;
+  for (; j + NR <= n; j += NR, d += (size_t)k * NR) {
+    const float *w[NR];
+    for (int r = 0; r < NR; r++) w[r] = W + (long)(j + r) * cs;
+    int p = 0;
+    for (; p + 4 <= k; p += 4) {
+      v128_t lo[4], hi[4];
+      transpose4(w[0] + p, w[1] + p, w[2] + p, w[3] + p, lo);
+      transpose4(w[4] + p, w[5] + p, w[6] + p, w[7] + p, hi);
+      for (int c = 0; c < 4; c++) {
+        wasm_v128_store(d + (size_t)(p + c) * NR, lo[c]);
+        wasm_v128_store(d + (size_t)(p + c) * NR + 4, hi[c]);
+      }
+    }
+    for (; p < k; p++)
+      for (int r = 0; r < NR; r++) d[(size_t)p * NR + r] = w[r][p];
+  }
+  if (j < n) pack_panels_f32(W + (long)j * cs, cs, 1, n - j, k, NR, d); /* the last, partial panel */
 }
 static void pack_b_bf16(const void *B, long rs, long cs, int k, int n, void *dst) {
   pack_panels_bf16_f32(B, cs, rs, n, k, NR, dst);
 }
 
+/* One k step of the tile: 2 vectors of b, 4 splats of a, 8 products added to their sums. */
+#define STEP(A0, A1, A2, A3, B0, B1)                                                        \
+  do {                                                                                      \
+    const v128_t b0 = wasm_v128_load(B0), b1 = wasm_v128_load(B1);                          \
+    v128_t ai = wasm_v128_load32_splat(A0);                                                 \
+    c0[0] = wasm_f32x4_add(c0[0], wasm_f32x4_mul(ai, b0));                                  \
+    c1[0] = wasm_f32x4_add(c1[0], wasm_f32x4_mul(ai, b1));                                  \
+    ai = wasm_v128_load32_splat(A1);                                                        \
+    c0[1] = wasm_f32x4_add(c0[1], wasm_f32x4_mul(ai, b0));                                  \
+    c1[1] = wasm_f32x4_add(c1[1], wasm_f32x4_mul(ai, b1));                                  \
+    ai = wasm_v128_load32_splat(A2);                                                        \
+    c0[2] = wasm_f32x4_add(c0[2], wasm_f32x4_mul(ai, b0));                                  \
+    c1[2] = wasm_f32x4_add(c1[2], wasm_f32x4_mul(ai, b1));                                  \
+    ai = wasm_v128_load32_splat(A3);                                                        \
+    c0[3] = wasm_f32x4_add(c0[3], wasm_f32x4_mul(ai, b0));                                  \
+    c1[3] = wasm_f32x4_add(c1[3], wasm_f32x4_mul(ai, b1));                                  \
+  } while (0)
+
+/* p with its low bits (known zero) cleared, plus off: clang emits `p & -m` once and folds each off
+ * into the load's constant offset, as it cannot for p + off (wasm32 adds may wrap), where every load
+ * cost V8 an extra add; the tile is front-end bound without FMA (22 vector ops a k step). */
+#define AT(p, m, off) ((const float *)(((uintptr_t)(p) & ~(uintptr_t)(m)) + (off)))
+
 static void ukr(int kp, const void *a_, const void *b_, float *C, long ldc, float alpha, float beta, int m, int n) {
   const float *a = a_, *b = b_;
   v128_t c0[MR], c1[MR];
   for (int i = 0; i < MR; i++) c0[i] = c1[i] = wasm_f32x4_splat(0.0f);
-  for (int p = 0; p < kp; p++, a += MR, b += NR) {
-    const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
-    for (int i = 0; i < MR; i++) {
-      const v128_t ai = wasm_v128_load32_splat(a + i);
-      c0[i] = wasm_f32x4_add(c0[i], wasm_f32x4_mul(ai, b0));
-      c1[i] = wasm_f32x4_add(c1[i], wasm_f32x4_mul(ai, b1));
-    }
-  }
+  int p = 0;
+  if (!((uintptr_t)a & 15) && !((uintptr_t)b & 31))
+    for (; p < kp; p++, a += MR, b += NR)
+      STEP(AT(a, 15, 0), AT(a, 15, 4), AT(a, 15, 8), AT(a, 15, 12), AT(b, 31, 0), AT(b, 31, 16));
+  for (; p < kp; p++, a += MR, b += NR) STEP(a, a + 1, a + 2, a + 3, b, b + 4);
   const v128_t va = wasm_f32x4_splat(alpha), vb = wasm_f32x4_splat(beta);
   for (int i = 0; i < MR; i++) {
     if (i >= m) continue;
@@ -66,43 +124,15 @@ static inline float finish(float acc, float alpha, float beta, float y) {
   return beta == 0.0f ? alpha * acc : alpha * acc + beta * y;
 }
 
-
-/* R rows of W against x, 8 columns a step with two accumulators per row. The callers use R = 1: in V8,
- * 4 interleaved row streams measured 2-4x slower than one (3.6-3.9 vs 7.0-7.4 GB/s, 8192x256 f32 GEMV,
- * one thread), below even the portable loop (6.6-6.8). */
-static inline __attribute__((always_inline)) void gemv_rows(int R, int bf16, int k, float alpha, const void *W_,
-                                                            long ldw, const float *x, float beta, float *y) {
-  v128_t s0[4], s1[4];
-  for (int r = 0; r < R; r++) s0[r] = s1[r] = wasm_f32x4_splat(0.0f);
-  int p = 0;
-  for (; p + 8 <= k; p += 8) {
-    const v128_t x0 = wasm_v128_load(x + p), x1 = wasm_v128_load(x + p + 4);
-    for (int r = 0; r < R; r++) {
-      v128_t w0, w1;
-      if (bf16) widen8((const uint16_t *)W_ + r * ldw + p, &w0, &w1);
-      else {
-        w0 = wasm_v128_load((const float *)W_ + r * ldw + p);
-        w1 = wasm_v128_load((const float *)W_ + r * ldw + p + 4);
-      }
-      s0[r] = wasm_f32x4_add(s0[r], wasm_f32x4_mul(w0, x0));
-      s1[r] = wasm_f32x4_add(s1[r], wasm_f32x4_mul(w1, x1));
-    }
-  }
-  for (int r = 0; r < R; r++) {
-    float acc = hsum(wasm_f32x4_add(s0[r], s1[r]));
-    for (int q = p; q < k; q++)
-      acc += (bf16 ? mc_bf16_to_f32(((const uint16_t *)W_)[r * ldw + q]) : ((const float *)W_)[r * ldw + q]) * x[q];
-    y[r] = finish(acc, alpha, beta, y[r]);
-  }
-}
-
+/* One row of W at a time (gemv-simd128.h). In V8, 4 interleaved row streams measured 2-4x slower than
+ * one (3.6-3.9 vs 7.0-7.4 GB/s, 8192x256 f32 GEMV, one thread), below even the portable loop. */
 void mc_gemv_t_simd128(int n, int k, float alpha, const float *W, long ldw, const float *x, float beta, float *y) {
-  for (int j = 0; j < n; j++) gemv_rows(1, 0, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
+  for (int j = 0; j < n; j++) mc_gemv_group_simd128(1, 0, k, W + (long)j * ldw, x, 0, alpha, beta, y + j, 0);
 }
 
 void mc_gemv_bf16_simd128(int n, int k, float alpha, const uint16_t *W, long ldw, const float *x, float beta,
                           float *y) {
-  for (int j = 0; j < n; j++) gemv_rows(1, 1, k, alpha, W + (long)j * ldw, ldw, x, beta, y + j);
+  for (int j = 0; j < n; j++) mc_gemv_group_simd128(1, 1, k, W + (long)j * ldw, x, 0, alpha, beta, y + j, 0);
 }
 
 /* C[m, j] for 2 <= m <= 4 rows of X against row j of W: each W row is read once for all m rows. */

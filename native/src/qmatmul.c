@@ -3,10 +3,15 @@
  * the split of output tiles over the persistent pool. Also the scalar tile kernels, the portable
  * definition every SIMD kernel is tested against (through the TypeScript twin).
  *
- * Work split: decode (M <= 4) gives each thread one contiguous run of tiles, so each streams its share
- * of the weights once; a single row (M = 1) runs that share through the decode GEMV (qgemv.h) where the
- * CPU has one, which writes y directly. Prefill takes tasks of QGROUP tiles (~64 KiB of W4 codes at
- * K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
+ * Work split: decode (M <= 4) streams the weights once, in contiguous runs of tiles handed out by guided
+ * self-scheduling (decode_run): a quarter of what is left per run at 2 threads, down to runs of about
+ * QSPLIT_MIN_BYTES, claimed in order by whichever thread is free. One run per thread left the caller
+ * waiting whenever the other thread started late — a pool worker woken from sleep (tens of µs in a VM,
+ * where a 2304 x 2304 W4 GEMV takes ~100 µs) or descheduled on a busy machine — while the long first
+ * runs keep each thread's stream long (short runs cost: 256 KiB ones streamed ~15% slower per
+ * CPU-second than one run per thread). A single row (M = 1) runs through the decode GEMV (qgemv.h)
+ * where the CPU has one, which writes y directly. Prefill takes tasks of QGROUP tiles (~64 KiB of W4
+ * codes at K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
  * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens. On AVX-512 VNNI,
  * prefill goes to qprefill.c instead (each panel unpacked once for all token rows, no per-token zero-point
  * work; 1.1-1.5x this path, 1.6-1.8x the bf16 GEMM for W4, one thread, loaded machine).
@@ -26,6 +31,9 @@
 #endif
 
 #define QGROUP 4
+/* decode runs: no shorter than this many weight bytes (but a weight under 4x this per thread is one
+ * run per thread, or a single run below 64 KiB) */
+#define QSPLIT_MIN_BYTES (256 << 10)
 
 /* IEEE half bits -> f32, exact (subnormals, infinities and NaN included). */
 static inline float f16_to_f32(uint16_t h) {
@@ -160,6 +168,7 @@ typedef struct {
   const int32_t *xs;
   float *y;
   long ldy;
+  int least, spread; /* decode split (decode_run): shortest run in tiles, 0 for an even split; 2·threads */
 } qjob_t;
 
 /* Tile g (global) on token rows [i0, i0 + m), written to y. */
@@ -191,13 +200,47 @@ static void run_gemv(const qjob_t *J, int g0, int g1) {
   }
 }
 
+/* Decode task `task`'s run of global tiles [*g0, *g1). Even split: parts equal runs. Guided
+ * self-scheduling: each run takes 1/spread (spread = 2·threads) of the tiles left, at least `least`; the
+ * first runs are the longest, so each thread starts with a long stream, and the short ones at the end go
+ * to whichever thread is free. Recomputed from the start by every task (a few dozen runs: a head of
+ * 7,673 W8 tiles at 2 threads is 24), so the split needs no table. */
+static void decode_run(const qjob_t *J, int task, int *g0, int *g1) {
+  if (!J->least) {
+    *g0 = (int)((long)J->tiles * task / J->parts);
+    *g1 = (int)((long)J->tiles * (task + 1) / J->parts);
+    return;
+  }
+  int g = 0, take = 0;
+  for (int i = 0; i <= task; i++) {
+    g += take;
+    const int left = J->tiles - g;
+    take = MC_MIN(left, MC_MAX(J->least, left / J->spread));
+    if (left - take < J->least) take = left; /* no run shorter than `least` at the end */
+  }
+  *g0 = g;
+  *g1 = g + take;
+}
+
+/* Sets the decode split of J (its tiles, threads and bytes per tile) and returns the number of runs. */
+static int decode_split(qjob_t *J, size_t tile_bytes, int threads) {
+  const double bytes = (double)J->tiles * (double)tile_bytes;
+  J->least = 0;
+  if (threads <= 1 || bytes < (1 << 16)) return 1;
+  if (bytes < 4.0 * QSPLIT_MIN_BYTES * threads) return MC_MIN(threads, J->tiles);
+  J->least = (int)MC_MAX(1, QSPLIT_MIN_BYTES / tile_bytes);
+  J->spread = 2 * threads;
+  int n = 0;
+  for (int g0 = 0, g1 = 0; g1 < J->tiles; n++) decode_run(J, n, &g0, &g1);
+  return n;
+}
+
 static void qtask(void *arg, int task, int tid) {
   (void)tid;
   const qjob_t *J = arg;
   int g0, g1;
-  if (J->M <= MC_QROWS) { /* decode: one contiguous share of the tiles per task */
-    g0 = (int)((long)J->tiles * task / J->parts);
-    g1 = (int)((long)J->tiles * (task + 1) / J->parts);
+  if (J->M <= MC_QROWS) { /* decode: one contiguous run of tiles per task */
+    decode_run(J, task, &g0, &g1);
     if (J->gemv) run_gemv(J, g0, g1);
     else
       for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M);
@@ -263,8 +306,7 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
   } else
     mc_qquantize(M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs);
 
-  const double bytes = (double)J.tiles * J.B * (bits == 8 ? 544 : 288);
-  if (M <= MC_QROWS) J.parts = bytes < (1 << 16) ? 1 : MC_MIN(threads, J.tiles);
+  if (M <= MC_QROWS) J.parts = decode_split(&J, (size_t)J.B * (bits == 8 ? 544 : 304), threads);
   else J.parts = MC_CEIL(J.tiles, QGROUP);
   if (J.parts <= 1 && M <= MC_QROWS) qtask(&J, 0, 0);
   else mc_parallel(J.parts, qtask, &J);

@@ -1,10 +1,12 @@
 /**
- * Prefill against our own GEMM rate: `npm run bench -- prefill [--layers 2] [--prompt 512] [--passes 3]
- * [--out FILE]`.
+ * Prefill against our own GEMM rate: `npm run bench -- prefill [--layers 4] [--prompt 512] [--passes 3]
+ * [--kv-cache bf16|f32] [--out FILE]`.
  *
- * A MiniCPM-2B-wide model (width 2304, FFN 5760, 36 heads, random weights, reduced depth, vocabulary
- * 8192 so that four copies fit: the head is one row here) prefills a prompt with a KV cache, as generate
- * does, in f32, bf16, W4 (4-bit g32, RTN) and W8 (symmetric per 32). For each, the same projections are
+ * A MiniCPM-2B-wide model (width 2304, FFN 5760, 36 heads, random weights, 4 layers as in the infer
+ * bench, vocabulary 8192 so that four copies fit: the head is one row here) prefills a prompt with a KV
+ * cache (bf16 by default, as the infer bench's), as generate does, in f32, bf16, W4 (4-bit g32, RTN)
+ * and W8 (symmetric per 32). Each prefill is split (prefill-split.ts) into the projections, attention
+ * (with the KV append), the head and the rest; the rows keep the median of each part. For each, the same projections are
  * then run alone, with the same fused groupings the forward pass uses (q/k/v, o, gate/up, down, per
  * layer) on activations of the same shapes. `fraction` = GEMM-only time / prefill time = the prefill's
  * matrix rate over the GEMMs' own rate for those shapes; the issue's target is ≥ 0.75. Everything else
@@ -17,14 +19,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { useBackend } from '../src/backends/index.js';
 import { configToHF, type MiniCPMConfig } from '../src/models/config.js';
-import { KVCache } from '../src/models/kv-cache.js';
+import type { KVCacheDtype } from '../src/models/kv-cache.js';
 import { MiniCPM, PROJ } from '../src/models/minicpm.js';
 import { QuantizedLinears } from '../src/quant/qlinear.js';
 import type { QBits, QWeight } from '../src/quant/qweight.js';
 import { quantizeToQWeight } from '../src/quant/qweight-quantize.js';
-import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
+import { cast, linears, noGrad, Rng, scope, Tensor } from '../src/tensor/index.js';
 import { minicpm2bShape } from './infer/shape.js';
 import { median } from './lib/machine.js';
+import { type Split, timedPrefill } from './prefill-split.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 type Dt = 'f32' | 'bf16' | 'w4' | 'w8';
@@ -36,6 +39,8 @@ interface Row {
   prefill_gflops: number;
   gemm_gflops: number;
   fraction: number;
+  /** Medians of each part over the passes (they need not add up to the median total exactly). */
+  split: Omit<Split, 'total_s'>;
   spread: { prefill_s: number[]; gemm_s: number[] };
   vs_bf16?: number;
 }
@@ -84,22 +89,6 @@ function variant(base: MiniCPM, dt: Dt): MiniCPM {
   return m;
 }
 
-function prefillS(model: MiniCPM, prompt: Int32Array): number {
-  const c = model.config;
-  const T = prompt.length;
-  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, T + 8);
-  const t0 = performance.now();
-  noGrad(() =>
-    scope(() => {
-      const h = model.hidden(Tensor.from(prompt, [1, T], 'i32'), cache);
-      return model.logitsFromHidden(slice(h, 1, T - 1, T)).toArray()[0];
-    }),
-  );
-  const s = (performance.now() - t0) / 1000;
-  cache.dispose();
-  return s;
-}
-
 /** The prefill's projections alone, grouped as the forward pass groups them, each group in a scope. */
 function gemmS(model: MiniCPM, T: number): number {
   const c = model.config;
@@ -131,15 +120,17 @@ function gemmS(model: MiniCPM, T: number): number {
 }
 
 export default function prefill(args: string[]): void {
-  const layers = arg(args, 'layers', 2);
+  const layers = arg(args, 'layers', 4);
   const T = arg(args, 'prompt', 512);
   const passes = arg(args, 'passes', 3);
+  const kvAt = args.indexOf('--kv-cache');
+  const kv: KVCacheDtype = kvAt >= 0 && args[kvAt + 1] === 'f32' ? 'f32' : 'bf16';
   useBackend('auto');
   const c = config(layers);
   const layerParams = 4 * c.hiddenSize * c.numHeads * c.headDim + 3 * c.hiddenSize * c.intermediateSize;
   const matrixFlops = 2 * T * layers * layerParams;
   console.log(
-    `2B-wide MiniCPM, ${layers} layers, prompt ${T}: ${(matrixFlops / 1e9).toFixed(0)} GFLOP in the projections per prefill`,
+    `2B-wide MiniCPM, ${layers} layers, prompt ${T}, KV cache ${kv}: ${(matrixFlops / 1e9).toFixed(0)} GFLOP in the projections per prefill`,
   );
   const base = noGrad(() => MiniCPM.init(c, new Rng(7)));
   let s = 5;
@@ -147,14 +138,16 @@ export default function prefill(args: string[]): void {
   const rows: Row[] = [];
   for (const dt of ['f32', 'bf16', 'w4', 'w8'] as Dt[]) {
     const m = variant(base, dt);
-    prefillS(m, prompt); // warm: the pool, the kernels' scratch, the rope tables
+    timedPrefill(m, prompt, kv); // warm: the pool, the kernels' scratch, the rope tables
     gemmS(m, T);
-    const pre: number[] = [];
+    const splits: Split[] = [];
     const gem: number[] = [];
     for (let p = 0; p < passes; p++) {
-      pre.push(prefillS(m, prompt));
+      splits.push(timedPrefill(m, prompt, kv));
       gem.push(gemmS(m, T));
     }
+    const pre = splits.map((x) => x.total_s);
+    const part = (k: keyof Split) => median(splits.map((x) => x[k]));
     const row: Row = {
       name: `prefill ${T} ${dt}`,
       prefill_s: median(pre),
@@ -162,6 +155,12 @@ export default function prefill(args: string[]): void {
       prefill_gflops: matrixFlops / median(pre) / 1e9,
       gemm_gflops: matrixFlops / median(gem) / 1e9,
       fraction: median(gem) / median(pre),
+      split: {
+        projections_s: part('projections_s'),
+        attention_s: part('attention_s'),
+        head_s: part('head_s'),
+        rest_s: part('rest_s'),
+      },
       spread: { prefill_s: pre, gemm_s: gem },
     };
     const bf16 = rows.find((r) => r.name === `prefill ${T} bf16`);
@@ -172,6 +171,11 @@ export default function prefill(args: string[]): void {
         `GEMMs alone ${row.gemm_s.toFixed(3)} s (${row.gemm_gflops.toFixed(0)} GFLOP/s): ${(100 * row.fraction).toFixed(0)}% of the GEMM rate` +
         (vsBf16 === undefined ? '' : `; ${vsBf16.toFixed(2)}x our bf16 prefill`),
     );
+    const ms = (x: number) => `${(1000 * x).toFixed(0)} ms`;
+    console.log(
+      `      split: projections ${ms(row.split.projections_s)}, attention + KV append ${ms(row.split.attention_s)}, ` +
+        `head ${ms(row.split.head_s)}, rest ${ms(row.split.rest_s)}`,
+    );
     if (m !== base)
       for (const [n, t] of m.params) if (!base.params.has(n) || base.params.get(n) !== t) t.dispose();
   }
@@ -181,7 +185,7 @@ export default function prefill(args: string[]): void {
   writeFileSync(
     out,
     JSON.stringify(
-      { config: configToHF(c), prompt_tokens: T, passes, date: new Date().toISOString(), rows },
+      { config: configToHF(c), prompt_tokens: T, kv_cache: kv, passes, date: new Date().toISOString(), rows },
       null,
       2,
     ) + '\n',

@@ -12,6 +12,9 @@
 #include <string.h>
 #include "internal.h"
 #include "nn-internal.h"
+#ifdef MC_X86
+#include "attention-prefill.h"
+#endif
 
 #define QBLOCK 64
 
@@ -126,6 +129,12 @@ void mc_attention_fwd(const float *q, const float *k, const float *v, float *out
     attention_decode(&a);
     return;
   }
+#ifdef MC_X86
+  if (mc_features().isa == MC_ISA_AVX512) { /* register-tiled, reads K/V in place */
+    mc_attention_prefill_avx512(q, k, v, 0, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
+    return;
+  }
+#endif
   long pairs = (long)B * Hkv, work = pairs * (long)T * S * D;
   a.ntasks = (int)MC_MIN((long)mc_pool_threads(), pairs);
   if (work < 65536 || a.ntasks < 1) a.ntasks = 1;
@@ -148,7 +157,13 @@ void mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *
     attention_decode(&a); /* the bandwidth-bound case: reads the bf16 rows directly */
     return;
   }
-  /* prefill is GEMM-bound: widen once, then the f32 path */
+#ifdef MC_X86
+  if (mc_features().isa == MC_ISA_AVX512) { /* widens each kv head into the task's packing */
+    mc_attention_prefill_avx512(q, k, v, 1, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);
+    return;
+  }
+#endif
+  /* elsewhere prefill runs through the GEMMs: widen once, then the f32 path */
   const size_t n = (size_t)B * S * Hkv * D;
   float *kf = widen_bf16(k, n), *vf = widen_bf16(v, n);
   if (kf && vf) mc_attention_fwd(q, kf, vf, out, lse, B, T, S, Hq, Hkv, D, qoff, causal, scale);

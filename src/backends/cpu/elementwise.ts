@@ -13,6 +13,7 @@ import {
   type FloatArray,
   type UnaryOp,
 } from '../../tensor/index.js';
+import { bf16ToF32Run, f32ToBf16Run } from './bf16-convert.js';
 import { erf, INV_SQRT_2PI, sigmoid, SQRT1_2 } from './math.js';
 import { forEachRow, stridesFor } from './strided.js';
 
@@ -69,6 +70,15 @@ function encode(dtype: DType): (v: number) => number {
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   const out = Tensor.empty(x.shape, dtype);
+  // contiguous f32 ⇄ bf16 (KV-cache writes, bf16 weights): one tight loop, same bits
+  if (x.isContiguous() && x.dtype === 'f32' && dtype === 'bf16') {
+    f32ToBf16Run(x.data as Float32Array, x.offset, out.data as Uint16Array, 0, x.size);
+    return out;
+  }
+  if (x.isContiguous() && x.dtype === 'bf16' && dtype === 'f32') {
+    bf16ToF32Run(x.data as Uint16Array, x.offset, out.data as Float32Array, 0, x.size);
+    return out;
+  }
   const dec = decode(x.dtype);
   const enc = encode(dtype);
   const src = x.data;

@@ -16,15 +16,18 @@
 static void pack_a(const float *A, long rs, long cs, int m, int k, void *dst) {
   pack_panels_f32(A, rs, cs, m, k, MR, dst);
 }
-/* Columns j0..j0+3 of 4 rows (r[i] + p), transposed: out[c] holds element c of every row. */
-static inline void transpose4(const float *r0, const float *r1, const float *r2, const float *r3, v128_t out[4]) {
-  const v128_t a = wasm_v128_load(r0), b = wasm_v128_load(r1), c = wasm_v128_load(r2), d = wasm_v128_load(r3);
+/* 4 vectors (4 rows' columns j..j+3) transposed: out[c] holds column c of every row. */
+static inline void transpose4v(v128_t a, v128_t b, v128_t c, v128_t d, v128_t out[4]) {
   const v128_t ab0 = wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), ab1 = wasm_i32x4_shuffle(a, b, 2, 6, 3, 7);
   const v128_t cd0 = wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), cd1 = wasm_i32x4_shuffle(c, d, 2, 6, 3, 7);
   out[0] = wasm_i64x2_shuffle(ab0, cd0, 0, 2);
   out[1] = wasm_i64x2_shuffle(ab0, cd0, 1, 3);
   out[2] = wasm_i64x2_shuffle(ab1, cd1, 0, 2);
   out[3] = wasm_i64x2_shuffle(ab1, cd1, 1, 3);
+}
+
+static inline void transpose4(const float *r0, const float *r1, const float *r2, const float *r3, v128_t out[4]) {
+  transpose4v(wasm_v128_load(r0), wasm_v128_load(r1), wasm_v128_load(r2), wasm_v128_load(r3), out);
 }
 
 /* B = W[N, K] (rows of W are B's columns, cs = ldw, rs = 1: every Linear layer's weight). The generic
@@ -57,8 +60,35 @@ static void pack_b(const void *B, long rs, long cs, int k, int n, void *dst) {
   }
   if (j < n) pack_panels_f32(W + (long)j * cs, cs, 1, n - j, k, NR, d); /* the last, partial panel */
 }
+/* The same for bf16 W[N, K], widened while packing (exact): 8 k a step, two transposes per half. */
 static void pack_b_bf16(const void *B, long rs, long cs, int k, int n, void *dst) {
-  pack_panels_bf16_f32(B, cs, rs, n, k, NR, dst);
+  if (rs != 1) {
+    pack_panels_bf16_f32(B, cs, rs, n, k, NR, dst);
+    return;
+  }
+  const uint16_t *W = B;
+  float *d = dst;
+  int j = 0;
+  for (; j + NR <= n; j += NR, d += (size_t)k * NR) {
+    const uint16_t *w[NR];
+    for (int r = 0; r < NR; r++) w[r] = W + (long)(j + r) * cs;
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+      v128_t lo[NR], hi[NR], t[4];
+      for (int r = 0; r < NR; r++) mc_widen8_simd128(w[r] + p, &lo[r], &hi[r]);
+      for (int h = 0; h < 2; h++) {
+        const v128_t *v = h ? hi : lo; /* k p..p+3, then p+4..p+7 */
+        float *o = d + (size_t)(p + 4 * h) * NR;
+        transpose4v(v[0], v[1], v[2], v[3], t);
+        for (int c = 0; c < 4; c++) wasm_v128_store(o + c * NR, t[c]);
+        transpose4v(v[4], v[5], v[6], v[7], t);
+        for (int c = 0; c < 4; c++) wasm_v128_store(o + c * NR + 4, t[c]);
+      }
+    }
+    for (; p < k; p++)
+      for (int r = 0; r < NR; r++) d[(size_t)p * NR + r] = mc_bf16_to_f32(w[r][p]);
+  }
+  if (j < n) pack_panels_bf16_f32(W + (long)j * cs, cs, 1, n - j, k, NR, d); /* the last, partial panel */
 }
 
 /* One k step of the tile: 2 vectors of b, 4 splats of a, 8 products added to their sums. */

@@ -9,6 +9,9 @@
  * and reports medians; "other" = token − gemv − argmax is what this issue cuts (norms, RoPE,
  * attention, KV appends, residuals, embedding, casts, allocation). Run:
  *   node --import tsx bench/decode-step.ts [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
+ *     [--compare]       rounds alternate with the previous step (portable attention, copied JS pick)
+ *     [--kernels]       wall time per addon function during the token rounds
+ *     [--profile FILE]  a V8 CPU profile of the timed rounds   [--token-only]  skip gemv/argmax rows
  * Timings on a shared machine are noisy: compare rows of one run only.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { useBackend } from '../src/backends/index.js';
+import { useDecodeAttention } from '../src/backends/cpu/native-nn.js';
 import { loadNativeKernels } from '../src/backends/kernels-native.js';
 import { Sampler } from '../src/engine/sampler.js';
 import { KVCache } from '../src/models/kv-cache.js';
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
   const c = config;
   const rng = new Rng(2);
   const prompt = Array.from({ length: ctx }, () => Math.floor(rng.uniform() * c.vocabSize));
-  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, ctx + rounds * steps + 8, 'bf16');
+  const cache = new KVCache(c.numLayers, 1, c.numKvHeads, c.headDim, ctx + 2 * rounds * steps + 8, 'bf16');
   const sampler = new Sampler({ greedy: true });
   let next = noGrad(() =>
     scope(() => {
@@ -153,18 +157,45 @@ async function main(): Promise<void> {
   const token: number[] = [];
   const gemv: number[] = [];
   const pick: number[] = [];
+  // --compare: rounds alternate with the previous decode step (portable attention kernel, the
+  // sampler's old greedy path: the row copied into a candidate buffer, then a JavaScript scan)
+  const compare = process.argv.includes('--compare');
+  const oldToken: number[] = [];
+  const cpu: Record<'new' | 'old', number[]> = { new: [], old: [] };
+  const buf = new Float32Array(c.vocabSize);
+  const oldPick = (r: Float32Array): number => {
+    buf.set(r);
+    let best = 0;
+    let bv = buf[0];
+    for (let i = 1; i < r.length; i++)
+      if (buf[i] > bv) {
+        bv = buf[i];
+        best = i;
+      }
+    return best;
+  };
+  const decodeRound = (old: boolean): number => {
+    useDecodeAttention(!old);
+    const pickOf = old ? oldPick : (r: Float32Array) => sampler.sample(r);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++)
+      next = scope(() =>
+        pickOf(lastRow(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache))),
+      );
+    const u = process.cpuUsage(c0);
+    cpu[old ? 'old' : 'new'].push((u.user + u.system) / 1000 / steps);
+    return (performance.now() - t0) / steps;
+  };
   noGrad(() => {
     for (let r = 0; r < rounds; r++) {
-      let t0 = performance.now();
       kernelTiming = true;
-      for (let s = 0; s < steps; s++)
-        next = scope(() =>
-          sampler.sample(lastRow(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache))),
-        );
-      token.push((performance.now() - t0) / steps);
+      token.push(decodeRound(false));
       kernelTiming = false;
+      if (compare) oldToken.push(decodeRound(true));
+      useDecodeAttention(true);
       if (tokenOnly) continue;
-      t0 = performance.now();
+      let t0 = performance.now();
       for (let s = 0; s < steps; s++) gemvOnly(model, x, xff);
       gemv.push((performance.now() - t0) / steps);
       t0 = performance.now();
@@ -185,6 +216,13 @@ async function main(): Promise<void> {
   console.log(`  weight GEMVs ${g.toFixed(2)} ms (${pct(g)})`);
   console.log(`  greedy pick  ${p.toFixed(3)} ms (${pct(p)})`);
   console.log(`  other        ${(t - g - p).toFixed(2)} ms (${pct(t - g - p)})`);
+  if (compare) {
+    const [o, co, cn] = [median(oldToken), median(cpu.old), median(cpu.new)];
+    console.log(
+      `old step ${o.toFixed(2)} ms (${(1000 / o).toFixed(2)} tok/s) vs new ${t.toFixed(2)} ms: ${(o / t).toFixed(3)}x; ` +
+        `CPU time per token ${co.toFixed(2)} vs ${cn.toFixed(2)} ms (rounds interleaved, medians)`,
+    );
+  }
   const perToken = rounds * steps;
   for (const [name, e] of [...kernelMs].sort((a, b) => b[1].ms - a[1].ms))
     console.log(

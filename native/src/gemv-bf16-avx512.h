@@ -39,7 +39,8 @@ static inline void mc_bf16_split_x(int k, const float *x, float *xs) {
  * Y[i·ldy + j] = W[j] · x_i for i < I, j < J (I, J compile-time after inlining; 2·I·J accumulators,
  * 2·I x vectors): w the first of J weight rows ldw apart, xs the first of I split x rows ldxs floats
  * apart (kh floats per half). pf > 0: while the K loop reads row j it prefetches the same line of row
- * j + pf (the weights of a later tile, so DRAM reads overlap this tile's arithmetic).
+ * j + pf (the weights of a later tile, so DRAM reads overlap this tile's arithmetic) into L2: into L1,
+ * tiles ahead evict the current one (measured ~8% slower at 8 rows).
  */
 static inline __attribute__((always_inline)) void mc_bf16_tile(const int I, const int J, int k, const uint16_t *w,
                                                               long ldw, const float *xs, long ldxs, int kh,
@@ -55,7 +56,7 @@ static inline __attribute__((always_inline)) void mc_bf16_tile(const int I, cons
       xo[i] = _mm512_loadu_ps(xs + i * ldxs + kh + p / 2);
     }
     for (int j = 0; j < J; j++) {
-      if (pf) _mm_prefetch((const char *)(w + (long)(j + pf) * ldw + p), _MM_HINT_T0);
+      if (pf) _mm_prefetch((const char *)(w + (long)(j + pf) * ldw + p), _MM_HINT_T1);
       const __m512i v = _mm512_loadu_si512(w + (long)j * ldw + p);
       const __m512 lo = MC_BF16_LO(v), up = MC_BF16_UP(v);
       for (int i = 0; i < I; i++) {

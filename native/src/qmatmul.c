@@ -58,8 +58,19 @@ static inline int round_away(float x) {
   return r + (f >= 0.5f) - (f <= -0.5f);
 }
 
+#ifdef MC_X86 /* bit-identical, in qquantize-avx512.c */
+void mc_qquantize_avx512(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
+                         int32_t *xs);
+#endif
+
 void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
                   int32_t *xs) {
+#ifdef MC_X86
+  if (mc_features().isa == MC_ISA_AVX512) {
+    mc_qquantize_avx512(M, K, x, ldx, perm, xq, xd, xs);
+    return;
+  }
+#endif
   const int B = K / MC_QBLOCK;
   for (int m = 0; m < M; m++) {
     const float *row = x + (long)m * ldx;

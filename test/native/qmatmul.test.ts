@@ -324,6 +324,33 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
     },
   );
 
+  // The AVX-512 quantizer (qquantize-avx512.c) against the scalar C loop it replaces, where the twin
+  // cannot serve: its Math.max propagates a NaN that the C max skips. Every block remainder of the
+  // vector halves, NaN, ±Inf, −0, subnormals, an all-NaN block, ties, with and without a perm.
+  it.skipIf(!isas.includes('avx512'))('the AVX-512 quantizer is bit-identical to the scalar C loop', () => {
+    const K = 320;
+    const M = 3;
+    const x = randomX(M * K + 1, 77);
+    const specials = [NaN, Infinity, -Infinity, -0, 1e-40, -3e-39, 0.5, -2.5, 127, -126.5];
+    for (let i = 0; i < specials.length; i++) x[1 + 37 * i] = specials[i];
+    x.fill(NaN, 1 + K, 1 + K + 32); // row 1, block 0: all NaN
+    x.fill(Infinity, 1 + 2 * K + 64, 1 + 2 * K + 96); // row 2, block 2: all +Inf
+    for (const perm of [null, randomPerm(K, 5)]) {
+      const outs = (['avx512', 'scalar'] as const).map((isa) => {
+        addon!.setIsa(isa);
+        const o = {
+          q: new Int8Array(M * K),
+          d: new Float32Array((M * K) / 32),
+          s: new Int32Array((M * K) / 32),
+        };
+        native!.qquantize(M, K, x, 1, K, perm, o.q, o.d, o.s);
+        return o;
+      });
+      addon!.setIsa(best!);
+      expect(outs[0], perm ? 'perm' : 'no perm').toEqual(outs[1]);
+    }
+  });
+
   it('rejects bad arguments with typed errors', () => {
     const w = randomWeight(4, 16, 32, 1);
     const x = new Float32Array(32);

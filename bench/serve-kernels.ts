@@ -10,7 +10,8 @@
  * each call streams its weights from DRAM as a layer of a real model does. With several addons (e.g.
  * an older build's minicpm_native.node beside this one) the passes are interleaved in one process,
  * turn by turn in alternating order, and each row gives the medians and the median of the per-turn
- * ratios against the first addon: the VM's bandwidth drifts, and interleaving lets both see the same.
+ * ratios against the first addon (of wall time, and of the process's CPU time, which counts only the
+ * slices the kernels ran in): the VM's bandwidth drifts, and interleaving lets both see the same.
  * Results print only (a tuning tool: bench/results is for the benches the README quotes).
  */
 import { createRequire } from 'node:module';
@@ -76,7 +77,10 @@ function xs(rows: number, k: number): Float32Array {
   return Float32Array.from({ length: rows * k }, (_, i) => Math.sin(i * 0.37) * 0.5);
 }
 
-/** Seconds for one pass: every copy through the single-row GEMV (rows 1) or gemvRows. */
+/**
+ * One pass, every copy through the single-row GEMV (rows 1) or gemvRows: wall seconds, and the
+ * process's CPU seconds (all threads), which other tenants' time slices do not inflate.
+ */
 function pass(
   k: NativeKernels,
   s: Shape,
@@ -84,13 +88,15 @@ function pass(
   rows: number,
   X: Float32Array,
   Y: Float32Array,
-): number {
+): { wall: number; cpu: number } {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (const w of W) {
     if (rows === 1) k.gemmBf16(1, s.n, s.k, 1, X, 0, s.k, w, 0, s.k, 0, Y, 0, s.n);
     else k.gemvRows!(rows, s.n, s.k, X, 0, s.k, w, 0, s.k, Y, 0, s.n);
   }
-  return (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
 }
 
 export default function run(args: string[]): void {
@@ -117,17 +123,24 @@ export default function run(args: string[]): void {
       const X = xs(rows, s.k);
       const Y = new Float32Array(rows * s.n);
       const times = addons.map(() => [] as number[]);
+      const cpus = addons.map(() => [] as number[]);
       for (const a of addons) pass(a.k, s, W.slice(0, 1), rows, X, Y); // warm up
       for (let r = 0; r < reps; r++) {
         const order = r % 2 ? [...addons.keys()].reverse() : [...addons.keys()];
-        for (const i of order) times[i].push(pass(addons[i].k, s, W, rows, X, Y));
+        for (const i of order) {
+          const t = pass(addons[i].k, s, W, rows, X, Y);
+          times[i].push(t.wall);
+          cpus[i].push(t.cpu);
+        }
       }
+      const ratio = (xs: number[][], i: number) => median(xs[0].map((x0, r) => x0 / xs[i][r])).toFixed(3);
       const cells = addons.map((a, i) => {
         const t = median(times[i]);
         const gbs = bytes / t / 1e9;
         const gflops = (2 * rows * s.n * s.k * W.length) / t / 1e9;
-        const ratio = i ? ` ${median(times[0].map((t0, r) => t0 / times[i][r])).toFixed(3)}x` : '';
-        return `${a.name} ${gbs.toFixed(1)} GB/s ${gflops.toFixed(0)} GFLOP/s${ratio}`;
+        const cpu = (2 * rows * s.n * s.k * W.length) / median(cpus[i]) / 1e9;
+        const vs = i ? ` ${ratio(times, i)}x (CPU time ${ratio(cpus, i)}x)` : '';
+        return `${a.name} ${gbs.toFixed(1)} GB/s ${gflops.toFixed(0)} GFLOP/s (${cpu.toFixed(0)} per CPU-s)${vs}`;
       });
       console.log(`  ${s.name.padEnd(20)} rows ${String(rows).padStart(2)}: ${cells.join(' | ')}`);
     }

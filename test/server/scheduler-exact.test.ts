@@ -23,9 +23,9 @@ const model = MiniCPM.init(
   { ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 320 },
   new Rng(9),
 );
-/** The same model with bf16 2-D weights and a K (352) that ends in every loop of the bf16 row kernel. */
+/** The same model with bf16 2-D weights and a K (344 = 10·32 + 24) that ends in the bf16 row kernel's masked tail. */
 const bf16Model = (() => {
-  const m = MiniCPM.init({ ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 352 }, new Rng(9));
+  const m = MiniCPM.init({ ...presetConfig('tiny', V), hiddenSize: 128, intermediateSize: 344 }, new Rng(9));
   const params = new Map<string, Tensor>();
   for (const [n, t] of m.params) params.set(n, t.rank === 2 ? noGrad(() => cast(t, 'bf16')).keep() : t);
   return new MiniCPM(m.config, params);

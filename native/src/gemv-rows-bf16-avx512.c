@@ -16,11 +16,12 @@
 #include "gemv-bf16-avx512.h"
 #include "gemv-rows.h"
 
-/* Tile shape: 2·BI·BJ accumulators + 2·BI x vectors + 2 widened weights fit the 32 registers. 2 × 6
- * measured best of 2×5, 2×6, 3×3, 3×4, 4×2 and 4×3 (one core, 8 rows, 2304×2304 and 122753×2304;
- * 4 × 3 needs 34 registers). */
-#define BI 2
-#define BJ 6
+/* Tile shape: 2·BI·BJ accumulators and 2·BI x vectors (34 registers with the widened weights: GCC
+ * takes two x operands from memory instead). Measured against 2×5, 2×6, 3×3, 3×4 and 4×2 (two
+ * threads' CPU time under load, bf16 weights from DRAM): at 4 rows 4×3 ran 1.17× 2×6 and 1.6× the
+ * previous kernel; at 8 and 16 rows 4×3, 3×4 and 2×6 were within a few % of each other. */
+#define BI 4
+#define BJ 3
 /* Weight blocks between the one computed and the one prefetched (4 measured above 1, 2 and 8). */
 #define PF_BLOCKS 4
 #define ROWS_MAX 16 /* rows of X per pass over the weights */
@@ -31,8 +32,8 @@ static void tile_any(int I, int J, int k, const uint16_t *w, long ldw, const flo
 #define CASE(i, j) \
   case (i) * 8 + (j): mc_bf16_tile(i, j, k, w, ldw, xs, 2 * kh, kh, Y, ldy, pf); break;
   switch (I * 8 + J) {
-    CASE(2, 6) CASE(2, 5) CASE(2, 4) CASE(2, 3) CASE(2, 2) CASE(2, 1)
-    CASE(1, 6) CASE(1, 5) CASE(1, 4) CASE(1, 3) CASE(1, 2)
+    CASE(4, 3) CASE(4, 2) CASE(4, 1) CASE(3, 3) CASE(3, 2) CASE(3, 1)
+    CASE(2, 3) CASE(2, 2) CASE(2, 1) CASE(1, 3) CASE(1, 2)
     default: mc_bf16_tile(1, 1, k, w, ldw, xs, 2 * kh, kh, Y, ldy, pf);
   }
 #undef CASE
@@ -40,7 +41,7 @@ static void tile_any(int I, int J, int k, const uint16_t *w, long ldw, const flo
 
 /* Rows [0, m) (m <= ROWS_MAX) of split x against weight rows [0, n). */
 static void pass(int m, int n, int k, const float *xs, int kh, const uint16_t *W, long ldw, float *Y, long ldy) {
-  const int nb = MC_CEIL(m, BI); /* row blocks of near-equal size (5 = 2+2+1) */
+  const int nb = MC_CEIL(m, BI); /* row blocks of near-equal size (5 = 3+2) */
   for (int j0 = 0; j0 < n; j0 += BJ) {
     const int J = MC_MIN(BJ, n - j0);
     /* the block PF_BLOCKS on, when it lies inside these n rows (past them another thread reads) */

@@ -2,7 +2,7 @@
  * The row-exact multi-row GEMV (native/src/gemv-rows*.c): every row of the result is bitwise the
  * single-row GEMV's (gemmBf16 / sgemm with M = 1) on every ISA and thread count, for row counts that
  * leave every remainder of the row blocks (f32: row groups of 4, register blocks of 4 rows x 5 outputs;
- * bf16: register tiles of 2 rows x 6 outputs, passes of 16 rows) and K that end in every loop of the row
+ * bf16: register tiles of 4 rows x 3 outputs, passes of 16 rows) and K that end in every loop of the row
  * kernels (bf16: steps of 32, then a masked tail; f32: 64, then a masked 16); and it agrees with its
  * TypeScript twin (kernels-ref-gemm.ts), which is itself bitwise its own M = 1 product.
  */
@@ -131,9 +131,9 @@ describe.skipIf(!native)('native gemvRows', () => {
     native!.setThreads(threads0);
   });
 
-  it('register-blocked kernels: rows 1..17, every output remainder of their 5- and 6-wide blocks', () => {
-    // bf16 tiles of 2 rows x 6 outputs (gemv-rows-bf16-avx512.c), f32 blocks of 4 x 5 from 3 rows on
-    // (gemv-rows-tiled-f32-avx512.c): N covers every remainder mod 6 and mod 5, and N past PF_BLOCKS
+  it('register-blocked kernels: rows 1..17, every output remainder of their 3- and 5-wide blocks', () => {
+    // bf16 tiles of 4 rows x 3 outputs (gemv-rows-bf16-avx512.c), f32 blocks of 4 x 5 from 3 rows on
+    // (gemv-rows-tiled-f32-avx512.c): N covers every remainder mod 3 and mod 5, and N past PF_BLOCKS
     // blocks runs the prefetch to the range's end
     for (const t of [1, 2]) {
       native!.setThreads(t);

@@ -1,8 +1,8 @@
 /**
  * The wasm module's row-exact multi-row GEMV (native/wasm/gemv-rows-simd128.c): every row of the result
  * bitwise the module's own single-row GEMV (sgemm / gemmBf16 with M = 1) on the SIMD128 and the
- * portable tables, 1 and 2 threads, for row counts leaving every remainder of the 4-row groups and K
- * ending in every part of the row loop (steps of 8, then a scalar tail); a decode-sized weight split
+ * portable tables, 1 and 2 threads, for row counts leaving every remainder of the 2-row groups and K
+ * ending in every part of the row loop (steps of 16, one of 8, then a scalar tail); a decode-sized weight split
  * over threads; operands staged or resident in wasm memory; agreement with the TypeScript twin to f32
  * rounding; empty shapes and argument checks. Then the wasm backend's batched decode: each sequence's
  * greedy ids equal those it gets decoded alone.

@@ -288,7 +288,7 @@ export class WasmGemmKernels implements GemmKernels {
 
   /**
    * Row-exact multi-row GEMV (native/wasm/gemv-rows-simd128.c): every row of Y bitwise what sgemm /
-   * gemmBf16 with M = 1 gives it here, each row of W loaded once for up to 4 rows of X.
+   * gemmBf16 with M = 1 gives it here, each row of W loaded once for 2 rows of X at a time.
    */
   gemvRows(
     M: number,

@@ -1,6 +1,6 @@
 /**
  * Prefill against our own GEMM rate: `npm run bench -- prefill [--layers 4] [--prompt 512] [--passes 3]
- * [--kv-cache bf16|f32] [--out FILE]`.
+ * [--kv-cache bf16|f32] [--dtypes f32,bf16,w4,w8] [--out FILE]`.
  *
  * A MiniCPM-2B-wide model (width 2304, FFN 5760, 36 heads, random weights, 4 layers as in the infer
  * bench, vocabulary 8192 so that four copies fit: the head is one row here) prefills a prompt with a KV
@@ -40,7 +40,9 @@ interface Row {
   gemm_gflops: number;
   fraction: number;
   /** Medians of each part over the passes (they need not add up to the median total exactly). */
-  split: Omit<Split, 'total_s'>;
+  split: Omit<Split, 'total_s' | 'cpu'>;
+  /** The same in CPU seconds of the process (steadier than wall time under other tenants' load). */
+  split_cpu: Split['cpu'];
   spread: { prefill_s: number[]; gemm_s: number[] };
   vs_bf16?: number;
 }
@@ -136,7 +138,11 @@ export default function prefill(args: string[]): void {
   let s = 5;
   const prompt = Int32Array.from({ length: T }, () => 3 + ((s = (s * 1103515245 + 12345) >>> 0) % 8000));
   const rows: Row[] = [];
-  for (const dt of ['f32', 'bf16', 'w4', 'w8'] as Dt[]) {
+  const dtAt = args.indexOf('--dtypes');
+  const dts = (dtAt >= 0 ? args[dtAt + 1].split(',') : ['f32', 'bf16', 'w4', 'w8']) as Dt[];
+  for (const dt of dts) {
+    if (!['f32', 'bf16', 'w4', 'w8'].includes(dt))
+      throw new Error(`--dtypes: unknown dtype ${dt} (f32, bf16, w4, w8)`);
     const m = variant(base, dt);
     timedPrefill(m, prompt, kv); // warm: the pool, the kernels' scratch, the rope tables
     gemmS(m, T);
@@ -147,7 +153,8 @@ export default function prefill(args: string[]): void {
       gem.push(gemmS(m, T));
     }
     const pre = splits.map((x) => x.total_s);
-    const part = (k: keyof Split) => median(splits.map((x) => x[k]));
+    const part = (k: Exclude<keyof Split, 'cpu'>) => median(splits.map((x) => x[k]));
+    const cpuPart = (k: keyof Split['cpu']) => median(splits.map((x) => x.cpu[k]));
     const row: Row = {
       name: `prefill ${T} ${dt}`,
       prefill_s: median(pre),
@@ -160,6 +167,13 @@ export default function prefill(args: string[]): void {
         attention_s: part('attention_s'),
         head_s: part('head_s'),
         rest_s: part('rest_s'),
+      },
+      split_cpu: {
+        total_s: cpuPart('total_s'),
+        projections_s: cpuPart('projections_s'),
+        attention_s: cpuPart('attention_s'),
+        head_s: cpuPart('head_s'),
+        rest_s: cpuPart('rest_s'),
       },
       spread: { prefill_s: pre, gemm_s: gem },
     };
@@ -175,6 +189,11 @@ export default function prefill(args: string[]): void {
     console.log(
       `      split: projections ${ms(row.split.projections_s)}, attention + KV append ${ms(row.split.attention_s)}, ` +
         `head ${ms(row.split.head_s)}, rest ${ms(row.split.rest_s)}`,
+    );
+    const cpu = row.split_cpu;
+    console.log(
+      `      CPU time: ${ms(cpu.total_s)} = projections ${ms(cpu.projections_s)}, attention + KV append ` +
+        `${ms(cpu.attention_s)}, head ${ms(cpu.head_s)}, rest ${ms(cpu.rest_s)}`,
     );
     if (m !== base)
       for (const [n, t] of m.params) if (!base.params.has(n) || base.params.get(n) !== t) t.dispose();

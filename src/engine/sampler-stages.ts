@@ -44,7 +44,10 @@ export function applyPenalties(c: Candidates, context: readonly number[], p: Pen
 export function applyTemperature(c: Candidates, t: number): void {
   if (t === 1) return;
   const inv = 1 / t;
-  for (let i = 0; i < c.n; i++) c.logits[i] *= inv;
+  // locals, not c.n / c.logits per entry: the loop runs over up to the whole vocabulary
+  const l = c.logits;
+  const n = c.n;
+  for (let i = 0; i < n; i++) l[i] *= inv;
   c.probsValid = false;
 }
 

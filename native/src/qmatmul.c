@@ -3,13 +3,14 @@
  * the split of output tiles over the persistent pool. Also the scalar tile kernels, the portable
  * definition every SIMD kernel is tested against (through the TypeScript twin).
  *
- * Work split: decode (M <= 4) streams the weights once, in contiguous runs of tiles handed out by guided
- * self-scheduling (decode_run): a quarter of what is left per run at 2 threads, down to runs of about
- * QSPLIT_MIN_BYTES, claimed in order by whichever thread is free. One run per thread left the caller
- * waiting whenever the other thread started late — a pool worker woken from sleep (tens of µs in a VM,
- * where a 2304 x 2304 W4 GEMV takes ~100 µs) or descheduled on a busy machine — while the long first
- * runs keep each thread's stream long (short runs cost: 256 KiB ones streamed ~15% slower per
- * CPU-second than one run per thread). A single row (M = 1) runs through the decode GEMV (qgemv.h)
+ * Work split: decode (M <= 4) streams the weights once, in contiguous runs of tiles claimed in order by
+ * whichever thread is free (decode_run): one long run per thread over 3/4 of the tiles, then the last
+ * quarter by guided self-scheduling (a quarter of what is left per run at 2 threads, down to about
+ * QSPLIT_MIN_BYTES). One run per thread left the caller waiting whenever the other thread started late
+ * — a pool worker woken from sleep (tens of µs in a VM, where a 2304 x 2304 W4 GEMV takes ~100 µs) or
+ * descheduled on a busy machine. Runs cost a restart each: uniform 256 KiB runs streamed ~15% slower
+ * per CPU-second than one run per thread, guided runs from the first tile ~7% at that 3.2 MB GEMV,
+ * this split ~2% (2 threads, loaded machine, medians of 7). A single row (M = 1) runs through the decode GEMV (qgemv.h)
  * where the CPU has one, which writes y directly. Prefill takes tasks of QGROUP tiles (~64 KiB of W4
  * codes at K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
  * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens. On AVX-512 VNNI,
@@ -211,19 +212,22 @@ static void run_gemv(const qjob_t *J, int g0, int g1) {
   }
 }
 
-/* Decode task `task`'s run of global tiles [*g0, *g1). Even split: parts equal runs. Guided
- * self-scheduling: each run takes 1/spread (spread = 2·threads) of the tiles left, at least `least`; the
- * first runs are the longest, so each thread starts with a long stream, and the short ones at the end go
- * to whichever thread is free. Recomputed from the start by every task (a few dozen runs: a head of
- * 7,673 W8 tiles at 2 threads is 24), so the split needs no table. */
+/* Decode task `task`'s run of global tiles [*g0, *g1). Even split: parts equal runs. Otherwise the
+ * first `threads` runs split 3/4 of the tiles evenly, one long stream per thread, and the last quarter
+ * goes by guided self-scheduling: each run takes 1/spread (spread = 2·threads) of the tiles left, at
+ * least `least`, to whichever thread is free, so a thread that starts late is covered by the other's
+ * taking more of the tail. Recomputed from the start by every task (a few dozen runs: a head of 7,673 W8
+ * tiles at 2 threads is 21), so the split needs no table. */
 static void decode_run(const qjob_t *J, int task, int *g0, int *g1) {
-  if (!J->least) {
-    *g0 = (int)((long)J->tiles * task / J->parts);
-    *g1 = (int)((long)J->tiles * (task + 1) / J->parts);
+  const int threads = J->spread / 2, head = J->tiles - J->tiles / 4;
+  if (!J->least || task < threads) {
+    const int n = J->least ? threads : J->parts, span = J->least ? head : J->tiles;
+    *g0 = (int)((long)span * task / n);
+    *g1 = (int)((long)span * (task + 1) / n);
     return;
   }
-  int g = 0, take = 0;
-  for (int i = 0; i <= task; i++) {
+  int g = head, take = 0;
+  for (int i = threads; i <= task; i++) {
     g += take;
     const int left = J->tiles - g;
     take = MC_MIN(left, MC_MAX(J->least, left / J->spread));
@@ -241,8 +245,8 @@ static int decode_split(qjob_t *J, size_t tile_bytes, int threads) {
   if (bytes < 4.0 * QSPLIT_MIN_BYTES * threads) return MC_MIN(threads, J->tiles);
   J->least = (int)MC_MAX(1, QSPLIT_MIN_BYTES / tile_bytes);
   J->spread = 2 * threads;
-  int n = 0;
-  for (int g0 = 0, g1 = 0; g1 < J->tiles; n++) decode_run(J, n, &g0, &g1);
+  int n = threads, g0, g1 = J->tiles - J->tiles / 4; /* the long runs end there; then the tail's */
+  for (; g1 < J->tiles; n++) decode_run(J, n, &g0, &g1);
   return n;
 }
 

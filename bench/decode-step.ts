@@ -8,7 +8,7 @@
  *   argmax   the sampler's greedy pick over one row of logits,
  * and reports medians; "other" = token − gemv − argmax is what this issue cuts (norms, RoPE,
  * attention, KV appends, residuals, embedding, casts, allocation). Run:
- *   node --import tsx bench/decode-step.ts [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
+ *   npm run bench -- decode-step [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
  *     [--compare]       rounds alternate with the previous step (portable attention, copied JS pick)
  *     [--kernels]       wall time per addon function during the token rounds
  *     [--profile FILE]  a V8 CPU profile of the timed rounds   [--token-only]  skip gemv/argmax rows
@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { useBackend } from '../src/backends/index.js';
 import { useDecodeAttention } from '../src/backends/cpu/native-nn.js';
 import { loadNativeKernels } from '../src/backends/kernels-native.js';
@@ -28,9 +29,12 @@ import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/
 import { loadW4, writeW4Folder } from './infer/quantized.js';
 import { minicpm2bShape } from './infer/shape.js';
 
+/** This run's arguments (after the bench name). */
+let argv: string[] = [];
+
 function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -94,16 +98,17 @@ function wrapKernels(): void {
   }
 }
 
-async function main(): Promise<void> {
-  if (process.argv.includes('--kernels')) wrapKernels();
+export default async function decodeStep(args: string[]): Promise<void> {
+  argv = args;
+  if (argv.includes('--kernels')) wrapKernels();
   const backend = useBackend('auto');
   const layers = arg('layers', 4);
   const ctx = arg('ctx', 512);
   const rounds = arg('rounds', 9);
   const steps = arg('steps', 8);
-  const w4 = process.argv.includes('--w4');
+  const w4 = argv.includes('--w4');
   // --token-only: time tokens alone (e.g. under node --cpu-prof, so the profile is the decode step's)
-  const tokenOnly = process.argv.includes('--token-only');
+  const tokenOnly = argv.includes('--token-only');
   const config = minicpm2bShape(layers);
   const f32 = MiniCPM.init(config, new Rng(1));
   let model: MiniCPM;
@@ -142,7 +147,7 @@ async function main(): Promise<void> {
   );
   cache.truncate(cache.length - 1);
   // --profile FILE: a V8 CPU profile of the timed rounds only (not the model's set-up or prefill)
-  const profIdx = process.argv.indexOf('--profile');
+  const profIdx = argv.indexOf('--profile');
   const session = profIdx >= 0 ? new Session() : null;
   const post = (method: string, params?: object) =>
     new Promise<unknown>((resolve, reject) =>
@@ -159,7 +164,7 @@ async function main(): Promise<void> {
   const pick: number[] = [];
   // --compare: rounds alternate with the previous decode step (portable attention kernel, the
   // sampler's old greedy path: the row copied into a candidate buffer, then a JavaScript scan)
-  const compare = process.argv.includes('--compare');
+  const compare = argv.includes('--compare');
   const oldToken: number[] = [];
   const cpu: Record<'new' | 'old', number[]> = { new: [], old: [] };
   const buf = new Float32Array(c.vocabSize);
@@ -205,7 +210,7 @@ async function main(): Promise<void> {
   });
   if (session) {
     const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-    writeFileSync(process.argv[profIdx + 1], JSON.stringify(profile));
+    writeFileSync(argv[profIdx + 1], JSON.stringify(profile));
     session.disconnect();
   }
   const [t, g, p] = [median(token), tokenOnly ? 0 : median(gemv), tokenOnly ? 0 : median(pick)];
@@ -232,4 +237,6 @@ async function main(): Promise<void> {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 }
 
-await main();
+// run directly (node --import tsx bench/decode-step.ts ...) as well as through bench/run.ts
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await decodeStep(process.argv.slice(2));

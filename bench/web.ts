@@ -3,7 +3,7 @@
  * headless Chromium, on the same weights (our safetensors folder and its f32 GGUF export):
  *
  *   npm run bench -- web [--layers 2] [--prompt 128] [--decode 16] [--chunks 5] [--threads 1,2] [--demo DIR]
- *                        [--small] [--models demo,wide] [--dtypes f32,q4_0] [--out FILE]
+ *                        [--small] [--models demo,wide] [--dtypes f32,q4_0] [--out FILE] [--max-wait 120 | --no-wait]
  *
  * Models: the demo model (`npm start`'s latest checkpoint under runs/demo, or --demo DIR; skipped when
  * absent) and a MiniCPM-2B-wide model (d 2304, ff 5760, 36 heads, vocab 122753, tied head) with random
@@ -15,7 +15,9 @@
  * tenants leave (it drifts by 2x within minutes on this VM). A row reports the medians of the per-run
  * ratios and of each side's speeds, each side's decode read rate (weight bytes per token x tokens/s),
  * and the DRAM read probe (bench/lib/machine.ts) at the row's thread count, taken before and after its
- * runs. And our native backend in Node on the same model (the issue's target: wasm decode >= 40% of
+ * runs. Before each row the bench waits (up to --max-wait seconds) for the other processes to leave the
+ * CPUs idle, and records how busy they were: taking turns evens out bandwidth, not CPUs taken away
+ * (wllama's spinning threads lose most to that). And our native backend in Node on the same model (the issue's target: wasm decode >= 40% of
  * native). Weights per --dtypes: f32 (our page reads the safetensors folder, wllama
  * its f32 GGUF export) and q4_0 (both pages, and our native backend, read the same Q4_0 GGUF: ours on the
  * int4 kernels). Chromium: Debian's, headless (CHROMIUM_PATH overrides).
@@ -39,7 +41,7 @@ import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
 import { serveBench, WLLAMA_PAGE } from './web-pages.js';
 import { latestDemo } from './lib/demo-checkpoint.js';
 import { ggufDecodeBytes, matrixParams } from './infer/shape.js';
-import { limitsProbe, median, sleep } from './lib/machine.js';
+import { limitsProbe, median, sleep, waitIdle } from './lib/machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -61,6 +63,8 @@ interface Opts {
   decode: number;
   /** Runs of each side per row, alternating. */
   chunks: number;
+  /** Seconds to wait for idle CPUs before each row (0: no wait). */
+  maxWait: number;
   threads: number[];
   demo: string | null;
   small: boolean;
@@ -87,6 +91,7 @@ function parse(args: string[]): Opts {
     prompt: num('prompt', 128),
     decode: num('decode', 16),
     chunks: num('chunks', 5),
+    maxWait: args.includes('--no-wait') ? 0 : num('max-wait', 120),
     threads: (get('threads') ?? '1,2').split(',').map(Number),
     demo: get('demo') ?? latestDemo(),
     small: args.includes('--small'),
@@ -285,7 +290,7 @@ const PROBE_BYTES = 1 << 30;
 /**
  * One row: both sides loaded, a warm-up run each (wllama's tells how many tokens its byte-by-byte
  * vocabulary made of the text; ours then gets that many ids), then `chunks` runs each, alternating
- * which side goes first; the DRAM probe before and after.
+ * which side goes first; the DRAM probe before and after; first, a wait for idle CPUs.
  */
 async function pairedRow(
   o: Opts,
@@ -295,6 +300,7 @@ async function pairedRow(
 ) {
   const probe = limitsProbe();
   const readProbe = () => (probe ? probe('read', String(threads), String(PROBE_BYTES)) : NaN);
+  const busy = o.maxWait ? await waitIdle(o.maxWait) : NaN;
   const peer = await openPeer();
   let ours: (Side & { backend: string }) | undefined;
   try {
@@ -320,6 +326,7 @@ async function pairedRow(
     const med = (f: (r: (typeof runs)[number]) => number) => median(runs.map(f));
     return {
       promptN,
+      busy,
       backend: ours.backend,
       runs,
       dramGBs: dram,
@@ -418,6 +425,7 @@ export default async function main(args: string[]): Promise<void> {
             dtype,
             threads: t,
             chunks: o.chunks,
+            busyBefore: r.busy,
             oursPrefill: r.oursPrefill,
             wllamaPrefill: r.wllamaPrefill,
             prefillRatio: r.prefillRatio,
@@ -440,7 +448,8 @@ export default async function main(args: string[]): Promise<void> {
           console.log(
             `${m.name.padEnd(22)} ${dtype.padEnd(4)} ${t}t  prefill ours ${f(r.oursPrefill)} wllama ${f(r.wllamaPrefill)} (${r.prefillRatio.toFixed(2)}x)` +
               `  decode ours ${f(r.oursDecode)} wllama ${f(r.wllamaDecode)} (${r.decodeRatio.toFixed(2)}x; ${gb(r.oursDecode)} vs ${gb(r.wllamaDecode)} GB/s,` +
-              ` DRAM ${r.dramGBs.map((x) => x.toFixed(1)).join('/')} GB/s), ${((100 * r.oursDecode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s`,
+              ` DRAM ${r.dramGBs.map((x) => x.toFixed(1)).join('/')} GB/s), ${((100 * r.oursDecode) / native.decode).toFixed(0)}% of native ${native.decode.toFixed(1)} tok/s` +
+              (Number.isFinite(r.busy) ? `, CPUs ${(100 * r.busy).toFixed(0)}% busy before` : ''),
           );
         }
       }

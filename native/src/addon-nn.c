@@ -13,6 +13,7 @@
 #include "addon-errors.h"
 #include "internal.h"
 #include "nn.h"
+#include "convert-bf16.h"
 
 #define MAXARGS 24
 
@@ -290,6 +291,20 @@ static napi_value js_attention_fwd_bf16kv(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+static napi_value js_f32_to_bf16(napi_env env, napi_callback_info info) {
+  BEGIN("f32ToBf16", "fhn");  /* x y n */
+  if (!nonneg_ints(&c, 2, 3) || !need(&c, 0, N(2)) || !need(&c, 1, N(2))) return NULL;
+  mc_f32_to_bf16_run(F(0), (uint16_t *)c.ptr[1], L(2));
+  return NULL;
+}
+
+static napi_value js_bf16_to_f32(napi_env env, napi_callback_info info) {
+  BEGIN("bf16ToF32", "hfn");  /* x y n */
+  if (!nonneg_ints(&c, 2, 3) || !need(&c, 0, N(2)) || !need(&c, 1, N(2))) return NULL;
+  mc_bf16_to_f32_run((const uint16_t *)c.ptr[0], F(1), L(2));
+  return NULL;
+}
+
 static napi_value js_attention_bwd(napi_env env, napi_callback_info info) {
   BEGIN("attentionBwd", "fffffffffnnnnnnnnn");  /* q k v out lse dout dq dk dv B T S Hq Hkv D qoff causal scale */
   double nq = 0, nkv = 0;
@@ -368,6 +383,7 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
       {"attentionFwd", js_attention_fwd}, {"attentionBwd", js_attention_bwd},
       {"attentionFwdBf16Kv", js_attention_fwd_bf16kv},
+      {"f32ToBf16", js_f32_to_bf16},  {"bf16ToF32", js_bf16_to_f32},
       {"setErrorClasses", js_set_error_classes},
       {"testAllocLimit", js_test_alloc_limit},
   };

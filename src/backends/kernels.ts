@@ -330,6 +330,10 @@ export interface NnKernels {
     causal: number,
     scale: number,
   ): void;
+  /** f32 → bf16 bits over n contiguous elements (bf16-convert.ts's f32ToBf16Run); the addon only. */
+  f32ToBf16?(x: Float32Array, xo: number, y: Uint16Array, yo: number, n: number): void;
+  /** bf16 bits → f32 over n contiguous elements; the addon only. */
+  bf16ToF32?(x: Uint16Array, xo: number, y: Float32Array, yo: number, n: number): void;
   attentionBwd(
     q: Float32Array,
     qo: number,

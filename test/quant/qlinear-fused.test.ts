@@ -1,5 +1,6 @@
 // Weights that share an input run as one quantized matmul; with several rows each output is a
-// contiguous tensor equal to running that weight alone (one row keeps views of the fused buffer).
+// contiguous tensor equal to running that weight alone (one row keeps views of the fused buffer; from
+// 64 rows each weight runs on its own call).
 import { describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
 import { qlinears, quantizeToQWeight } from '../../src/quant/index.js';
@@ -9,7 +10,7 @@ useBackend('auto');
 
 describe('qlinears over fused weights', () => {
   for (const bits of [4, 8] as const)
-    for (const M of [1, 3]) {
+    for (const M of [1, 3, 63, 64, 70]) {
       it(`W${bits}, ${M} row(s): each output equals its weight run alone`, () => {
         const rng = new Rng(bits * 10 + M);
         const K = 64;

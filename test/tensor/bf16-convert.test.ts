@@ -2,10 +2,13 @@
  * The contiguous f32 ⇄ bf16 runs (src/backends/cpu/bf16-convert.ts, cast's fast path) against the
  * per-element twins f32ToBf16 / bf16ToF32: every rounding case (ties to even both ways, carries into
  * the exponent, overflow to infinity), signed zeros, subnormals, infinities and NaNs with payloads, at
- * offsets and odd lengths; and cast over a contiguous tensor equals cast over a strided view of it.
+ * offsets and odd lengths; the addon's C loops (native/src/convert-bf16.c) bit for bit against these
+ * runs; and cast over a contiguous tensor equals cast over a strided view of it.
  */
 import { describe, expect, it } from 'vitest';
-import { refBackend } from '../../src/backends/index.js';
+import { nativeBackend, refBackend } from '../../src/backends/index.js';
+import type { NnKernels } from '../../src/backends/kernels.js';
+import { loadNativeKernels } from '../../src/backends/kernels-native.js';
 import { bf16ToF32Run, f32ToBf16Run } from '../../src/backends/cpu/bf16-convert.js';
 import * as T from '../../src/tensor/index.js';
 import { bf16ToF32, f32ToBf16, Rng, Tensor } from '../../src/tensor/index.js';
@@ -105,4 +108,42 @@ describe('f32 ⇄ bf16 runs match the per-element conversions', () => {
       }),
     );
   });
+
+  const addon = loadNativeKernels() as (NnKernels & object) | null;
+  it.skipIf(!addon?.f32ToBf16)(
+    'the addon converts bit for bit as the runs do, and the native backend casts with it',
+    () => {
+      const k = addon!;
+      // every f32 whose high half is any pattern, with low halves around the rounding point
+      const n = 1 << 16;
+      const lows = [0x0000, 0x7fff, 0x8000, 0x8001, 0xffff];
+      const src = new Float32Array(n * lows.length + 3);
+      const srcBits = new Uint32Array(src.buffer);
+      for (let hi = 0; hi < n; hi++)
+        lows.forEach((lo, j) => (srcBits[3 + hi * lows.length + j] = ((hi << 16) | lo) >>> 0));
+      const m = src.length - 3;
+      const got = new Uint16Array(m + 1);
+      const want = new Uint16Array(m + 1);
+      k.f32ToBf16!(src, 3, got, 1, m);
+      f32ToBf16Run(src, 3, want, 1, m);
+      expect(got).toEqual(want);
+      const wide = new Float32Array(m + 2);
+      const wideWant = new Float32Array(m + 2);
+      k.bf16ToF32!(got, 1, wide, 2, m);
+      bf16ToF32Run(got, 1, wideWant, 2, m);
+      expect(new Uint32Array(wide.buffer)).toEqual(new Uint32Array(wideWant.buffer));
+      expect(() => k.f32ToBf16!(src, 0, got, 0, src.length + 1)).toThrow(/needs/);
+
+      const native = nativeBackend();
+      if (!native) return;
+      T.setBackend(native);
+      T.noGrad(() =>
+        T.scope(() => {
+          const x = Tensor.from(src.subarray(3, 3 + 4099), [4099]);
+          const y = T.cast(x, 'bf16');
+          expect(y.data).toEqual(want.subarray(1, 4100));
+        }),
+      );
+    },
+  );
 });

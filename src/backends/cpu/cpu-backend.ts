@@ -48,7 +48,7 @@ export class CpuBackend implements Backend {
   contiguous = (x: Tensor): Tensor => ew.contiguous(x);
   assign = (dst: Tensor, src: Tensor): void => ew.assign(dst, src);
   fill = (dst: Tensor, value: number): void => ew.fill(dst, value);
-  cast = (x: Tensor, dtype: DType): Tensor => ew.cast(x, dtype);
+  cast = (x: Tensor, dtype: DType): Tensor => this.fast?.cast(x, dtype) ?? ew.cast(x, dtype);
   unary = (op: UnaryOp, x: Tensor): Tensor => this.fast?.unary(op, x) ?? ew.unary(op, x);
   unaryGrad = (op: UnaryOp, x: Tensor, y: Tensor, dy: Tensor): Tensor =>
     this.fast?.unaryGrad(op, x, y, dy) ?? ew.unaryGrad(op, x, y, dy);

@@ -7,13 +7,33 @@
  * "Better" is one total order everywhere: the higher logit, ties to the lower id. Selection (top-k),
  * the nucleus cut (top-p) and sorting all use it, so results never depend on a sort's stability.
  */
-import { noGrad, scope, softmax, Tensor } from '../tensor/index.js';
+import { loadNativeKernels } from '../backends/kernels-native.js';
+import { getBackend, noGrad, scope, softmax, Tensor } from '../tensor/index.js';
 import { argmax } from './argmax.js';
 
 /** Above this many live entries probabilities come from the tensor softmax (the C kernel). */
 const NATIVE_SOFTMAX_MIN = 4096;
 /** top-k by a bounded heap up to this k (one comparison per rejected entry); quickselect above it. */
 const HEAP_MAX_K = 4096;
+
+type SoftmaxKernel = (
+  x: Float32Array,
+  xo: number,
+  y: Float32Array,
+  yo: number,
+  rows: number,
+  V: number,
+  log: number,
+) => void;
+
+/**
+ * The addon's softmax when the native backend is the one installed (so probabilities are what
+ * `softmax` would give, bit for bit, without a tensor and two copies of the row); null otherwise.
+ */
+function nativeSoftmax(): SoftmaxKernel | null {
+  if (!getBackend().name.startsWith('cpu-native')) return null;
+  return (loadNativeKernels() as { softmaxFwd?: SoftmaxKernel } | null)?.softmaxFwd ?? null;
+}
 
 export class Candidates {
   readonly ids: Int32Array;
@@ -208,7 +228,10 @@ export class Candidates {
   computeProbs(): void {
     if (this.probsValid) return;
     const n = this.n;
-    if (n >= NATIVE_SOFTMAX_MIN) {
+    if (n >= NATIVE_SOFTMAX_MIN && nativeSoftmax()) {
+      // the kernel the native backend's softmax calls, straight between the buffers (no copies)
+      nativeSoftmax()!(this.logits, 0, this.probs, 0, 1, n, 0);
+    } else if (n >= NATIVE_SOFTMAX_MIN) {
       const p = noGrad(() =>
         scope(() => {
           const y = softmax(Tensor.from(this.logits.subarray(0, n), [1, n]));

@@ -8,7 +8,8 @@
  *                                             apply (the caller runs attentionFwdBf16Kv instead).
  *     q/out Float32Array [B, Hq, D], k/v Uint16Array [B, S, Hkv, D], lse Float32Array [B, Hq], each
  *     from its element offset.
- * Registered by addon.c through mc_register_decode().
+ * Registered by addon.c through mc_register_decode(), which also registers the sampler's passes
+ * (sample-addon.c).
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -78,6 +79,9 @@ static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info
   return r;
 }
 
+/* The sampler's linear passes: sample-addon.c. */
+napi_value mc_register_sample(napi_env env, napi_value exports);
+
 napi_value mc_register_decode(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -89,5 +93,5 @@ napi_value mc_register_decode(napi_env env, napi_value exports) {
         napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
       return NULL;
   }
-  return exports;
+  return mc_register_sample(env, exports);
 }

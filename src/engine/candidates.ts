@@ -10,6 +10,7 @@
 import { loadNativeKernels } from '../backends/kernels-native.js';
 import { getBackend, noGrad, scope, softmax, Tensor } from '../tensor/index.js';
 import { argmax } from './argmax.js';
+import { sampleKernels } from './sample-kernels.js';
 
 /** Above this many live entries probabilities come from the tensor softmax (the C kernel). */
 const NATIVE_SOFTMAX_MIN = 4096;
@@ -114,7 +115,9 @@ export class Candidates {
   keepTopK(k: number): void {
     if (k >= this.n) return;
     if (!this.sorted) {
-      if (k <= HEAP_MAX_K) this.heapSelect(k);
+      const K = k <= HEAP_MAX_K ? sampleKernels() : null;
+      if (K) K.sampleHeapTopK(this.ids, this.logits, this.n, k, this.tmpIds, this.tmpLogits);
+      else if (k <= HEAP_MAX_K) this.heapSelect(k);
       else this.quickselect(k);
       this.identity = false;
     }
@@ -131,6 +134,11 @@ export class Candidates {
     const l = this.logits;
     const ids = this.ids;
     const h = new Int32Array(k);
+    const K = sampleKernels();
+    if (K) {
+      K.sampleBestPositions(ids, l, this.n, k, h);
+      return h;
+    }
     // worse(a, b): position a ranks after position b
     const worse = (a: number, b: number) => l[a] < l[b] || (l[a] === l[b] && ids[a] > ids[b]);
     const siftDown = (i: number) => {
@@ -205,6 +213,18 @@ export class Candidates {
     }
     this.n = w;
     if (this.probsValid) this.renormalize();
+  }
+
+  /**
+   * Keeps entries whose logit is at least `floor` (min-p's cut), preserving their order; the C pass
+   * where built, else `compact` (its twin).
+   */
+  keepAtLeast(floor: number): void {
+    const K = sampleKernels();
+    if (!K) return this.compact((i) => this.logits[i] >= floor);
+    const w = K.sampleKeepAtLeast(this.ids, this.logits, this.probs, this.n, floor, this.probsValid);
+    if (w !== this.n) this.identity = false;
+    this.n = w;
   }
 
   /**

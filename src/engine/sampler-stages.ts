@@ -6,6 +6,7 @@
  */
 import { loadNativeKernels } from '../backends/kernels-native.js';
 import type { Candidates } from './candidates.js';
+import { sampleKernels } from './sample-kernels.js';
 
 export interface Penalties {
   /** > 1 discourages tokens in the context (CTRL / Hugging Face: divide positive logits, multiply negative). */
@@ -44,6 +45,12 @@ export function applyPenalties(c: Candidates, context: readonly number[], p: Pen
 export function applyTemperature(c: Candidates, t: number): void {
   if (t === 1) return;
   const inv = 1 / t;
+  const K = sampleKernels();
+  if (K) {
+    K.sampleScale(c.logits, c.n, inv);
+    c.probsValid = false;
+    return;
+  }
   // locals, not c.n / c.logits per entry: the loop runs over up to the whole vocabulary
   const l = c.logits;
   const n = c.n;
@@ -237,6 +244,8 @@ function nucleusByBuckets(c: Candidates, p: number, m: number): void {
 function renormalize(c: Candidates): void {
   const probs = c.probs;
   const n = c.n;
+  const K = sampleKernels();
+  if (K) return K.sampleRenormalize4(probs, n);
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
@@ -265,7 +274,7 @@ export function minP(c: Candidates, m: number): void {
     while (keep < c.n && c.logits[keep] >= floor) keep++;
     c.truncate(keep);
   } else {
-    c.compact((i) => c.logits[i] >= floor);
+    c.keepAtLeast(floor);
   }
 }
 
@@ -277,6 +286,8 @@ export function greedy(c: Candidates): number {
 /** Inverse-CDF draw over the live set in its current order, for a uniform u in [0, 1). */
 export function draw(c: Candidates, u: number): number {
   c.computeProbs();
+  const K = sampleKernels();
+  if (K && c.n > 0) return K.sampleDraw(c.ids, c.probs, c.n, u);
   let acc = 0;
   for (let i = 0; i < c.n; i++) {
     acc += c.probs[i];

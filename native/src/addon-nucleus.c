@@ -2,12 +2,14 @@
  * N-API wrapper of top-p's linear passes (nucleus.h):
  *   nucleusSplit(n, m, p, ids, logits, probs, bucket, cutIds, cutLogits, cutProbs, out)
  * ids/cutIds Int32Array, logits/probs/cutLogits/cutProbs Float32Array, bucket Uint16Array, each holding at
- * least n entries; out a Float64Array of 3 receives [kept, cut count, mass before the cut]. Registered by
+ * least n entries; out a Float64Array of 3 receives [kept, cut count, mass before the cut]; an optional
+ * 12th number is the visiting threshold (tests; see mc_nucleus_split_at). Registered by
  * addon.c through mc_register_nucleus().
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "nucleus.h"
@@ -40,10 +42,10 @@ static bool get_array(napi_env env, napi_value v, const char *name, napi_typedar
 }
 
 static napi_value js_nucleus_split(napi_env env, napi_callback_info info) {
-  napi_value a[11];
-  size_t argc = 11;
-  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc != 11) {
-    fail(env, false, "expects 11 arguments");
+  napi_value a[12];
+  size_t argc = 12;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 11) {
+    fail(env, false, "expects 11 arguments (a 12th, the visiting threshold, for tests)");
     return NULL;
   }
   double n, m, p;
@@ -66,10 +68,15 @@ static napi_value js_nucleus_split(napi_env env, napi_callback_info info) {
       !get_array(env, a[9], "cutProbs", napi_float32_array, n, &cprobs) ||
       !get_array(env, a[10], "out", napi_float64_array, 3, &out))
     return NULL;
+  double guess = NAN;
+  if (argc == 12 && napi_get_value_double(env, a[11], &guess) != napi_ok) {
+    fail(env, false, "the threshold must be a number");
+    return NULL;
+  }
   int nm = 0;
   double before = 0;
-  const int w = mc_nucleus_split((int)n, (float)m, p, ids, logits, probs, bucket, cids, clogits, cprobs, &nm,
-                                 &before);
+  const int w = mc_nucleus_split_at((int)n, (float)m, p, ids, logits, probs, bucket, cids, clogits, cprobs, &nm,
+                                    &before, guess);
   double *o = out;
   o[0] = w;
   o[1] = nm;

@@ -9,7 +9,15 @@ import { useBackend } from '../../src/backends/index.js';
 import { Candidates } from '../../src/engine/candidates.js';
 import { sampleKernels, useNativeSampler } from '../../src/engine/sample-kernels.js';
 import { Sampler, type SamplerOptions } from '../../src/engine/sampler.js';
-import { applyTemperature, draw, minP, topK, topP } from '../../src/engine/sampler-stages.js';
+import { loadNativeKernels } from '../../src/backends/kernels-native.js';
+import {
+  applyTemperature,
+  draw,
+  minP,
+  topK,
+  topP,
+  useNativeNucleus,
+} from '../../src/engine/sampler-stages.js';
 import { Rng } from '../../src/tensor/index.js';
 
 useBackend('auto');
@@ -27,6 +35,7 @@ function row(n: number, kind: 'gauss' | 'peaked' | 'tied' | 'ninf', seed: number
 /** Runs `stage` on a fresh set loaded with `r`, native (true) or twin (false); returns what it left. */
 function run(r: Float32Array, on: boolean, stage: (c: Candidates) => number | void) {
   useNativeSampler(on);
+  useNativeNucleus(on);
   try {
     const c = new Candidates(r.length);
     c.load(r);
@@ -42,6 +51,7 @@ function run(r: Float32Array, on: boolean, stage: (c: Candidates) => number | vo
     };
   } finally {
     useNativeSampler(true);
+    useNativeNucleus(true);
   }
 }
 
@@ -89,11 +99,13 @@ describe.skipIf(!native)('sampler C passes equal their TypeScript twins', () => 
     for (const o of configs) {
       const ids = (on: boolean) => {
         useNativeSampler(on);
+        useNativeNucleus(on);
         try {
           const s = new Sampler({ ...o, seed: 11 });
           return Array.from({ length: 12 }, (_, i) => s.sample(rows[i % 3], [5, 9, 9]));
         } finally {
           useNativeSampler(true);
+          useNativeNucleus(true);
         }
       };
       expect(ids(true), JSON.stringify(o)).toEqual(ids(false));
@@ -112,3 +124,65 @@ describe.skipIf(!native)('sampler C passes equal their TypeScript twins', () => 
     expect(() => K.sampleScale(new Float64Array(4) as unknown as Float32Array, 4, 2)).toThrow(TypeError);
   });
 });
+
+type Split = (...a: unknown[]) => void;
+
+describe.skipIf(!native)(
+  "top-p's split (native/src/nucleus.c) visits only entries that can reach the cut",
+  () => {
+    // The threshold is a guess: whatever it is (too high forces the full rerun), the split is the full pass's.
+    it("any visiting threshold gives the full pass's split, bit for bit", () => {
+      const split = (loadNativeKernels() as unknown as { nucleusSplit: Split }).nucleusSplit;
+      let wide = 0; // rows whose cut bucket holds several entries
+      for (const [n, kind, t, p] of [
+        [122753, 'gauss', 0.8, 0.9],
+        [20001, 'gauss', 2, 0.5],
+        [9001, 'tied', 1, 0.95],
+        [4103, 'ninf', 1, 0.999],
+        [5003, 'peaked', 1, 0.9],
+      ] as const) {
+        const c = new Candidates(n);
+        c.load(row(n, kind, n));
+        applyTemperature(c, t);
+        c.computeProbs();
+        const m = c.maxLogit();
+        const result = (guess: number) => {
+          const ids = c.ids.slice(0, n);
+          const logits = c.logits.slice(0, n);
+          const probs = c.probs.slice(0, n);
+          const cut = [new Int32Array(n), new Float32Array(n), new Float32Array(n)] as const;
+          const out = new Float64Array(3);
+          split(n, m, p, ids, logits, probs, new Uint16Array(n), ...cut, out, guess);
+          const [w, nm] = out;
+          return [
+            out,
+            ids.slice(0, w),
+            logits.slice(0, w),
+            probs.slice(0, w),
+            ...cut.map((a) => a.slice(0, nm)),
+          ];
+        };
+        const full = result(-Infinity);
+        expect(full[0][0], 'the rows keep more than a handful').toBeGreaterThan(0);
+        // inside the cut bucket: entries of it fall below the threshold, so only the rerun can be right
+        const inCut = Array.from(full[5] as Float32Array).sort((x, y) => y - x);
+        if (inCut.length > 1) wide++;
+        for (const guess of [
+          NaN,
+          m,
+          m - 0.5,
+          m - 2,
+          m - 4,
+          m - 8,
+          m - 16,
+          m + 1,
+          inCut[0],
+          inCut[inCut.length >> 1],
+          inCut[Math.max(0, inCut.length - 2)],
+        ])
+          expect(result(guess), `${kind} row of ${n}, threshold ${guess}`).toEqual(full);
+      }
+      expect(wide).toBeGreaterThanOrEqual(3);
+    });
+  },
+);

@@ -2,7 +2,7 @@
 export * from './dtype.js';
 export * from './errors.js';
 export * from './shape.js';
-export { pool, setAllocator, Storage, type Allocator } from './storage.js';
+export { allocatesFromHeap, pool, setAllocator, Storage, type Allocator } from './storage.js';
 export { scope, keep, noGrad, isGradEnabled } from './scope.js';
 export { Tensor, type Node, type TensorKind } from './tensor.js';
 export { Rng } from './random.js';

@@ -33,6 +33,14 @@ export function setAllocator(fn: Allocator, free: Deallocator = null): Allocator
   return previous;
 }
 
+/**
+ * Whether buffers come from a heap the garbage collector cannot reclaim (the wasm backend's), where
+ * memory handed out and not used is lost for good; ArrayBuffer allocators leave untouched pages unmapped.
+ */
+export function allocatesFromHeap(): boolean {
+  return deallocator !== null;
+}
+
 function makeArray(dtype: DType, length: number): StorageArray {
   const info = DTYPES[dtype];
   const { buffer: buf, byteOffset: at } = allocator(Math.max(length, 1) * info.bytes);

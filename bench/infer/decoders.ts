@@ -3,6 +3,7 @@
  * llama.cpp (node-llama-cpp on our GGUF export), prefill once, then greedy single-token steps a chunk
  * at a time, so both see the same share of the memory bandwidth other tenants leave.
  */
+import { argmaxLast } from '../../src/engine/argmax.js';
 import { KVCache, type KVCacheDtype } from '../../src/models/kv-cache.js';
 import { MiniCPM } from '../../src/models/minicpm.js';
 import { cast, noGrad, scope, slice, Tensor } from '../../src/tensor/index.js';
@@ -31,7 +32,7 @@ export function oursDecoder(model: MiniCPM, prompt: number[], nDecode: number, k
           const t0 = performance.now();
           next = scope(() => {
             const h = model.hidden(Tensor.from(Int32Array.from(prompt), [1, prompt.length], 'i32'), cache);
-            return argmax(model.logitsFromHidden(slice(h, 1, prompt.length - 1, prompt.length)));
+            return argmaxLast(model.logitsFromHidden(slice(h, 1, prompt.length - 1, prompt.length)));
           });
           return (performance.now() - t0) / 1000;
         }),
@@ -41,24 +42,14 @@ export function oursDecoder(model: MiniCPM, prompt: number[], nDecode: number, k
         noGrad(() => {
           const t0 = performance.now();
           for (let i = 0; i < n; i++)
-            next = scope(() => argmax(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache)));
+            next = scope(() =>
+              argmaxLast(model.forward(Tensor.from(Int32Array.of(next), [1, 1], 'i32'), cache)),
+            );
           return (performance.now() - t0) / 1000;
         }),
       ),
     dispose: () => Promise.resolve(cache.dispose()),
   };
-}
-
-/** Greedy pick over the last row, read in place (toArray's boxed copy of 122753 logits cost ~4 ms a token). */
-function argmax(logits: Tensor): number {
-  const V = logits.shape[logits.shape.length - 1];
-  const c = logits.isContiguous() ? logits : logits.contiguousCopy();
-  const data = c.data as Float32Array;
-  const start = c.offset + c.size - V;
-  let best = start;
-  for (let i = start + 1; i < start + V; i++) if (data[i] > data[best]) best = i;
-  if (c !== logits) c.dispose();
-  return best - start;
 }
 
 export type Nlc = typeof import('node-llama-cpp');

@@ -68,11 +68,11 @@ const ARENA_MIN = 64 << 10;
 const ARENA_MAX = 8 << 20;
 let arena: { bytes: Uint8Array; used: number } | null = null;
 
-/** `bytes` bytes (a multiple of 64 apart) from the current chunk, or a new one. */
+/** `bytes` bytes (a multiple of 64 apart) from the current chunk, or a new one; the caller zeroes them. */
 function arenaBytes(bytes: number): { buffer: ArrayBufferLike; byteOffset: number } {
   const need = Math.ceil(bytes / 64) * 64;
   if (arena === null || arena.used + need > arena.bytes.length) {
-    const t = Tensor.zeros([ARENA_CHUNK], 'u8').keep();
+    const t = Tensor.empty([ARENA_CHUNK], 'u8').keep(); // not filled: untouched pages stay unmapped
     arena = { bytes: t.data.subarray(t.offset, t.offset + ARENA_CHUNK) as Uint8Array, used: 0 };
   }
   const at = arena.bytes.byteOffset + arena.used;
@@ -88,7 +88,8 @@ function engineMemory(n: number, dtype: 'u8' | 'f16'): Uint8Array | Uint16Array 
   const bytes = n * (dtype === 'f16' ? 2 : 1);
   if (bytes >= ARENA_MIN && bytes <= ARENA_MAX && !allocatesFromHeap()) {
     const { buffer, byteOffset } = arenaBytes(bytes);
-    return dtype === 'u8' ? new Uint8Array(buffer, byteOffset, n) : new Uint16Array(buffer, byteOffset, n);
+    const a = dtype === 'u8' ? new Uint8Array(buffer, byteOffset, n) : new Uint16Array(buffer, byteOffset, n);
+    return a.fill(0);
   }
   const t = Tensor.zeros([n], dtype).keep();
   return t.data.subarray(t.offset, t.offset + n) as Uint8Array | Uint16Array;

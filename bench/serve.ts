@@ -249,7 +249,9 @@ export default async function serve(args: string[]): Promise<void> {
     await llama?.dispose();
     // sampling at the speed of greedy decoding (issue 14: within 5%), one stream
     const prompt = [Array.from({ length: nPrompt }, () => 3 + rng.int(config.vocabSize - 3))];
-    const sampledRows = await sampledVsGreedy(model, prompt, sampledTurns, sampledChunk, maxWait);
+    // --sampled-turns 0 skips the rows (a throughput-only run)
+    const sampledRows =
+      sampledTurns > 0 ? await sampledVsGreedy(model, prompt, sampledTurns, sampledChunk, maxWait) : [];
     for (const row of sampledRows)
       console.log(
         `  sampled ${row.sampling}: ${row.sampled.toFixed(2)} tok/s vs greedy ${row.greedy.toFixed(2)} ` +

@@ -17,6 +17,7 @@
 
 #include "attention-prefill.h"
 #include "avx512-util.h"
+#include "exp-avx512.h"
 
 #define RG 6  /* query rows per register tile (6 × 4 accumulators) */
 #define KC 64 /* keys per score tile, and output columns per P·V tile: 4 vectors */
@@ -32,25 +33,6 @@ typedef struct {
 
 /* Keys visible to query row t. */
 static inline int visible(const pf_t *a, int t) { return a->causal ? MC_MIN(a->S, a->qoff + t + 1) : a->S; }
-
-/* exp with nn-impl.h's constants (range clamp, Cody–Waite ln 2, degree-6 polynomial); 0 below lo. */
-static inline __m512 exp512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.3365447505531f);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.3762626647949f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-  const __m512 y = _mm512_scalef_ps(p, n);
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ), y);
-}
 
 /* P[r, 0:64) = scale · Q[r]·Kᵀ[:, 0:64) for R rows; Kt points at the tile's first key, rows Sp apart. */
 static inline __attribute__((always_inline)) void qk_tile(const int R, int D, const float *Q, long ldq,
@@ -111,7 +93,7 @@ static float softmax_row(float *P, int n, int nz, float *max) {
   __m512 sum = _mm512_setzero_ps();
   for (int s = 0; s < n; s += 16) {
     const __mmask16 k = mask16(n - s);
-    const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, P + s), mv)));
+    const __m512 e = _mm512_maskz_mov_ps(k, mc_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, P + s), mv)));
     sum = _mm512_add_ps(sum, e);
     _mm512_mask_storeu_ps(P + s, k, e);
   }

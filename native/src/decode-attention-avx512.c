@@ -12,31 +12,11 @@
 #include <string.h>
 
 #include "decode-attention.h"
+#include "exp-avx512.h"
 
 /* 16 bf16 values as f32 (bf16 is the upper half of an f32). */
 static inline __m512 widen16(const uint16_t *p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)p)), 16));
-}
-
-/* e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial (relative error
- * ~2 ulp), 2^n by the exponent field; lanes below −87.3 give 0 (a score of −inf included). */
-static inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.3365447505531f), hi = _mm512_set1_ps(88.3762626647949f);
-  const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
 }
 
 /* r[j] = Σ lanes of a[j], j < 16: a transposing tree of 128-bit block shuffles and in-lane unpacks
@@ -87,7 +67,7 @@ void mc_decode_attn_part_bf16_avx512(const float *q, const uint16_t *k, const ui
     for (int s = 0; s < n; s++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(P + (long)s * Hp + h));
     __m512 sum = _mm512_setzero_ps();
     for (int s = 0; s < n; s++) {
-      const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(P + (long)s * Hp + h), mx));
+      const __m512 e = mc_exp16(_mm512_sub_ps(_mm512_loadu_ps(P + (long)s * Hp + h), mx));
       _mm512_storeu_ps(P + (long)s * Hp + h, e);
       sum = _mm512_add_ps(sum, e);
     }

@@ -10,6 +10,7 @@
 
 #include "decode-attention.h"
 #include "internal.h"
+#include "nn.h"
 
 typedef struct {
   const float *q;
@@ -55,27 +56,7 @@ int mc_decode_attention_bf16(const float *q, const uint16_t *k, const uint16_t *
   if (!part) return 1;
   dec_t d = {q, k, v, S, Hq, Hkv, D, nsplit, scale, part};
   mc_parallel(B * nsplit, part_task, &d);
-  for (int b = 0; b < B; b++) {
-    const float *pb = part + (long)b * nsplit * per;
-    for (int h = 0; h < Hq; h++) {
-      float M = -INFINITY;
-      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
-      float L = 0;
-      float *O = out + ((long)b * Hq + h) * D;
-      memset(O, 0, sizeof(float) * (size_t)D);
-      for (int sp = 0; sp < nsplit; sp++) {
-        const float *ps = pb + sp * per;
-        const float mh = ps[(long)Hq * D + h];
-        if (mh == -INFINITY) continue;
-        const float w = expf(mh - M);
-        L += w * ps[(long)Hq * D + Hq + h];
-        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
-      }
-      const float inv = 1.0f / L;
-      for (int i = 0; i < D; i++) O[i] *= inv;
-      lse[(long)b * Hq + h] = M + logf(L);
-    }
-  }
+  mc_merge_key_splits(part, B, nsplit, Hq, D, out, lse);
   return 1;
 #else
   (void)q, (void)k, (void)v, (void)out, (void)lse, (void)B, (void)S, (void)Hq, (void)Hkv, (void)D, (void)scale;

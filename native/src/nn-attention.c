@@ -86,6 +86,31 @@ static void dec_task(void *arg, int task, int tid) {
                       ldk, s0, s1, Hq, Hq / a->Hkv, D, a->scale, P, P + np, o + (long)Hq * D, o + (long)Hq * D + Hq, o);
 }
 
+void mc_merge_key_splits(const float *part, int B, int nsplit, int Hq, int D, float *out, float *lse) {
+  const long per = (long)Hq * (D + 2);
+  for (int b = 0; b < B; b++) {
+    const float *pb = part + (long)b * nsplit * per;
+    for (int h = 0; h < Hq; h++) {
+      float M = -INFINITY;
+      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
+      float L = 0;
+      float *O = out + ((long)b * Hq + h) * D;
+      memset(O, 0, sizeof(float) * (size_t)D);
+      for (int sp = 0; sp < nsplit; sp++) {
+        const float *ps = pb + sp * per;
+        const float mh = ps[(long)Hq * D + h];
+        if (mh == -INFINITY) continue; /* an empty key range */
+        const float w = expf(mh - M);
+        L += w * ps[(long)Hq * D + Hq + h];
+        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
+      }
+      const float inv = 1.0f / L;
+      for (int i = 0; i < D; i++) O[i] *= inv;
+      lse[(long)b * Hq + h] = M + logf(L);
+    }
+  }
+}
+
 static void attention_decode(const attn_t *a) {
   const int B = a->B, Hq = a->Hq, D = a->D, nt = mc_pool_threads();
   const long keys = visible(a, 1);
@@ -98,27 +123,7 @@ static void attention_decode(const attn_t *a) {
   if (!part) return;
   dec_t d = {a, nsplit, part};
   mc_parallel(B * nsplit, dec_task, &d);
-  for (int b = 0; b < B; b++) {
-    const float *pb = part + (long)b * nsplit * per;
-    for (int h = 0; h < Hq; h++) {
-      float M = -INFINITY;
-      for (int sp = 0; sp < nsplit; sp++) M = MC_MAX(M, pb[sp * per + (long)Hq * D + h]);
-      float L = 0;
-      float *O = a->o + ((long)b * Hq + h) * D;
-      memset(O, 0, sizeof(float) * (size_t)D);
-      for (int sp = 0; sp < nsplit; sp++) {
-        const float *ps = pb + sp * per;
-        const float mh = ps[(long)Hq * D + h];
-        if (mh == -INFINITY) continue; /* an empty key range */
-        const float w = expf(mh - M);
-        L += w * ps[(long)Hq * D + Hq + h];
-        for (int i = 0; i < D; i++) O[i] += w * ps[(long)h * D + i];
-      }
-      const float inv = 1.0f / L;
-      for (int i = 0; i < D; i++) O[i] *= inv;
-      a->lse[(long)b * Hq + h] = M + logf(L);
-    }
-  }
+  mc_merge_key_splits(part, B, nsplit, Hq, D, a->o, a->lse);
 }
 
 void mc_attention_fwd(const float *q, const float *k, const float *v, float *out, float *lse, int B, int T, int S,

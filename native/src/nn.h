@@ -56,6 +56,10 @@ void mc_attention_fwd(const float *q, const float *k, const float *v, float *out
 /* The same with k/v as bf16 bits (a bf16 KV cache): decode reads them directly, T > 1 widens them first. */
 void mc_attention_fwd_bf16kv(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
                              int T, int S, int Hq, int Hkv, int D, int qoff, int causal, float scale);
+/* The split-decode merge: `part` holds B·nsplit task results, each o [Hq·D], m [Hq], l [Hq] (a key range's
+ * unnormalised output, its running max and exp-sum); rescaled by log-sum-exp into out [B,Hq,D] and
+ * lse [B,Hq]. A range with m = −inf (no keys) adds nothing. */
+void mc_merge_key_splits(const float *part, int B, int nsplit, int Hq, int D, float *out, float *lse);
 /* dq is overwritten; dk and dv are overwritten too (zeroed first). */
 void mc_attention_bwd(const float *q, const float *k, const float *v, const float *out, const float *lse,
                       const float *dout, float *dq, float *dk, float *dv, int B, int T, int S, int Hq, int Hkv,

@@ -10,6 +10,7 @@
 
 #include "qmatmul.h"
 #include "qprefill.h"
+#include "qquantize-avx512.h"
 
 void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
                                    const uint16_t *scales, const uint8_t *zeros, uint8_t *panel) {
@@ -39,50 +40,21 @@ void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_
   }
 }
 
-/* Horizontal max / sum of 16 lanes (exact: no NaN reaches here, integer sums are exact). */
-static inline float hmax(__m512 v) { return _mm512_reduce_max_ps(v); }
-
+/* Activations in the kernel's operand form: each block quantized as mc_qquantize does
+ * (qquantize-avx512.h); W4 codes biased by +128 (unsigned operand), W8 sums negated. */
 void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,
                                      uint8_t *xa, float *xd, int32_t *xn) {
   const int B = K / 32;
-  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-  const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
-  const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(bits == 4 ? 128 : 0);
+  const __m512i bias = _mm512_set1_epi32(bits == 4 ? 128 : 0);
   for (int m = 0; m < M; m++) {
     const float *row = x + (long)m * ldx;
     for (int b = 0; b < B; b++) {
-      const int j = b * 32;
-      __m512 v0, v1;
-      if (perm) {
-        v0 = _mm512_i32gather_ps(_mm512_loadu_si512(perm + j), row, 4);
-        v1 = _mm512_i32gather_ps(_mm512_loadu_si512(perm + j + 16), row, 4);
-      } else {
-        v0 = _mm512_loadu_ps(row + j);
-        v1 = _mm512_loadu_ps(row + j + 16);
-      }
-      /* maxps returns its second operand when the first is NaN: a NaN is skipped, as in mc_qquantize */
-      const __m512 amax = _mm512_max_ps(_mm512_and_ps(v1, sign), _mm512_max_ps(_mm512_and_ps(v0, sign),
-                                                                               _mm512_setzero_ps()));
-      const float d = hmax(amax) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      __m512i sum = _mm512_setzero_si512();
-      __m128i out[2];
-      for (int h = 0; h < 2; h++) {
-        /* clamp (minps gives 127 for NaN, as the scalar compare does), then round half away from zero:
-         * truncate, and step by one where the exact fraction reaches ±0.5 */
-        __m512 t = _mm512_mul_ps(h ? v1 : v0, _mm512_set1_ps(id));
-        t = _mm512_max_ps(_mm512_min_ps(t, hi), lo);
-        const __m512 f = _mm512_sub_ps(t, _mm512_roundscale_ps(t, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC));
-        __m512i r = _mm512_cvttps_epi32(t);
-        r = _mm512_mask_add_epi32(r, _mm512_cmp_ps_mask(f, half, _CMP_GE_OQ), r, one);
-        r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(f, mhalf, _CMP_LE_OQ), r, one);
-        sum = _mm512_add_epi32(sum, r);
-        out[h] = _mm512_cvtepi32_epi8(_mm512_add_epi32(r, bias));
-      }
-      _mm_storeu_si128((__m128i *)(xa + (long)m * K + j), out[0]);
-      _mm_storeu_si128((__m128i *)(xa + (long)m * K + j + 16), out[1]);
-      xd[(long)m * B + b] = d;
-      const int32_t total = _mm512_reduce_add_epi32(sum);
+      __m512i r[2];
+      xd[(long)m * B + b] = mc_qquantize_block_avx512(row, perm, b, r);
+      uint8_t *q = xa + (long)m * K + b * 32;
+      _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(_mm512_add_epi32(r[0], bias)));
+      _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(r[1], bias)));
+      const int32_t total = _mm512_reduce_add_epi32(_mm512_add_epi32(r[0], r[1]));
       xn[(long)m * B + b] = bits == 4 ? total : -total;
     }
   }

@@ -336,6 +336,9 @@ export class NativeNn {
     const lse = Tensor.empty([B, Hq, T]);
     const dims = [B, T, S, Hq, Hkv, D, o.qOffset, o.causal ? 1 : 0, o.scale] as const;
     const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
+    // the buffer arguments of both bf16-cache kernels: q, k, v, out, lse, each with its offset
+    const bf16Bufs = () =>
+      [f32(q), q.offset, u16(k), k.offset, u16(v), v.offset, f32(out), 0, f32(lse), 0] as const;
     // one query row seeing every cached key: the AVX-512 decode kernel (native/src/decode-attention*.c)
     const dec = decodeAttention && (this.k as DecodeKernels).decodeAttentionBf16;
     if (
@@ -343,40 +346,11 @@ export class NativeNn {
       kvBf16 &&
       T === 1 &&
       (!o.causal || o.qOffset + 1 >= S) &&
-      dec(
-        f32(q),
-        q.offset,
-        u16(k),
-        k.offset,
-        u16(v),
-        v.offset,
-        f32(out),
-        0,
-        f32(lse),
-        0,
-        B,
-        S,
-        Hq,
-        Hkv,
-        D,
-        o.scale,
-      )
+      dec(...bf16Bufs(), B, S, Hq, Hkv, D, o.scale)
     )
       return { out, lse };
     if (kvBf16) {
-      this.k.attentionFwdBf16Kv(
-        f32(q),
-        q.offset,
-        u16(k),
-        k.offset,
-        u16(v),
-        v.offset,
-        f32(out),
-        0,
-        f32(lse),
-        0,
-        ...dims,
-      );
+      this.k.attentionFwdBf16Kv(...bf16Bufs(), ...dims);
     } else
       this.k.attentionFwd(
         f32(q),

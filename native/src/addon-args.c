@@ -41,3 +41,13 @@ bool mc_arg_count(mc_argctx *c, napi_callback_info info, size_t want, napi_value
     return mc_arg_fail(c, false, "expected %zu arguments", want);
   return true;
 }
+
+bool mc_export_bindings(napi_env env, napi_value exports, const mc_binding *fns, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    napi_value f;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
+      return false;
+  }
+  return true;
+}

@@ -1,7 +1,8 @@
 /*
- * Argument checks shared by the N-API wrappers of the kernels (addon-quant.c, addon-kv8.c,
- * addon-qrepack.c): each throws a TypeError (wrong type) or RangeError (out of range) whose message
- * starts with the binding's JavaScript name, and returns false so a wrapper can `return NULL` at once.
+ * Shared by the N-API wrapper files of the kernels (addon*.c, sample-addon.c): the argument checks —
+ * each throws a TypeError (wrong type) or RangeError (out of range) whose message starts with the
+ * binding's JavaScript name, and returns false so a wrapper can `return NULL` at once — and the
+ * registration of a file's bindings.
  */
 #ifndef MC_ADDON_ARGS_H
 #define MC_ADDON_ARGS_H
@@ -31,5 +32,15 @@ bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_
 
 /* At least `want` arguments into a. */
 bool mc_arg_count(mc_argctx *c, napi_callback_info info, size_t want, napi_value *a);
+
+/* A binding: its JavaScript name and its callback. */
+typedef struct {
+  const char *name;
+  napi_callback cb;
+} mc_binding;
+
+/* Sets each of the n bindings as a function property of exports; false (an N-API error pending) if one
+ * could not be made. */
+bool mc_export_bindings(napi_env env, napi_value exports, const mc_binding *fns, size_t n);
 
 #endif

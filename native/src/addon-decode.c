@@ -83,15 +83,7 @@ static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info
 napi_value mc_register_sample(napi_env env, napi_value exports);
 
 napi_value mc_register_decode(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {{"argmaxF32", js_argmax_f32}, {"decodeAttentionBf16", js_decode_attention_bf16}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  static const mc_binding fns[] = {{"argmaxF32", js_argmax_f32}, {"decodeAttentionBf16", js_decode_attention_bf16}};
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return mc_register_sample(env, exports);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addon-args.h"
 #include "addon-errors.h"
 #include "internal.h"
 #include "nn.h"
@@ -372,10 +373,7 @@ static napi_value js_test_alloc_limit(napi_env env, napi_callback_info info) {
 }
 
 napi_value mc_register_nn(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {
+  static const mc_binding fns[] = {
       {"rmsnormFwd", js_rmsnorm_fwd}, {"rmsnormBwd", js_rmsnorm_bwd}, {"softmaxFwd", js_softmax_fwd},
       {"softmaxBwd", js_softmax_bwd}, {"ceFwd", js_ce_fwd},           {"ceBwd", js_ce_bwd},
       {"swigluFwd", js_swiglu_fwd},   {"swigluBwd", js_swiglu_bwd},   {"rope", js_rope},
@@ -387,11 +385,6 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"setErrorClasses", js_set_error_classes},
       {"testAllocLimit", js_test_alloc_limit},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

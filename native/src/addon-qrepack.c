@@ -127,18 +127,10 @@ static napi_value js_q4_0(napi_env env, napi_callback_info info) { return gguf_r
 static napi_value js_q8_0(napi_env env, napi_callback_info info) { return gguf_rows(env, info, 8); }
 
 napi_value mc_register_qrepack(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {{"qrepackGptqCodes", js_gptq_codes},
+  static const mc_binding fns[] = {{"qrepackGptqCodes", js_gptq_codes},
              {"qrepackGptqParams", js_gptq_params},
              {"qrepackQ4_0", js_q4_0},
              {"qrepackQ8_0", js_q8_0}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

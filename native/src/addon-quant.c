@@ -154,15 +154,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
 }
 
 napi_value mc_register_quant(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {{"qquantize", js_qquantize}, {"qmatmul", js_qmatmul}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  static const mc_binding fns[] = {{"qquantize", js_qquantize}, {"qmatmul", js_qmatmul}};
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addon-args.h"
 #include "addon-errors.h"
 #include "mc.h"
 
@@ -397,21 +398,13 @@ napi_value mc_register_decode(napi_env env, napi_value exports);
 NAPI_MODULE_INIT() {
   mc_init();
   if (!mc_register_nn(env, exports)) return NULL;
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {
+  static const mc_binding fns[] = {
       {"sgemm", js_sgemm},         {"sgemmBatched", js_sgemm_batched}, {"gemmBf16", js_gemm_bf16},
       {"features", js_features},   {"setThreads", js_set_threads},     {"getThreads", js_get_threads},
       {"setIsa", js_set_isa},      {"alignedBuffer", js_aligned_buffer}, {"gemvMany", js_gemv_many},
       {"alignOffset", js_align_offset},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   if (mc_register_nn && !mc_register_nn(env, exports)) return NULL;
   if (!mc_register_quant(env, exports)) return NULL;
   if (!mc_register_kv8(env, exports)) return NULL;

@@ -126,20 +126,12 @@ static napi_value js_renormalize4(napi_env env, napi_callback_info info) {
 }
 
 napi_value mc_register_sample(napi_env env, napi_value exports) {
-  static const struct {
-    const char *name;
-    napi_callback cb;
-  } fns[] = {{"sampleScale", js_scale},
+  static const mc_binding fns[] = {{"sampleScale", js_scale},
              {"sampleHeapTopK", js_heap_topk},
              {"sampleBestPositions", js_best_positions},
              {"sampleKeepAtLeast", js_keep_at_least},
              {"sampleDraw", js_draw},
              {"sampleRenormalize4", js_renormalize4}};
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value f;
-    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].cb, NULL, &f) != napi_ok ||
-        napi_set_named_property(env, exports, fns[i].name, f) != napi_ok)
-      return NULL;
-  }
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

@@ -248,9 +248,10 @@ export class Candidates {
   computeProbs(): void {
     if (this.probsValid) return;
     const n = this.n;
-    if (n >= NATIVE_SOFTMAX_MIN && nativeSoftmax()) {
+    const kernel = n >= NATIVE_SOFTMAX_MIN ? nativeSoftmax() : null;
+    if (kernel) {
       // the kernel the native backend's softmax calls, straight between the buffers (no copies)
-      nativeSoftmax()!(this.logits, 0, this.probs, 0, 1, n, 0);
+      kernel(this.logits, 0, this.probs, 0, 1, n, 0);
     } else if (n >= NATIVE_SOFTMAX_MIN) {
       const p = noGrad(() =>
         scope(() => {

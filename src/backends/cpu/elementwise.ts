@@ -7,6 +7,7 @@ import {
   Tensor,
   broadcastShapes,
   DTypeError,
+  sameShape,
   type BinaryOp,
   type CompareOp,
   type DType,
@@ -22,9 +23,6 @@ export function contiguous(x: Tensor): Tensor {
   assign(out, x);
   return out;
 }
-
-const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((n, i) => n === b[i]);
 
 /** dst (a view) ← src broadcast to dst's shape. */
 export function assign(dst: Tensor, src: Tensor): void {

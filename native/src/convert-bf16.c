@@ -9,13 +9,7 @@
 #include "convert-bf16.h"
 
 void mc_f32_to_bf16_run(const float *x, uint16_t *y, long n) {
-  for (long i = 0; i < n; i++) {
-    uint32_t u;
-    memcpy(&u, x + i, 4);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t quiet = (u >> 16) | 0x40u;
-    y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
-  }
+  for (long i = 0; i < n; i++) y[i] = mc_f32_to_bf16(x[i]);
 }
 
 void mc_bf16_to_f32_run(const uint16_t *x, float *y, long n) {

@@ -8,18 +8,12 @@
 #include "internal.h"
 #ifdef MC_X86
 #include "avx512-util.h"
+#include "convert-bf16.h"
 
 #ifndef MR
 #define MR 8
 #endif
 #define NR 32
-
-/* Scalar f32 -> bf16 with round to nearest even, as vcvtne2ps2bf16 does (NaN stays NaN). */
-static inline uint16_t f32_to_bf16(float f) {
-  union { float f; uint32_t u; } v = {f};
-  if ((v.u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((v.u >> 16) | 0x40);
-  return (uint16_t)((v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16);
-}
 
 /* Panels of R rows, k-pairs major: word (q, r) = (X(r, 2q), X(r, 2q+1)) as bf16, zero padded. */
 static void pack_a(const float *A, long rs, long cs, int m, int k, void *dst_) {
@@ -34,7 +28,7 @@ static void pack_a(const float *A, long rs, long cs, int m, int k, void *dst_) {
         for (int r = 0; r < MR; r++)
           for (int e = 0; e < 2; e++) {
             int p = 2 * q + e;
-            d[((size_t)q * MR + r) * 2 + e] = r < rv && p < k ? f32_to_bf16(X[r * rs + (long)p * cs]) : 0;
+            d[((size_t)q * MR + r) * 2 + e] = r < rv && p < k ? mc_f32_to_bf16(X[r * rs + (long)p * cs]) : 0;
           }
       continue;
     }

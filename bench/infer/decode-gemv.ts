@@ -2,7 +2,7 @@
  * The decode GEMVs alone, in GB/s of the weight bytes they stream, next to the DRAM read bandwidth probed
  * between them (bench/peers/limits.c 'read', the probe the infer bench's decode bounds use):
  *
- *   npm run bench -- decode-gemv [--rounds 5] [--threads 1,2] [--gap-us 0] [--only w4|w8|head] [--arena]
+ *   npm run bench -- decode-gemv [--rounds 5] [--threads 1,2] [--gap-us 0] [--only w4|w8|head]
  *                                [--out FILE]
  *
  * One token row (M = 1) through the native qmatmul, as a decode step calls it, at MiniCPM-2B's shapes
@@ -14,11 +14,9 @@
  * bandwidth, then times every kernel; rows are medians over rounds, the fraction is against the median
  * probe at the same thread count. `--gap-us N` spins N µs on the calling thread between calls, as a
  * decode step's other work does (long gaps let the pool's workers fall asleep, so each call pays their
- * wake-up). `--arena` moves every copy's codes into one allocation (huge pages over nearly all of it)
- * instead of one allocation per matrix as the engine makes them: a 2304 x 2304 W4 matrix's 2.65 MB of
- * codes is below the 4 MiB from which the allocator asks for huge pages, and streamed ~1.85x slower
- * on 4 KiB pages (13 vs 24 GB/s, one thread, loaded machine). Writes bench/results/decode-gemv.json (or
- * --out FILE).
+ * wake-up). The weights are allocated as the engine allocates them (src/quant/qweight.ts: mid-sized
+ * matrices share huge-page chunks; on 4 KiB pages a 2304 x 2304 W4 matrix streamed ~1.85x slower, 13 vs
+ * 24 GB/s, one thread, loaded machine). Writes bench/results/decode-gemv.json (or --out FILE).
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,7 +26,6 @@ import { useBackend } from '../../src/backends/index.js';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';
 import { nativeQuantKernels } from '../../src/backends/quant.js';
 import { allocQWeight, qweightBytes, type QWeight } from '../../src/quant/qweight.js';
-import { Tensor } from '../../src/tensor/index.js';
 import { limitsProbe, median } from '../lib/machine.js';
 import { minicpm2bShape } from './shape.js';
 
@@ -67,26 +64,14 @@ function randomWeight(bits: 4 | 8, n: number, K: number): QWeight {
   return w;
 }
 
-/** Copies of a kernel's weights (one set per copy: the fused ones share an input); `arena`: see above. */
-function weightSets(k: Kernel, arena: boolean): QWeight[][] {
+/** Copies of a kernel's weights (one set per copy: the fused ones share an input). */
+function weightSets(k: Kernel): QWeight[][] {
   const one = () => k.ns.map((n) => randomWeight(k.bits, n, k.K));
   const first = one();
   const bytes = first.reduce((a, w) => a + qweightBytes(w), 0);
   const sets = [first];
   while (sets.length * bytes < MIN_SET_BYTES) sets.push(one());
-  if (!arena) return sets;
-  const all = sets.flat();
-  const codes = Tensor.zeros([all.reduce((a, w) => a + w.codes.length, 0)], 'u8').keep();
-  const data = (codes.data as Uint8Array).subarray(codes.offset);
-  let at = 0;
-  return sets.map((set) =>
-    set.map((w) => {
-      const c = data.subarray(at, at + w.codes.length);
-      c.set(w.codes);
-      at += w.codes.length;
-      return { ...w, codes: c };
-    }),
-  );
+  return sets;
 }
 
 function spin(us: number): void {
@@ -113,7 +98,6 @@ export default function main(argv: string[]): void {
   const threadList = arg('threads', '1,2').split(',').map(Number);
   const gapUs = Number(arg('gap-us', '0'));
   const only = arg('only', '');
-  const arena = argv.includes('--arena');
   useBackend('native');
   const addon = loadNativeKernels();
   const q = nativeQuantKernels();
@@ -125,7 +109,7 @@ export default function main(argv: string[]): void {
   const rows: Row[] = [];
   // one kernel's copies at a time, so memory stays at ~128 MiB plus the head
   for (const k of list) {
-    const sets = weightSets(k, arena);
+    const sets = weightSets(k);
     const bytes = sets[0].reduce((a, w) => a + qweightBytes(w), 0);
     const x = Float32Array.from({ length: k.K }, (_, i) => Math.sin(i * 0.37) * (i % 7 === 0 ? 3 : 1));
     const total = k.ns.reduce((a, b) => a + b, 0);
@@ -188,7 +172,7 @@ export default function main(argv: string[]): void {
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(
     out,
-    `${JSON.stringify({ bench: 'decode-gemv', date: new Date().toISOString(), gap_us: gapUs, arena, rows }, null, 2)}\n`,
+    `${JSON.stringify({ bench: 'decode-gemv', date: new Date().toISOString(), gap_us: gapUs, rows }, null, 2)}\n`,
   );
   console.log(`wrote ${out}`);
 }

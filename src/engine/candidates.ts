@@ -7,6 +7,7 @@
  * "Better" is one total order everywhere: the higher logit, ties to the lower id. Selection (top-k),
  * the nucleus cut (top-p) and sorting all use it, so results never depend on a sort's stability.
  */
+import type { NnKernels } from '../backends/kernels.js';
 import { loadNativeKernels } from '../backends/kernels-native.js';
 import { getBackend, noGrad, scope, softmax, Tensor } from '../tensor/index.js';
 import { argmax } from './argmax.js';
@@ -17,15 +18,7 @@ const NATIVE_SOFTMAX_MIN = 4096;
 /** top-k by a bounded heap up to this k (one comparison per rejected entry); quickselect above it. */
 const HEAP_MAX_K = 4096;
 
-type SoftmaxKernel = (
-  x: Float32Array,
-  xo: number,
-  y: Float32Array,
-  yo: number,
-  rows: number,
-  V: number,
-  log: number,
-) => void;
+type SoftmaxKernel = NnKernels['softmaxFwd'];
 
 /**
  * The addon's softmax when the native backend is the one installed (so probabilities are what

@@ -330,6 +330,29 @@ export interface NnKernels {
     causal: number,
     scale: number,
   ): void;
+  /**
+   * One query row over a bf16 KV cache that sees every key (native/src/addon-decode.c, AVX-512 only):
+   * false where it declines (no AVX-512, head size not a multiple of 16) and the caller takes
+   * attentionFwdBf16Kv; the addon only.
+   */
+  decodeAttentionBf16?(
+    q: Float32Array,
+    qo: number,
+    k: Uint16Array,
+    ko: number,
+    v: Uint16Array,
+    vo: number,
+    out: Float32Array,
+    oo: number,
+    lse: Float32Array,
+    lo: number,
+    B: number,
+    S: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    scale: number,
+  ): boolean;
   /** f32 → bf16 bits over n contiguous elements (bf16-convert.ts's f32ToBf16Run); the addon only. */
   f32ToBf16?(x: Float32Array, xo: number, y: Uint16Array, yo: number, n: number): void;
   /** bf16 bits → f32 over n contiguous elements; the addon only. */

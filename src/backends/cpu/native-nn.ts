@@ -18,28 +18,6 @@ import { BINARY_OPS, UNARY_OPS, type NnKernels } from '../kernels.js';
 const f32 = (t: Tensor): Float32Array => t.data as Float32Array;
 const ok = (...ts: Tensor[]): boolean => ts.every((t) => t.dtype === 'f32' && t.isContiguous());
 
-/** The decode-side kernels of native/src/addon-decode.c (absent from an addon built before them). */
-interface DecodeKernels {
-  decodeAttentionBf16?: (
-    q: Float32Array,
-    qo: number,
-    k: Uint16Array,
-    ko: number,
-    v: Uint16Array,
-    vo: number,
-    out: Float32Array,
-    oo: number,
-    lse: Float32Array,
-    lo: number,
-    B: number,
-    S: number,
-    Hq: number,
-    Hkv: number,
-    D: number,
-    scale: number,
-  ) => boolean;
-}
-
 let decodeAttention = true;
 
 /**
@@ -340,13 +318,13 @@ export class NativeNn {
     const bf16Bufs = () =>
       [f32(q), q.offset, u16(k), k.offset, u16(v), v.offset, f32(out), 0, f32(lse), 0] as const;
     // one query row seeing every cached key: the AVX-512 decode kernel (native/src/decode-attention*.c)
-    const dec = decodeAttention && (this.k as DecodeKernels).decodeAttentionBf16;
     if (
-      dec &&
+      decodeAttention &&
+      this.k.decodeAttentionBf16 &&
       kvBf16 &&
       T === 1 &&
       (!o.causal || o.qOffset + 1 >= S) &&
-      dec(...bf16Bufs(), B, S, Hq, Hkv, D, o.scale)
+      this.k.decodeAttentionBf16(...bf16Bufs(), B, S, Hq, Hkv, D, o.scale)
     )
       return { out, lse };
     if (kvBf16) {

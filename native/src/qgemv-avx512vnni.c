@@ -9,9 +9,12 @@
  *  - −z·Σq seeds the dot-product chain through vpmaddwd (z ≤ 255 and |Σq| ≤ 32·127 fit int16; the high
  *    half of each lane is zero), one uop in place of vpmulld and a subtraction;
  *  - no per-tile call, switch on token rows or copy through a stack buffer.
- * The codes are prefetched PF_BYTES ahead: at ~20 GB/s per core and ~100 ns to DRAM, 2 KiB is in flight
+ * W4 codes are prefetched PF_BYTES ahead: at ~20 GB/s per core and ~100 ns to DRAM, 2 KiB is in flight
  * per core at any moment, so the previous 1 KiB left the stream waiting on DRAM at the start of each
- * block run.
+ * block run. W8 codes are not prefetched by software: the same 16 blocks ahead (8 prefetches per block,
+ * 8 KiB out) made the int8 head 7-10% slower than the hardware prefetchers alone (0.62 vs 0.69 of the
+ * DRAM probe, 2 threads, interleaved A/B on a loaded machine, bench decode-gemv-ab); 4 or 16 KiB ahead,
+ * or 8 or 32 KiB into L2, did no better; the W8 layer shapes were within the noise either way.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -67,7 +70,6 @@ void mc_qgemv_w8_avx512vnni(int tiles, int blocks, const uint8_t *codes, const u
   for (int t = 0; t < tiles; t++, rows -= 16) {
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++, codes += 512, scales += 16, zeros += 16) {
-      for (int s = 0; s < 8; s++) _mm_prefetch((const char *)(codes + 2 * PF_BYTES + 64 * s), _MM_HINT_T0);
       const int8_t *x = xq + b * 32;
       __m512i a0 = zero_term(zeros, xs[b]), a1 = _mm512_setzero_si512();
       for (int s = 0; s < 4; s++) {

@@ -29,7 +29,7 @@ import { allocQWeight, qweightBytes, type QWeight } from '../../src/quant/qweigh
 import { limitsProbe, median } from '../lib/machine.js';
 import { minicpm2bShape } from './shape.js';
 
-interface Kernel {
+export interface Kernel {
   name: string;
   bits: 4 | 8;
   K: number;
@@ -39,7 +39,7 @@ interface Kernel {
 const PROBE_BYTES = 512 << 20;
 const MIN_SET_BYTES = 128 << 20;
 
-function kernels(): Kernel[] {
+export function kernels(): Kernel[] {
   const c = minicpm2bShape(1);
   const d = c.hiddenSize;
   const ff = c.intermediateSize;
@@ -55,7 +55,7 @@ function kernels(): Kernel[] {
 }
 
 /** A weight with random codes, fp16 scales in [2^-7, 2^-6) and zeros in the bit width's range. */
-function randomWeight(bits: 4 | 8, n: number, K: number): QWeight {
+export function randomWeight(bits: 4 | 8, n: number, K: number): QWeight {
   const w = allocQWeight(bits, n, K, null);
   for (let i = 0; i < w.codes.length; i += 65536) randomFillSync(w.codes.subarray(i, i + 65536));
   for (let i = 0; i < w.zeros.length; i += 65536) randomFillSync(w.zeros.subarray(i, i + 65536));
@@ -65,7 +65,7 @@ function randomWeight(bits: 4 | 8, n: number, K: number): QWeight {
 }
 
 /** Copies of a kernel's weights (one set per copy: the fused ones share an input). */
-function weightSets(k: Kernel): QWeight[][] {
+export function weightSets(k: Kernel): QWeight[][] {
   const one = () => k.ns.map((n) => randomWeight(k.bits, n, k.K));
   const first = one();
   const bytes = first.reduce((a, w) => a + qweightBytes(w), 0);

@@ -3,7 +3,8 @@
  * kernel that runs token rows over an unpacked panel. Per k-step of 4 columns a register block loads
  * QP_R weight vectors and QP_T broadcast activation words and issues QP_R·QP_T vpdpbusd; each block of 32
  * columns then costs one cvt, one mul and one fma per (tile, token) for its scale, and nothing for the
- * zero point (folded into the seed, see qprefill.h).
+ * zero point (folded into the seed, see qprefill.h) but in W8 panels with a zero other than 128: one
+ * vpdpwssd per (tile, token), ~10% of such a panel's time.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -12,20 +13,33 @@
 #include "qprefill.h"
 #include "qquantize-avx512.h"
 
-void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
-                                   const uint16_t *scales, const uint8_t *zeros, uint8_t *panel) {
-  const __m512i lo = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi8(1);
+int mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
+                                  const uint16_t *scales, const uint8_t *zeros, uint8_t *panel) {
+  const __m512i lo = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi8(1), flip = _mm512_set1_epi8(-128);
   const size_t nb = (size_t)tiles * blocks;
+  /* W8: the plain seed where every zero of the panel is 128 (our W8 and GGUF Q8_0 always), else the
+   * packed zero-point word (qprefill.h) */
+  int form = QP_SEED;
+  if (bits == 8) {
+    __mmask64 other = 0;
+    for (size_t p = 0; p < nb; p++)
+      other |= _mm512_cmpneq_epi8_mask(_mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(zeros + p * 16))),
+                                       flip) & 0xFFFF;
+    form = other ? QP_ZPOINT : QP_SEED;
+  }
   for (size_t p = 0; p < nb; p++) {
     uint8_t *dst = panel + p * QP_CHUNK;
     const __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(zeros + p * 16)));
-    if (bits == 8) {
-      memcpy(dst, codes + p * 512, 512);
-      _mm512_storeu_si512(dst + 512, z);
+    __m512i sum = _mm512_setzero_si512();
+    if (bits == 8) { /* codes c − 128 (the sign bit flipped) */
+      for (int s = 0; s < 8; s++) {
+        const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(codes + p * 512 + 64 * s), flip);
+        sum = _mm512_dpbusd_epi32(sum, ones, v);
+        _mm512_storeu_si512(dst + 64 * s, v);
+      }
     } else {
-      /* z in each byte of its row's lane; codes become c − z, the seed −128·Σ (c − z) */
+      /* z in each byte of its row's lane; codes become c − z */
       const __m512i zb = _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));
-      __m512i sum = _mm512_setzero_si512();
       for (int s = 0; s < 4; s++) {
         const __m512i v = _mm512_loadu_si512(codes + p * 256 + 64 * s);
         const __m512i l = _mm512_sub_epi8(_mm512_and_si512(v, lo), zb);
@@ -34,18 +48,25 @@ void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_
         _mm512_storeu_si512(dst + 64 * s, l);
         _mm512_storeu_si512(dst + 64 * (4 + s), h);
       }
-      _mm512_storeu_si512(dst + 512, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
     }
+    const __m512i seed = form == QP_SEED /* −128·Σ codes, or [128 − z | −Σ (c − 128) << 16] */
+                             ? _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128))
+                             : _mm512_or_si512(_mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), sum), 16),
+                                               _mm512_and_si512(_mm512_sub_epi32(_mm512_set1_epi32(128), z),
+                                                                _mm512_set1_epi32(0xffff)));
+    _mm512_storeu_si512(dst + 512, seed);
     _mm512_storeu_ps(dst + 576, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + p * 16))));
   }
+  return form;
 }
 
 /* Activations in the kernel's operand form: each block quantized as mc_qquantize does
- * (qquantize-avx512.h); W4 codes biased by +128 (unsigned operand), W8 sums negated. */
+ * (qquantize-avx512.h), codes biased by +128 (the unsigned operand), and for W8 the zero-point word
+ * [Σq | 128 << 16] (qprefill.h). */
 void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,
                                      uint8_t *xa, float *xd, int32_t *xn) {
   const int B = K / 32;
-  const __m512i bias = _mm512_set1_epi32(bits == 4 ? 128 : 0);
+  const __m512i bias = _mm512_set1_epi32(128);
   for (int m = 0; m < M; m++) {
     const float *row = x + (long)m * ldx;
     for (int b = 0; b < B; b++) {
@@ -54,8 +75,10 @@ void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, lon
       uint8_t *q = xa + (long)m * K + b * 32;
       _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(_mm512_add_epi32(r[0], bias)));
       _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(r[1], bias)));
-      const int32_t total = _mm512_reduce_add_epi32(_mm512_add_epi32(r[0], r[1]));
-      xn[(long)m * B + b] = bits == 4 ? total : -total;
+      if (bits == 8) {
+        const int32_t total = _mm512_reduce_add_epi32(_mm512_add_epi32(r[0], r[1]));
+        xn[(long)m * B + b] = (int32_t)(((uint32_t)total & 0xffffu) | (128u << 16));
+      }
     }
   }
 }
@@ -67,7 +90,7 @@ static inline __m512i bcast4(const uint8_t *p) {
 }
 
 /* R tiles (panel rows t·16.., chunks tile-major) x T token rows over all blocks; rows[r] valid rows. */
-static inline __attribute__((always_inline)) void block(const int bits, const int R, const int T, int blocks,
+static inline __attribute__((always_inline)) void block(const int form, const int R, const int T, int blocks,
                                                         const uint8_t *panel, const uint8_t *xa, long K,
                                                         const float *xd, const int32_t *xn, float *y, long ldy,
                                                         int last_rows) {
@@ -86,9 +109,9 @@ static inline __attribute__((always_inline)) void block(const int bits, const in
       const __m512i seed = _mm512_loadu_si512(c + r * tstride + 512);
 #pragma GCC unroll 8
       for (int t = 0; t < T; t++)
-        ai[r][t] = bits == 4 ? seed
-                             : _mm512_dpwssd_epi32(_mm512_setzero_si512(), seed,
-                                                   _mm512_set1_epi32(xn[(size_t)t * blocks + b]));
+        ai[r][t] = form == QP_SEED ? seed
+                                   : _mm512_dpwssd_epi32(_mm512_setzero_si512(), seed,
+                                                         _mm512_set1_epi32(xn[(size_t)t * blocks + b]));
     }
 #pragma GCC unroll 8
     for (int s = 0; s < 8; s++) {
@@ -100,7 +123,7 @@ static inline __attribute__((always_inline)) void block(const int bits, const in
         const __m512i a = bcast4(x + t * K + 4 * s);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-          ai[r][t] = bits == 4 ? _mm512_dpbusd_epi32(ai[r][t], a, w[r]) : _mm512_dpbusd_epi32(ai[r][t], w[r], a);
+          ai[r][t] = _mm512_dpbusd_epi32(ai[r][t], a, w[r]);
       }
     }
 #pragma GCC unroll 4
@@ -121,50 +144,50 @@ static inline __attribute__((always_inline)) void block(const int bits, const in
 }
 
 /* T = 1 .. QP_T as compile-time constants, so the token loops unroll and the accumulators stay in registers */
-#define CASE(k, bits, R) case k: block(bits, R, k, blocks, p, x, K, d, n, yy, ldy, lr); break;
+#define CASE(k, form, R) case k: block(form, R, k, blocks, p, x, K, d, n, yy, ldy, lr); break;
 #if QP_T > 8
 #error "QP_T above 8 needs more cases below"
 #endif
-#define TOKENS(bits, R)                                                                           \
+#define TOKENS(form, R)                                                                           \
   switch (T) {                                                                                    \
-    CASE(1, bits, R)                                                                              \
-    CASE(2, bits, R)                                                                              \
-    CASE(3, bits, R)                                                                              \
-    MORE4(bits, R)                                                                                \
-    default: block(bits, R, QP_T, blocks, p, x, K, d, n, yy, ldy, lr); break;                     \
+    CASE(1, form, R)                                                                              \
+    CASE(2, form, R)                                                                              \
+    CASE(3, form, R)                                                                              \
+    MORE4(form, R)                                                                                \
+    default: block(form, R, QP_T, blocks, p, x, K, d, n, yy, ldy, lr); break;                     \
   }
 #if QP_T > 4
-#define MORE4(bits, R) CASE(4, bits, R) MORE5(bits, R)
+#define MORE4(form, R) CASE(4, form, R) MORE5(form, R)
 #else
-#define MORE4(bits, R)
+#define MORE4(form, R)
 #endif
 #if QP_T > 5
-#define MORE5(bits, R) CASE(5, bits, R) MORE6(bits, R)
+#define MORE5(form, R) CASE(5, form, R) MORE6(form, R)
 #else
-#define MORE5(bits, R)
+#define MORE5(form, R)
 #endif
 #if QP_T > 6
-#define MORE6(bits, R) CASE(6, bits, R) MORE7(bits, R)
+#define MORE6(form, R) CASE(6, form, R) MORE7(form, R)
 #else
-#define MORE6(bits, R)
+#define MORE6(form, R)
 #endif
 #if QP_T > 7
-#define MORE7(bits, R) CASE(7, bits, R)
+#define MORE7(form, R) CASE(7, form, R)
 #else
-#define MORE7(bits, R)
+#define MORE7(form, R)
 #endif
 
-static void run4(int R, int T, int blocks, const uint8_t *p, const uint8_t *x, long K, const float *d,
-                 const int32_t *n, float *yy, long ldy, int lr) {
-  if (R == 1) TOKENS(4, 1) else TOKENS(4, QP_R)
+static void run_seed(int R, int T, int blocks, const uint8_t *p, const uint8_t *x, long K, const float *d,
+                     const int32_t *n, float *yy, long ldy, int lr) {
+  if (R == 1) TOKENS(QP_SEED, 1) else TOKENS(QP_SEED, QP_R)
 }
 
-static void run8(int R, int T, int blocks, const uint8_t *p, const uint8_t *x, long K, const float *d,
-                 const int32_t *n, float *yy, long ldy, int lr) {
-  if (R == 1) TOKENS(8, 1) else TOKENS(8, QP_R)
+static void run_zpoint(int R, int T, int blocks, const uint8_t *p, const uint8_t *x, long K, const float *d,
+                       const int32_t *n, float *yy, long ldy, int lr) {
+  if (R == 1) TOKENS(QP_ZPOINT, 1) else TOKENS(QP_ZPOINT, QP_R)
 }
 
-void mc_qprefill_run_avx512vnni(int bits, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
+void mc_qprefill_run_avx512vnni(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
                                 const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy) {
   const long K = (long)blocks * 32;
   const size_t tstride = (size_t)blocks * QP_CHUNK;
@@ -178,8 +201,8 @@ void mc_qprefill_run_avx512vnni(int bits, int tiles, int last_rows, int blocks, 
       const float *d = xd + (size_t)i0 * blocks;
       const int32_t *n = xn ? xn + (size_t)i0 * blocks : NULL;
       float *yy = y + (long)i0 * ldy + 16 * t0;
-      if (bits == 4) run4(R, T, blocks, p, x, K, d, n, yy, ldy, lr);
-      else run8(R, T, blocks, p, x, K, d, n, yy, ldy, lr);
+      if (form == QP_SEED) run_seed(R, T, blocks, p, x, K, d, n, yy, ldy, lr);
+      else run_zpoint(R, T, blocks, p, x, K, d, n, yy, ldy, lr);
     }
   }
 }

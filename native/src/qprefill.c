@@ -46,9 +46,10 @@ static void panel_task(void *arg, int task, int tid) {
   uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * QP_CHUNK);
   if (!panel) return; /* recorded for the binding */
   const size_t tb = (size_t)t0 * J->B;
-  mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * (J->bits == 8 ? 512 : 256),
-                                J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
-  mc_qprefill_run_avx512vnni(J->bits, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn,
+  const int form =
+      mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * (J->bits == 8 ? 512 : 256),
+                                    J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
+  mc_qprefill_run_avx512vnni(form, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn,
                              J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
 }
 

@@ -5,11 +5,14 @@
  * Each task unpacks a panel of weight tiles once into a cache-resident scratch made for vpdpbusd, then
  * runs every token row over it in register blocks of QP_R tiles x QP_T tokens. Per (tile, block) the
  * panel holds 512 code bytes (k-step s of 4 columns at bytes 64·s + 4·r + i, as the W8 layout already is),
- * 16 int32 accumulator seeds and 16 f32 scales (QP_CHUNK bytes):
- *   W4: codes c − z as int8 (|c − z| <= 16), activations as uint8 q + 128, seed −128·Σ_k (c − z), so
- *       the block sum Σ (q + 128)(c − z) − 128·Σ (c − z) = Σ q·(c − z) needs no per-token correction;
- *   W8: codes as uint8, activations int8, seed z (one int16 per lane) turned into −z·Σq with one
- *       vpdpwssd against the token's negated block sum.
+ * 16 int32 accumulator seeds and 16 f32 scales (QP_CHUNK bytes). Activations are uint8 q + 128 against
+ * signed codes, both widths:
+ *   W4: codes c − z (|c − z| <= 16), seed −128·Σ_k (c − z), so the block sum
+ *       Σ (q + 128)(c − z) − 128·Σ (c − z) = Σ q·(c − z) needs no per-token correction (QP_SEED);
+ *   W8: codes c − 128 (always int8). Where every zero of the panel is 128 (our W8, GGUF Q8_0) the seed is
+ *       −128·Σ (c − 128) as for W4 (QP_SEED); otherwise (QP_ZPOINT) the seed word packs int16s
+ *       [128 − z | −Σ (c − 128)] and one vpdpwssd against the token's [Σq | 128] starts the sum at
+ *       (128 − z)·Σq − 128·Σ (c − 128), which with Σ (q + 128)(c − 128) makes Σ q·(c − z).
  * The integer block sums are exact and each is finished as the scalar tile kernel does,
  * acc = fma(float(isum), scale·d, acc) in block order, so results are bit-identical to mc_qtile_*_scalar.
  */
@@ -20,6 +23,8 @@
 #include <stdint.h>
 
 #define QP_CHUNK 640 /* panel bytes per (tile, block): 512 codes, 64 seeds, 64 scales */
+#define QP_SEED 0   /* panel seeds are the accumulator start */
+#define QP_ZPOINT 1 /* panel seeds are zero-point words for one vpdpwssd (W8 zeros other than 128) */
 #ifndef QP_R
 #define QP_R 2 /* tiles per register block */
 #endif
@@ -37,20 +42,21 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
 extern int mc_qprefill_off;
 
 #if defined(__x86_64__) || defined(_M_X64)
-/* mc_qquantize's codes, scales and sums, bit for bit, in the kernel's operand form: xa = q + 128 as uint8
- * (W4) or q as int8 (W8), xd the block scales, xn the block sums (W4) or their negation (W8). */
+/* mc_qquantize's codes, scales and sums, bit for bit, in the kernel's operand form: xa = q + 128 as
+ * uint8, xd the block scales, xn (W8 only) the zero-point words [Σq | 128 << 16] of the blocks. */
 void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,
                                      uint8_t *xa, float *xd, int32_t *xn);
 
 /* Unpacks `tiles` consecutive tiles (all `blocks` blocks each, tile-major) into panel (QP_CHUNK bytes
- * per tile and block). codes/scales/zeros point at the first tile's block 0. */
-void mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
-                                   const uint16_t *scales, const uint8_t *zeros, uint8_t *panel);
+ * per tile and block). codes/scales/zeros point at the first tile's block 0. Returns the panel's form
+ * (QP_SEED or QP_ZPOINT), which mc_qprefill_run_avx512vnni takes. */
+int mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
+                                  const uint16_t *scales, const uint8_t *zeros, uint8_t *panel);
 
 /* y[i·ldy + 16·t + r] = token row i · panel row (t, r) for i < M, t < tiles, r < 16 (r < last_rows in
- * the panel's last tile). Token row i: activations xa + i·K (uint8 q + 128 for W4, int8 q for W8),
- * block scales xd + i·B, negated block sums xn + i·B (W8 only). */
-void mc_qprefill_run_avx512vnni(int bits, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
+ * the panel's last tile). Token row i: activations xa + i·K (uint8 q + 128), block scales xd + i·B,
+ * zero-point words xn + i·B (read in the QP_ZPOINT form only). */
+void mc_qprefill_run_avx512vnni(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
                                 const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy);
 #endif
 

@@ -6,7 +6,8 @@
  * 2-tile block, rows not a multiple of 16 (masked stores), several panels per weight, fused weights with
  * odd tile counts, act-order perm, padded leading dims, codes and activations at the ends of their ranges
  * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), activations that round at exact halves and a
- * NaN (the vectorized activation quantizer against mc_qquantize), and a W4 zero above 16 (tile path).
+ * NaN (the vectorized activation quantizer against mc_qquantize), a W4 zero above 16 (tile path), and W8
+ * weights whose zeros are all 128 (plain-seed panels), alone, beside other zeros and with one stray zero.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';
@@ -46,7 +47,10 @@ interface W {
   zeros: Uint8Array;
 }
 
-/** A weight of n rows: random codes and zeros (W4 zeros 0..16), or every code/zero at one end. */
+/**
+ * A weight of n rows: random codes and zeros (W4 zeros 0..16), or every code/zero at one end; `zero`
+ * fixes every zero (W8 128: the plain-seed panels), `stray` then sets one zero in the middle to 127.
+ */
 function weight(
   bits: 4 | 8,
   n: number,
@@ -54,6 +58,8 @@ function weight(
   seed: number,
   fill: Fill,
   zmax = bits === 8 ? 255 : 16,
+  zero?: number,
+  stray = false,
 ): W {
   const r = rng(seed);
   const tiles = Math.ceil(n / 16);
@@ -67,7 +73,9 @@ function weight(
   for (let i = 0; i < scales.length; i++) {
     scales[i] = f32ToF16(0.001 + 0.05 * r());
     zeros[i] = fill === 'random' ? Math.floor(r() * (zmax + 1)) : fill === 'max' ? 0 : zmax;
+    if (zero !== undefined) zeros[i] = zero;
   }
+  if (stray) zeros[zeros.length >> 1] = 127;
   return { codes, scales, zeros };
 }
 
@@ -79,6 +87,9 @@ interface Case {
   perm: boolean;
   fill?: Fill;
   zmax?: number;
+  /** Every zero of the first weight (the others keep theirs); `stray`: one of them 127. */
+  zero?: number;
+  stray?: boolean;
 }
 
 function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array {
@@ -103,7 +114,9 @@ function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array
     }
   }
   const fill = c.fill === 'ties' ? 'random' : (c.fill ?? 'random');
-  const ws = c.ns.map((n, i) => weight(c.bits, n, c.K, seed * 7 + i, fill, c.zmax));
+  const ws = c.ns.map((n, i) =>
+    weight(c.bits, n, c.K, seed * 7 + i, fill, c.zmax, i === 0 ? c.zero : undefined, i === 0 && c.stray),
+  );
   const total = c.ns.reduce((a, b) => a + b, 0);
   const ldy = total + 5;
   const y = new Float32Array(3 + c.M * ldy).fill(NaN);
@@ -138,6 +151,13 @@ for (const bits of [4, 8] as const) {
   cases.push({ bits, M: 9, K: 96, ns: [40], perm: true, fill: 'ties' });
 }
 cases.push({ bits: 4, M: 8, K: 64, ns: [40], perm: false, zmax: 40 }); // zeros past 16: tile path
+// W8 with every zero 128 (our W8, GGUF Q8_0): plain-seed panels, codes c − 128 at both ends, beside a
+// weight with other zeros in the same call, and one panel of many turned by a single zero of 127
+cases.push({ bits: 8, M: 13, K: 320, ns: [1000, 40], perm: false, zero: 128 });
+cases.push({ bits: 8, M: 7, K: 64, ns: [40], perm: false, fill: 'max', zero: 128 });
+cases.push({ bits: 8, M: 7, K: 64, ns: [40], perm: false, fill: 'min', zero: 128 });
+cases.push({ bits: 8, M: 17, K: 96, ns: [40, 17], perm: true, zero: 128 });
+cases.push({ bits: 8, M: 10, K: 320, ns: [1000], perm: false, zero: 128, stray: true });
 
 describe.skipIf(!vnni)('native quantized prefill (AVX-512 VNNI)', () => {
   for (const t of [1, 2]) {

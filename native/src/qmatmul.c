@@ -292,7 +292,7 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const int *n, float *y, long ldy) {
   mc_init();
   if (M <= 0 || count <= 0) return;
-#ifdef MC_X86 /* prefill on AVX-512 VNNI: panel-unpacked register-blocked kernel (qprefill.c) */
+#ifdef MC_X86 /* prefill on AVX-512 VNNI, W4 on AVX2: panel-unpacked register-blocked kernels (qprefill*.c) */
   if (M > MC_QROWS && mc_qprefill(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy)) return;
 #endif
   qjob_t J = {.kernel = pick_kernel(bits), .gemv = M == 1 ? pick_gemv(bits) : NULL, .M = M, .K = K,

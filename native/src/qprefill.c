@@ -78,6 +78,9 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const int *n, float *y, long ldy) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
+  /* AVX2 without AVX-512 VNNI: W4 through the same panel scheme in vpmaddubsw/vpmaddwd (qprefill-avx2.c) */
+  if (!mc_qprefill_off && M > MC_QROWS && f.isa >= MC_ISA_AVX2 && !(f.isa == MC_ISA_AVX512 && f.vnni))
+    return mc_qprefill_avx2(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy);
   if (mc_qprefill_off || M <= MC_QROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
   if (bits == 4) { /* c − z must fit int8: W4 zeros are 0..16 (qweight.ts); anything else takes the tile path */
     uint8_t zmax = 0;

@@ -42,6 +42,11 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
 extern int mc_qprefill_off;
 
 #if defined(__x86_64__) || defined(_M_X64)
+/* As mc_qprefill for W4 on AVX2 (qprefill-avx2.c); 0 for W8 or a W4 zero above 16 (the tile path). */
+int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                     const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                     const int *n, float *y, long ldy);
+
 /* mc_qquantize's codes, scales and sums, bit for bit, in the kernel's operand form: xa = q + 128 as
  * uint8, xd the block scales, xn (W8 only) the zero-point words [Σq | 128 << 16] of the blocks. */
 void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,

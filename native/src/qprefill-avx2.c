@@ -1,0 +1,231 @@
+/*
+ * Quantized W4 prefill GEMM (M > MC_QROWS token rows) on AVX2 without AVX-512 VNNI: the panel scheme of
+ * qprefill.c (each task unpacks a panel of weight tiles once and runs every token row over it) with
+ * AVX2's two-step integer dot product, vpmaddubsw (u8 x s8 -> s16 pair sums, saturating) then vpmaddwd
+ * (s16 x s16 -> s32 pair sums). The tile path (qmatmul-avx2.c) it replaces unpacks every nibble once per
+ * group of 4 tokens and corrects the zero point per token and block with a 32-bit multiply.
+ *
+ * Panel per (tile, block), W4_CHUNK bytes, rows 8h..8h+7 of the tile in the 8 lanes of a ymm (half h):
+ * codes c − z as int8 at 256·h + 32·s + 4·r + i for column 4s + i (s < 8), 16 int32 seeds
+ * −128·Σ_k (c − z), 16 f32 scales. Activations are uint8 u = q + 128, so Σ u·(c − z) + seed = Σ q·(c − z):
+ * no per-token zero-point work.
+ * Saturation: u <= 255 and −16 <= c − z <= 15 (c <= 15, z <= 16; larger zeros are left to the tile path),
+ * so a product lies in [−4080, 3825], a vpmaddubsw pair sum in [−8160, 7650] (never saturated) and the
+ * int16 sum of 4 such k-steps in [−32640, 30600]: it is kept in int16 for 4 steps and only then widened
+ * by vpmaddwd with ones, exactly. Each integer block sum equals the scalar tile kernel's dot − z·Σq and
+ * is finished as that kernel does, acc = fma(float(isum), scale·d, acc) in block order: results are
+ * bit-identical to mc_qtile_w4_scalar.
+ *
+ * W8 stays on the tile path. vpmaddubsw cannot take 8-bit codes against int8 activations (255·127·2 >
+ * 32767), so a W8 panel needs int16 codes and one vpmaddwd per pair of columns: 16 multiplies per 32
+ * columns and half-tile, against the tile kernel's 16 vpmaddubsw on nibble halves + 2 vpmaddwd. That
+ * panel (bit-identical too) measured a median 1.04x the tile path (0.5-2.2x, 24 interleaved pairs, M 512,
+ * K 2304 -> N 6912 and K 5760 -> N 2304, 2 threads, heavily shared machine), not a clear gain.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "internal.h"
+#include "qmatmul.h"
+#include "qprefill.h"
+
+#define W4_CHUNK 640 /* 512 codes, 64 seeds, 64 scales */
+#define PANEL2_BYTES (192 * 1024)
+#define T4 2 /* token rows per register block: 3 x 2 x T4 accumulators of the 16 ymm */
+
+static void unpack(int tiles, int blocks, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
+                   uint8_t *panel) {
+  const __m256i lo = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
+  const size_t nb = (size_t)tiles * blocks;
+  for (size_t p = 0; p < nb; p++) {
+    uint8_t *dst = panel + p * W4_CHUNK;
+    for (int h = 0; h < 2; h++) {
+      const __m256i z = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + p * 16 + 8 * h)));
+      const __m256i zb = _mm256_mullo_epi32(z, _mm256_set1_epi32(0x01010101));
+      __m256i sum = _mm256_setzero_si256();
+      for (int s = 0; s < 4; s++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(codes + p * 256 + 64 * s + 32 * h));
+        const __m256i l = _mm256_sub_epi8(_mm256_and_si256(v, lo), zb);
+        const __m256i hi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), lo), zb);
+        /* Σ (c − z) per row: 1·(c − z) pair sums, no saturation */
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, l), ones));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, hi), ones));
+        _mm256_storeu_si256((__m256i *)(dst + 256 * h + 32 * s), l);
+        _mm256_storeu_si256((__m256i *)(dst + 256 * h + 32 * (4 + s)), hi);
+      }
+      _mm256_storeu_si256((__m256i *)(dst + 512 + 32 * h), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-128)));
+    }
+    _mm256_storeu_ps((float *)(dst + 576), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + p * 16))));
+    _mm256_storeu_ps((float *)(dst + 608), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + p * 16 + 8))));
+  }
+}
+
+static inline __m256i bcast4(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+/* One tile (two halves) x T token rows over all blocks, W4. xa rows K bytes apart. */
+static inline __attribute__((always_inline)) void block4(const int T, int blocks, const uint8_t *panel,
+                                                         const uint8_t *xa, long K, const float *xd,
+                                                         float *y, long ldy, int rows) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 af[2][T4];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) af[h][t] = _mm256_setzero_ps();
+  for (int b = 0; b < blocks; b++) {
+    const uint8_t *c = panel + (size_t)b * W4_CHUNK;
+    const uint8_t *x = xa + (size_t)b * 32;
+    __m256i ai[2][T4];
+    for (int h = 0; h < 2; h++) {
+      const __m256i seed = _mm256_loadu_si256((const __m256i *)(c + 512 + 32 * h));
+      for (int t = 0; t < T; t++) ai[h][t] = seed;
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < 2; g++) { /* 4 k-steps summed in int16 (bounds above), then widened */
+      __m256i s16[2][T4];
+#pragma GCC unroll 4
+      for (int s = 4 * g; s < 4 * g + 4; s++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(c + 32 * s));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(c + 256 + 32 * s));
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+          const __m256i a = bcast4(x + t * K + 4 * s);
+          const __m256i p0 = _mm256_maddubs_epi16(a, w0), p1 = _mm256_maddubs_epi16(a, w1);
+          s16[0][t] = s == 4 * g ? p0 : _mm256_add_epi16(s16[0][t], p0);
+          s16[1][t] = s == 4 * g ? p1 : _mm256_add_epi16(s16[1][t], p1);
+        }
+      }
+      for (int h = 0; h < 2; h++)
+        for (int t = 0; t < T; t++) ai[h][t] = _mm256_add_epi32(ai[h][t], _mm256_madd_epi16(s16[h][t], ones));
+    }
+    for (int h = 0; h < 2; h++) {
+      const __m256 sc = _mm256_loadu_ps((const float *)(c + 576 + 32 * h));
+      for (int t = 0; t < T; t++)
+        af[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ai[h][t]),
+                                   _mm256_mul_ps(sc, _mm256_set1_ps(xd[(size_t)t * blocks + b])), af[h][t]);
+    }
+  }
+  for (int t = 0; t < T; t++) {
+    if (rows == 16) {
+      _mm256_storeu_ps(y + t * ldy, af[0][t]);
+      _mm256_storeu_ps(y + t * ldy + 8, af[1][t]);
+    } else {
+      float out[16];
+      _mm256_storeu_ps(out, af[0][t]);
+      _mm256_storeu_ps(out + 8, af[1][t]);
+      memcpy(y + t * ldy, out, sizeof(float) * (size_t)rows);
+    }
+  }
+}
+
+/* Token rows [0, M) over `tiles` unpacked tiles; y at the panel's first column. */
+static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int M, const uint8_t *xa,
+                const float *xd, float *y, long ldy) {
+  const long K = (long)blocks * 32;
+  const size_t tstride = (size_t)blocks * W4_CHUNK;
+  for (int i0 = 0; i0 < M; i0 += T4) {
+    const uint8_t *x = xa + (size_t)i0 * K;
+    const float *d = xd + (size_t)i0 * blocks;
+    for (int t = 0; t < tiles; t++) {
+      const int rows = t == tiles - 1 ? last_rows : 16;
+      const uint8_t *p = panel + (size_t)t * tstride;
+      float *yy = y + (long)i0 * ldy + 16 * t;
+      if (M - i0 >= T4) block4(T4, blocks, p, x, K, d, yy, ldy, rows);
+      else block4(1, blocks, p, x, K, d, yy, ldy, rows);
+    }
+  }
+}
+
+typedef struct {
+  int M, K, B, count, ptiles, parts;
+  int first_task[MC_QMAX_WEIGHTS + 1];
+  int col[MC_QMAX_WEIGHTS];
+  const uint8_t *const *codes;
+  const uint16_t *const *scales;
+  const uint8_t *const *zeros;
+  const int *n;
+  const float *x;
+  long ldx;
+  const int32_t *perm;
+  int8_t *xq; /* int8 codes, then in place the uint8 operands q + 128 */
+  float *xd;
+  int32_t *xs;
+  float *y;
+  long ldy;
+} job_t;
+
+static void panel_task(void *arg, int task, int tid) {
+  (void)tid;
+  const job_t *J = arg;
+  int w = 0;
+  while (task >= J->first_task[w + 1]) w++;
+  const int t0 = (task - J->first_task[w]) * J->ptiles;
+  const int wtiles = MC_CEIL(J->n[w], MC_QTILE), tiles = MC_MIN(J->ptiles, wtiles - t0);
+  const int last_rows = t0 + tiles == wtiles ? J->n[w] - (wtiles - 1) * MC_QTILE : MC_QTILE;
+  uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * W4_CHUNK);
+  if (!panel) return; /* recorded for the binding */
+  const size_t tb = (size_t)t0 * J->B;
+  unpack(tiles, J->B, J->codes[w] + tb * 256, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
+  run(tiles, last_rows, J->B, panel, J->M, (const uint8_t *)J->xq, J->xd, J->y + J->col[w] + t0 * MC_QTILE,
+      J->ldy);
+}
+
+/* Rows [m0, m1): mc_qquantize's codes, then biased in place to the kernel's uint8 operands. */
+static void quant_task(void *arg, int task, int tid) {
+  (void)tid;
+  const job_t *J = arg;
+  const int m0 = (int)((long)J->M * task / J->parts), m1 = (int)((long)J->M * (task + 1) / J->parts);
+  const long K = J->K;
+  mc_qquantize(m1 - m0, J->K, J->x + (long)m0 * J->ldx, J->ldx, J->perm, J->xq + (long)m0 * K,
+               J->xd + (long)m0 * J->B, J->xs + (long)m0 * J->B);
+  const __m256i bias = _mm256_set1_epi8((char)0x80);
+  for (long i = (long)m0 * K; i < (long)m1 * K; i += 32) { /* K is a multiple of 32 */
+    __m256i *p = (__m256i *)(J->xq + i);
+    _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), bias)); /* q ^ 0x80 = q + 128 */
+  }
+}
+
+int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
+                     const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
+                     const int *n, float *y, long ldy) {
+  if (bits != 4) return 0; /* W8: the tile path (see above) */
+  for (int w = 0; w < count; w++) { /* the int16 bounds above need z <= 16 (qweight.ts makes 0..16) */
+    const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;
+    for (size_t i = 0; i < nz; i++)
+      if (zeros[w][i] > 16) return 0;
+  }
+  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .count = count, .codes = codes, .scales = scales,
+             .zeros = zeros, .n = n, .x = x, .ldx = ldx, .perm = perm, .y = y, .ldy = ldy};
+  const int threads = mc_pool_threads();
+  int tiles = 0;
+  for (int w = 0; w < count; w++) tiles += MC_CEIL(n[w], MC_QTILE);
+  if (tiles == 0) return 1;
+  /* panel: within PANEL2_BYTES (L2-resident while the token rows stream over it), >= 4 tasks per thread */
+  int pt = MC_MAX(1, PANEL2_BYTES / (J.B * W4_CHUNK));
+  pt = MC_MAX(1, MC_MIN(pt, tiles / (4 * threads)));
+  J.ptiles = pt;
+  J.first_task[0] = 0;
+  int col = 0;
+  for (int w = 0; w < count; w++) {
+    J.col[w] = col;
+    col += n[w];
+    J.first_task[w + 1] = J.first_task[w] + MC_CEIL(MC_CEIL(n[w], MC_QTILE), pt);
+  }
+
+  /* int8 codes, block scales and sums, 64-byte aligned */
+  const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
+  char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
+  if (!s) return 1; /* out of memory: recorded for the binding (internal.h) */
+  J.xq = (int8_t *)s;
+  J.xd = (float *)(s + qbytes);
+  J.xs = (int32_t *)(s + qbytes + bbytes);
+  J.parts = MC_MIN(threads, M);
+  if (J.parts > 1) mc_parallel(J.parts, quant_task, &J);
+  else quant_task(&J, 0, 0);
+  mc_parallel(J.first_task[count], panel_task, &J);
+  return 1;
+}

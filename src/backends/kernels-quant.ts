@@ -46,6 +46,11 @@ export interface QuantKernels {
     yOff: number,
     ldy: number,
   ): void;
+  /**
+   * Bytes from the buffer's start to its first 2 MiB boundary (−1 when it has none), with transparent huge
+   * pages requested from there to its end (native addon only: the place for large quantized weights).
+   */
+  hugeAlignOffset?(buffer: ArrayBuffer): number;
 }
 
 export const QMATMUL_MAX_WEIGHTS = 8;

@@ -15,8 +15,8 @@
  * probe at the same thread count. `--gap-us N` spins N µs on the calling thread between calls, as a
  * decode step's other work does (long gaps let the pool's workers fall asleep, so each call pays their
  * wake-up). The weights are allocated as the engine allocates them (src/quant/qweight.ts: mid-sized
- * matrices share huge-page chunks; on 4 KiB pages a 2304 x 2304 W4 matrix streamed ~1.85x slower, 13 vs
- * 24 GB/s, one thread, loaded machine). Writes bench/results/decode-gemv.json (or --out FILE).
+ * matrices share huge-page chunks, larger ones get a buffer each, both from a 2 MiB boundary; on 4 KiB
+ * pages a 2304 x 2304 W4 matrix streamed ~1.85x slower, 13 vs 24 GB/s, one thread, loaded machine). Writes bench/results/decode-gemv.json (or --out FILE).
  */
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';

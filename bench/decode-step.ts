@@ -12,6 +12,7 @@
  *     [--compare]       rounds alternate with the previous step (portable attention, copied JS pick)
  *     [--kernels]       wall time per addon function during the token rounds
  *     [--profile FILE]  a V8 CPU profile of the timed rounds   [--token-only]  skip gemv/argmax rows
+ *     [--tiny]          width 256, vocabulary 1,024: the token is the per-op overhead alone
  * Timings on a shared machine are noisy: compare rows of one run only.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -109,7 +110,21 @@ export default async function decodeStep(args: string[]): Promise<void> {
   const w4 = argv.includes('--w4');
   // --token-only: time tokens alone (e.g. under node --cpu-prof, so the profile is the decode step's)
   const tokenOnly = argv.includes('--token-only');
-  const config = minicpm2bShape(layers);
+  // --tiny: the same layer structure at width 256 and a 1,024-token vocabulary, so the weight reads
+  // vanish and a token's time is the per-op cost alone (dispatch, allocation, small kernels)
+  const tiny = argv.includes('--tiny');
+  const config = minicpm2bShape(
+    layers,
+    tiny
+      ? {
+          hidden_size: 256,
+          intermediate_size: 640,
+          num_attention_heads: 4,
+          num_key_value_heads: 4,
+          vocab_size: 1024,
+        }
+      : {},
+  );
   const f32 = MiniCPM.init(config, new Rng(1));
   let model: MiniCPM;
   let tmp: string | null = null;

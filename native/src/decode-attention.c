@@ -42,11 +42,20 @@ static void part_task(void *arg, int task, int tid) {
 }
 #endif
 
+int mc_decode_attention_bf16_applies(int B, int S, int Hq, int Hkv, int D) {
+#ifdef MC_X86
+  mc_init();
+  return mc_k.isa == MC_ISA_AVX512 && B >= 1 && S >= 1 && D >= 16 && D % 16 == 0 && Hkv >= 1 && Hq % Hkv == 0;
+#else
+  (void)B, (void)S, (void)Hq, (void)Hkv, (void)D;
+  return 0;
+#endif
+}
+
 int mc_decode_attention_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
                              int S, int Hq, int Hkv, int D, float scale) {
 #ifdef MC_X86
-  mc_init();
-  if (mc_k.isa != MC_ISA_AVX512 || B < 1 || S < 1 || D < 16 || D % 16 || Hkv < 1 || Hq % Hkv) return 0;
+  if (!mc_decode_attention_bf16_applies(B, S, Hq, Hkv, D)) return 0;
   const int nt = mc_pool_threads();
   /* split each row's keys until every thread has work, ranges of at least 64 positions */
   int nsplit = B >= nt ? 1 : (nt + B - 1) / B;

@@ -10,6 +10,9 @@
  * lse [B, Hq] (natural-log sum of exp of the scaled scores). Returns 0 without touching anything when
  * it does not apply (no AVX-512, D not a multiple of 16, Hq not a multiple of Hkv, S < 1), 1 when done
  * (an allocation failure is recorded as internal.h says and the outputs are then undefined). */
+/* Whether mc_decode_attention_bf16 runs for these sizes on this CPU (1) or declines (0). */
+int mc_decode_attention_bf16_applies(int B, int S, int Hq, int Hkv, int D);
+
 int mc_decode_attention_bf16(const float *q, const uint16_t *k, const uint16_t *v, float *out, float *lse, int B,
                              int S, int Hq, int Hkv, int D, float scale);
 

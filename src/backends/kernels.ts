@@ -353,6 +353,38 @@ export interface NnKernels {
     D: number,
     scale: number,
   ): boolean;
+  /**
+   * One token's RoPE (q into qr, k in place), KV append at row `pos` of bf16 caches [capacity, Hkv, D]
+   * and decode attention over pos + 1 rows (native/src/decode-step.h): false, nothing touched, where
+   * the decode attention kernel declines; the addon only.
+   */
+  decodeRopeAppendAttendBf16?(
+    q: Float32Array,
+    qo: number,
+    k: Float32Array,
+    ko: number,
+    v: Float32Array,
+    vo: number,
+    cos: Float32Array,
+    co: number,
+    sin: Float32Array,
+    so: number,
+    pos: number,
+    kCache: Uint16Array,
+    kco: number,
+    vCache: Uint16Array,
+    vco: number,
+    qr: Float32Array,
+    qro: number,
+    out: Float32Array,
+    oo: number,
+    lse: Float32Array,
+    lo: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    scale: number,
+  ): boolean;
   /** f32 → bf16 bits over n contiguous elements (bf16-convert.ts's f32ToBf16Run); the addon only. */
   f32ToBf16?(x: Float32Array, xo: number, y: Uint16Array, yo: number, n: number): void;
   /** bf16 bits → f32 over n contiguous elements; the addon only. */

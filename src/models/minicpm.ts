@@ -173,12 +173,18 @@ export class MiniCPM {
       // independent sequences packed along T: each gets its own positions and cache
       heads = packed.attend(l, q, k, v, (x, at) => rope(x, cos, sin, at));
     } else {
-      q = rope(q, cos, sin, pos);
-      k = rope(k, cos, sin, pos);
-      // appends k/v (B, T, Hkv, D) and attends over all pos+T cached positions (int8 caches in place)
-      heads = cache
-        ? cache.attend(l, q, k, v, { causal: true, qOffset: pos, mask })
-        : attention(q, k, v, { causal: true, qOffset: pos, mask });
+      // one token over a bf16 cache: RoPE, the append and attention in one fused call where the backend has it
+      const fused =
+        cache && T === 1 && !mask && !isGradEnabled() ? cache.attendDecode(l, q, k, v, cos, sin) : null;
+      if (fused) heads = fused;
+      else {
+        q = rope(q, cos, sin, pos);
+        k = rope(k, cos, sin, pos);
+        // appends k/v (B, T, Hkv, D) and attends over all pos+T cached positions (int8 caches in place)
+        heads = cache
+          ? cache.attend(l, q, k, v, { causal: true, qOffset: pos, mask })
+          : attention(q, k, v, { causal: true, qOffset: pos, mask });
+      }
     }
     const o = reshape(heads, [B, T, c.numHeads * c.headDim]);
     this.linearInputs?.(l, 'o', o);

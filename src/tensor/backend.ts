@@ -17,8 +17,33 @@ export interface AdamWHyper {
   step: number;
 }
 
+/**
+ * Fused kernels of a one-token decode step (inference only; src/models/kv-cache.ts's decode path), each
+ * giving the same bits as the ops it replaces; null where they do not apply (the caller runs the ops).
+ */
+export interface DecodeKernels {
+  /**
+   * One token of one sequence: RoPE (rotate-half, position `pos` of cos/sin [.., D/2]) of q [1, 1, Hq, D]
+   * and of k [1, 1, Hkv, D] (rotated in place), k and v appended as row `pos` of the bf16 caches
+   * [1, capacity, Hkv, D], then attention of the rotated q over the pos + 1 cached rows: [1, 1, Hq, D].
+   */
+  ropeAppendAttend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    pos: number,
+    kCache: Tensor,
+    vCache: Tensor,
+    scale: number,
+  ): Tensor | null;
+}
+
 export interface Backend {
   readonly name: string;
+  /** Optional fused one-token decode kernels (absent: the decoder runs the separate ops). */
+  readonly decode?: DecodeKernels;
   /** Contiguous copy of any view. */
   contiguous(x: Tensor): Tensor;
   /** Copies `src` (broadcast to dst's shape) into the view `dst`, in place. */

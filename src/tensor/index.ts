@@ -9,7 +9,7 @@ export { Rng } from './random.js';
 export { backward, zeroGrad, type GradRule, type GradTable } from './autograd.js';
 export { checkpoint, type Replayable } from './checkpoint.js';
 export { rowExact, isRowExact } from './row-exact.js';
-export { setBackend, getBackend, type Backend, type AdamWHyper } from './backend.js';
+export { setBackend, getBackend, type Backend, type AdamWHyper, type DecodeKernels } from './backend.js';
 export type * from './op-names.js';
 export * from './ops-elementwise.js';
 export * from './ops-shape.js';

@@ -8,6 +8,7 @@ import type {
   Backend,
   BinaryOp,
   CompareOp,
+  DecodeKernels,
   DType,
   ReduceOp,
   RopeLayout,
@@ -36,6 +37,7 @@ export class CpuBackend implements Backend {
     nnKernels?: NnKernels,
   ) {
     this.fast = nnKernels ? new NativeNn(nnKernels) : null;
+    this.decode = this.fast?.decodeKernels();
     this.kv8 = hasKv8Kernels(nnKernels) ? nnKernels : refKv8Kernels;
   }
 
@@ -44,6 +46,8 @@ export class CpuBackend implements Backend {
 
   /** Native row/elementwise kernels, used when inputs are contiguous f32. */
   private readonly fast: NativeNn | null;
+  /** The addon's fused one-token decode kernels (native-nn.ts), absent on the TypeScript twin. */
+  readonly decode?: DecodeKernels;
 
   contiguous = (x: Tensor): Tensor => ew.contiguous(x);
   assign = (dst: Tensor, src: Tensor): void => ew.assign(dst, src);

@@ -9,6 +9,7 @@ import {
   Tensor,
   type AdamWHyper,
   type BinaryOp,
+  type DecodeKernels,
   type DType,
   type RopeLayout,
   type UnaryOp,
@@ -28,8 +29,80 @@ export function useDecodeAttention(on: boolean): void {
   decodeAttention = on;
 }
 
+/** Scratch of the fused decode step: the rotated query and the discarded log-sum-exp (grown, reused). */
+let decodeScratch = new Float32Array(0);
+
 export class NativeNn {
   constructor(private readonly k: NnKernels) {}
+
+  /**
+   * The fused one-token decode kernels (Backend.decode), where the addon has them: RoPE, the bf16 KV
+   * append and the AVX-512 decode attention in one call (native/src/decode-step.c).
+   */
+  decodeKernels(): DecodeKernels | undefined {
+    const fused = this.k.decodeRopeAppendAttendBf16?.bind(this.k);
+    if (!fused) return undefined;
+    const ok16 = (t: Tensor): boolean => t.dtype === 'bf16' && t.isContiguous();
+    return {
+      ropeAppendAttend(q, k, v, cos, sin, pos, kCache, vCache, scale): Tensor | null {
+        const [, , Hq, D] = q.shape;
+        const [B, cap, Hkv] = kCache.shape;
+        const one = (t: Tensor, H: number): boolean =>
+          t.rank === 4 && t.shape[0] === 1 && t.shape[1] === 1 && t.shape[2] === H && t.shape[3] === D;
+        if (
+          !decodeAttention ||
+          !ok(q, k, v, cos, sin) ||
+          !ok16(kCache) ||
+          !ok16(vCache) ||
+          q.rank !== 4 ||
+          !one(q, Hq) ||
+          !one(k, Hkv) ||
+          !one(v, Hkv) ||
+          B !== 1 ||
+          kCache.rank !== 4 ||
+          kCache.shape[3] !== D ||
+          vCache.shape.some((n, i) => n !== kCache.shape[i]) ||
+          pos >= cap ||
+          cos.shape[cos.rank - 1] !== D / 2
+        )
+          return null;
+        const need = Hq * D + Hq;
+        if (decodeScratch.length < need) decodeScratch = new Float32Array(need);
+        const out = Tensor.empty(q.shape);
+        const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
+        const done = fused(
+          f32(q),
+          q.offset,
+          f32(k),
+          k.offset,
+          f32(v),
+          v.offset,
+          f32(cos),
+          cos.offset,
+          f32(sin),
+          sin.offset,
+          pos,
+          u16(kCache),
+          kCache.offset,
+          u16(vCache),
+          vCache.offset,
+          decodeScratch,
+          0,
+          f32(out),
+          0,
+          decodeScratch,
+          Hq * D,
+          Hq,
+          Hkv,
+          D,
+          scale,
+        );
+        if (done) return out;
+        out.dispose();
+        return null;
+      },
+    };
+  }
 
   unary(op: UnaryOp, x: Tensor): Tensor | null {
     if (!ok(x)) return null;

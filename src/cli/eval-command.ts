@@ -22,7 +22,7 @@ import type { EvalModel } from '../eval/endpoint-scoring.js';
 import { loadAdapter } from '../align/lora.js';
 import { loadAnyModel } from '../quant/index.js';
 import { ADAPTER_HELP } from './adapter-option.js';
-import { loadTokenizer } from '../tokenizer/index.js';
+import { loadModelTokenizer } from './model-tokenizer.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Shots as MiniCPM reported them (SPEC §8); the legacy protocol's defaults. */
@@ -230,7 +230,7 @@ export async function evalCommand(o: EvalOptions): Promise<TaskResult[]> {
     local.kvCacheDtype = kvCacheOption(o.kvCache ?? 'f32');
     model = local;
   }
-  const tok = loadTokenizer(o.tokenizer ?? modelDir).tokenizer;
+  const tok = loadModelTokenizer(o.tokenizer ?? modelDir).tokenizer; // a .gguf carries its own
   const name = o.endpoint
     ? new URL(o.endpoint).host.replace(/[:]/g, '-')
     : path.basename(path.resolve(modelDir));
@@ -260,7 +260,7 @@ export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
     .description('score a model on benchmarks as UltraEval scored MiniCPM (or the legacy protocol)')
-    .option('--model <dir>', 'Hugging Face folder with its tokenizer (not needed with --dry-run)')
+    .option('--model <dir>', 'model folder (float, GPTQ) or .gguf file (not needed with --dry-run)')
     .option('--tasks <list>', `comma-separated: ${TASK_NAMES.join(', ')}`, 'mmlu')
     .option('--protocol <name>', 'ultraeval (as MiniCPM was scored) | minicpm-legacy', 'ultraeval')
     .option(

@@ -14,6 +14,7 @@
 #include "addon-errors.h"
 #include "internal.h"
 #include "nn.h"
+#include "prefill-residual.h"
 #include "convert-bf16.h"
 
 #define MAXARGS 24
@@ -241,6 +242,22 @@ static napi_value js_binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* out = x + s·y, and with norm: norm = RMSNorm(out)·g (prefill-residual.h); without, g/norm are not read. */
+static napi_value js_prefill_residual(napi_env env, napi_callback_info info) {
+  BEGIN("prefillResidual", "fffffnnnnn");  /* x y out g norm s rows D eps withNorm */
+  if (!nonneg_ints(&c, 6, 8)) return NULL;
+  const double n = N(6) * N(7), withNorm = N(9) != 0;
+  if (!need(&c, 0, n) || !need(&c, 1, n) || !need(&c, 2, n)) return NULL;
+  if (withNorm && (!need(&c, 3, N(7)) || !need(&c, 4, n))) return NULL;
+  if (F(2) < F(0) + (long)n && F(0) < F(2) + (long)n && n > 0) {
+    fail(&c, true, "out must not overlap x");
+    return NULL;
+  }
+  mc_prefill_residual(F(0), F(1), (float)N(5), F(2), withNorm ? F(3) : NULL, withNorm ? F(4) : NULL, L(6), (int)L(7),
+                      (float)N(8));
+  return NULL;
+}
+
 static napi_value js_affine(napi_env env, napi_callback_info info) {
   BEGIN("affine", "ffnnn");  /* x y n s t */
   if (!nonneg_ints(&c, 2, 3)) return NULL;
@@ -379,6 +396,7 @@ napi_value mc_register_nn(napi_env env, napi_value exports) {
       {"swigluFwd", js_swiglu_fwd},   {"swigluBwd", js_swiglu_bwd},   {"rope", js_rope},
       {"adamw", js_adamw},            {"unary", js_unary},            {"unaryGrad", js_unary_grad},
       {"binary", js_binary},          {"affine", js_affine},          {"reduce", js_reduce},
+      {"prefillResidual", js_prefill_residual},
       {"attentionFwd", js_attention_fwd}, {"attentionBwd", js_attention_bwd},
       {"attentionFwdBf16Kv", js_attention_fwd_bf16kv},
       {"f32ToBf16", js_f32_to_bf16},  {"bf16ToF32", js_bf16_to_f32},

@@ -275,6 +275,27 @@ export interface NnKernels {
     period: number,
   ): void;
   affine(x: Float32Array, xo: number, y: Float32Array, yo: number, n: number, s: number, t: number): void;
+  /**
+   * A prefill's residual step (native/src/prefill-residual.h): out = x + s·y over rows × D, and with
+   * `withNorm` also norm = RMSNorm(out)·g; equal bit for bit to affine, binary add and rmsnormFwd in turn.
+   */
+  prefillResidual?(
+    x: Float32Array,
+    xo: number,
+    y: Float32Array,
+    yo: number,
+    out: Float32Array,
+    oo: number,
+    g: Float32Array,
+    go: number,
+    norm: Float32Array,
+    no: number,
+    s: number,
+    rows: number,
+    D: number,
+    eps: number,
+    withNorm: number,
+  ): void;
   /** dst[o, i] = Σ_r (op 0) or max_r (op 1) of src[o, r, i]. */
   reduce(
     op: number,

@@ -6,7 +6,6 @@ import { chunkedHeadLoss, headBlockRows } from '../nn/chunked-head-loss.js';
 import { ropeTables, type RopeSpec } from '../nn/rope-tables.js';
 import { normal } from '../nn/init.js';
 import {
-  add,
   attention,
   checkpoint,
   crossEntropy,
@@ -16,6 +15,7 @@ import {
   linears,
   mulScalar,
   reshape,
+  residualNorm,
   rmsNorm,
   rope,
   Rng,
@@ -243,9 +243,11 @@ export class MiniCPM {
       mask,
       packed,
     );
-    x = add(x, mult.residual === 1 ? attn : mulScalar(attn, mult.residual));
-    const mlp = this.mlpBlock(l, rmsNorm(x, this.p(`${p}.post_attention_layernorm.weight`), c.rmsNormEps));
-    return add(x, mult.residual === 1 ? mlp : mulScalar(mlp, mult.residual));
+    // x + s·attn and the next norm as one pass where the backend fuses them (the same values as
+    // mulScalar, add and rmsNorm: tensor/ops-residual.ts)
+    const gain = this.p(`${p}.post_attention_layernorm.weight`);
+    const r = residualNorm(x, attn, mult.residual, gain, c.rmsNormEps);
+    return residualNorm(r.sum, this.mlpBlock(l, r.norm!), mult.residual, null).sum;
   }
 
   /** `packed`: ids [1, N] are several sequences packed along T (see packed-attention.ts); no `cache`. */

@@ -127,6 +127,18 @@ export interface Backend {
   ): { out: Tensor; lse: Tensor };
   swiglu(gate: Tensor, up: Tensor): Tensor;
   swigluGrad(gate: Tensor, up: Tensor, dy: Tensor): { dgate: Tensor; dup: Tensor };
+  /**
+   * Optional fusion of a decoder's residual step for inference (ops-residual.ts): sum = x + s·y and,
+   * with a gain, norm = rmsNorm(sum), equal to scalar mul, add and rmsNorm in turn. Returns null when it
+   * does not apply (the caller then composes those ops).
+   */
+  residualNorm?(
+    x: Tensor,
+    y: Tensor,
+    s: number,
+    gain: Tensor | null,
+    eps: number,
+  ): { sum: Tensor; norm: Tensor | null } | null;
   /** logits [N, V], targets i32 [N]: mean NLL over targets ≠ ignoreIndex, plus per-row logsumexp. */
   crossEntropy(
     logits: Tensor,

@@ -16,5 +16,6 @@ export * from './ops-shape.js';
 export * from './ops-reduce.js';
 export * from './ops-nn.js';
 export * from './ops-kv8.js';
+export * from './ops-residual.js';
 export * from './ops-vision.js';
 export { reduceTo } from './grad-rules.js';

@@ -17,6 +17,7 @@ import type {
 } from '../../tensor/index.js';
 import type { GemmKernels, NnKernels } from '../kernels.js';
 import { NativeNn } from './native-nn.js';
+import { residualNormNative } from './prefill-residual.js';
 import { attention, attentionGrad } from './attention.js';
 import { attentionGemm, attentionGemmGrad } from './attention-gemm.js';
 import { attentionKv8, dequantizeKv8, quantizeKv8 } from './attention-kv8.js';
@@ -38,6 +39,7 @@ export class CpuBackend implements Backend {
   ) {
     this.fast = nnKernels ? new NativeNn(nnKernels) : null;
     this.decode = this.fast?.decodeKernels();
+    this.nnKernels = nnKernels ?? null;
     this.kv8 = hasKv8Kernels(nnKernels) ? nnKernels : refKv8Kernels;
   }
 
@@ -48,6 +50,7 @@ export class CpuBackend implements Backend {
   private readonly fast: NativeNn | null;
   /** The addon's fused one-token decode kernels (native-nn.ts), absent on the TypeScript twin. */
   readonly decode?: DecodeKernels;
+  private readonly nnKernels: NnKernels | null;
 
   contiguous = (x: Tensor): Tensor => ew.contiguous(x);
   assign = (dst: Tensor, src: Tensor): void => ew.assign(dst, src);
@@ -148,6 +151,8 @@ export class CpuBackend implements Backend {
     }
   };
   swiglu = (gate: Tensor, up: Tensor): Tensor => this.fast?.swiglu(gate, up) ?? nn.swiglu(gate, up);
+  residualNorm = (x: Tensor, y: Tensor, s: number, gain: Tensor | null, eps: number) =>
+    this.nnKernels ? residualNormNative(this.nnKernels, x, y, s, gain, eps) : null;
   swigluGrad = (gate: Tensor, up: Tensor, dy: Tensor) =>
     this.fast?.swigluGrad(gate, up, dy) ?? nn.swigluGrad(gate, up, dy);
   crossEntropy = (logits: Tensor, targets: Tensor, ignoreIndex: number) =>

@@ -4,7 +4,8 @@
  * a bf16 cache into a fresh f32 copy first; at T = 512, 36 heads of 64 that was several times the
  * arithmetic. Here each task packs its kv head once into per-thread scratch — Kᵀ as [D, Sp] (keys
  * contiguous, so 16 keys are one load) and V as [S, Dp] — widening bf16 on the way, then walks its
- * query rows RG at a time: scores of RG rows × 64 keys in 24 accumulators, softmax in place (exp as
+ * query rows RG at a time: scores of RG rows × 64 keys in 24 accumulators (the last tile of a row group
+ * only up to the 16-key vector holding its last key), softmax in place (exp as
  * nn-impl.h's polynomial), then P·V into RG × 64 accumulators, normalised on the way out. A row group
  * stops at the keys its last row can see, so the masked upper triangle costs at most RG−1 rows' worth.
  *
@@ -34,28 +35,47 @@ typedef struct {
 /* Keys visible to query row t. */
 static inline int visible(const pf_t *a, int t) { return a->causal ? MC_MIN(a->S, a->qoff + t + 1) : a->S; }
 
-/* P[r, 0:64) = scale · Q[r]·Kᵀ[:, 0:64) for R rows; Kt points at the tile's first key, rows Sp apart. */
-static inline __attribute__((always_inline)) void qk_tile(const int R, int D, const float *Q, long ldq,
+/* P[r, 0:16·NV) = scale · Q[r]·Kᵀ[:, 0:16·NV) for R rows; Kt points at the tile's first key, rows Sp apart.
+ * NV < 4 only in a row group's last tile, which then stops at the 16-key vector holding its last key. */
+static inline __attribute__((always_inline)) void qk_tile(const int R, const int NV, int D, const float *Q, long ldq,
                                                           const float *Kt, long Sp, float scale, float *P,
                                                           long ldp) {
   __m512 acc[RG][4];
   for (int r = 0; r < R; r++)
-    for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_ps();
+    for (int j = 0; j < NV; j++) acc[r][j] = _mm512_setzero_ps();
   for (int d = 0; d < D; d++) {
     const float *kr = Kt + (long)d * Sp;
-    const __m512 k0 = _mm512_loadu_ps(kr), k1 = _mm512_loadu_ps(kr + 16);
-    const __m512 k2 = _mm512_loadu_ps(kr + 32), k3 = _mm512_loadu_ps(kr + 48);
+    __m512 kv[4];
+    for (int j = 0; j < NV; j++) kv[j] = _mm512_loadu_ps(kr + 16 * j);
     for (int r = 0; r < R; r++) {
       const __m512 qv = _mm512_set1_ps(Q[(long)r * ldq + d]);
-      acc[r][0] = _mm512_fmadd_ps(qv, k0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(qv, k1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(qv, k2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(qv, k3, acc[r][3]);
+      for (int j = 0; j < NV; j++) acc[r][j] = _mm512_fmadd_ps(qv, kv[j], acc[r][j]);
     }
   }
   const __m512 s = _mm512_set1_ps(scale);
   for (int r = 0; r < R; r++)
-    for (int j = 0; j < 4; j++) _mm512_storeu_ps(P + (long)r * ldp + 16 * j, _mm512_mul_ps(acc[r][j], s));
+    for (int j = 0; j < NV; j++) _mm512_storeu_ps(P + (long)r * ldp + 16 * j, _mm512_mul_ps(acc[r][j], s));
+}
+
+/* qk_tile with R and NV as constants (each case its own fully unrolled register tile). */
+static void qk_tile_any(int R, int NV, int D, const float *Q, long ldq, const float *Kt, long Sp, float scale,
+                        float *P, long ldp) {
+#define QK_NV(r)                                                      \
+  switch (NV) {                                                       \
+    case 4: qk_tile(r, 4, D, Q, ldq, Kt, Sp, scale, P, ldp); break;   \
+    case 3: qk_tile(r, 3, D, Q, ldq, Kt, Sp, scale, P, ldp); break;   \
+    case 2: qk_tile(r, 2, D, Q, ldq, Kt, Sp, scale, P, ldp); break;   \
+    default: qk_tile(r, 1, D, Q, ldq, Kt, Sp, scale, P, ldp); break;  \
+  }
+  switch (R) {
+    case 6: QK_NV(6) break;
+    case 5: QK_NV(5) break;
+    case 4: QK_NV(4) break;
+    case 3: QK_NV(3) break;
+    case 2: QK_NV(2) break;
+    default: QK_NV(1) break;
+  }
+#undef QK_NV
 }
 
 /* O[r, 0:dn) = inv[r] · Σ_{s<nk} P[r, s]·V[s, 0:64) for R rows (dn ≤ 64 columns stored); V rows Dp apart. */
@@ -113,16 +133,8 @@ static void head_rows(const pf_t *a, int b, int h, int sp, const float *Kt, long
   for (int t0 = sp * RG; t0 < T; t0 += a->qsplit * RG) {
     const int R = MC_MIN(RG, T - t0), nk = visible(a, t0 + R - 1);
     const float *Qr = Q + (long)t0 * ldq;
-    for (int kc = 0; kc < nk; kc += KC) {
-      switch (R) {
-        case 6: qk_tile(6, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-        case 5: qk_tile(5, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-        case 4: qk_tile(4, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-        case 3: qk_tile(3, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-        case 2: qk_tile(2, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-        default: qk_tile(1, D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp); break;
-      }
-    }
+    for (int kc = 0; kc < nk; kc += KC)
+      qk_tile_any(R, MC_MIN(4, MC_CEIL(nk - kc, 16)), D, Qr, ldq, Kt + kc, Sp, a->scale, P + kc, Sp);
     float inv[RG];
     for (int r = 0; r < R; r++) {
       const int n = visible(a, t0 + r);

@@ -1,9 +1,10 @@
 // GPTQ checkpoints as Hugging Face folders in AutoGPTQ's layout: each quantized linear layer as
 // `<module>.qweight/.qzeros/.scales/.g_idx`, everything else as ordinary tensors, the settings in
 // quantize_config.json and in config.json's `quantization_config` (where transformers looks).
-// Reading wraps the folder's tensors so that every quantized layer appears as its dequantized
-// `<module>.weight`: the model loader, the GGUF exporter and anything else that reads tensors by name
-// work unchanged (no int4 kernel yet: inference runs on the dequantized f32 or bf16 weights).
+// Loading runs a folder's layers on the int4/int8 kernels (load-quantized.ts) where they have one. The
+// dequantizing reader below wraps the folder's tensors so that every quantized layer appears as its
+// dequantized `<module>.weight`: the GGUF exporter, `--dequantize` and the group sizes without a kernel
+// read tensors by name through it, unchanged.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -72,9 +73,17 @@ export async function readQuantizeConfig(dir: string): Promise<QuantizeConfig | 
 
 /** The folder's tensors, GPTQ layers read as dequantized `.weight`s when the folder is quantized. */
 export async function openAnyWeights(dir: string): Promise<TensorReader> {
-  const qc = await readQuantizeConfig(dir);
+  const qc = await readQuantizeConfigAny(dir);
   const reader = await openWeights(dir);
-  return qc ? dequantizingReader(reader, qc.bits) : reader;
+  return qc ? dequantizingReader(reader, qc.bits, qc.checkpoint_format === 'gptq_v2' ? 0 : 1) : reader;
+}
+
+/** AutoGPTQ's int32 words hold 2-, 4- and 8-bit fields only; its 3-bit layout crosses words. */
+function checkBits(where: string, bits: number): void {
+  if (bits !== 2 && bits !== 4 && bits !== 8)
+    throw new QuantFormatError(
+      `${where}: ${bits}-bit GPTQ is not supported (2-, 4- and 8-bit folders load; 3-bit packing is not implemented)`,
+    );
 }
 
 /**
@@ -87,11 +96,11 @@ export async function loadAnyModel(
 ): Promise<MiniCPM> {
   if (isGgufPath(dir)) return loadGgufModel(dir, opts);
   const qc = opts.dequantize ? null : await readQuantizeConfigAny(dir);
-  if (qc && (qc.group_size === -1 || qc.group_size % 32 === 0) && [2, 4, 8].includes(qc.bits))
-    return loadQuantizedModel(dir, opts);
+  if (qc) checkBits(dir, qc.bits);
+  if (qc && (qc.group_size === -1 || qc.group_size % 32 === 0)) return loadQuantizedModel(dir, opts);
   if (qc) {
     process.stderr.write(
-      `${dir}: ${qc.bits}-bit GPTQ with group size ${qc.group_size} has no int4/int8 kernel (those run 2, 4 and 8 bits, groups a multiple of 32): its layers run dequantized to ${opts.weightDtype ?? 'f32'}\n`,
+      `${dir}: GPTQ group size ${qc.group_size} has no int4/int8 kernel (those run groups that are a multiple of 32): its layers run dequantized to ${opts.weightDtype ?? 'f32'}\n`,
     );
   }
   return loadModel(dir, opts, openAnyWeights);
@@ -102,8 +111,10 @@ const PACKED_SUFFIXES = ['.qweight', '.qzeros', '.scales', '.g_idx'];
 /**
  * A view of a GPTQ checkpoint in which every `<module>.qweight` group reads as an F32 `<module>.weight`
  * [out, in] (dequantized as AutoGPTQ's kernels compute it) and the packed tensors are hidden.
+ * `zeroOffset`: 1 for the `gptq` checkpoint format (qzeros hold zero − 1), 0 for `gptq_v2`.
  */
-export function dequantizingReader(inner: TensorReader, bits: number): TensorReader {
+export function dequantizingReader(inner: TensorReader, bits: number, zeroOffset: 0 | 1 = 1): TensorReader {
+  checkBits(inner.path, bits);
   const modules = new Set(
     inner
       .names()
@@ -119,7 +130,7 @@ export function dequantizingReader(inner: TensorReader, bits: number): TensorRea
     PACKED_SUFFIXES.some((s) => name.endsWith(s) && modules.has(name.slice(0, -s.length)));
   const dequantized = (module: string): TensorRecord => {
     const p = autogptqFromRecords(module, (n) => inner.readSync(n), bits);
-    const w = dequantizePacked(p);
+    const w = dequantizePacked(p, zeroOffset);
     return fromTypedArray(`${module}.weight`, [p.out, p.in], w);
   };
   const info = (name: string): TensorInfo => {

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { EvalError } from '../eval/errors.js';
 import { perplexity, type PerplexityResult } from '../eval/perplexity.js';
 import { loadAnyModel } from '../quant/index.js';
+import { applyHeadDtype } from '../quant/int8-head.js';
 import { KV_CACHE_FLAG, KV_CACHE_HELP, kvCacheOption } from './kv-cache-option.js';
 import { loadModelTokenizer } from './model-tokenizer.js';
 
@@ -19,6 +20,7 @@ export interface PerplexityCli {
   tokenizer?: string;
   chunks?: string;
   dtype: string;
+  headDtype?: string;
   kvCache?: string;
   json?: boolean;
 }
@@ -48,6 +50,7 @@ export async function perplexityCommand(o: PerplexityCli): Promise<PerplexityRes
   // As llama-perplexity: the whole text tokenized once with BOS first.
   const tokens = [tok.bosId, ...tok.encode(fs.readFileSync(o.input, 'utf8'))];
   const model = await loadAnyModel(o.model, { weightDtype });
+  applyHeadDtype(model, o.headDtype ?? 'float');
   const base = o.klBase ? await loadAnyModel(o.klBase, { weightDtype: 'f32' }) : undefined;
   const r = perplexity(model, tokens, {
     ctx,
@@ -72,6 +75,7 @@ export function registerPerplexityCommand(program: Command): void {
     .option('--tokenizer <path>', 'tokenizer (default: the model folder or GGUF file)')
     .option('--chunks <n>', 'score at most this many windows')
     .option('--dtype <f32|bf16>', 'weight storage of --model', 'f32')
+    .option('--head-dtype <float|int8>', 'LM head (and tied embedding) of --model as int8 rows', 'float')
     .option(KV_CACHE_FLAG, `${KV_CACHE_HELP}; each window runs through it (default: no cache)`)
     .option('--json', 'print the result as JSON')
     .action(async (o: PerplexityCli) => void (await perplexityCommand(o)));

@@ -13,6 +13,7 @@
  *     [--kernels]       wall time per addon function during the token rounds
  *     [--profile FILE]  a V8 CPU profile of the timed rounds   [--token-only]  skip gemv/argmax rows
  *     [--tiny]          width 256, vocabulary 1,024: the token is the per-op overhead alone
+ *     [--threads N]     the pool's size (1: the CPU time per token is the step's own work)
  * Timings on a shared machine are noisy: compare rows of one run only.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -103,6 +104,10 @@ export default async function decodeStep(args: string[]): Promise<void> {
   argv = args;
   if (argv.includes('--kernels')) wrapKernels();
   const backend = useBackend('auto');
+  // --threads N: the pool's size (with 1, the process's CPU time per token is the step's own work,
+  // which a loaded machine disturbs far less than the wall time)
+  const threads = arg('threads', 0);
+  if (threads > 0) loadNativeKernels()?.setThreads(threads);
   const layers = arg('layers', 4);
   const ctx = arg('ctx', 512);
   const rounds = arg('rounds', 9);
@@ -231,7 +236,8 @@ export default async function decodeStep(args: string[]): Promise<void> {
   const [t, g, p] = [median(token), tokenOnly ? 0 : median(gemv), tokenOnly ? 0 : median(pick)];
   const pct = (v: number) => `${((100 * v) / t).toFixed(1)}%`;
   console.log(
-    `token ${t.toFixed(2)} ms (${(1000 / t).toFixed(2)} tok/s), medians of ${rounds} rounds × ${steps} steps`,
+    `token ${t.toFixed(2)} ms (${(1000 / t).toFixed(2)} tok/s), medians of ${rounds} rounds × ${steps} steps; ` +
+      `CPU ${median(cpu.new).toFixed(3)} ms/token`,
   );
   console.log(`  weight GEMVs ${g.toFixed(2)} ms (${pct(g)})`);
   console.log(`  greedy pick  ${p.toFixed(3)} ms (${pct(p)})`);
@@ -248,6 +254,17 @@ export default async function decodeStep(args: string[]): Promise<void> {
     console.log(
       `  kernel ${name.padEnd(20)} ${(e.ms / perToken).toFixed(3)} ms/token, ${(e.calls / perToken).toFixed(1)} calls`,
     );
+  if (kernelMs.size) {
+    // the JavaScript between the native calls: op dispatch, tensor and view creation, scopes, GC
+    const all = [...kernelMs.values()];
+    const inNative = all.reduce((s, e) => s + e.ms, 0) / perToken;
+    const calls = all.reduce((s, e) => s + e.calls, 0) / perToken;
+    const tokenMean = token.reduce((s, v) => s + v, 0) / token.length;
+    console.log(
+      `  ${calls.toFixed(1)} native calls per token, ${inNative.toFixed(3)} ms in them; ` +
+        `between them ${(tokenMean - inNative).toFixed(3)} ms per token (${((1000 * (tokenMean - inNative)) / calls).toFixed(1)} µs per call; means, timing wrappers included)`,
+    );
+  }
   cache.dispose();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 }

@@ -8,11 +8,11 @@
  *                                             apply (the caller runs attentionFwdBf16Kv instead).
  *     q/out Float32Array [B, Hq, D], k/v Uint16Array [B, S, Hkv, D], lse Float32Array [B, Hq], each
  *     from its element offset.
- *   decodeRopeAppendAttendBf16(q, qOff, k, kOff, v, vOff, cos, cosOff, sin, sinOff, pos, kCache, kcOff,
+ *   decodeRopeAppendAttend(q, qOff, k, kOff, v, vOff, cos, cosOff, sin, sinOff, pos, kCache, kcOff,
  *       vCache, vcOff, qr, qrOff, out, outOff, lse, lseOff, Hq, Hkv, D, scale) → boolean
- *                        RoPE of q into qr and of k in place, k/v appended to the bf16 caches' row pos, then
- *                        decode attention over pos + 1 positions; false (nothing touched) where the
- *                        kernel does not apply (decode-step.h).
+ *                        RoPE of q into qr and of k in place, k/v stored as row pos of the caches (Uint16Array
+ *                        bf16 bits or Float32Array), then attention over pos + 1 positions; false (nothing
+ *                        touched) where the attention op would run another kernel (decode-step.h).
  * Registered by addon.c through mc_register_decode(), which also registers the sampler's passes
  * (sample-addon.c).
  */
@@ -90,8 +90,8 @@ static bool number(mc_argctx *c, napi_value v, const char *name, double *out) {
   return mc_arg_fail(c, false, "%s must be a number", name);
 }
 
-static napi_value js_decode_rope_append_attend_bf16(napi_env env, napi_callback_info info) {
-  mc_argctx c = {env, "decodeRopeAppendAttendBf16"};
+static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "decodeRopeAppendAttend"};
   napi_value a[25];
   if (!mc_arg_count(&c, info, 25, a)) return NULL;
   double pos, Hq, Hkv, D, scale;
@@ -100,6 +100,16 @@ static napi_value js_decode_rope_append_attend_bf16(napi_env env, napi_callback_
       !mc_arg_uint(&c, a[23], "D", MC_ARG_MAX_DIM, &D) || !number(&c, a[24], "scale", &scale))
     return NULL;
   if ((long)D % 2) return mc_arg_fail(&c, true, "D must be even, got %.0f", D), NULL;
+  /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
+  bool is = false;
+  napi_typedarray_type ct = napi_float32_array;
+  if (napi_is_typedarray(env, a[11], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, a[11], &ct, NULL, NULL, NULL, NULL) != napi_ok)
+    return mc_arg_fail(&c, false, "kCache must be a Uint16Array (bf16) or a Float32Array"), NULL;
+  const bool bf16 = ct == napi_uint16_array;
+  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
+  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
+  const size_t cbytes = bf16 ? 2 : 4;
   const double nq = Hq * D, nkv = Hkv * D, cached = (pos + 1) * nkv;
   void *q, *k, *v, *cs, *sn, *kc, *vc, *qr, *out, *lse;
   if (!window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
@@ -107,14 +117,14 @@ static napi_value js_decode_rope_append_attend_bf16(napi_env env, napi_callback_
       !window(&c, a, 4, "v", napi_float32_array, "Float32Array", 4, nkv, &v) ||
       !window(&c, a, 6, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &cs) ||
       !window(&c, a, 8, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &sn) ||
-      !window(&c, a, 11, "kCache", napi_uint16_array, "Uint16Array", 2, cached, &kc) ||
-      !window(&c, a, 13, "vCache", napi_uint16_array, "Uint16Array", 2, cached, &vc) ||
+      !window(&c, a, 11, "kCache", cty, ctn, cbytes, cached, &kc) ||
+      !window(&c, a, 13, "vCache", cty, ctn, cbytes, cached, &vc) ||
       !window(&c, a, 15, "qr", napi_float32_array, "Float32Array", 4, nq, &qr) ||
       !window(&c, a, 17, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
       !window(&c, a, 19, "lse", napi_float32_array, "Float32Array", 4, Hq, &lse))
     return NULL;
-  const int done = mc_decode_rope_append_attend_bf16(q, k, v, cs, sn, (int)pos, kc, vc, qr, out, lse, (int)Hq,
-                                                     (int)Hkv, (int)D, (float)scale);
+  const int done = mc_decode_rope_append_attend(q, k, v, cs, sn, (int)pos, kc, vc, bf16, qr, out, lse, (int)Hq,
+                                                (int)Hkv, (int)D, (float)scale);
   if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value res;
   if (napi_get_boolean(env, done != 0, &res) != napi_ok) return NULL;
@@ -127,7 +137,7 @@ napi_value mc_register_sample(napi_env env, napi_value exports);
 napi_value mc_register_decode(napi_env env, napi_value exports) {
   static const mc_binding fns[] = {{"argmaxF32", js_argmax_f32},
                                    {"decodeAttentionBf16", js_decode_attention_bf16},
-                                   {"decodeRopeAppendAttendBf16", js_decode_rope_append_attend_bf16}};
+                                   {"decodeRopeAppendAttend", js_decode_rope_append_attend}};
   if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return mc_register_sample(env, exports);
 }

@@ -5,13 +5,15 @@
 
 #include <stdint.h>
 
-/* One token of one sequence over a bf16 cache k, v [capacity, Hkv, D] holding `pos` positions:
- * qr = RoPE(q) [Hq, D] (rotate-half, the position `pos` of the cos/sin tables [.., D/2]); k [Hkv, D] is
- * rotated in place; k and v are rounded to bf16 into the cache's row `pos`; then out [Hq, D] and lse [Hq]
- * are the decode attention of qr over the pos + 1 cached positions (decode-attention.h). Returns 0
- * without touching anything when the decode attention kernel does not apply, 1 when done. */
-int mc_decode_rope_append_attend_bf16(const float *q, float *k, const float *v, const float *cos, const float *sin,
-                                      int pos, uint16_t *kc, uint16_t *vc, float *qr, float *out, float *lse, int Hq,
-                                      int Hkv, int D, float scale);
+/* One token of one sequence over a cache k, v [capacity, Hkv, D] (bf16 bits when `bf16`, else f32)
+ * holding `pos` positions: qr = RoPE(q) [Hq, D] (rotate-half, the position `pos` of the cos/sin tables
+ * [.., D/2]); k [Hkv, D] is rotated in place; k and v are stored (rounded to bf16 for a bf16 cache) as
+ * the cache's row `pos`; then out [Hq, D] and lse [Hq] are the attention of qr over the pos + 1 cached
+ * positions: the AVX-512 decode kernel (decode-attention.h) for bf16, mc_attention_fwd for f32. Returns
+ * 0 without touching anything where the attention op would run another kernel (a bf16 cache the decode
+ * kernel declines, Hq not a multiple of Hkv), 1 when done. */
+int mc_decode_rope_append_attend(const float *q, float *k, const float *v, const float *cos, const float *sin, int pos,
+                                 void *kc, void *vc, int bf16, float *qr, float *out, float *lse, int Hq, int Hkv,
+                                 int D, float scale);
 
 #endif

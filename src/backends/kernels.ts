@@ -375,11 +375,11 @@ export interface NnKernels {
     scale: number,
   ): boolean;
   /**
-   * One token's RoPE (q into qr, k in place), KV append at row `pos` of bf16 caches [capacity, Hkv, D]
-   * and decode attention over pos + 1 rows (native/src/decode-step.h): false, nothing touched, where
-   * the decode attention kernel declines; the addon only.
+   * One token's RoPE (q into qr, k in place), KV append at row `pos` of caches [capacity, Hkv, D] (bf16
+   * bits or f32) and attention over pos + 1 rows (native/src/decode-step.h): false, nothing touched,
+   * where the attention op would take another kernel; the addon only.
    */
-  decodeRopeAppendAttendBf16?(
+  decodeRopeAppendAttend?(
     q: Float32Array,
     qo: number,
     k: Float32Array,
@@ -391,9 +391,9 @@ export interface NnKernels {
     sin: Float32Array,
     so: number,
     pos: number,
-    kCache: Uint16Array,
+    kCache: Uint16Array | Float32Array,
     kco: number,
-    vCache: Uint16Array,
+    vCache: Uint16Array | Float32Array,
     vco: number,
     qr: Float32Array,
     qro: number,

@@ -173,7 +173,7 @@ export class MiniCPM {
       // independent sequences packed along T: each gets its own positions and cache
       heads = packed.attend(l, q, k, v, (x, at) => rope(x, cos, sin, at));
     } else {
-      // one token over a bf16 cache: RoPE, the append and attention in one fused call where the backend has it
+      // one token: RoPE, the KV append and attention in one fused call where the backend has it
       const fused =
         cache && T === 1 && !mask && !isGradEnabled() ? cache.attendDecode(l, q, k, v, cos, sin) : null;
       if (fused) heads = fused;

@@ -24,8 +24,9 @@ export interface AdamWHyper {
 export interface DecodeKernels {
   /**
    * One token of one sequence: RoPE (rotate-half, position `pos` of cos/sin [.., D/2]) of q [1, 1, Hq, D]
-   * and of k [1, 1, Hkv, D] (rotated in place), k and v appended as row `pos` of the bf16 caches
-   * [1, capacity, Hkv, D], then attention of the rotated q over the pos + 1 cached rows: [1, 1, Hq, D].
+   * and of k [1, 1, Hkv, D] (rotated in place), k and v appended as row `pos` of the caches
+   * [1, capacity, Hkv, D] (bf16 or f32), then attention of the rotated q over the pos + 1 cached rows
+   * (causal, `scale`): [1, 1, Hq, D].
    */
   ropeAppendAttend(
     q: Tensor,

@@ -1,10 +1,11 @@
 /**
  * The fused attention phase of a one-token decode step (native/src/decode-step.c through
  * KVCache.attendDecode) against its twin, the separate ops it replaces (rope of q and k, the cache's
- * append, attention), bit for bit: the output and every cached key and value, on shapes that hit the
- * remainder paths (grouped heads, head sizes of one and several 16-lane blocks, Hq not a multiple of 16,
- * key ranges below and past the 64-position split, a cache that grows while decoding); the cases it
- * declines (nothing written); a MiniCPM decode with and without the fused kernel; argument checks.
+ * append, attention), bit for bit: the output and every cached key and value, over bf16 and f32 caches,
+ * on shapes that hit the remainder paths (grouped heads, head sizes of one and several 16-lane blocks,
+ * Hq not a multiple of 16, key ranges below and past the 64-position split, a cache that grows while
+ * decoding); the cases it declines (nothing written); a MiniCPM decode with and without the fused
+ * kernel; argument checks.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
@@ -42,6 +43,7 @@ const rand = (rng: Rng, n: number): Float32Array =>
   Float32Array.from({ length: n }, () => (rng.uniform() - 0.5) * 2);
 
 interface Case {
+  dtype: 'bf16' | 'f32';
   Hq: number;
   Hkv: number;
   D: number;
@@ -54,7 +56,7 @@ interface Case {
 /** Two caches with the same random prefix, and the step's q, k, v [1, 1, H, D]. */
 function setup(c: Case, seed: number) {
   const rng = new Rng(seed);
-  const caches = [0, 1].map(() => new KVCache(1, 1, c.Hkv, c.D, c.capacity, 'bf16'));
+  const caches = [0, 1].map(() => new KVCache(1, 1, c.Hkv, c.D, c.capacity, c.dtype));
   const pk = rand(rng, c.prefix * c.Hkv * c.D);
   const pv = rand(rng, c.prefix * c.Hkv * c.D);
   for (const cache of caches) {
@@ -107,34 +109,38 @@ function both(c: Case, seed: number) {
   );
 }
 
-describe.runIf(fusedHere)('fused rope + KV append + decode attention (bf16 cache)', () => {
-  const cases: Case[] = [
+describe.runIf(fusedHere)('fused rope + KV append + decode attention', () => {
+  const shapes = [
     { Hq: 4, Hkv: 4, D: 16, prefix: 0, capacity: 8 },
     { Hq: 4, Hkv: 2, D: 32, prefix: 5, capacity: 8 },
     { Hq: 36, Hkv: 36, D: 64, prefix: 63, capacity: 64 }, // the step makes the caches grow
     { Hq: 20, Hkv: 5, D: 48, prefix: 200, capacity: 256 }, // key ranges split over the pool
     { Hq: 8, Hkv: 1, D: 128, prefix: 130, capacity: 131 },
+    { Hq: 6, Hkv: 3, D: 10, prefix: 9, capacity: 16 }, // f32 only: bf16 needs D a multiple of 16
   ];
+  const cases: Case[] = (['bf16', 'f32'] as const).flatMap((dtype) =>
+    shapes.filter((s) => dtype === 'f32' || s.D % 16 === 0).map((s) => ({ dtype, ...s })),
+  );
   for (const c of cases)
-    it(`Hq ${c.Hq}, Hkv ${c.Hkv}, D ${c.D}, ${c.prefix} cached: the separate ops' bits`, () => {
+    it(`${c.dtype} cache, Hq ${c.Hq}, Hkv ${c.Hkv}, D ${c.D}, ${c.prefix} cached: the separate ops' bits`, () => {
       const r = both(c, c.Hq * 1000 + c.prefix);
       expect(r.fused).not.toBeNull();
       expect(r.fused).toEqual(r.twin);
       expect(r.fusedCache).toEqual(r.twinCache);
     });
 
-  it('declines, writing nothing, where the decode kernel does not apply', () => {
+  it('declines over bf16, writing nothing, where the decode kernel does not apply', () => {
     // a head size that is not a multiple of 16
-    let r = both({ Hq: 2, Hkv: 2, D: 8, prefix: 3, capacity: 8 }, 7);
+    let r = both({ dtype: 'bf16', Hq: 2, Hkv: 2, D: 8, prefix: 3, capacity: 8 }, 7);
     expect(r.fused).toBeNull();
     expect(r.firstCacheLength).toBe(3);
     // the portable attention chosen (tests and benches)
     useDecodeAttention(false);
-    r = both({ Hq: 4, Hkv: 4, D: 16, prefix: 3, capacity: 8 }, 8);
+    r = both({ dtype: 'bf16', Hq: 4, Hkv: 4, D: 16, prefix: 3, capacity: 8 }, 8);
     expect(r.fused).toBeNull();
   });
 
-  it('declines for an f32 cache, a batch of two and two tokens', () => {
+  it('declines for an int8 cache, a batch of two and two tokens', () => {
     const { cos, sin } = ropeTables(
       { headDim: 16, theta: 10000, maxPositionEmbeddings: 64, scaling: null },
       8,
@@ -143,13 +149,13 @@ describe.runIf(fusedHere)('fused rope + KV append + decode attention (bf16 cache
     noGrad(() =>
       scope(() => {
         const t = (B: number, T: number) => Tensor.zeros([B, T, 2, 16]);
-        const f32 = new KVCache(1, 1, 2, 16, 8, 'f32');
-        expect(f32.attendDecode(0, t(1, 1), t(1, 1), t(1, 1), cos, sin)).toBeNull();
+        const i8 = new KVCache(1, 1, 2, 16, 8, 'int8');
+        expect(i8.attendDecode(0, t(1, 1), t(1, 1), t(1, 1), cos, sin)).toBeNull();
         const b2 = new KVCache(1, 2, 2, 16, 8, 'bf16');
         expect(b2.attendDecode(0, t(2, 1), t(2, 1), t(2, 1), cos, sin)).toBeNull();
-        const t2 = new KVCache(1, 1, 2, 16, 8, 'bf16');
+        const t2 = new KVCache(1, 1, 2, 16, 8, 'f32');
         expect(t2.attendDecode(0, t(1, 2), t(1, 2), t(1, 2), cos, sin)).toBeNull();
-        [f32, b2, t2].forEach((x) => x.dispose());
+        [i8, b2, t2].forEach((x) => x.dispose());
       }),
     );
     cos.dispose();
@@ -164,60 +170,63 @@ describe.runIf(fusedHere)('fused rope + KV append + decode attention (bf16 cache
         const t = () => Tensor.zeros([1, 1, 2, 16]);
         const short = Tensor.zeros([2, 8]);
         expect(() => dec.ropeAppendAttend(t(), t(), t(), short, short, 5, cache, cache, 0.25)).toThrow(
-          /decodeRopeAppendAttendBf16: cos needs 48 elements/,
+          /decodeRopeAppendAttend: cos needs 48 elements/,
         );
       }),
     );
   });
 
-  it('a MiniCPM decode over a bf16 cache: the same logits with and without the fused kernel', () => {
-    const config = configFromHF({
-      model_type: 'minicpm',
-      vocab_size: 64,
-      hidden_size: 64,
-      intermediate_size: 96,
-      num_hidden_layers: 2,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      max_position_embeddings: 128,
-      scale_emb: 12,
-      scale_depth: 1.4,
-      dim_model_base: 32,
-      initializer_range: 0.1,
-    });
-    const model = MiniCPM.init(config, new Rng(3));
-    const run = (): number[][] =>
-      noGrad(() => {
-        const cache = new KVCache(2, 1, 2, 16, 4, 'bf16');
-        const out: number[][] = [];
-        let id = 5;
-        for (let s = 0; s < 12; s++) {
-          const row = scope(() =>
-            Array.from(model.forward(Tensor.from(Int32Array.of(id), [1, 1], 'i32'), cache).toArray()),
-          );
-          out.push(row);
-          id = row.indexOf(Math.max(...row));
-        }
-        cache.dispose();
-        return out;
+  it.each(['bf16', 'f32'] as const)(
+    'a MiniCPM decode over a %s cache: the same logits with and without the fused kernel',
+    (dtype) => {
+      const config = configFromHF({
+        model_type: 'minicpm',
+        vocab_size: 64,
+        hidden_size: 64,
+        intermediate_size: 96,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        max_position_embeddings: 128,
+        scale_emb: 12,
+        scale_depth: 1.4,
+        dim_model_base: 32,
+        initializer_range: 0.1,
       });
-    let calls = 0;
-    const dec = backend.decode!;
-    setBackend(
-      Object.create(backend, {
-        decode: {
-          value: {
-            ropeAppendAttend: (...a: Parameters<typeof dec.ropeAppendAttend>) => {
-              calls++;
-              return dec.ropeAppendAttend(...a);
+      const model = MiniCPM.init(config, new Rng(3));
+      const run = (): number[][] =>
+        noGrad(() => {
+          const cache = new KVCache(2, 1, 2, 16, 4, dtype);
+          const out: number[][] = [];
+          let id = 5;
+          for (let s = 0; s < 12; s++) {
+            const row = scope(() =>
+              Array.from(model.forward(Tensor.from(Int32Array.of(id), [1, 1], 'i32'), cache).toArray()),
+            );
+            out.push(row);
+            id = row.indexOf(Math.max(...row));
+          }
+          cache.dispose();
+          return out;
+        });
+      let calls = 0;
+      const dec = backend.decode!;
+      setBackend(
+        Object.create(backend, {
+          decode: {
+            value: {
+              ropeAppendAttend: (...a: Parameters<typeof dec.ropeAppendAttend>) => {
+                calls++;
+                return dec.ropeAppendAttend(...a);
+              },
             },
           },
-        },
-      }) as Backend,
-    );
-    const fused = run();
-    expect(calls).toBe(2 * 12);
-    setBackend(unfused());
-    expect(fused).toEqual(run());
-  });
+        }) as Backend,
+      );
+      const fused = run();
+      expect(calls).toBe(2 * 12);
+      setBackend(unfused());
+      expect(fused).toEqual(run());
+    },
+  );
 });

@@ -36,24 +36,27 @@ export class NativeNn {
   constructor(private readonly k: NnKernels) {}
 
   /**
-   * The fused one-token decode kernels (Backend.decode), where the addon has them: RoPE, the bf16 KV
-   * append and the AVX-512 decode attention in one call (native/src/decode-step.c).
+   * The fused one-token decode kernels (Backend.decode), where the addon has them: RoPE, the KV append
+   * and the attention kernel the attention op would pick (the AVX-512 decode kernel over a bf16 cache,
+   * the flash-decoding one over f32) in one call (native/src/decode-step.c).
    */
   decodeKernels(): DecodeKernels | undefined {
-    const fused = this.k.decodeRopeAppendAttendBf16?.bind(this.k);
+    const fused = this.k.decodeRopeAppendAttend?.bind(this.k);
     if (!fused) return undefined;
-    const ok16 = (t: Tensor): boolean => t.dtype === 'bf16' && t.isContiguous();
+    const cacheOk = (t: Tensor): boolean => (t.dtype === 'bf16' || t.dtype === 'f32') && t.isContiguous();
     return {
       ropeAppendAttend(q, k, v, cos, sin, pos, kCache, vCache, scale): Tensor | null {
         const [, , Hq, D] = q.shape;
         const [B, cap, Hkv] = kCache.shape;
         const one = (t: Tensor, H: number): boolean =>
           t.rank === 4 && t.shape[0] === 1 && t.shape[1] === 1 && t.shape[2] === H && t.shape[3] === D;
+        const bf16 = kCache.dtype === 'bf16';
         if (
-          !decodeAttention ||
+          (bf16 && !decodeAttention) ||
           !ok(q, k, v, cos, sin) ||
-          !ok16(kCache) ||
-          !ok16(vCache) ||
+          !cacheOk(kCache) ||
+          vCache.dtype !== kCache.dtype ||
+          !cacheOk(vCache) ||
           q.rank !== 4 ||
           !one(q, Hq) ||
           !one(k, Hkv) ||
@@ -69,7 +72,7 @@ export class NativeNn {
         const need = Hq * D + Hq;
         if (decodeScratch.length < need) decodeScratch = new Float32Array(need);
         const out = Tensor.empty(q.shape);
-        const u16 = (t: Tensor): Uint16Array => t.data as Uint16Array;
+        const cache = (t: Tensor) => t.data as Uint16Array | Float32Array;
         const done = fused(
           f32(q),
           q.offset,
@@ -82,9 +85,9 @@ export class NativeNn {
           f32(sin),
           sin.offset,
           pos,
-          u16(kCache),
+          cache(kCache),
           kCache.offset,
-          u16(vCache),
+          cache(vCache),
           vCache.offset,
           decodeScratch,
           0,

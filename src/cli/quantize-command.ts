@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadModel } from '../models/load.js';
-import { quantizeModel, saveQuantizedModel } from '../quant/index.js';
+import { quantizeModel, readQuantizeConfigAny, saveQuantizedModel } from '../quant/index.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 
 interface QuantizeCli {
@@ -73,7 +73,16 @@ export async function quantizeCommand(o: QuantizeCli): Promise<void> {
     );
   const samples = positiveInt(o.samples, '--samples');
   const seqLen = positiveInt(o.seqLen, '--seq-len');
+  const bits = positiveInt(o.bits, '--bits');
+  // AutoGPTQ's int32 words hold 2-, 4- and 8-bit fields; its 3-bit layout crosses words (not written here)
+  if (![2, 4, 8].includes(bits)) throw new QuantizeCliError(`--bits must be 2, 4 or 8, got ${o.bits}`);
   const groupSize = Number(o.groupSize);
+  if (groupSize !== -1 && !(Number.isInteger(groupSize) && groupSize > 0))
+    throw new QuantizeCliError(`--group-size must be -1 or a positive integer, got ${o.groupSize}`);
+  if (existsSync(path.join(o.model, 'config.json')) && (await readQuantizeConfigAny(o.model)))
+    throw new QuantizeCliError(
+      `${o.model} is already a GPTQ folder (quantization_config): quantize the float checkpoint it came from`,
+    );
   let calibration: number[][];
   if (o.calibrationIds) {
     const parsed = JSON.parse(readFileSync(o.calibrationIds, 'utf8')) as unknown;
@@ -93,7 +102,7 @@ export async function quantizeCommand(o: QuantizeCli): Promise<void> {
   );
   const t0 = performance.now();
   const q = quantizeModel(model, calibration, {
-    bits: positiveInt(o.bits, '--bits'),
+    bits,
     groupSize,
     actOrder: o.actOrder,
     sym: o.sym ?? false,
@@ -104,6 +113,10 @@ export async function quantizeCommand(o: QuantizeCli): Promise<void> {
   if (q.skipped.length)
     console.log(
       `kept in floating point (shape not packable in ${o.bits}-bit words): ${q.skipped.join(', ')}`,
+    );
+  if (q.packed.size === 0)
+    throw new QuantizeCliError(
+      `no linear layer of ${o.model} has a shape that packs into ${bits}-bit AutoGPTQ words: nothing written`,
     );
   await saveQuantizedModel(o.out, q, { tokenizerFrom: o.model });
   console.log(

@@ -15,7 +15,8 @@
  * codes at K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
  * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens. On AVX-512 VNNI,
  * prefill goes to qprefill.c instead (each panel unpacked once for all token rows, no per-token zero-point
- * work; 1.1-1.5x this path, 1.6-1.8x the bf16 GEMM for W4, one thread, loaded machine).
+ * work; 1.1-1.5x this path, 1.6-1.8x the bf16 GEMM for W4, one thread, loaded machine) from 32 token rows;
+ * fewer stay here, where this path is the faster one (qprefill.c, QP_MIN_ROWS).
  *
  * Prefill alternative not taken: dequantizing cache-sized weight panels into the bf16 GEMM costs that GEMM
  * plus the dequantization, and the GEMM alone was slower than this kernel (M 256, K 2304, N 5760, 2 threads,

@@ -17,6 +17,13 @@
 #ifndef PANEL_BYTES
 #define PANEL_BYTES (192 * 1024)
 #endif
+/* Fewer token rows take the tile kernels: a panel's unpack, written to scratch and read back, is paid
+ * over too few rows there. Tiles/panel CPU time, one thread, M 5..128 over the 2B-wide q/k/v, o and down
+ * shapes (loaded machine): W4 1.2-1.4x at M 5-8, 1.1-1.15x at 12-16, 1.03-1.06x at 24; even at 32
+ * (0.96-1.17x); the panel path ahead from 48 (1.0-1.07x) to 128 (1.12-1.14x); W8 alike. */
+#ifndef QP_MIN_ROWS
+#define QP_MIN_ROWS 32
+#endif
 
 int mc_qprefill_off = 0;
 
@@ -81,7 +88,7 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
   /* AVX2 without AVX-512 VNNI: W4 through the same panel scheme in vpmaddubsw/vpmaddwd (qprefill-avx2.c) */
   if (!mc_qprefill_off && M > MC_QROWS && f.isa >= MC_ISA_AVX2 && !(f.isa == MC_ISA_AVX512 && f.vnni))
     return mc_qprefill_avx2(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy);
-  if (mc_qprefill_off || M <= MC_QROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
+  if (mc_qprefill_off || M < QP_MIN_ROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
   if (bits == 4) { /* c − z must fit int8: W4 zeros are 0..16 (qweight.ts); anything else takes the tile path */
     uint8_t zmax = 0;
     for (int w = 0; w < count; w++) {

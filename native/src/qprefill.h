@@ -33,7 +33,8 @@
 #endif
 
 /* As mc_qmatmul (qmatmul.h) for M > MC_QROWS. Returns 1 when it ran (or recorded an allocation
- * failure), 0 when this CPU or ISA selection has no kernel for it: the caller's tile path runs then. */
+ * failure), 0 when this CPU or ISA selection has no kernel for it, or on AVX-512 VNNI for fewer than
+ * QP_MIN_ROWS token rows (qprefill.c): the caller's tile path runs then. */
 int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy);

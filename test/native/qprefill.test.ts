@@ -1,10 +1,11 @@
 /**
- * The AVX-512 VNNI prefill path of the quantized matmul (native/src/qprefill*.c, taken for M > 4 token
+ * The AVX-512 VNNI prefill path of the quantized matmul (native/src/qprefill*.c, taken from 32 token
  * rows): bit-identical to the scalar C tile kernel (same exact integer block sums, same fma per block in
  * block order), and within f32 rounding of the TypeScript twin, on shapes that hit every remainder path:
- * token rows not a multiple of the 6-token register block (tails 1..5), tile counts not a multiple of the
- * 2-tile block, rows not a multiple of 16 (masked stores), several panels per weight, fused weights with
- * odd tile counts, act-order perm, padded leading dims, codes and activations at the ends of their ranges
+ * token rows not a multiple of the 6-token register block (tails 0..5 from 32 rows up; 5, 17 and 31
+ * rows go to the tile kernels), tile counts not a multiple of the 2-tile block, rows not a multiple of
+ * 16 (masked stores), several panels per weight, fused weights with odd tile counts, act-order perm,
+ * padded leading dims, codes and activations at the ends of their ranges
  * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), activations that round at exact halves and a
  * NaN (the vectorized activation quantizer against mc_qquantize), a W4 zero above 16 (tile path), and W8
  * weights whose zeros are all 128 (plain-seed panels), alone, beside other zeros and with one stray zero.
@@ -141,23 +142,25 @@ function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array
 
 const cases: Case[] = [];
 for (const bits of [4, 8] as const) {
-  for (const M of [5, 6, 7, 11, 12, 13, 16, 17]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
-  cases.push({ bits, M: 9, K: 96, ns: [17], perm: true });
-  cases.push({ bits, M: 23, K: 160, ns: [48, 30, 100], perm: true });
-  cases.push({ bits, M: 10, K: 320, ns: [1000], perm: false }); // several panels per weight
-  cases.push({ bits, M: 8, K: 2304, ns: [170, 64], perm: false }); // a panel of 2 tiles at K 2304
-  cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'max' });
-  cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill: 'min' });
-  cases.push({ bits, M: 9, K: 96, ns: [40], perm: true, fill: 'ties' });
+  // 32 rows and up take the panel path (QP_MIN_ROWS): tails 2, 3, 4, 5, 0, 1 of the 6-token block
+  for (const M of [32, 33, 34, 35, 36, 37, 47]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
+  for (const M of [5, 17, 31]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false }); // tile path
+  cases.push({ bits, M: 39, K: 96, ns: [17], perm: true });
+  cases.push({ bits, M: 53, K: 160, ns: [48, 30, 100], perm: true });
+  cases.push({ bits, M: 40, K: 320, ns: [1000], perm: false }); // several panels per weight
+  cases.push({ bits, M: 32, K: 2304, ns: [170, 64], perm: false }); // a panel of 2 tiles at K 2304
+  cases.push({ bits, M: 37, K: 64, ns: [40], perm: false, fill: 'max' });
+  cases.push({ bits, M: 37, K: 64, ns: [40], perm: false, fill: 'min' });
+  cases.push({ bits, M: 39, K: 96, ns: [40], perm: true, fill: 'ties' });
 }
-cases.push({ bits: 4, M: 8, K: 64, ns: [40], perm: false, zmax: 40 }); // zeros past 16: tile path
+cases.push({ bits: 4, M: 38, K: 64, ns: [40], perm: false, zmax: 40 }); // zeros past 16: tile path
 // W8 with every zero 128 (our W8, GGUF Q8_0): plain-seed panels, codes c − 128 at both ends, beside a
 // weight with other zeros in the same call, and one panel of many turned by a single zero of 127
-cases.push({ bits: 8, M: 13, K: 320, ns: [1000, 40], perm: false, zero: 128 });
-cases.push({ bits: 8, M: 7, K: 64, ns: [40], perm: false, fill: 'max', zero: 128 });
-cases.push({ bits: 8, M: 7, K: 64, ns: [40], perm: false, fill: 'min', zero: 128 });
-cases.push({ bits: 8, M: 17, K: 96, ns: [40, 17], perm: true, zero: 128 });
-cases.push({ bits: 8, M: 10, K: 320, ns: [1000], perm: false, zero: 128, stray: true });
+cases.push({ bits: 8, M: 43, K: 320, ns: [1000, 40], perm: false, zero: 128 });
+cases.push({ bits: 8, M: 37, K: 64, ns: [40], perm: false, fill: 'max', zero: 128 });
+cases.push({ bits: 8, M: 37, K: 64, ns: [40], perm: false, fill: 'min', zero: 128 });
+cases.push({ bits: 8, M: 47, K: 96, ns: [40, 17], perm: true, zero: 128 });
+cases.push({ bits: 8, M: 40, K: 320, ns: [1000], perm: false, zero: 128, stray: true });
 
 describe.skipIf(!vnni)('native quantized prefill (AVX-512 VNNI)', () => {
   for (const t of [1, 2]) {

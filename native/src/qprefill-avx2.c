@@ -151,9 +151,8 @@ typedef struct {
   const float *x;
   long ldx;
   const int32_t *perm;
-  int8_t *xq; /* int8 codes, then in place the uint8 operands q + 128 */
+  uint8_t *xa; /* activation operands q + 128 */
   float *xd;
-  int32_t *xs;
   float *y;
   long ldy;
 } job_t;
@@ -170,23 +169,56 @@ static void panel_task(void *arg, int task, int tid) {
   if (!panel) return; /* recorded for the binding */
   const size_t tb = (size_t)t0 * J->B;
   unpack(tiles, J->B, J->codes[w] + tb * 256, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
-  run(tiles, last_rows, J->B, panel, J->M, (const uint8_t *)J->xq, J->xd, J->y + J->col[w] + t0 * MC_QTILE,
-      J->ldy);
+  run(tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
 }
 
-/* Rows [m0, m1): mc_qquantize's codes, then biased in place to the kernel's uint8 operands. */
+/*
+ * Block b of `row` (gathered through perm[32b..] when set) as uint8 operands q + 128 in dst[0..31];
+ * returns the block's scale d. Bit-identical to mc_qquantize's scalar loop, by the steps of
+ * qquantize-avx512.h in 4 ymm: vmaxps(|v|, running max) skips a NaN as `amax < a` does and the max is
+ * exact in any order; d and 1/d in scalar code; t = v·(1/d) clamped by vminps(t, 127), vmaxps(t, −127)
+ * (a NaN t becomes 127); halves rounded away from zero from the exact fraction t − trunc(t).
+ */
+static inline float quant_block(const float *row, const int32_t *perm, int b, uint8_t *dst) {
+  const int j = b * 32;
+  __m256 v[4];
+  for (int h = 0; h < 4; h++)
+    v[h] = perm ? _mm256_i32gather_ps(row, _mm256_loadu_si256((const __m256i *)(perm + j + 8 * h)), 4)
+                : _mm256_loadu_ps(row + j + 8 * h);
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 amax = _mm256_setzero_ps();
+  for (int h = 0; h < 4; h++) amax = _mm256_max_ps(_mm256_and_ps(v[h], absmask), amax);
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps(id);
+  __m256i q[4];
+  for (int h = 0; h < 4; h++) {
+    __m256 t = _mm256_mul_ps(v[h], vid);
+    t = _mm256_max_ps(_mm256_min_ps(t, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-127.0f));
+    const __m256i r = _mm256_cvttps_epi32(t);
+    const __m256 f = _mm256_sub_ps(t, _mm256_cvtepi32_ps(r));
+    const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(f, _mm256_set1_ps(0.5f), _CMP_GE_OQ));
+    const __m256i down = _mm256_castps_si256(_mm256_cmp_ps(f, _mm256_set1_ps(-0.5f), _CMP_LE_OQ));
+    q[h] = _mm256_add_epi32(_mm256_sub_epi32(r, up), down); /* masks are −1: r + 1 where up, r − 1 down */
+  }
+  /* 4 x 8 int32 (all within ±127) -> 32 int8 in order: the packs interleave 128-bit lanes, the permute
+   * puts the 4-value groups back */
+  const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  const __m256i o = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256((__m256i *)dst, _mm256_xor_si256(o, _mm256_set1_epi8((char)0x80))); /* q + 128 */
+  return d;
+}
+
+/* Rows [m0, m1) in the kernel's operand form (no block sums: the seeds hold the zero point). */
 static void quant_task(void *arg, int task, int tid) {
   (void)tid;
   const job_t *J = arg;
   const int m0 = (int)((long)J->M * task / J->parts), m1 = (int)((long)J->M * (task + 1) / J->parts);
-  const long K = J->K;
-  mc_qquantize(m1 - m0, J->K, J->x + (long)m0 * J->ldx, J->ldx, J->perm, J->xq + (long)m0 * K,
-               J->xd + (long)m0 * J->B, J->xs + (long)m0 * J->B);
-  const __m256i bias = _mm256_set1_epi8((char)0x80);
-  for (long i = (long)m0 * K; i < (long)m1 * K; i += 32) { /* K is a multiple of 32 */
-    __m256i *p = (__m256i *)(J->xq + i);
-    _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), bias)); /* q ^ 0x80 = q + 128 */
-  }
+  for (long m = m0; m < m1; m++)
+    for (int b = 0; b < J->B; b++)
+      J->xd[m * J->B + b] = quant_block(J->x + m * J->ldx, J->perm, b, J->xa + m * J->K + 32 * b);
 }
 
 int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
@@ -216,13 +248,12 @@ int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int
     J.first_task[w + 1] = J.first_task[w] + MC_CEIL(MC_CEIL(n[w], MC_QTILE), pt);
   }
 
-  /* int8 codes, block scales and sums, 64-byte aligned */
+  /* activation operands, then 64-byte aligned block scales */
   const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
-  char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
+  char *s = mc_scratch(MC_SCRATCH_X, qbytes + bbytes);
   if (!s) return 1; /* out of memory: recorded for the binding (internal.h) */
-  J.xq = (int8_t *)s;
+  J.xa = (uint8_t *)s;
   J.xd = (float *)(s + qbytes);
-  J.xs = (int32_t *)(s + qbytes + bbytes);
   J.parts = MC_MIN(threads, M);
   if (J.parts > 1) mc_parallel(J.parts, quant_task, &J);
   else quant_task(&J, 0, 0);

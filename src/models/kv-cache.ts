@@ -165,11 +165,11 @@ export class KVCache {
   }
 
   /**
-   * A one-token step of a batch-1 bf16 or f32 cache with RoPE still to apply: q [1, 1, Hq, D] and k [1, 1, Hkv, D]
-   * rotated at the current length by the tables cos/sin [.., D/2] (k in place), k and v [1, 1, Hkv, D]
-   * appended, and attention of q over every cached position, in one call of the backend's fused decode
-   * kernel — the same bits as rope then `attend`. Null where that does not apply (nothing is written):
-   * the caller runs rope and `attend`.
+   * A one-token step of a batch-1 bf16 or f32 cache with RoPE still to apply: q [1, 1, Hq, D] and
+   * k [1, 1, Hkv, D] rotated at the current length by the tables cos/sin [.., D/2] (k in place: it is
+   * consumed), k and v [1, 1, Hkv, D] appended, and attention of q over every cached position, in one call
+   * of the backend's fused decode kernel — the same bits as rope then `attend`. Null where that does not
+   * apply (nothing is written): the caller runs rope and `attend`.
    */
   attendDecode(layer: number, q: Tensor, k: Tensor, v: Tensor, cos: Tensor, sin: Tensor): Tensor | null {
     const dec = getBackend().decode;

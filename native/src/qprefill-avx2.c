@@ -14,7 +14,10 @@
  * int16 sum of 4 such k-steps in [−32640, 30600]: it is kept in int16 for 4 steps and only then widened
  * by vpmaddwd with ones, exactly. Each integer block sum equals the scalar tile kernel's dot − z·Σq and
  * is finished as that kernel does, acc = fma(float(isum), scale·d, acc) in block order: results are
- * bit-identical to mc_qtile_w4_scalar.
+ * bit-identical to mc_qtile_w4_scalar. Measured (bench prefill-gemm-ab under MINICPM_ISA=avx2, 512 rows,
+ * 2 threads, 9 interleaved turns, load average ~6): 1.30-1.48x the tile path on the 2B-wide q/k/v, o,
+ * gate/up and down shapes (CPU time 1.33-1.45x); the AVX2 activation quantizer below is 1.02-1.11x of
+ * that over mc_qquantize's scalar loop (most on down, K 5760).
  *
  * W8 stays on the tile path. vpmaddubsw cannot take 8-bit codes against int8 activations (255·127·2 >
  * 32767), so a W8 panel needs int16 codes and one vpmaddwd per pair of columns: 16 multiplies per 32
@@ -31,7 +34,10 @@
 
 #define W4_CHUNK 640 /* 512 codes, 64 seeds, 64 scales */
 #define PANEL2_BYTES (192 * 1024)
-#define T4 2 /* token rows per register block: 3 x 2 x T4 accumulators of the 16 ymm */
+/* token rows per register block: 3 x 2 x T4 accumulators, 18 of the 16 ymm at 3 (the float ones spill,
+ * touched once per block); 3 ran at 1.03-1.09x the CPU time rate of 2, 4 no faster than 2 (bench
+ * prefill-gemm-ab, loaded machine) */
+#define T4 3
 
 static void unpack(int tiles, int blocks, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
                    uint8_t *panel) {
@@ -127,14 +133,15 @@ static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int 
                 const float *xd, float *y, long ldy) {
   const long K = (long)blocks * 32;
   const size_t tstride = (size_t)blocks * W4_CHUNK;
-  for (int i0 = 0; i0 < M; i0 += T4) {
+  for (int i0 = 0, T; i0 < M; i0 += T) {
+    T = M - i0 >= T4 ? T4 : 1; /* full register blocks, then the last rows one at a time */
     const uint8_t *x = xa + (size_t)i0 * K;
     const float *d = xd + (size_t)i0 * blocks;
     for (int t = 0; t < tiles; t++) {
       const int rows = t == tiles - 1 ? last_rows : 16;
       const uint8_t *p = panel + (size_t)t * tstride;
       float *yy = y + (long)i0 * ldy + 16 * t;
-      if (M - i0 >= T4) block4(T4, blocks, p, x, K, d, yy, ldy, rows);
+      if (T == T4) block4(T4, blocks, p, x, K, d, yy, ldy, rows);
       else block4(1, blocks, p, x, K, d, yy, ldy, rows);
     }
   }

@@ -3,12 +3,12 @@
  * when the ISA is AVX2, or AVX-512 without VNNI; selected here with setIsa('avx2')): bit-identical to the
  * scalar C tile kernel (exact integer block sums, the same fma per block in block order) and within f32
  * rounding of the TypeScript twin, on shapes that hit every remainder path: token rows not a multiple of
- * the 2-token register block, a single block (K 32) and odd block counts, rows not a multiple of 16,
- * several panels per weight with a short last one, fused weights, act-order perm, padded leading dims,
- * the ends of the int16 ranges the kernel relies on (c − z = −16 and 15 against activation codes ±127,
- * i.e. operands 255 and 1), activations that round at exact halves and a NaN (the AVX2 activation
- * quantizer against mc_qquantize), and a zero above 16 (left to the tile path). The W8 cases run the
- * AVX2 tile kernels (W8 prefill stays there) through the same checks.
+ * the 3-token register block (tails 1 and 2), a single block (K 32) and odd block counts, rows not a
+ * multiple of 16, several panels per weight with a short last one, fused weights, act-order perm, padded
+ * leading dims, the ends of the int16 ranges the kernel relies on (c − z = −16 and 15 against activation
+ * codes ±127, i.e. operands 255 and 1), activations that round at exact halves and a NaN (the AVX2
+ * activation quantizer against mc_qquantize), and a zero above 16 (left to the tile path). The W8 cases
+ * run the AVX2 tile kernels (W8 prefill stays there) through the same checks.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';

@@ -34,6 +34,10 @@
 
 #define W4_CHUNK 640 /* 512 codes, 64 seeds, 64 scales */
 #define PANEL2_BYTES (192 * 1024)
+/* Fewer token rows keep the tile path: the panel's unpacked bytes (640 per tile and block against 304
+ * packed) are written and read once per call, which few rows do not repay (5 rows 0.88-0.91x the tile
+ * path, 8 rows 0.97-1.04x, 16 rows 1.18-1.22x, 32 rows 1.31-1.35x; 2B-wide shapes, 2 threads) */
+#define QP2_MIN_ROWS 8
 /* token rows per register block: 3 x 2 x T4 accumulators, 18 of the 16 ymm at 3 (the float ones spill,
  * touched once per block); 3 ran at 1.03-1.09x the CPU time rate of 2, 4 no faster than 2 (bench
  * prefill-gemm-ab, loaded machine) */
@@ -231,7 +235,7 @@ static void quant_task(void *arg, int task, int tid) {
 int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                      const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                      const int *n, float *y, long ldy) {
-  if (bits != 4) return 0; /* W8: the tile path (see above) */
+  if (bits != 4 || M < QP2_MIN_ROWS) return 0; /* W8 and few rows: the tile path (see above) */
   for (int w = 0; w < count; w++) { /* the int16 bounds above need z <= 16 (qweight.ts makes 0..16) */
     const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;
     for (size_t i = 0; i < nz; i++)

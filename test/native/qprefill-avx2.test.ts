@@ -1,5 +1,5 @@
 /**
- * The AVX2 prefill path of the quantized matmul (native/src/qprefill-avx2.c: W4 with M > 4 token rows
+ * The AVX2 prefill path of the quantized matmul (native/src/qprefill-avx2.c: W4 with M >= 8 token rows
  * when the ISA is AVX2, or AVX-512 without VNNI; selected here with setIsa('avx2')): bit-identical to the
  * scalar C tile kernel (exact integer block sums, the same fma per block in block order) and within f32
  * rounding of the TypeScript twin, on shapes that hit every remainder path: token rows not a multiple of
@@ -116,15 +116,17 @@ function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array
 
 const cases: Case[] = [];
 for (const bits of [4, 8] as const) {
-  for (const M of [5, 6, 7, 8, 9, 10, 11]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
-  cases.push({ bits, M: 5, K: 32, ns: [7], perm: false }); // one block, one short tile
+  // 5-7 rows: the tile path; from 8 the panel, with register-block tails 2, 0, 1, 2, 0, 1
+  for (const M of [5, 6, 7, 8, 9, 10, 11, 12, 13])
+    cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
+  cases.push({ bits, M: 8, K: 32, ns: [7], perm: false }); // one block, one short tile
   cases.push({ bits, M: 9, K: 96, ns: [17], perm: true });
   cases.push({ bits, M: 23, K: 160, ns: [48, 30, 100], perm: true });
   cases.push({ bits, M: 10, K: 320, ns: [1000], perm: false }); // several panels, short last one
   cases.push({ bits, M: 8, K: 2304, ns: [170, 64], perm: false }); // one-tile panels at K 2304
   for (const fill of ['max', 'min'] as const) {
-    cases.push({ bits, M: 7, K: 64, ns: [40], perm: false, fill });
-    cases.push({ bits, M: 6, K: 2304, ns: [20], perm: false, fill });
+    cases.push({ bits, M: 10, K: 64, ns: [40], perm: false, fill });
+    cases.push({ bits, M: 8, K: 2304, ns: [20], perm: false, fill });
   }
   cases.push({ bits, M: 9, K: 96, ns: [40], perm: true, fill: 'ties' });
 }

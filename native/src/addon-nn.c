@@ -14,6 +14,7 @@
 #include "addon-errors.h"
 #include "internal.h"
 #include "nn.h"
+#include "prefill-convert.h"
 #include "prefill-residual.h"
 #include "convert-bf16.h"
 
@@ -312,7 +313,7 @@ static napi_value js_attention_fwd_bf16kv(napi_env env, napi_callback_info info)
 static napi_value js_f32_to_bf16(napi_env env, napi_callback_info info) {
   BEGIN("f32ToBf16", "fhn");  /* x y n */
   if (!nonneg_ints(&c, 2, 3) || !need(&c, 0, N(2)) || !need(&c, 1, N(2))) return NULL;
-  mc_f32_to_bf16_run(F(0), (uint16_t *)c.ptr[1], L(2));
+  mc_f32_to_bf16_par(F(0), (uint16_t *)c.ptr[1], L(2));
   return NULL;
 }
 

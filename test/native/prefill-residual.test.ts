@@ -42,7 +42,10 @@ function rand(rng: Rng, shape: number[], scale = 1): Tensor {
 
 const bits = (t: Tensor): number[] => Array.from(new Uint32Array(Float32Array.from(t.toArray()).buffer));
 
-/** [rows, D] pairs: below/at/past the 8-row step, a one-thread size, a pool-sized one; D around 16. */
+/**
+ * [B, T, D]: rows below, at and past the 8-row step (67 rows over 2 tasks: 33 and 34, each ending in a
+ * partial step), widths below, at and past a vector.
+ */
 const SHAPES: number[][] = [
   [1, 1, 1],
   [1, 3, 5],

@@ -31,7 +31,8 @@ static void part_task(void *arg, int task, int tid) {
     return;
   }
   const long ldk = (long)d->Hkv * D;
-  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * (size_t)(s1 - s0) * (size_t)((Hq + 15) & ~15));
+  const size_t np = (size_t)(s1 - s0) * (size_t)((Hq + 15) & ~15) + (size_t)Hq * (size_t)(D + 1);
+  float *P = mc_scratch(MC_SCRATCH_A, sizeof(float) * np);
   if (!P) {
     for (int h = 0; h < Hq; h++) m[h] = -INFINITY, l[h] = 0.0f;
     return;

@@ -18,7 +18,7 @@ int mc_decode_attention_bf16(const float *q, const uint16_t *k, const uint16_t *
 
 /* One key range [s0, s1) of one sequence, every query head (the AVX-512 part): m[h] = max scaled
  * score, l[h] = Σ exp(score − m[h]), o[h·D + i] = Σ exp(score − m[h])·v (unnormalised). P holds
- * (s1 − s0)·round_up(Hq, 16) floats. s1 > s0. */
+ * (s1 − s0)·round_up(Hq, 16) + Hq·(D + 1) floats (scores, the query permuted, kv offsets). s1 > s0. */
 void mc_decode_attn_part_bf16_avx512(const float *q, const uint16_t *k, const uint16_t *v, long ldk, int s0, int s1,
                                      int Hq, int group, int D, float scale, float *P, float *m, float *l, float *o);
 

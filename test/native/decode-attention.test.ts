@@ -2,8 +2,8 @@
  * Decode attention over a bf16 KV cache (native/src/decode-attention*.c) against a float64 softmax
  * of the same bf16 keys and values, and against the portable flash-decoding path it replaces: shapes
  * that hit every remainder (D of one and several 16-lane blocks, Hq not a multiple of 16, grouped
- * heads, key ranges below, at and past the 64-position split, batches), the log-sum-exp, large
- * scores, the cases it declines, and its argument checks.
+ * heads, key ranges below, at and past the 64-position split, batches, the 4 × 4 tiles' tails, 1-3
+ * threads), the log-sum-exp, large scores, the cases it declines, and its argument checks.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
@@ -114,6 +114,12 @@ const CASES: Case[] = [
   { B: 3, S: 70, Hq: 32, Hkv: 32, D: 128 },
   { B: 1, S: 513, Hq: 36, Hkv: 36, D: 64 },
   { B: 1, S: 200, Hq: 8, Hkv: 2, D: 64, spread: 6 }, // peaked softmax: scores in the tens
+  // the 4-position × 4-head key tiles and 4-position value blocks: heads past the last tile (2, 3),
+  // positions past the last block (1-3 per key range), D with and without a last block of 16
+  { B: 1, S: 7, Hq: 6, Hkv: 3, D: 32 },
+  { B: 1, S: 134, Hq: 7, Hkv: 7, D: 48 },
+  { B: 1, S: 131, Hq: 12, Hkv: 4, D: 96 },
+  { B: 2, S: 9, Hq: 10, Hkv: 5, D: 16 },
 ];
 
 describe.skipIf(!kernel || !avx512)('decode attention over a bf16 cache (AVX-512 kernel)', () => {
@@ -138,6 +144,30 @@ describe.skipIf(!kernel || !avx512)('decode attention over a bf16 cache (AVX-512
       expectClose(o, want.out, 2e-5, on ? 'op, decode kernel' : 'op, portable path');
     }
     [q, k, v].forEach((t) => t.dispose());
+  });
+
+  it.each([1, 2, 3])('%i threads: the same answer for every split of the keys', (threads) => {
+    const pool = native as unknown as { getThreads(): number; setThreads(n: number): void };
+    const threads0 = pool.getThreads();
+    try {
+      pool.setThreads(threads);
+      for (const c of [
+        { B: 1, S: 130, Hq: 36, Hkv: 36, D: 64 },
+        { B: 1, S: 195, Hq: 9, Hkv: 3, D: 80 },
+        { B: 2, S: 257, Hq: 5, Hkv: 1, D: 128 },
+      ]) {
+        const { q, k, v } = inputs(new Rng(c.S + threads), c);
+        const scale = 1 / Math.sqrt(c.D);
+        const want = reference(c, q, k, v, scale);
+        const got = runKernel(c, q, k, v, scale);
+        expect(got.done).toBe(true);
+        expectClose(got.out, want.out, 2e-5, `out ${JSON.stringify(c)}`);
+        expectClose(got.lse, want.lse, 2e-5, `lse ${JSON.stringify(c)}`);
+        [q, k, v].forEach((t) => t.dispose());
+      }
+    } finally {
+      pool.setThreads(threads0);
+    }
   });
 
   it('declines what it does not cover (D not a multiple of 16, Hq not a multiple of Hkv, S = 0)', () => {

@@ -2,7 +2,8 @@
  * Prefill attention (native/src/attention-prefill-avx512.c, entered for T > 1 on AVX-512) against its
  * TypeScript twin, the reference loops of src/backends/cpu/attention.ts: outputs and log-sum-exps, with
  * f32 and bf16 keys/values read in place. Shapes hit every remainder of the kernel: fewer rows than a
- * register tile (6) and odd counts past it, key counts around the 64-key tile, head dims below, at and
+ * register tile (6) and odd counts past it, key counts around the 64-key tile (a row group's last tile
+ * holds 1 to 4 16-key vectors: T = 129 causal walks them all), head dims below, at and
  * past a vector and a 64-column tile, GQA ratios, batch entries, a cache offset (prefill after earlier
  * positions, some keys hidden), non-causal, and thread counts that split a head's rows (fewer kv heads
  * than threads) or not. The AVX2 and scalar paths (the GEMM-blocked loop) are checked on the same cases.

@@ -16,6 +16,7 @@ import {
   mulScalar,
   reshape,
   residualNorm,
+  type ResidualNorm,
   rmsNorm,
   rope,
   Rng,
@@ -232,22 +233,32 @@ export class MiniCPM {
     mask?: Tensor,
     packed?: PackedAttention,
   ): Tensor {
+    const xn = rmsNorm(x, this.p(`model.layers.${l}.input_layernorm.weight`), this.config.rmsNormEps);
+    return this.layerStep(l, x, xn, pos, null, cache, mask, packed).sum;
+  }
+
+  /**
+   * Decoder layer `l` on x with its input norm xn given; `nextGain` also returns the next norm of the
+   * output (the next layer's input norm, or the final one) from the same fused pass as the residual.
+   */
+  private layerStep(
+    l: number,
+    x: Tensor,
+    xn: Tensor,
+    pos: number,
+    nextGain: Tensor | null,
+    cache?: KVCache,
+    mask?: Tensor,
+    packed?: PackedAttention,
+  ): ResidualNorm {
     const c = this.config;
     const mult = multipliers(c);
-    const p = `model.layers.${l}`;
-    const attn = this.attentionBlock(
-      l,
-      rmsNorm(x, this.p(`${p}.input_layernorm.weight`), c.rmsNormEps),
-      pos,
-      cache,
-      mask,
-      packed,
-    );
+    const attn = this.attentionBlock(l, xn, pos, cache, mask, packed);
     // x + s·attn and the next norm as one pass where the backend fuses them (the same values as
     // mulScalar, add and rmsNorm: tensor/ops-residual.ts)
-    const gain = this.p(`${p}.post_attention_layernorm.weight`);
+    const gain = this.p(`model.layers.${l}.post_attention_layernorm.weight`);
     const r = residualNorm(x, attn, mult.residual, gain, c.rmsNormEps);
-    return residualNorm(r.sum, this.mlpBlock(l, r.norm!), mult.residual, null).sum;
+    return residualNorm(r.sum, this.mlpBlock(l, r.norm!), mult.residual, nextGain, c.rmsNormEps);
   }
 
   /** `packed`: ids [1, N] are several sequences packed along T (see packed-attention.ts); no `cache`. */
@@ -265,16 +276,36 @@ export class MiniCPM {
     // they see, so with a probe or linearInputs hook the outputs are left to the caller's scope.
     const reuse = !ck && !isGradEnabled();
     const release = reuse && !this.probe && !this.linearInputs;
+    // there, each layer's last residual also gives the next norm (the next layer's input norm, the
+    // final norm after the last layer) from the same fused pass: one op fewer per layer
+    let xn: Tensor | null = null;
     for (let l = 0; l < c.numLayers; l++) {
       if (ck) x = checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay);
       else if (reuse) {
         const xl = x;
-        x = scope(() => this.decoderLayer(l, xl, pos, cache, mask, packed));
-        if (release) xl.dispose();
+        const xnl: Tensor | null = xn;
+        const next = this.p(
+          l + 1 < c.numLayers ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight',
+        );
+        const r = scope((): ResidualNorm => {
+          const xin: Tensor =
+            xnl ?? rmsNorm(xl, this.p(`model.layers.${l}.input_layernorm.weight`), c.rmsNormEps);
+          return this.layerStep(l, xl, xin, pos, next, cache, mask, packed);
+        });
+        x = r.sum;
+        xn = r.norm;
+        if (release) {
+          xl.dispose();
+          xnl?.dispose();
+        }
       } else x = this.decoderLayer(l, x, pos, cache, mask, packed);
       this.probe?.(`layer ${l}`, x);
     }
     cache?.advance(ids.shape[1]);
+    if (xn) {
+      if (release) x.dispose();
+      return xn;
+    }
     return rmsNorm(x, this.p('model.norm.weight'), c.rmsNormEps);
   }
 

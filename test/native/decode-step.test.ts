@@ -5,7 +5,7 @@
  * on shapes that hit the remainder paths (grouped heads, head sizes of one and several 16-lane blocks,
  * Hq not a multiple of 16, key ranges below and past the 64-position split, a cache that grows while
  * decoding); the cases it declines (nothing written); a MiniCPM decode with and without the fused
- * kernel; argument checks.
+ * kernel, and with its residual + next-norm chain against the unfused layers; argument checks.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
@@ -229,4 +229,55 @@ describe.runIf(fusedHere)('fused rope + KV append + decode attention', () => {
       expect(fused).toEqual(run());
     },
   );
+
+  it('a MiniCPM decode: one norm per step besides the fused residuals, the logits of the unfused layer chain', () => {
+    const config = configFromHF({
+      model_type: 'minicpm',
+      vocab_size: 64,
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 3,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 128,
+      scale_emb: 12,
+      scale_depth: 1.4,
+      dim_model_base: 32,
+      initializer_range: 0.1,
+    });
+    const model = MiniCPM.init(config, new Rng(4));
+    // inference (noGrad): each layer's last residual also gives the next layer's input norm (the
+    // final norm after the last); with autograd on, every layer runs its own norms
+    const run = (grad: boolean): number[][] => {
+      const cache = new KVCache(3, 1, 2, 16, 4, 'f32');
+      const out: number[][] = [];
+      let id = 7;
+      for (let s = 0; s < 6; s++) {
+        const step = () =>
+          scope(() =>
+            Array.from(model.forward(Tensor.from(Int32Array.of(id), [1, 1], 'i32'), cache).toArray()),
+          );
+        const row = grad ? step() : noGrad(step);
+        out.push(row);
+        id = row.indexOf(Math.max(...row));
+      }
+      cache.dispose();
+      return out;
+    };
+    let norms = 0;
+    setBackend(
+      Object.create(backend, {
+        rmsNorm: {
+          value: (...a: Parameters<Backend['rmsNorm']>) => {
+            norms++;
+            return backend.rmsNorm(...a);
+          },
+        },
+      }) as Backend,
+    );
+    const chained = run(false);
+    if (backend.residualNorm) expect(norms).toBe(6); // the first layer's input norm only
+    setBackend(backend);
+    expect(chained).toEqual(run(true));
+  });
 });

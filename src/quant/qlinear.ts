@@ -22,11 +22,72 @@ function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
   return true;
 }
 
-/** x · Wᵢᵀ for quantized weights sharing x; one kernel call per run of weights with equal bits and perm. */
+/** One kernel call's weights: what qmatmul takes besides the activations and the output. */
+export interface QRun {
+  bits: number;
+  perm: Int32Array | null;
+  codes: Uint8Array[];
+  scales: Uint16Array[];
+  zeros: Uint8Array[];
+  ns: number[];
+  total: number;
+}
+
+/**
+ * The kernel calls for weights sharing an input: runs of equal bits and perm (at most
+ * QMATMUL_MAX_WEIGHTS each) when `fuse`, else one weight per call. Depends on the weights only, so a
+ * runner keeps it per group of modules instead of rebuilding its arrays on every token.
+ */
+export function planRuns(ws: readonly QWeight[], fuse: boolean): QRun[] {
+  const runs: QRun[] = [];
+  for (let i = 0; i < ws.length;) {
+    let j = i + 1;
+    while (
+      fuse &&
+      j < ws.length &&
+      j - i < QMATMUL_MAX_WEIGHTS &&
+      ws[j].bits === ws[i].bits &&
+      samePerm(ws[j].perm, ws[i].perm)
+    )
+      j++;
+    const run = ws.slice(i, j);
+    const ns = run.map((w) => w.out);
+    runs.push({
+      bits: run[0].bits,
+      perm: run[0].perm,
+      codes: run.map((w) => w.codes),
+      scales: run.map((w) => w.scales),
+      zeros: run.map((w) => w.zeros),
+      ns,
+      total: ns.reduce((a, b) => a + b, 0),
+    });
+    i = j;
+  }
+  return runs;
+}
+
+/** Both plans of one group of weights (decode-sized and prefill-sized inputs), built when first asked. */
+export class QPlan {
+  private fused: QRun[] | null = null;
+  private separate: QRun[] | null = null;
+
+  constructor(readonly ws: readonly QWeight[]) {}
+
+  runs(fuse: boolean): QRun[] {
+    if (fuse) return (this.fused ??= planRuns(this.ws, true));
+    return (this.separate ??= planRuns(this.ws, false));
+  }
+}
+
+/**
+ * x · Wᵢᵀ for quantized weights sharing x; one kernel call per run of weights with equal bits and perm
+ * (`plan`: the same weights' kept plan).
+ */
 export function qlinears(
   x: Tensor,
   ws: readonly QWeight[],
   kernels: QuantKernels = quantKernels(),
+  plan?: QPlan,
 ): Tensor[] {
   if (x.dtype !== 'f32') throw new DTypeError(`a quantized linear needs f32 activations, got ${x.dtype}`);
   const K = x.shape[x.rank - 1];
@@ -41,37 +102,26 @@ export function qlinears(
   // A prefill-sized input keeps the pool busy with one weight at a time: each gets its own output,
   // which saves copying a fused [M, Σn] block apart (~4.7 MB per q/k/v at 512 tokens, on one thread).
   const fuse = M < SEPARATE_FROM_ROWS;
-  for (let i = 0; i < ws.length;) {
-    let j = i + 1;
-    while (
-      fuse &&
-      j < ws.length &&
-      j - i < QMATMUL_MAX_WEIGHTS &&
-      ws[j].bits === ws[i].bits &&
-      samePerm(ws[j].perm, ws[i].perm)
-    )
-      j++;
-    const run = ws.slice(i, j);
-    const ns = run.map((w) => w.out);
-    const total = ns.reduce((a, b) => a + b, 0);
+  for (const run of plan ? plan.runs(fuse) : planRuns(ws, fuse)) {
+    const { ns, total } = run;
     const y = Tensor.empty([...lead, total]);
     kernels.qmatmul(
       M,
       K,
-      run[0].bits,
+      run.bits,
       xc.data as Float32Array,
       xc.offset,
       K,
-      run[0].perm,
-      run.map((w) => w.codes),
-      run.map((w) => w.scales),
-      run.map((w) => w.zeros),
+      run.perm,
+      run.codes,
+      run.scales,
+      run.zeros,
       ns,
       y.data as Float32Array,
       y.offset,
       total,
     );
-    if (run.length === 1) outs.push(y);
+    if (ns.length === 1) outs.push(y);
     else if (M > 1) outs.push(...splitColumns(y, M, ns, lead));
     else {
       let at = 0;
@@ -80,7 +130,6 @@ export function qlinears(
         at += n;
       }
     }
-    i = j;
   }
   if (xc !== x) xc.dispose();
   // Frozen weights: with a gradient wanted at x (QLoRA), dy · W is computed from the codes in backward.
@@ -120,6 +169,9 @@ export class QuantizedLinears implements LinearRunner {
   /** The token embedding held as int8 rows (the tied head's W8, --head-dtype int8), or null. */
   embedding: QWeight | null = null;
 
+  /** Kernel-call plans per group of modules, made on first use. */
+  private readonly plans = new Map<string, QPlan>();
+
   constructor(
     readonly weights: Map<string, QWeight>,
     private readonly dense: (module: string) => Tensor,
@@ -141,9 +193,19 @@ export class QuantizedLinears implements LinearRunner {
   }
 
   run(x: Tensor, modules: readonly string[]): Tensor[] | null {
+    // a group of modules runs once per layer and token: its kernel-call arrays are kept (and checked
+    // against the map, which may have been given another weight since, e.g. an int8 head)
+    const key = modules.length === 1 ? modules[0] : modules.join('\n');
+    const plan = this.plans.get(key);
+    if (plan && plan.ws.every((w, i) => w === this.weights.get(modules[i])))
+      return qlinears(x, plan.ws, undefined, plan);
     const ws = modules.map((m) => this.weights.get(m));
     if (ws.every((w) => w === undefined)) return null;
-    if (ws.every((w) => w !== undefined)) return qlinears(x, ws);
+    if (ws.every((w) => w !== undefined)) {
+      const p = new QPlan(ws);
+      this.plans.set(key, p);
+      return qlinears(x, ws, undefined, p);
+    }
     return ws.map((w, i) => (w ? qlinears(x, [w])[0] : linear(x, this.dense(modules[i]))));
   }
 

@@ -11,8 +11,9 @@
  * one mask (the odd ones) instead of a lane-crossing zero-extend and a shift per 16: the query is
  * permuted once into that even/odd order, the outputs accumulate in it and are put back at the end
  * (a D with a last block of 16 widens that block the old way, in natural order).
- * Measured (one thread, S 512, 36 heads, D 64, loaded machine): 0.80-0.92× the CPU time of the
- * one-position kernel with the cache in L3, equal from DRAM (both ~16 GB/s, one core's stream).
+ * Measured (one thread, S 512, 36 heads, D 64, loaded machine): 0.78-0.82× the time of the
+ * one-position kernel with the cache in L3, 0.55-0.62× from DRAM (~28 GB/s instead of ~17, a plain
+ * read's rate; the prefetch below); grouped heads (fewer bytes per score) about even.
  * Every path (the attention op, the fused decode step, the batched server) runs this one kernel.
  */
 #include <immintrin.h>
@@ -21,6 +22,15 @@
 
 #include "decode-attention.h"
 #include "exp-avx512.h"
+
+/* Software prefetch PFD positions ahead into L2, spread over the tiles that will read each line
+ * (4 rows × 4 heads' keys per key tile, 4 rows of one kv head's values per head): a burst of a whole
+ * row block's prefetches into L1 (4 rows ahead, ~18 KiB for 36 heads of D 64) streamed from DRAM at
+ * ~16 GB/s on one core, ~0.6 of a plain read of the same bytes; spread into L2, 8 rows ahead, at
+ * ~28 GB/s, the plain read's rate (one thread, S 512, 36 heads, D 64, loaded machine; 4 rows ahead
+ * 27, 16 rows 32, into L1 no better than the burst). */
+#define PFD 8
+#define PFH _MM_HINT_T1
 
 /* 16 bf16 values as f32 in their order (bf16 is the upper half of an f32): a D's odd last 16. */
 static inline __m512 widen16(const uint16_t *p) {
@@ -66,8 +76,8 @@ static inline __attribute__((always_inline)) __m512 dot_lanes(const float *qh, c
 
 /* o[h] (permuted order) += Σ_p ps[p·Hp + h]·v[p·ldk + kvo[h]] over every head for w ≤ 4 positions
  * (w a constant where inlined): one load and store of the output per w positions. */
-static inline __attribute__((always_inline)) void value_rows(const uint16_t *vr, long ldk, const float *ps, int Hp, int w,
-                                                             int Hq, const int *kvo, int D, float *o) {
+static inline __attribute__((always_inline)) void value_rows(const uint16_t *vr, long ldk, const float *ps, int Hp,
+                                                             int w, int Hq, const int *kvo, int D, float *o, int pf) {
   const int D32 = D & ~31;
   for (int h = 0; h < Hq; h++) {
     __m512 p[4];
@@ -75,6 +85,9 @@ static inline __attribute__((always_inline)) void value_rows(const uint16_t *vr,
     for (int r = 0; r < w; r++) p[r] = _mm512_set1_ps(ps[(long)r * Hp + h]);
     const uint16_t *vh = vr + kvo[h];
     float *oh = o + (long)h * D;
+    if (pf && (h == 0 || kvo[h] != kvo[h - 1])) /* each kv head's values PFD rows ahead, once */
+      for (int r = 0; r < 4; r++)
+        for (int b = 0; b < D; b += 32) _mm_prefetch((const char *)(vh + (PFD + r) * ldk + b), PFH);
 #pragma GCC unroll 8
     for (int i = 0; i < D32; i += 32) {
       __m512 e = _mm512_loadu_ps(oh + i), d = _mm512_loadu_ps(oh + i + 16);
@@ -125,10 +138,13 @@ static inline __attribute__((always_inline)) void part(const float *q, const uin
   int s = 0;
   for (; s + 4 <= n; s += 4) {
     const uint16_t *kr = k + (long)(s0 + s) * ldk;
-    if (s + 8 <= n)
-      for (long b = 0; b < 4 * ldk; b += 32) _mm_prefetch((const char *)(kr + 4 * ldk + b), _MM_HINT_T0);
+    const int pf = s + 4 + PFD <= n; /* rows s + PFD .. + 3 exist */
     int h = 0;
     for (; h + 4 <= Hq; h += 4) {
+      if (pf) /* these heads' keys PFD rows ahead, each kv head once */
+        for (int p = 0; p < 4; p++)
+          for (long b = kvo[h]; b < kvo[h + 3] + D; b += 32)
+            _mm_prefetch((const char *)(kr + (PFD + p) * ldk + b), PFH);
       __m512 acc[16];
 #pragma GCC unroll 4
       for (int p = 0; p < 4; p++)
@@ -190,15 +206,13 @@ static inline __attribute__((always_inline)) void part(const float *q, const uin
   memset(o, 0, sizeof(float) * (size_t)Hq * (size_t)D);
   for (s = 0; s + 4 <= n; s += 4) {
     const uint16_t *vr = v + (long)(s0 + s) * ldk;
-    if (s + 8 <= n)
-      for (long b = 0; b < 4 * ldk; b += 32) _mm_prefetch((const char *)(vr + 4 * ldk + b), _MM_HINT_T0);
-    value_rows(vr, ldk, P + (long)s * Hp, Hp, 4, Hq, kvo, D, o);
+    value_rows(vr, ldk, P + (long)s * Hp, Hp, 4, Hq, kvo, D, o, s + 4 + PFD <= n);
   }
   const uint16_t *vr = v + (long)(s0 + s) * ldk;
   switch (n - s) { /* the last n mod 4 positions */
-  case 3: value_rows(vr, ldk, P + (long)s * Hp, Hp, 3, Hq, kvo, D, o); break;
-  case 2: value_rows(vr, ldk, P + (long)s * Hp, Hp, 2, Hq, kvo, D, o); break;
-  case 1: value_rows(vr, ldk, P + (long)s * Hp, Hp, 1, Hq, kvo, D, o); break;
+  case 3: value_rows(vr, ldk, P + (long)s * Hp, Hp, 3, Hq, kvo, D, o, 0); break;
+  case 2: value_rows(vr, ldk, P + (long)s * Hp, Hp, 2, Hq, kvo, D, o, 0); break;
+  case 1: value_rows(vr, ldk, P + (long)s * Hp, Hp, 1, Hq, kvo, D, o, 0); break;
   default: break;
   }
   /* back to the natural order */

@@ -16,9 +16,10 @@
  * back, then decode in turns of 16 tokens (alternating who goes first), after waiting for idle CPUs; rows
  * are medians over passes. Decode rows report the fraction of the bandwidth bound (weight bytes read per
  * token: every matrix once + the tied head) at 55 GB/s (an idle machine) and at the 2-thread DRAM read
- * bandwidth probed just before and after that pass's decode (bench/peers/limits.c).
+ * bandwidth probed just before and after that pass's decode (bench/peers/limits.c, through a child started
+ * before the models exist: limitsProbeServer says why this process must not fork once it is large).
  * Quantized rows (--no-quant skips them): `decode q4` / `prefill q4`, our W4 g32 (an AutoGPTQ folder of the
- * same weights, RTN, on the int4 kernels) vs llama.cpp on a Q4_0 export; `decode q8`, our W8 (symmetric
+ * same weights, RTN, on the int4 kernels) vs llama.cpp on a Q4_0 export; `decode q8` / `prefill q8`, our W8 (symmetric
  * per 32) vs Q8_0. Both of ours use --head-dtype int8, as the Q4_0/Q8_0 exports keep the tied table in
  * Q8_0 (so both heads are 8-bit per 32 with an fp16 scale: 0.31 GB of a W4 token's 0.45 GB). Each side's
  * decode bound counts the bytes it actually streams: ours codes, fp16 scales and u8 zeros; llama.cpp's
@@ -60,7 +61,7 @@ import {
   matrixParams,
   minicpm2bShape,
 } from './infer/shape.js';
-import { limitsProbe, waitIdle } from './lib/machine.js';
+import { limitsProbeServer, waitIdle } from './lib/machine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Decode alternates ours and the peer every this many tokens. */
@@ -97,6 +98,8 @@ export default async function infer(args: string[]): Promise<void> {
   }
 
   useBackend('auto');
+  // the bandwidth probe's child, started while this process is small (limitsProbeServer says why)
+  const probe = limitsProbeServer();
   const config = minicpm2bShape(layers);
   const weightsF32 = matrixParams(config) * 4;
   // float rows: every layer matrix and the tied head, 4 or 2 bytes a parameter
@@ -154,7 +157,6 @@ export default async function infer(args: string[]): Promise<void> {
     );
 
     const llama = nlc ? await nlc.getLlama({ gpu: false, build: 'never' }) : undefined;
-    const probe = limitsProbe();
     const OURS = (dt: Dt) => {
       const o = ours[dt];
       if (!o) throw new Error(`no ${dt} model (--no-quant)`);
@@ -173,23 +175,23 @@ export default async function infer(args: string[]): Promise<void> {
     };
     /** DRAM read GB/s (2 threads) sampled around each decode, for the bound actually available then. */
     const bandwidth: Record<Dt, number[]> = { f32: [], bf16: [], q4: [], q8: [] };
-    const readProbe = () => (probe ? probe('read', String(THREADS), String(PROBE_BYTES)) * 1e9 : NaN);
+    const readProbe = async () => (probe ? (await probe.probe('read', String(THREADS), String(PROBE_BYTES))) * 1e9 : NaN);
     for (let p = 0; p < passes; p++) {
       const busy = maxWait ? await waitIdle(maxWait) : 0;
       let line = `  pass ${p + 1} (busy ${(busy * 100).toFixed(0)}%):`;
       for (const dt of dts) {
         if (maxWait) await waitIdle(maxWait);
-        const before = readProbe();
+        let before = NaN;
         const ours = oursDecoder(OURS(dt).model, prompt, nDecode, kvCache);
         const peer = llama ? await peerDecoder(llama, files[dt], prompt, nDecode) : null;
         let r: PairedPass;
         try {
-          r = await pairedPass(ours, peer, nDecode, DECODE_CHUNK, p % 2 === 1);
+          r = await pairedPass(ours, peer, nDecode, DECODE_CHUNK, p % 2 === 1, async () => void (before = await readProbe()));
         } finally {
           await ours.dispose();
           await peer?.dispose();
         }
-        const bw = (before + readProbe()) / 2;
+        const bw = (before + (await readProbe())) / 2;
         if (Number.isFinite(bw)) bandwidth[dt].push(bw);
         const mine = S.ours[dt];
         mine.prefill.push(r.ours.prefillS);
@@ -229,7 +231,7 @@ export default async function infer(args: string[]): Promise<void> {
       prefillRow(m, 'bf16'),
       decodeRow(m, 'bf16'),
     ];
-    if (quant) rows.push(prefillRow(m, 'q4'), decodeRow(m, 'q4'), decodeRow(m, 'q8'));
+    if (quant) rows.push(prefillRow(m, 'q4'), decodeRow(m, 'q4'), prefillRow(m, 'q8'), decodeRow(m, 'q8'));
 
     // peak RSS of loading a bf16 safetensors checkpoint of this model, in a fresh process
     let rss: Record<string, unknown> | undefined;
@@ -271,6 +273,7 @@ export default async function infer(args: string[]): Promise<void> {
     console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
     model.parameters().forEach((t) => t.dispose());
   } finally {
+    probe?.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -104,7 +104,8 @@ export interface PairedPass {
 /**
  * Ours and the peer on the same prompt, taking turns: prefills back to back, then decode in chunks
  * of `chunk` tokens, alternating which goes first, so that both see the same share of the memory
- * bandwidth other tenants leave (it drifts by 2x within minutes here).
+ * bandwidth other tenants leave (it drifts by 2x within minutes here). `beforeDecode` runs between the
+ * prefills and the decode (the infer bench's bandwidth probe).
  */
 export async function pairedPass(
   ours: Decoder,
@@ -112,6 +113,7 @@ export async function pairedPass(
   nDecode: number,
   chunk: number,
   flip: boolean,
+  beforeDecode: () => Promise<void> = () => Promise.resolve(),
 ): Promise<PairedPass> {
   const pair = async (f: (d: Decoder) => Promise<number>): Promise<[number, number]> => {
     let o = 0,
@@ -122,6 +124,7 @@ export async function pairedPass(
     return [o, p];
   };
   const [oPre, pPre] = await pair((d) => d.prefill());
+  await beforeDecode();
   let oDec = 0,
     pDec = 0;
   for (let done = 0, i = 0; done < nDecode; done += chunk, i++) {

@@ -5,9 +5,10 @@
  * above all, memory bandwidth (2-thread DRAM reads measured anywhere from ~25 to ~60 GB/s), so
  * benchmarks wait for idle CPUs, interleave ours and the peer, and report medians.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -85,10 +86,50 @@ export async function waitIdle(maxS: number, threshold = 0.12, sampleMs = 500): 
  *   probe('read', threads, bytes) DRAM read GB/s over a buffer of that size.
  */
 export function limitsProbe(): ((...args: string[]) => number) | null {
+  const exe = limitsProgram();
+  return exe ? (...args) => Number.parseFloat(runCommand(exe, args).stdout) : null;
+}
+
+/** bench/peers/limits.c compiled (once); null when it cannot be built. */
+function limitsProgram(): string | null {
   const flags = ['-mavx2', '-mfma', '-lpthread', '-lm'];
   // AVX-512 probes need only the assembler; the program checks the CPU before using them
   let c = compilePeer('limits.c', 'limits', ['-mavx512f', '-mavx512bf16', ...flags]);
   if (!c.ok) c = compilePeer('limits.c', 'limits', flags);
-  if (!c.ok) return null;
-  return (...args) => Number.parseFloat(runCommand(join(benchCache, 'limits'), args).stdout);
+  return c.ok ? join(benchCache, 'limits') : null;
+}
+
+/** The limit probes of limitsProbe, answered by a long-lived child; close() ends it. */
+export interface ProbeServer {
+  probe(...args: string[]): Promise<number>;
+  close(): void;
+}
+
+/**
+ * The same probes for a process that will grow large: start it while the process is still small. Each
+ * limitsProbe call forks the caller (spawnSync), and a fork marks every private page copy-on-write, so
+ * each page's first write afterwards faults: in a 5 GB infer bench that was ~20k faults, 0.26 s, on
+ * the next 0.26 s W4 prefill's reused buffers. Here a shell started once runs the program per request
+ * line, so the forks are the shell's. Null when the program cannot be built.
+ */
+export function limitsProbeServer(): ProbeServer | null {
+  const exe = limitsProgram();
+  if (!exe) return null;
+  const child = spawn('sh', ['-c', `while read -r a; do "${exe}" $a || echo NaN; done`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const waiting: ((v: number) => void)[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(Number.parseFloat(line)));
+  child.on('exit', () => {
+    for (const w of waiting.splice(0)) w(NaN);
+  });
+  return {
+    probe: (...args) =>
+      new Promise<number>((res) => {
+        if (child.exitCode !== null || !child.stdin.writable) return res(NaN);
+        waiting.push(res);
+        child.stdin.write(`${args.join(' ')}\n`);
+      }),
+    close: () => child.stdin.end(),
+  };
 }

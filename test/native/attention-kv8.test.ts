@@ -111,6 +111,7 @@ const SHAPES: Shape[] = [
   [2, 1, 301, 320, 4, 4, 8, 300, 1], // half a vector, MHA, batch entries cap apart
   [1, 1, 700, 700, 8, 2, 64, 450, 1], // keys split over threads, some hidden, GQA 4
   [2, 1, 129, 130, 9, 3, 80, 128, 1], // D = 5 vectors, odd head count
+  [2, 1, 131, 140, 5, 5, 64, 130, 1], // MHA, D = 4 vectors: a block of 4 heads and one more, 131 keys (4k + 3)
   [1, 1, 33, 33, 2, 1, 33, 0, 0], // non-causal decode over all keys
   [1, 5, 12, 16, 4, 2, 20, 7, 1], // prefill over a cache: dequantized, then the f32 path
   [2, 3, 3, 5, 2, 1, 5, 0, 1], // prefill from position 0

@@ -4,10 +4,11 @@
  * attention-kv8-avx512.c: the widening with AVX-512 intrinsics). The including file defines KV8_IMPL,
  * the name of its table.
  *
- * Why no VNNI: decode attention over the cache is bound by the bytes it streams, and this kernel reads
- * each int8 row once, widens it (scale folded in) into an L1-resident f32 row, and lets every query
- * head of the GQA group dot against that. vpdpbusd would need the query quantized to int8 as well —
- * a second rounding on every score — to save arithmetic that is not the bottleneck here.
+ * Why no VNNI: decode attention should be bound by the bytes it streams. The portable and AVX2 bodies
+ * read each int8 row once, widen it (scale folded in) into an L1-resident f32 row, and let every query
+ * head of the GQA group dot against that; the AVX-512 body (kv8_dec_part_avx512) widens the codes in
+ * registers instead and applies the scales after. vpdpbusd would need the query quantized to int8 as
+ * well: a second rounding on every score.
  */
 #include <math.h>
 #include <string.h>

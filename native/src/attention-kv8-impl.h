@@ -125,6 +125,38 @@ static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, 
 }
 
 #if defined(__AVX512F__)
+#include "exp-avx512.h"
+
+/* kv8_softmax_part with 16 lanes and the shared AVX-512 exp (it flushes below −87.3 instead of −87). */
+static float kv8_softmax_part_avx512(float *row, int n, float *sum) {
+  __m512 vm = _mm512_set1_ps(-INFINITY);
+  int s = 0;
+  /* the score first: vmaxps returns its second operand when either is NaN, so a NaN score is skipped
+   * as the scalar max skips it */
+  for (; s + 16 <= n; s += 16) vm = _mm512_max_ps(_mm512_loadu_ps(row + s), vm);
+  if (s < n) vm = _mm512_max_ps(_mm512_mask_loadu_ps(vm, (__mmask16)((1u << (n - s)) - 1u), row + s), vm);
+  const float mx = _mm512_reduce_max_ps(vm);
+  if (mx == -INFINITY) { /* no keys */
+    *sum = 0.0f;
+    return mx;
+  }
+  const __m512 m = _mm512_set1_ps(mx);
+  __m512 z = _mm512_setzero_ps();
+  for (s = 0; s + 16 <= n; s += 16) {
+    const __m512 e = mc_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + s), m));
+    _mm512_storeu_ps(row + s, e);
+    z = _mm512_add_ps(z, e);
+  }
+  if (s < n) {
+    const __mmask16 k = (__mmask16)((1u << (n - s)) - 1u);
+    const __m512 e = _mm512_maskz_mov_ps(k, mc_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + s), m)));
+    _mm512_mask_storeu_ps(row + s, k, e);
+    z = _mm512_add_ps(z, e);
+  }
+  *sum = _mm512_reduce_add_ps(z);
+  return mx;
+}
+
 /* 16 int8 codes as f32. */
 static inline __m512 kv8_w16(const int8_t *c) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)c)));
@@ -137,9 +169,48 @@ static inline float kv8_score1(const float *qh, const int8_t *c, int D, float sc
   return _mm512_reduce_add_ps(a) * sc;
 }
 
+/* r[j] = the sum of v[j]'s 16 lanes, j < 16: pairs of vectors summed within 128-bit blocks, then the
+ * blocks transposed and summed (about 2 operations per sum instead of a reduction's 7). */
+static inline __m512 kv8_sum16(const __m512 *v) {
+  __m512 x[4];
+  for (int m = 0; m < 4; m++) {
+    const __m512 *w = v + 4 * m;
+    const __m512 a = _mm512_add_ps(_mm512_unpacklo_ps(w[0], w[1]), _mm512_unpackhi_ps(w[0], w[1]));
+    const __m512 b = _mm512_add_ps(_mm512_unpacklo_ps(w[2], w[3]), _mm512_unpackhi_ps(w[2], w[3]));
+    /* block k: the sums of w[0..3] over that block */
+    x[m] = _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x44), _mm512_shuffle_ps(a, b, 0xEE));
+  }
+  const __m512 h0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xEE));
+  const __m512 h1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], 0x44), _mm512_shuffle_f32x4(x[2], x[3], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(h0, h1, 0x88), _mm512_shuffle_f32x4(h0, h1, 0xDD));
+}
+
+/* Every head's score at one position (row kr of the codes, sr its scales). */
+static inline void kv8_scores1(const float *q, const int8_t *kr, const float *sr, int Hq, int group, int D,
+                               float scale, float *P, long n, int s) {
+  int h = 0;
+  for (; h + 4 <= Hq; h += 4) {
+    const int8_t *c0 = kr + (long)(h / group) * D, *c1 = kr + (long)((h + 1) / group) * D,
+                 *c2 = kr + (long)((h + 2) / group) * D, *c3 = kr + (long)((h + 3) / group) * D;
+    const float *q0 = q + (long)h * D;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < D; i += 16) {
+      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + i), kv8_w16(c0 + i), a0);
+      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + D + i), kv8_w16(c1 + i), a1);
+      a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 2 * D + i), kv8_w16(c2 + i), a2);
+      a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 3 * D + i), kv8_w16(c3 + i), a3);
+    }
+    P[h * n + s] = _mm512_reduce_add_ps(a0) * (sr[h / group] * scale);
+    P[(h + 1) * n + s] = _mm512_reduce_add_ps(a1) * (sr[(h + 1) / group] * scale);
+    P[(h + 2) * n + s] = _mm512_reduce_add_ps(a2) * (sr[(h + 2) / group] * scale);
+    P[(h + 3) * n + s] = _mm512_reduce_add_ps(a3) * (sr[(h + 3) / group] * scale);
+  }
+  for (; h < Hq; h++) P[h * n + s] = kv8_score1(q + (long)h * D, kr + (long)(h / group) * D, D, sr[h / group] * scale);
+}
+
 /* kv8_dec_part for D a multiple of 16 on AVX-512: the codes are widened in registers where they are
- * used instead of through an f32 row (its stores and reloads were most of the work), four heads' dot
- * products share each position's pass (one vector sum each, one reduction at the end), and four
+ * used instead of through an f32 row (its stores and reloads were most of the work); scores come in
+ * tiles of 4 positions × 4 heads (a query load serves 4 positions, 16 sums reduced together), and four
  * positions' values accumulate per load and store of a head's output. The scale enters after the dot
  * product, (q·c)·s_k, and with the weight, (p·s_v)·c, instead of in the widened row: the same products
  * up to where that one rounding falls. */
@@ -147,35 +218,41 @@ static void kv8_dec_part_avx512(const float *q, const int8_t *kc, const float *k
                                 const float *vs, int Hkv, int n, int Hq, int group, int D, float scale, float *P,
                                 float *o, float *m, float *l) {
   const long ldk = (long)Hkv * D;
-  for (int s = 0; s < n; s++) {
-    const int8_t *kr = kc + s * ldk;
-    const float *sr = ks + (long)s * Hkv;
-    if (s + KV8_PFD < n)
-      for (long b = 0; b < ldk; b += 64) KV8_PREFETCH(kr + KV8_PFD * ldk + b);
-    int h = 0;
-    for (; h + 4 <= Hq; h += 4) {
-      const int8_t *c0 = kr + (long)(h / group) * D, *c1 = kr + (long)((h + 1) / group) * D,
-                   *c2 = kr + (long)((h + 2) / group) * D, *c3 = kr + (long)((h + 3) / group) * D;
-      const float *q0 = q + (long)h * D;
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int i = 0; i < D; i += 16) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + i), kv8_w16(c0 + i), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + D + i), kv8_w16(c1 + i), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 2 * D + i), kv8_w16(c2 + i), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 3 * D + i), kv8_w16(c3 + i), a3);
-      }
-      P[(long)h * n + s] = _mm512_reduce_add_ps(a0) * (sr[h / group] * scale);
-      P[(long)(h + 1) * n + s] = _mm512_reduce_add_ps(a1) * (sr[(h + 1) / group] * scale);
-      P[(long)(h + 2) * n + s] = _mm512_reduce_add_ps(a2) * (sr[(h + 2) / group] * scale);
-      P[(long)(h + 3) * n + s] = _mm512_reduce_add_ps(a3) * (sr[(h + 3) / group] * scale);
-    }
-    for (; h < Hq; h++)
-      P[(long)h * n + s] = kv8_score1(q + (long)h * D, kr + (long)(h / group) * D, D, sr[h / group] * scale);
-  }
-  for (int h = 0; h < Hq; h++) m[h] = kv8_softmax_part(P + (long)h * n, n, l + h);
-  memset(o, 0, sizeof(float) * (size_t)Hq * (size_t)D);
   int s = 0;
   for (; s + 4 <= n; s += 4) {
+    const int8_t *kr = kc + s * ldk;
+    const float *sr = ks + (long)s * Hkv;
+    if (s + 4 + KV8_PFD <= n)
+      for (long b = 0; b < 4 * ldk; b += 64) KV8_PREFETCH(kr + KV8_PFD * ldk + b);
+    int h = 0;
+    for (; h + 4 <= Hq; h += 4) {
+      long co[4];
+      for (int j = 0; j < 4; j++) co[j] = (long)((h + j) / group) * D;
+      const float *q0 = q + (long)h * D;
+      __m512 acc[16];
+      for (int j = 0; j < 16; j++) acc[j] = _mm512_setzero_ps();
+      for (int i = 0; i < D; i += 16)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+          const __m512 qv = _mm512_loadu_ps(q0 + (long)j * D + i);
+#pragma GCC unroll 4
+          for (int p = 0; p < 4; p++) acc[4 * p + j] = _mm512_fmadd_ps(qv, kv8_w16(kr + p * ldk + co[j] + i), acc[4 * p + j]);
+        }
+      float r[16];
+      _mm512_storeu_ps(r, kv8_sum16(acc));
+      for (int p = 0; p < 4; p++)
+        for (int j = 0; j < 4; j++)
+          P[(long)(h + j) * n + s + p] = r[4 * p + j] * (sr[(long)p * Hkv + (h + j) / group] * scale);
+    }
+    for (; h < Hq; h++)
+      for (int p = 0; p < 4; p++)
+        P[(long)h * n + s + p] = kv8_score1(q + (long)h * D, kr + p * ldk + (long)(h / group) * D, D,
+                                            sr[(long)p * Hkv + h / group] * scale);
+  }
+  for (; s < n; s++) kv8_scores1(q, kc + s * ldk, ks + (long)s * Hkv, Hq, group, D, scale, P, n, s);
+  for (int h = 0; h < Hq; h++) m[h] = kv8_softmax_part_avx512(P + (long)h * n, n, l + h);
+  memset(o, 0, sizeof(float) * (size_t)Hq * (size_t)D);
+  for (s = 0; s + 4 <= n; s += 4) {
     const int8_t *vr = vc + s * ldk;
     const float *sr = vs + (long)s * Hkv;
     if (s + 4 + KV8_PFD <= n)

@@ -44,12 +44,14 @@ type Shape = [
   causal: number,
 ];
 
-function attentionBoth(
+/** [out, lse] of the native kernel and of the twin on one random cache; `poison` may edit the key scales. */
+function attentionRuns(
   k: Kv8Kernels,
   rng: Rng,
   [B, T, S, cap, Hq, Hkv, D, qOff, causal]: Shape,
   keyScale = 2,
-): number {
+  poison?: (keyScales: Float32Array) => void,
+): [Float32Array[], Float32Array[]] {
   const rowsKv = B * cap * Hkv;
   const kc = new Int8Array(rowsKv * D);
   const vc = new Int8Array(rowsKv * D);
@@ -57,6 +59,7 @@ function attentionBoth(
   const vs = new Float32Array(rowsKv);
   k.kv8Quantize(normals(rng, rowsKv * D, keyScale), 0, rowsKv, D, kc, 0, ks, 0);
   k.kv8Quantize(normals(rng, rowsKv * D), 0, rowsKv, D, vc, 0, vs, 0);
+  poison?.(ks);
   const q = normals(rng, B * T * Hq * D);
   const run = (kern: Kv8Kernels) => {
     const out = new Float32Array(B * T * Hq * D);
@@ -89,8 +92,11 @@ function attentionBoth(
     );
     return [out, lse];
   };
-  const [go, gl] = run(k);
-  const [wo, wl] = run(refKv8Kernels);
+  return [run(k), run(refKv8Kernels)];
+}
+
+function attentionBoth(k: Kv8Kernels, rng: Rng, shape: Shape, keyScale = 2): number {
+  const [[go, gl], [wo, wl]] = attentionRuns(k, rng, shape, keyScale);
   // relative to the largest magnitude of each output (outputs near zero carry absolute error)
   const rel = (g: Float32Array, w: Float32Array) => {
     let err = 0;
@@ -153,6 +159,19 @@ describe.skipIf(!native)('int8 KV cache kernels: native vs TypeScript twin', () 
       for (const s of SHAPES) expect(attentionBoth(native!, rng, s), s.join(',')).toBeLessThan(1e-5);
       // scores hundreds apart: most exponentials underflow (the kernel's exp flushes below e^-87 to 0)
       expect(attentionBoth(native!, rng, [1, 1, 200, 200, 4, 2, 32, 199, 1], 60)).toBeLessThan(1e-5);
+    });
+
+    it(`a key row with a NaN scale turns its heads' outputs NaN, as in the twin (${path})`, () => {
+      setIsa(path);
+      for (const D of [16, 20]) {
+        // 6 heads over 3 kv heads, 37 keys: kv head 1 of position 21 is NaN
+        const [[go], [wo]] = attentionRuns(native!, new Rng(3), [1, 1, 37, 37, 6, 3, D, 36, 1], 2, (ks) => {
+          ks[21 * 3 + 1] = NaN;
+        });
+        const nan = (x: Float32Array) => Array.from(x, (v) => Number.isNaN(v));
+        expect(nan(go)).toEqual(nan(wo));
+        expect(nan(go).filter(Boolean).length).toBe(2 * D); // the two query heads of kv head 1
+      }
     });
   }
 

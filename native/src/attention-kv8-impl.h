@@ -127,13 +127,8 @@ static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, 
 #if defined(__AVX512F__)
 #include "exp-avx512.h"
 
-/* The shared AVX-512 exp, except that a NaN stays NaN (mc_exp16 clamps it into range): a key row with
- * a NaN scale must reach the output as NaN, as it does through kv8_exp and the f32 path. */
-static inline __m512 kv8_exp16(__m512 x) {
-  return _mm512_mask_mov_ps(mc_exp16(x), _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
-}
-
-/* kv8_softmax_part with 16 lanes and kv8_exp16 (it flushes below −87.3 instead of −87). */
+/* kv8_softmax_part with 16 lanes and the shared exp (it flushes below −87.3 instead of −87; a NaN score
+ * stays NaN, so a key row with a NaN scale reaches the output as NaN, as through kv8_exp and f32). */
 static float kv8_softmax_part_avx512(float *row, int n, float *sum) {
   __m512 vm = _mm512_set1_ps(-INFINITY);
   int s = 0;
@@ -149,13 +144,13 @@ static float kv8_softmax_part_avx512(float *row, int n, float *sum) {
   const __m512 m = _mm512_set1_ps(mx);
   __m512 z = _mm512_setzero_ps();
   for (s = 0; s + 16 <= n; s += 16) {
-    const __m512 e = kv8_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + s), m));
+    const __m512 e = mc_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + s), m));
     _mm512_storeu_ps(row + s, e);
     z = _mm512_add_ps(z, e);
   }
   if (s < n) {
     const __mmask16 k = (__mmask16)((1u << (n - s)) - 1u);
-    const __m512 e = _mm512_maskz_mov_ps(k, kv8_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + s), m)));
+    const __m512 e = _mm512_maskz_mov_ps(k, mc_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + s), m)));
     _mm512_mask_storeu_ps(row + s, k, e);
     z = _mm512_add_ps(z, e);
   }

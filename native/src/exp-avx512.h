@@ -2,7 +2,9 @@
  * e^x for 16 f32 lanes, shared by the AVX-512 softmax loops of attention (prefill and decode): x = n·ln2 + r
  * with |r| ≤ ln2/2 (Cody–Waite split of ln 2, nn-impl.h's constants), e^r by a degree-6 polynomial
  * (relative error ~2 ulp), 2^n through the exponent field; lanes below −87.3 give 0 (a score of −inf
- * included). Include only from files compiled with -mavx512f.
+ * included), and a NaN stays NaN (the clamp would turn it into e^−87.3: a NaN key or query must reach
+ * the attention output as it does through the f32 path, not vanish into a near-zero weight).
+ * Include only from files compiled with -mavx512f.
  */
 #ifndef MC_EXP_AVX512_H
 #define MC_EXP_AVX512_H
@@ -25,7 +27,8 @@ static inline __m512 mc_exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
   p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
+  const __m512 y = _mm512_maskz_mul_ps((__mmask16)~under, p, _mm512_castsi512_ps(e));
+  return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
 #endif

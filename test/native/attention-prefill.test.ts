@@ -63,12 +63,16 @@ function maxRelErr(got: Float32Array, want: Float32Array): number {
   return err / scale;
 }
 
-/** Native forward (f32 or bf16 k/v) vs the reference over the values the kernel sees. */
-function check(c: Case, bf16: boolean, rng: Rng): void {
+/**
+ * Native forward (f32 or bf16 k/v) vs the reference over the values the kernel sees; `nanKey` puts a
+ * NaN at that index of k (the rows that see it must come out NaN, the others as usual).
+ */
+function check(c: Case, bf16: boolean, rng: Rng, nanKey?: number): void {
   const [B, T, S, Hq, Hkv, D, qOffset, causal] = c;
   const scale = 1 / Math.sqrt(D);
   const q = normals(rng, B * T * Hq * D);
   let k = normals(rng, B * S * Hkv * D, 2);
+  if (nanKey !== undefined) k[nanKey] = NaN;
   let v = normals(rng, B * S * Hkv * D);
   const out = new Float32Array(B * T * Hq * D);
   const lse = new Float32Array(B * Hq * T);
@@ -133,6 +137,17 @@ describe.skipIf(!addon)('prefill attention matches the reference loops', () => {
           check(c, true, rng);
         }
       });
+  for (const path of paths)
+    it(`${path}: a NaN key reaches exactly the outputs that attend to it`, () => {
+      addon!.setIsa(path);
+      addon!.setThreads(2);
+      const rng = new Rng(5);
+      // key position 3, kv head 0, element 1: causal rows from position 3 on see it, non-causal all
+      for (const c of [CASES[4], CASES[7], CASES[10]]) {
+        const [, , , , Hkv, D] = c;
+        for (const bf16 of [false, true]) check(c, bf16, rng, (3 * Hkv + 0) * D + 1);
+      }
+    });
 
   it.skipIf(!paths.includes('avx512'))('scratch that cannot grow is reported as the kernel failing', () => {
     // 8,192 keys of 64: the packed head alone needs 4 MiB, more than any earlier call grew the scratch to

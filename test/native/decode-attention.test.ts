@@ -123,6 +123,23 @@ const CASES: Case[] = [
 ];
 
 describe.skipIf(!kernel || !avx512)('decode attention over a bf16 cache (AVX-512 kernel)', () => {
+  it('a NaN key turns the outputs of the heads that read it NaN, and only those (as f32 attention does)', () => {
+    for (const S of [7, 130]) {
+      const c: Case = { B: 1, S, Hq: 6, Hkv: 3, D: 64 };
+      const { q, k, v } = inputs(new Rng(S), c);
+      (k.data as Uint16Array)[(5 * c.Hkv + 1) * c.D + 3] = 0x7fc0; // position 5, kv head 1: NaN
+      const got = runKernel(c, q, k, v, 1 / 8);
+      expect(got.done).toBe(true);
+      const nanHeads = [...Array(c.Hq).keys()].filter((h) =>
+        got.out.subarray(h * c.D, (h + 1) * c.D).every((x) => Number.isNaN(x)),
+      );
+      expect(nanHeads, `S ${S}`).toEqual([2, 3]);
+      expect([0, 1, 4, 5].every((h) => got.out.subarray(h * c.D, (h + 1) * c.D).every(Number.isFinite))).toBe(
+        true,
+      );
+    }
+  });
+
   it.each(CASES)('B $B S $S Hq $Hq Hkv $Hkv D $D against a float64 softmax', (c) => {
     const rng = new Rng(c.S * 131 + c.Hq * 7 + c.D);
     const { q, k, v } = inputs(rng, c);

@@ -127,37 +127,6 @@ static void kv8_widen_row(const int8_t *codes, const float *sc, int Hkv, int D, 
 #if defined(__AVX512F__)
 #include "exp-avx512.h"
 
-/* kv8_softmax_part with 16 lanes and the shared exp (it flushes below −87.3 instead of −87; a NaN score
- * stays NaN, so a key row with a NaN scale reaches the output as NaN, as through kv8_exp and f32). */
-static float kv8_softmax_part_avx512(float *row, int n, float *sum) {
-  __m512 vm = _mm512_set1_ps(-INFINITY);
-  int s = 0;
-  /* the score first: vmaxps returns its second operand when either is NaN, so a NaN score is skipped
-   * as the scalar max skips it */
-  for (; s + 16 <= n; s += 16) vm = _mm512_max_ps(_mm512_loadu_ps(row + s), vm);
-  if (s < n) vm = _mm512_max_ps(_mm512_mask_loadu_ps(vm, (__mmask16)((1u << (n - s)) - 1u), row + s), vm);
-  const float mx = _mm512_reduce_max_ps(vm);
-  if (mx == -INFINITY) { /* no keys */
-    *sum = 0.0f;
-    return mx;
-  }
-  const __m512 m = _mm512_set1_ps(mx);
-  __m512 z = _mm512_setzero_ps();
-  for (s = 0; s + 16 <= n; s += 16) {
-    const __m512 e = mc_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + s), m));
-    _mm512_storeu_ps(row + s, e);
-    z = _mm512_add_ps(z, e);
-  }
-  if (s < n) {
-    const __mmask16 k = (__mmask16)((1u << (n - s)) - 1u);
-    const __m512 e = _mm512_maskz_mov_ps(k, mc_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, row + s), m)));
-    _mm512_mask_storeu_ps(row + s, k, e);
-    z = _mm512_add_ps(z, e);
-  }
-  *sum = _mm512_reduce_add_ps(z);
-  return mx;
-}
-
 /* 16 int8 codes as f32. */
 static inline __m512 kv8_w16(const int8_t *c) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)c)));
@@ -184,29 +153,6 @@ static inline __m512 kv8_sum16(const __m512 *v) {
   const __m512 h0 = _mm512_add_ps(_mm512_shuffle_f32x4(x[0], x[1], 0x44), _mm512_shuffle_f32x4(x[0], x[1], 0xEE));
   const __m512 h1 = _mm512_add_ps(_mm512_shuffle_f32x4(x[2], x[3], 0x44), _mm512_shuffle_f32x4(x[2], x[3], 0xEE));
   return _mm512_add_ps(_mm512_shuffle_f32x4(h0, h1, 0x88), _mm512_shuffle_f32x4(h0, h1, 0xDD));
-}
-
-/* Every head's score at one position (row kr of the codes, sr its scales). */
-static inline void kv8_scores1(const float *q, const int8_t *kr, const float *sr, int Hq, int group, int D,
-                               float scale, float *P, long n, int s) {
-  int h = 0;
-  for (; h + 4 <= Hq; h += 4) {
-    const int8_t *c0 = kr + (long)(h / group) * D, *c1 = kr + (long)((h + 1) / group) * D,
-                 *c2 = kr + (long)((h + 2) / group) * D, *c3 = kr + (long)((h + 3) / group) * D;
-    const float *q0 = q + (long)h * D;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int i = 0; i < D; i += 16) {
-      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + i), kv8_w16(c0 + i), a0);
-      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + D + i), kv8_w16(c1 + i), a1);
-      a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 2 * D + i), kv8_w16(c2 + i), a2);
-      a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q0 + 3 * D + i), kv8_w16(c3 + i), a3);
-    }
-    P[h * n + s] = _mm512_reduce_add_ps(a0) * (sr[h / group] * scale);
-    P[(h + 1) * n + s] = _mm512_reduce_add_ps(a1) * (sr[(h + 1) / group] * scale);
-    P[(h + 2) * n + s] = _mm512_reduce_add_ps(a2) * (sr[(h + 2) / group] * scale);
-    P[(h + 3) * n + s] = _mm512_reduce_add_ps(a3) * (sr[(h + 3) / group] * scale);
-  }
-  for (; h < Hq; h++) P[h * n + s] = kv8_score1(q + (long)h * D, kr + (long)(h / group) * D, D, sr[h / group] * scale);
 }
 
 /* kv8_dec_part for D a multiple of 16 on AVX-512: the codes are widened in registers where they are
@@ -250,8 +196,11 @@ static void kv8_dec_part_avx512(const float *q, const int8_t *kc, const float *k
         P[(long)h * n + s + p] = kv8_score1(q + (long)h * D, kr + p * ldk + (long)(h / group) * D, D,
                                             sr[(long)p * Hkv + h / group] * scale);
   }
-  for (; s < n; s++) kv8_scores1(q, kc + s * ldk, ks + (long)s * Hkv, Hq, group, D, scale, P, n, s);
-  for (int h = 0; h < Hq; h++) m[h] = kv8_softmax_part_avx512(P + (long)h * n, n, l + h);
+  for (; s < n; s++) /* the last n mod 4 positions, a head at a time */
+    for (int h = 0; h < Hq; h++)
+      P[(long)h * n + s] = kv8_score1(q + (long)h * D, kc + s * ldk + (long)(h / group) * D, D,
+                                      ks[(long)s * Hkv + h / group] * scale);
+  for (int h = 0; h < Hq; h++) l[h] = mc_softmax_row16(P + (long)h * n, n, n, m + h);
   memset(o, 0, sizeof(float) * (size_t)Hq * (size_t)D);
   for (s = 0; s + 4 <= n; s += 4) {
     const int8_t *vr = vc + s * ldk;

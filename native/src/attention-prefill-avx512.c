@@ -104,24 +104,6 @@ static inline __attribute__((always_inline)) void pv_tile(const int R, int nk, c
   }
 }
 
-/* Softmax of row P[0:n) in place (exp(x − max)), zero on [n, nz); returns Σ and writes the max. */
-static float softmax_row(float *P, int n, int nz, float *max) {
-  __m512 m = _mm512_set1_ps(-INFINITY);
-  for (int s = 0; s < n; s += 16) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, mask16(n - s), P + s));
-  const float mx = _mm512_reduce_max_ps(m);
-  const __m512 mv = _mm512_set1_ps(mx);
-  __m512 sum = _mm512_setzero_ps();
-  for (int s = 0; s < n; s += 16) {
-    const __mmask16 k = mask16(n - s);
-    const __m512 e = _mm512_maskz_mov_ps(k, mc_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, P + s), mv)));
-    sum = _mm512_add_ps(sum, e);
-    _mm512_mask_storeu_ps(P + s, k, e);
-  }
-  if (nz > n) memset(P + n, 0, sizeof(float) * (size_t)(nz - n));
-  *max = mx;
-  return _mm512_reduce_add_ps(sum);
-}
-
 /* One query head's rows of this task: row groups g ≡ sp (mod qsplit). */
 static void head_rows(const pf_t *a, int b, int h, int sp, const float *Kt, long Sp, const float *V, long Dp,
                       float *P) {
@@ -139,7 +121,7 @@ static void head_rows(const pf_t *a, int b, int h, int sp, const float *Kt, long
     for (int r = 0; r < R; r++) {
       const int n = visible(a, t0 + r);
       float mx;
-      const float sum = n > 0 ? softmax_row(P + (long)r * Sp, n, nk, &mx) : 0.0f;
+      const float sum = n > 0 ? mc_softmax_row16(P + (long)r * Sp, n, nk, &mx) : 0.0f;
       if (n <= 0) memset(P + (long)r * Sp, 0, sizeof(float) * (size_t)nk);
       inv[r] = n > 0 ? 1.0f / sum : 0.0f;
       L[t0 + r] = n > 0 ? mx + logf(sum) : -INFINITY;

@@ -14,32 +14,14 @@
  * only numbers taken in the same turns compare. Each addon checks its outputs against the first one's
  * bit for bit before timing (a faster kernel that changes results is a bug, not a win).
  */
-import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
 import { useBackend } from '../src/backends/index.js';
 import type { QuantKernels } from '../src/backends/kernels-quant.js';
 import { loadNativeKernels, type NativeKernels } from '../src/backends/kernels-native.js';
 import { qweightBytes, type QWeight } from '../src/quant/qweight.js';
 import { kernels, weightSets, type Kernel } from './infer/decode-gemv.js';
+import { type Addon, arg, loadAddons } from './lib/addons.js';
 import { limitsProbe, median } from './lib/machine.js';
 
-type Addon = { name: string; k: NativeKernels & QuantKernels };
-
-function arg(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-}
-
-function loadAddons(spec: string): Addon[] {
-  const require = createRequire(import.meta.url);
-  return spec.split(',').map((s) => {
-    const [name, path] = s.split('=');
-    if (!name || !path) throw new Error(`--addons wants name=path[,name=path], got "${s}"`);
-    const k = require(resolve(path)) as NativeKernels & QuantKernels;
-    if (typeof k.qmatmul !== 'function') throw new Error(`addon ${name} has no qmatmul`);
-    return { name, k };
-  });
-}
 
 /** One token row of kernel `kn` through addon `a` against weights `ws`, into y. */
 function call(a: Addon, kn: Kernel, ws: QWeight[], x: Float32Array, y: Float32Array): void {

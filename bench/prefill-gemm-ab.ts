@@ -15,14 +15,12 @@
  * the four shapes' summed medians. Without --addons it times the addon this checkout loads. Each addon
  * checks its outputs against the first one's bit for bit before timing.
  */
-import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
 import { useBackend } from '../src/backends/index.js';
 import type { QuantKernels } from '../src/backends/kernels-quant.js';
 import { loadNativeKernels, type NativeKernels } from '../src/backends/kernels-native.js';
+import { type Addon, arg, loadAddons } from './lib/addons.js';
 import { median } from './lib/machine.js';
 
-type Addon = { name: string; k: NativeKernels & QuantKernels };
 interface Shape {
   name: string;
   K: number;
@@ -40,22 +38,6 @@ const SHAPES: Shape[] = [
   { name: 'gate/up', K: 2304, ns: [5760, 5760] },
   { name: 'down', K: 5760, ns: [2304] },
 ];
-
-function arg(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-}
-
-function loadAddons(spec: string): Addon[] {
-  const require = createRequire(import.meta.url);
-  return spec.split(',').map((s) => {
-    const [name, path] = s.split('=');
-    if (!name || !path) throw new Error(`--addons wants name=path[,name=path], got "${s}"`);
-    const k = require(resolve(path)) as NativeKernels & QuantKernels;
-    if (typeof k.qmatmul !== 'function') throw new Error(`addon ${name} has no qmatmul`);
-    return { name, k };
-  });
-}
 
 /** A weight of n rows in the kernel layout (src/quant/qweight.ts), from a fixed xorshift stream. */
 function weight(bits: 4 | 8, n: number, K: number, seed: number, w8Zeros: string): Weight {

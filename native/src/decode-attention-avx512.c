@@ -10,7 +10,7 @@
  * Widening: a 64-byte load of 32 bf16 becomes two f32 vectors by one shift (the even elements) and
  * one mask (the odd ones) instead of a lane-crossing zero-extend and a shift per 16: the query is
  * permuted once into that even/odd order, the outputs accumulate in it and are put back at the end
- * (a D with a last block of 16 widens that block the old way, in natural order).
+ * (a D with a last block of 16 widens that block by zero-extend and shift, widen16, in natural order).
  * Measured (one thread, S 512, 36 heads, D 64, loaded machine): 0.78-0.82× the time of the
  * one-position kernel with the cache in L3, 0.55-0.62× from DRAM (~28 GB/s instead of ~17, a plain
  * read's rate; the prefetch below); grouped heads (fewer bytes per score) about even.

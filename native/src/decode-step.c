@@ -1,5 +1,5 @@
 /*
- * The attention phase of a one-token decode step (decode-step.h) in one addon call instead of six
+ * The attention phase of a one-token decode step (decode-step.h) in one addon call instead of seven
  * (rope q, rope k, two casts, two cache writes, attention), each of which made an output tensor,
  * checked its arguments and handed a few thousand floats to the pool. The small parts run on the
  * calling thread; only the attention splits over the pool.

@@ -152,7 +152,7 @@ static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int 
 }
 
 typedef struct {
-  int M, K, B, count, ptiles, parts;
+  int M, K, B, ptiles, parts;
   int first_task[MC_QMAX_WEIGHTS + 1];
   int col[MC_QMAX_WEIGHTS];
   const uint8_t *const *codes;
@@ -241,7 +241,7 @@ int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int
     for (size_t i = 0; i < nz; i++)
       if (zeros[w][i] > 16) return 0;
   }
-  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .count = count, .codes = codes, .scales = scales,
+  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .codes = codes, .scales = scales,
              .zeros = zeros, .n = n, .x = x, .ldx = ldx, .perm = perm, .y = y, .ldy = ldy};
   const int threads = mc_pool_threads();
   int tiles = 0;

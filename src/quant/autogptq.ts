@@ -102,6 +102,21 @@ export function packAutoGptq(ql: QuantizedLinear): PackedLinear {
   return { out, in: cols, bits, groups, qweight, qzeros, scales: half, gIdx: Int32Array.from(gIdx) };
 }
 
+/** The zero points [groups, out] of a packed layer: each stored zero + `zeroOffset` (256 fits). */
+function zerosOf(p: PackedLinear, zeroOffset: 0 | 1): Uint16Array {
+  const { out, bits, groups } = p;
+  const k = perWord(bits);
+  const mask = 2 ** bits - 1;
+  const zeros = new Uint16Array(groups * out);
+  for (let g = 0; g < groups; g++) {
+    for (let w = 0; w < out / k; w++) {
+      const word = p.qzeros[g * (out / k) + w];
+      for (let j = 0; j < k; j++) zeros[g * out + w * k + j] = ((word >>> (bits * j)) & mask) + zeroOffset;
+    }
+  }
+  return zeros;
+}
+
 /**
  * The layer's codes and zero points; `zeroOffset` is what a reader adds to each stored zero: 1 for the
  * `gptq` checkpoint format (stored zero − 1), 0 for `gptq_v2`.
@@ -117,13 +132,8 @@ export function unpackAutoGptq(p: PackedLinear, zeroOffset: 0 | 1 = 1): Unpacked
       for (let j = 0; j < k; j++) q[o * cols + rho * k + j] = (word >>> (bits * j)) & mask;
     }
   }
-  const zeros = new Uint8Array(groups * out);
-  for (let g = 0; g < groups; g++) {
-    for (let w = 0; w < out / k; w++) {
-      const word = p.qzeros[g * (out / k) + w];
-      for (let j = 0; j < k; j++) zeros[g * out + w * k + j] = ((word >>> (bits * j)) & mask) + zeroOffset;
-    }
-  }
+  // uint8 as UnpackedLinear keeps them: an 8-bit `gptq` zero of 256 wraps to 0 here (dequantizePacked reads it whole)
+  const zeros = Uint8Array.from(zerosOf(p, zeroOffset));
   const scales = new Float32Array(p.scales.length);
   for (let i = 0; i < scales.length; i++) scales[i] = f16ToF32(p.scales[i]);
   return { out, in: cols, bits, groups, q, zeros, scales, gIdx: Int32Array.from(p.gIdx) };
@@ -132,19 +142,16 @@ export function unpackAutoGptq(p: PackedLinear, zeroOffset: 0 | 1 = 1): Unpacked
 /**
  * The weight [out, in] a reader of the packed layer computes with: fp16 scale · (q − (stored + zeroOffset)),
  * zeroOffset 1 for `gptq`, 0 for `gptq_v2`. An 8-bit `gptq` zero of 256 (stored 255) is taken as 256, as
- * AutoGPTQ's kernels take it (UnpackedLinear's uint8 zeros cannot hold it).
+ * AutoGPTQ's kernels take it (zerosOf; UnpackedLinear's uint8 zeros cannot hold it).
  */
 export function dequantizePacked(p: PackedLinear, zeroOffset: 0 | 1 = 1): Float32Array {
   const u = unpackAutoGptq(p, zeroOffset);
-  const per = 32 / u.bits;
-  const mask = 2 ** u.bits - 1;
-  const zero = (g: number, o: number): number =>
-    ((p.qzeros[g * (u.out / per) + Math.floor(o / per)] >>> (u.bits * (o % per))) & mask) + zeroOffset;
+  const zeros = zerosOf(p, zeroOffset);
   const w = new Float32Array(u.out * u.in);
   for (let o = 0; o < u.out; o++) {
     for (let c = 0; c < u.in; c++) {
       const g = u.gIdx[c] * u.out + o;
-      w[o * u.in + c] = u.scales[g] * (u.q[o * u.in + c] - zero(u.gIdx[c], o));
+      w[o * u.in + c] = u.scales[g] * (u.q[o * u.in + c] - zeros[g]);
     }
   }
   return w;

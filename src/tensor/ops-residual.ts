@@ -10,7 +10,7 @@ import { ShapeError } from './errors.js';
 import { add, mulScalar } from './ops-elementwise.js';
 import { rmsNorm } from './ops-nn.js';
 import { isGradEnabled } from './scope.js';
-import { shapeStr } from './shape.js';
+import { sameShape, shapeStr } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 export interface ResidualNorm {
@@ -22,7 +22,7 @@ export interface ResidualNorm {
 
 /** x + s·y (s = 1 adds y as it is) and, given `gain` [d], rmsNorm of that sum with `eps`. */
 export function residualNorm(x: Tensor, y: Tensor, s: number, gain: Tensor | null, eps = 0): ResidualNorm {
-  if (x.rank !== y.rank || x.shape.some((n, i) => n !== y.shape[i]))
+  if (!sameShape(x.shape, y.shape))
     throw new ShapeError(`residualNorm: x ${shapeStr(x.shape)} and y ${shapeStr(y.shape)} differ`);
   const recording = isGradEnabled() && (x.requiresGrad || y.requiresGrad || gain?.requiresGrad === true);
   if (!recording && x.dtype === 'f32' && y.dtype === 'f32') {

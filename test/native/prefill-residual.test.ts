@@ -150,7 +150,6 @@ describe('fused residual step against the TypeScript twin', () => {
   ] as const)
     it.skipIf(!backend)(`records the composition for autograd (${name})`, () => {
       setBackend(backend!);
-      const rng = new Rng(11);
       const grads = (fused: boolean) =>
         scope(() => {
           const r2 = new Rng(11);
@@ -161,7 +160,6 @@ describe('fused residual step against the TypeScript twin', () => {
           backward(add(sum(r.norm!), sum(mulScalar(r.sum, 0.3))));
           return [x, y, g].map((p) => Array.from(p.grad!.data as Float32Array));
         });
-      void rng;
       expect(grads(true)).toEqual(grads(false));
     });
 

@@ -5,7 +5,7 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { useBackend } from '../../src/backends/index.js';
 import { openWeights, writeSafetensors } from '../../src/io/index.js';
 import { configFromHF } from '../../src/models/config.js';
@@ -42,8 +42,7 @@ const seqs = Array.from({ length: 4 }, () =>
   Array.from({ length: 20 }, () => Math.floor(rng.uniform() * 96)),
 );
 
-const root = tempDir('minicpm-gptq-variants-');
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const root = tempDir('gptq-variants');
 
 async function folder(name: string, bits: number, groupSize: number, actOrder: boolean): Promise<string> {
   const dir = path.join(root, name);

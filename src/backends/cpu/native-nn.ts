@@ -5,6 +5,7 @@
 import {
   type AttentionOptions,
   broadcastShapes,
+  sameShape,
   ShapeError,
   Tensor,
   type AdamWHyper,
@@ -64,7 +65,7 @@ export class NativeNn {
           B !== 1 ||
           kCache.rank !== 4 ||
           kCache.shape[3] !== D ||
-          vCache.shape.some((n, i) => n !== kCache.shape[i]) ||
+          !sameShape(vCache.shape, kCache.shape) ||
           pos >= cap ||
           cos.shape[cos.rank - 1] !== D / 2
         )

@@ -3,7 +3,7 @@
  * norm = rmsNorm(sum)·gain in one pass over the rows. Its TypeScript twin is the composition the tensor
  * op falls back to (scalar mul, add, rmsNorm: tensor/ops-residual.ts), which it equals bit for bit.
  */
-import { Tensor } from '../../tensor/index.js';
+import { sameShape, Tensor } from '../../tensor/index.js';
 import type { NnKernels } from '../kernels.js';
 
 const ok = (t: Tensor): boolean => t.dtype === 'f32' && t.isContiguous();
@@ -18,7 +18,7 @@ export function residualNormNative(
   eps: number,
 ): { sum: Tensor; norm: Tensor | null } | null {
   if (!k.prefillResidual || !ok(x) || !ok(y) || (gain && !ok(gain)) || x.size === 0) return null;
-  if (x.rank !== y.rank || x.shape.some((n, i) => n !== y.shape[i])) return null;
+  if (!sameShape(x.shape, y.shape)) return null;
   const D = x.shape[x.rank - 1];
   if (gain && (gain.rank !== 1 || gain.shape[0] !== D)) return null;
   const sum = Tensor.empty(x.shape);

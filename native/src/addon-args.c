@@ -35,6 +35,23 @@ bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_
   return true;
 }
 
+bool mc_arg_window(mc_argctx *c, napi_value *a, int i, const char *name, napi_typedarray_type type,
+                   const char *tname, size_t esize, double need, void **at) {
+  void *data;
+  double len, off;
+  if (!mc_arg_typed(c, a[i], name, type, tname, &data, &len) || !mc_arg_uint(c, a[i + 1], "offset", len, &off))
+    return false;
+  if (off + need > len)
+    return mc_arg_fail(c, true, "%s needs %.0f elements from offset %.0f but holds %.0f", name, need, off, len);
+  *at = (char *)data + (size_t)off * esize;
+  return true;
+}
+
+bool mc_arg_number(mc_argctx *c, napi_value v, const char *name, double *out) {
+  if (napi_get_value_double(c->env, v, out) == napi_ok) return true;
+  return mc_arg_fail(c, false, "%s must be a number", name);
+}
+
 bool mc_arg_count(mc_argctx *c, napi_callback_info info, size_t want, napi_value *a) {
   size_t argc = want;
   if (napi_get_cb_info(c->env, info, &argc, a, NULL, NULL) != napi_ok || argc < want)

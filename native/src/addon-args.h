@@ -30,6 +30,14 @@ bool mc_arg_uint(mc_argctx *c, napi_value v, const char *name, double max, doubl
 bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
                   void **data, double *len);
 
+/* Typed array a[i] with its element offset a[i + 1] must hold `need` elements of `type` (esize bytes
+ * each) from that offset: *at is the address of the first. */
+bool mc_arg_window(mc_argctx *c, napi_value *a, int i, const char *name, napi_typedarray_type type,
+                   const char *tname, size_t esize, double need, void **at);
+
+/* Any number. */
+bool mc_arg_number(mc_argctx *c, napi_value v, const char *name, double *out);
+
 /* At least `want` arguments into a. */
 bool mc_arg_count(mc_argctx *c, napi_callback_info info, size_t want, napi_value *a);
 

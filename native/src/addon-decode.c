@@ -44,19 +44,6 @@ static napi_value js_argmax_f32(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* Array a[i] with offset a[i + 1] must hold `need` elements of `type` from the offset: its address. */
-static bool window(mc_argctx *c, napi_value *a, int i, const char *name, napi_typedarray_type type,
-                   const char *tname, size_t esize, double need, void **at) {
-  void *data;
-  double len, off;
-  if (!mc_arg_typed(c, a[i], name, type, tname, &data, &len) || !mc_arg_uint(c, a[i + 1], "offset", len, &off))
-    return false;
-  if (off + need > len)
-    return mc_arg_fail(c, true, "%s needs %.0f elements from offset %.0f but holds %.0f", name, need, off, len);
-  *at = (char *)data + (size_t)off * esize;
-  return true;
-}
-
 static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "decodeAttentionBf16"};
   napi_value a[16];
@@ -71,11 +58,11 @@ static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info
   }
   const double nq = dim[0] * dim[2] * dim[4], nkv = dim[0] * dim[1] * dim[3] * dim[4];
   void *q, *k, *v, *out, *lse;
-  if (!window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
-      !window(&c, a, 2, "k", napi_uint16_array, "Uint16Array", 2, nkv, &k) ||
-      !window(&c, a, 4, "v", napi_uint16_array, "Uint16Array", 2, nkv, &v) ||
-      !window(&c, a, 6, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
-      !window(&c, a, 8, "lse", napi_float32_array, "Float32Array", 4, dim[0] * dim[2], &lse))
+  if (!mc_arg_window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
+      !mc_arg_window(&c, a, 2, "k", napi_uint16_array, "Uint16Array", 2, nkv, &k) ||
+      !mc_arg_window(&c, a, 4, "v", napi_uint16_array, "Uint16Array", 2, nkv, &v) ||
+      !mc_arg_window(&c, a, 6, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
+      !mc_arg_window(&c, a, 8, "lse", napi_float32_array, "Float32Array", 4, dim[0] * dim[2], &lse))
     return NULL;
   const int done = mc_decode_attention_bf16(q, k, v, out, lse, (int)dim[0], (int)dim[1], (int)dim[2], (int)dim[3],
                                             (int)dim[4], (float)scale);
@@ -85,11 +72,6 @@ static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info
   return r;
 }
 
-static bool number(mc_argctx *c, napi_value v, const char *name, double *out) {
-  if (napi_get_value_double(c->env, v, out) == napi_ok) return true;
-  return mc_arg_fail(c, false, "%s must be a number", name);
-}
-
 static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "decodeRopeAppendAttend"};
   napi_value a[25];
@@ -97,7 +79,7 @@ static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info 
   double pos, Hq, Hkv, D, scale;
   if (!mc_arg_uint(&c, a[10], "pos", MC_ARG_MAX_DIM - 1, &pos) ||
       !mc_arg_uint(&c, a[21], "Hq", MC_ARG_MAX_DIM, &Hq) || !mc_arg_uint(&c, a[22], "Hkv", MC_ARG_MAX_DIM, &Hkv) ||
-      !mc_arg_uint(&c, a[23], "D", MC_ARG_MAX_DIM, &D) || !number(&c, a[24], "scale", &scale))
+      !mc_arg_uint(&c, a[23], "D", MC_ARG_MAX_DIM, &D) || !mc_arg_number(&c, a[24], "scale", &scale))
     return NULL;
   if ((long)D % 2) return mc_arg_fail(&c, true, "D must be even, got %.0f", D), NULL;
   /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
@@ -112,16 +94,16 @@ static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info 
   const size_t cbytes = bf16 ? 2 : 4;
   const double nq = Hq * D, nkv = Hkv * D, cached = (pos + 1) * nkv;
   void *q, *k, *v, *cs, *sn, *kc, *vc, *qr, *out, *lse;
-  if (!window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
-      !window(&c, a, 2, "k", napi_float32_array, "Float32Array", 4, nkv, &k) ||
-      !window(&c, a, 4, "v", napi_float32_array, "Float32Array", 4, nkv, &v) ||
-      !window(&c, a, 6, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &cs) ||
-      !window(&c, a, 8, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &sn) ||
-      !window(&c, a, 11, "kCache", cty, ctn, cbytes, cached, &kc) ||
-      !window(&c, a, 13, "vCache", cty, ctn, cbytes, cached, &vc) ||
-      !window(&c, a, 15, "qr", napi_float32_array, "Float32Array", 4, nq, &qr) ||
-      !window(&c, a, 17, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
-      !window(&c, a, 19, "lse", napi_float32_array, "Float32Array", 4, Hq, &lse))
+  if (!mc_arg_window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
+      !mc_arg_window(&c, a, 2, "k", napi_float32_array, "Float32Array", 4, nkv, &k) ||
+      !mc_arg_window(&c, a, 4, "v", napi_float32_array, "Float32Array", 4, nkv, &v) ||
+      !mc_arg_window(&c, a, 6, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &cs) ||
+      !mc_arg_window(&c, a, 8, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &sn) ||
+      !mc_arg_window(&c, a, 11, "kCache", cty, ctn, cbytes, cached, &kc) ||
+      !mc_arg_window(&c, a, 13, "vCache", cty, ctn, cbytes, cached, &vc) ||
+      !mc_arg_window(&c, a, 15, "qr", napi_float32_array, "Float32Array", 4, nq, &qr) ||
+      !mc_arg_window(&c, a, 17, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
+      !mc_arg_window(&c, a, 19, "lse", napi_float32_array, "Float32Array", 4, Hq, &lse))
     return NULL;
   const int done = mc_decode_rope_append_attend(q, k, v, cs, sn, (int)pos, kc, vc, bf16, qr, out, lse, (int)Hq,
                                                 (int)Hkv, (int)D, (float)scale);

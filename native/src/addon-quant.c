@@ -10,6 +10,7 @@
 
 #include "addon-args.h"
 #include "addon-errors.h"
+#include "addon-qrun.h"
 #include "mc.h"
 #include "qmatmul.h"
 
@@ -74,72 +75,71 @@ static bool element(mc_argctx *c, napi_value arr, uint32_t i, napi_value *out) {
   return mc_arg_fail(c, false, "an array element cannot be read");
 }
 
-/* qmatmul(M, K, bits, x, xOff, ldx, perm, codes[], scales[], zeros[], ns[], y, yOff, ldy) */
-static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
-  mc_argctx c = {env, "qmatmul"};
-  napi_value a[14];
-  if (!mc_arg_count(&c, info, 14, a)) return NULL;
-  double M = 0, K = 0, bits = 0, xOff = 0, ldx = 0, xLen = 0, yOff = 0, ldy = 0, yLen = 0;
-  void *x, *y;
-  const int32_t *perm;
-  if (!mc_arg_uint(&c, a[0], "M", MAX_DIM, &M) || !mc_arg_uint(&c, a[1], "K", MAX_DIM, &K) ||
-      !mc_arg_uint(&c, a[2], "bits", 8, &bits) ||
-      !mc_arg_typed(&c, a[3], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
-      !mc_arg_uint(&c, a[4], "xOff", 9007199254740991.0, &xOff) || !mc_arg_uint(&c, a[5], "ldx", MAX_DIM, &ldx) ||
-      !mc_arg_typed(&c, a[11], "y", napi_float32_array, "Float32Array", &y, &yLen) ||
-      !mc_arg_uint(&c, a[12], "yOff", 9007199254740991.0, &yOff) || !mc_arg_uint(&c, a[13], "ldy", MAX_DIM, &ldy))
-    return NULL;
-  if (bits != 4 && bits != 8) {
-    mc_arg_fail(&c, true, "bits must be 4 or 8, got %.0f", bits);
-    return NULL;
+bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, napi_value codesV, napi_value scalesV,
+                 napi_value zerosV, napi_value nsV, mc_qrun *r) {
+  napi_env env = c->env;
+  double bits = 0;
+  if (!mc_arg_uint(c, bitsV, "bits", 8, &bits)) return false;
+  if (bits != 4 && bits != 8) return mc_arg_fail(c, true, "bits must be 4 or 8, got %.0f", bits);
+  if ((long)K % MC_QBLOCK || K == 0) return mc_arg_fail(c, true, "K = %.0f is not a positive multiple of 32", K);
+  if (!qperm(c, permV, K, &r->perm)) return false;
+  napi_value arrays[4] = {codesV, scalesV, zerosV, nsV};
+  uint32_t len[4] = {0, 0, 0, 0};
+  for (int i = 0; i < 4; i++) {
+    bool is = false;
+    napi_is_array(env, arrays[i], &is);
+    if (!is) return mc_arg_fail(c, false, "codes, scales, zeros and ns must be arrays");
+    napi_get_array_length(env, arrays[i], &len[i]);
   }
-  if ((long)K % MC_QBLOCK || K == 0) {
-    mc_arg_fail(&c, true, "K = %.0f is not a positive multiple of 32", K);
-    return NULL;
-  }
-  if (!qperm(&c, a[6], K, &perm) || !qx(&c, xLen, xOff, M, K, ldx)) return NULL;
-  uint32_t count = 0, n1 = 0, n2 = 0, n3 = 0;
-  bool arr[4] = {false, false, false, false};
-  for (int i = 0; i < 4; i++) napi_is_array(env, a[7 + i], &arr[i]);
-  if (!arr[0] || !arr[1] || !arr[2] || !arr[3]) {
-    mc_arg_fail(&c, false, "codes, scales, zeros and ns must be arrays");
-    return NULL;
-  }
-  napi_get_array_length(env, a[7], &count);
-  napi_get_array_length(env, a[8], &n1);
-  napi_get_array_length(env, a[9], &n2);
-  napi_get_array_length(env, a[10], &n3);
-  if (count < 1 || count > MC_QMAX_WEIGHTS || n1 != count || n2 != count || n3 != count) {
-    mc_arg_fail(&c, true, "codes, scales, zeros and ns need the same length in [1, %d]", MC_QMAX_WEIGHTS);
-    return NULL;
-  }
-  const uint8_t *cw[MC_QMAX_WEIGHTS], *zw[MC_QMAX_WEIGHTS];
-  const uint16_t *sw[MC_QMAX_WEIGHTS];
-  int n[MC_QMAX_WEIGHTS];
+  const uint32_t count = len[0];
+  if (count < 1 || count > MC_QMAX_WEIGHTS || len[1] != count || len[2] != count || len[3] != count)
+    return mc_arg_fail(c, true, "codes, scales, zeros and ns need the same length in [1, %d]", MC_QMAX_WEIGHTS);
   double total = 0;
   const double B = K / MC_QBLOCK;
   for (uint32_t i = 0; i < count; i++) {
     napi_value cv, sv, zv, nv;
     void *cd, *sd, *zd;
     double cl = 0, sl = 0, zl = 0, ni = 0;
-    if (!element(&c, a[7], i, &cv) || !element(&c, a[8], i, &sv) || !element(&c, a[9], i, &zv) ||
-        !element(&c, a[10], i, &nv) ||
-        !mc_arg_typed(&c, cv, "codes[i]", napi_uint8_array, "Uint8Array", &cd, &cl) ||
-        !mc_arg_typed(&c, sv, "scales[i]", napi_uint16_array, "Uint16Array", &sd, &sl) ||
-        !mc_arg_typed(&c, zv, "zeros[i]", napi_uint8_array, "Uint8Array", &zd, &zl) ||
-        !mc_arg_uint(&c, nv, "ns[i]", MAX_DIM, &ni))
-      return NULL;
+    if (!element(c, codesV, i, &cv) || !element(c, scalesV, i, &sv) || !element(c, zerosV, i, &zv) ||
+        !element(c, nsV, i, &nv) ||
+        !mc_arg_typed(c, cv, "codes[i]", napi_uint8_array, "Uint8Array", &cd, &cl) ||
+        !mc_arg_typed(c, sv, "scales[i]", napi_uint16_array, "Uint16Array", &sd, &sl) ||
+        !mc_arg_typed(c, zv, "zeros[i]", napi_uint8_array, "Uint8Array", &zd, &zl) ||
+        !mc_arg_uint(c, nv, "ns[i]", MAX_DIM, &ni))
+      return false;
     const double tiles = (double)(((long)ni + MC_QTILE - 1) / MC_QTILE);
-    if (cl < tiles * B * (bits == 8 ? 512 : 256) || sl < tiles * B * MC_QTILE || zl < tiles * B * MC_QTILE) {
-      mc_arg_fail(&c, true, "weight %u is too small for %.0f rows × %.0f columns at %.0f bits", i, ni, K, bits);
-      return NULL;
-    }
-    cw[i] = cd;
-    sw[i] = sd;
-    zw[i] = zd;
-    n[i] = (int)ni;
+    if (cl < tiles * B * (bits == 8 ? 512 : 256) || sl < tiles * B * MC_QTILE || zl < tiles * B * MC_QTILE)
+      return mc_arg_fail(c, true, "weight %u is too small for %.0f rows × %.0f columns at %.0f bits", i, ni, K, bits);
+    r->codes[i] = cd;
+    r->scales[i] = sd;
+    r->zeros[i] = zd;
+    r->n[i] = (int)ni;
     total += ni;
   }
+  if (total > MAX_DIM) return mc_arg_fail(c, true, "the %.0f outputs exceed %.0f", total, (double)MAX_DIM);
+  r->bits = (int)bits;
+  r->K = (int)K;
+  r->count = (int)count;
+  r->total = (int)total;
+  return true;
+}
+
+/* qmatmul(M, K, bits, x, xOff, ldx, perm, codes[], scales[], zeros[], ns[], y, yOff, ldy) */
+static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qmatmul"};
+  napi_value a[14];
+  if (!mc_arg_count(&c, info, 14, a)) return NULL;
+  double M = 0, K = 0, xOff = 0, ldx = 0, xLen = 0, yOff = 0, ldy = 0, yLen = 0;
+  void *x, *y;
+  mc_qrun r;
+  if (!mc_arg_uint(&c, a[0], "M", MAX_DIM, &M) || !mc_arg_uint(&c, a[1], "K", MAX_DIM, &K) ||
+      !mc_arg_typed(&c, a[3], "x", napi_float32_array, "Float32Array", &x, &xLen) ||
+      !mc_arg_uint(&c, a[4], "xOff", 9007199254740991.0, &xOff) || !mc_arg_uint(&c, a[5], "ldx", MAX_DIM, &ldx) ||
+      !mc_arg_typed(&c, a[11], "y", napi_float32_array, "Float32Array", &y, &yLen) ||
+      !mc_arg_uint(&c, a[12], "yOff", 9007199254740991.0, &yOff) || !mc_arg_uint(&c, a[13], "ldy", MAX_DIM, &ldy) ||
+      !mc_arg_qrun(&c, K, a[2], a[6], a[7], a[8], a[9], a[10], &r) || !qx(&c, xLen, xOff, M, K, ldx))
+    return NULL;
+  const double total = r.total;
   if (M > 1 && ldy < total) {
     mc_arg_fail(&c, true, "ldy = %.0f is smaller than the %.0f outputs", ldy, total);
     return NULL;
@@ -148,8 +148,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
     mc_arg_fail(&c, true, "y needs %.0f elements, has %.0f", yOff + (M - 1) * ldy + total, yLen);
     return NULL;
   }
-  mc_qmatmul((int)M, (int)K, (int)bits, (const float *)x + (size_t)xOff, (long)ldx, perm, (int)count, cw, sw,
-             zw, n, (float *)y + (size_t)yOff, (long)ldy);
+  mc_qmatmul_run((int)M, (const float *)x + (size_t)xOff, (long)ldx, &r, (float *)y + (size_t)yOff, (long)ldy);
   mc_napi_alloc_check(env, c.fn);
   return NULL;
 }

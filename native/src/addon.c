@@ -394,6 +394,8 @@ napi_value mc_register_nucleus(napi_env env, napi_value exports);
 napi_value mc_register_qrepack(napi_env env, napi_value exports);
 /* Decode-side kernels (greedy argmax): addon-decode.c. */
 napi_value mc_register_decode(napi_env env, napi_value exports);
+/* The quantized decode layer's wrappers live in addon-qdecode.c. */
+napi_value mc_register_qdecode(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   mc_init();
@@ -412,5 +414,6 @@ NAPI_MODULE_INIT() {
   if (!mc_register_nucleus(env, exports)) return NULL;
   if (!mc_register_qrepack(env, exports)) return NULL;
   if (!mc_register_decode(env, exports)) return NULL;
+  if (!mc_register_qdecode(env, exports)) return NULL;
   return exports;
 }

@@ -16,11 +16,15 @@
 #include "decode-attention.h"
 #include "nn-internal.h"
 
+int mc_decode_step_applies(int pos, int bf16, int Hq, int Hkv, int D) {
+  if (pos < 0 || Hkv < 1 || Hq % Hkv) return 0;
+  return !bf16 || mc_decode_attention_bf16_applies(1, pos + 1, Hq, Hkv, D);
+}
+
 int mc_decode_rope_append_attend(const float *q, float *k, const float *v, const float *cos, const float *sin, int pos,
                                  void *kc, void *vc, int bf16, float *qr, float *out, float *lse, int Hq, int Hkv,
                                  int D, float scale) {
-  if (pos < 0 || Hkv < 1 || Hq % Hkv) return 0;
-  if (bf16 && !mc_decode_attention_bf16_applies(1, pos + 1, Hq, Hkv, D)) return 0;
+  if (!mc_decode_step_applies(pos, bf16, Hq, Hkv, D)) return 0;
   const mc_nn_impl *nn = mc_nn_active();
   /* the rope op's row body for the one row (b, t) = (0, 0) at position pos (T = 1); in place is safe,
    * each pair (i, i + D/2) is read before it is written */

@@ -12,6 +12,9 @@
  * positions: the AVX-512 decode kernel (decode-attention.h) for bf16, mc_attention_fwd for f32. Returns
  * 0 without touching anything where the attention op would run another kernel (a bf16 cache the decode
  * kernel declines, Hq not a multiple of Hkv), 1 when done. */
+/* Whether mc_decode_rope_append_attend runs for these sizes (1) or declines (0). */
+int mc_decode_step_applies(int pos, int bf16, int Hq, int Hkv, int D);
+
 int mc_decode_rope_append_attend(const float *q, float *k, const float *v, const float *cos, const float *sin, int pos,
                                  void *kc, void *vc, int bf16, float *qr, float *out, float *lse, int Hq, int Hkv,
                                  int D, float scale);

@@ -26,6 +26,21 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy);
 
+/* One call's weights (what mc_qmatmul takes besides the activations and the output): K inputs, count
+ * weights of n[i] rows each, total = Σ n[i] outputs. A decode layer's plan keeps one per projection group. */
+typedef struct {
+  int bits, K, count, total;
+  const int32_t *perm;
+  const uint8_t *codes[MC_QMAX_WEIGHTS];
+  const uint16_t *scales[MC_QMAX_WEIGHTS];
+  const uint8_t *zeros[MC_QMAX_WEIGHTS];
+  int n[MC_QMAX_WEIGHTS];
+} mc_qrun;
+
+static inline void mc_qmatmul_run(int M, const float *x, long ldx, const mc_qrun *r, float *y, long ldy) {
+  mc_qmatmul(M, r->K, r->bits, x, ldx, r->perm, r->count, r->codes, r->scales, r->zeros, r->n, y, ldy);
+}
+
 /* One tile (16 rows) over all `blocks` for m <= MC_QROWS token rows: out[i·16 + r]. Token row i's codes
  * are xq + i·ldq, its block scales and sums xd/xs + i·ldb. Code pointers start at the tile's block 0. */
 typedef void (*mc_qtile_fn)(int blocks, int m, const uint8_t *codes, const uint16_t *scales,

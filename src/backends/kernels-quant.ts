@@ -51,6 +51,66 @@ export interface QuantKernels {
    * pages requested from there to its end (native addon only: the place for large quantized weights).
    */
   hugeAlignOffset?(buffer: ArrayBuffer): number;
+  /**
+   * A quantized decoder layer's fixed part for qdecodeLayer (native addon only): the runs as qmatmul takes
+   * them — q/k/v (3 weights, in that order), o, gate/up (2 weights), down — each
+   * [bits, perm, codes[], scales[], zeros[], ns[]], the post-attention norm gain [d] and the sizes. Checked
+   * once here; the plan holds on to every array it points into.
+   */
+  qdecodeLayerPlan?(
+    qkv: QRunArgs,
+    o: QRunArgs,
+    gateUp: QRunArgs,
+    down: QRunArgs,
+    postGain: Float32Array,
+    postGainOff: number,
+    d: number,
+    ff: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    eps: number,
+    residual: number,
+    attnScale: number,
+  ): QDecodePlan;
+  /** Floats of scratch qdecodeLayer needs for `plan`. */
+  qdecodeLayerScratch?(plan: QDecodePlan): number;
+  /**
+   * One token through the layer (native/src/qdecode-layer.h), the per-op decode step's kernels in one call:
+   * sum [d] = x + the layer's two residual branches, norm [d] = RMSNorm(sum)·nextGain (left alone when
+   * nextGain is null), the cache's row pos written (Uint16Array bf16 bits or Float32Array [capacity, Hkv, D]).
+   * False, with nothing touched, where the fused attention step declines.
+   */
+  qdecodeLayer?(
+    plan: QDecodePlan,
+    x: Float32Array,
+    xOff: number,
+    xn: Float32Array,
+    xnOff: number,
+    nextGain: Float32Array | null,
+    ngOff: number,
+    pos: number,
+    kCache: Uint16Array | Float32Array,
+    kcOff: number,
+    vCache: Uint16Array | Float32Array,
+    vcOff: number,
+    cos: Float32Array,
+    cosOff: number,
+    sin: Float32Array,
+    sinOff: number,
+    sum: Float32Array,
+    sumOff: number,
+    norm: Float32Array,
+    normOff: number,
+    scratch: Float32Array,
+    scratchOff: number,
+  ): boolean;
 }
+
+/** One qmatmul call's weights: bits, perm, codes[], scales[], zeros[], ns[]. */
+export type QRunArgs = [number, Int32Array | null, Uint8Array[], Uint16Array[], Uint8Array[], number[]];
+
+/** A decode layer's plan (an opaque native handle). */
+export type QDecodePlan = object & { readonly __qdecodePlan?: never };
 
 export const QMATMUL_MAX_WEIGHTS = 8;

@@ -7,7 +7,7 @@ import { loadNativeKernels } from './kernels-native.js';
 import type { QuantKernels } from './kernels-quant.js';
 import { refQuantKernels } from './kernels-ref-quant.js';
 
-export type { QuantKernels } from './kernels-quant.js';
+export type { QDecodePlan, QRunArgs, QuantKernels } from './kernels-quant.js';
 export { QMATMUL_MAX_WEIGHTS } from './kernels-quant.js';
 export { refQuantKernels } from './kernels-ref-quant.js';
 

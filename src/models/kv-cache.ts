@@ -173,11 +173,22 @@ export class KVCache {
    */
   attendDecode(layer: number, q: Tensor, k: Tensor, v: Tensor, cos: Tensor, sin: Tensor): Tensor | null {
     const dec = getBackend().decode;
-    if (!dec || this.dtype === 'int8' || this.batch !== 1 || k.shape[1] !== 1) return null;
+    const slot = dec && k.shape[1] === 1 ? this.decodeSlot(layer) : null;
+    if (!dec || !slot) return null;
+    return dec.ropeAppendAttend(q, k, v, cos, sin, slot.pos, slot.k, slot.v, 1 / Math.sqrt(this.headDim));
+  }
+
+  /**
+   * For a kernel that writes one token's keys and values itself and attends over them (the fused decode
+   * step, a quantized model's fused layer): the whole caches k, v [1, capacity, Hkv, D] of `layer`, with
+   * room made for row `pos` = the current length. Null for an int8 cache or a batch, which run per op.
+   */
+  decodeSlot(layer: number): { k: Tensor; v: Tensor; pos: number } | null {
+    if (this.dtype === 'int8' || this.batch !== 1) return null;
     const pos = this.length;
     this.reserve(1);
     const s = this.layers[layer];
-    return dec.ropeAppendAttend(q, k, v, cos, sin, pos, s.k, s.v, 1 / Math.sqrt(this.headDim));
+    return { k: s.k, v: s.v, pos };
   }
 
   /**

@@ -80,6 +80,29 @@ export interface LinearRunner {
   run(x: Tensor, modules: readonly string[]): Tensor[] | null;
   /** Token embeddings [.., d] from its own table (an int8 one), or null to use the parameter. */
   embed?(ids: Tensor): Tensor | null;
+  /**
+   * Decoder layer `step.layer` for one token of a batch-1 cache as one kernel call, with the same values
+   * as the per-op layer (the quantized runner's fused layer); null where it does not apply, and then
+   * nothing was written.
+   */
+  decodeLayer?(step: DecodeLayerStep): ResidualNorm | null;
+}
+
+/** One token of one sequence through decoder layer `layer` (LinearRunner.decodeLayer). */
+export interface DecodeLayerStep {
+  config: MiniCPMConfig;
+  layer: number;
+  /** The residual stream [1, 1, d] and its input norm. */
+  x: Tensor;
+  xn: Tensor;
+  /** The post-attention norm's gain, and the next norm's (the next layer's input norm, or the final one). */
+  postGain: Tensor;
+  nextGain: Tensor;
+  /** Appended to at its current length (the token's position). */
+  cache: KVCache;
+  /** RoPE tables [.., D/2] covering that position. */
+  cos: Tensor;
+  sin: Tensor;
 }
 
 export class MiniCPM {
@@ -261,6 +284,28 @@ export class MiniCPM {
     return residualNorm(r.sum, this.mlpBlock(l, r.norm!), mult.residual, nextGain, c.rmsNormEps);
   }
 
+  /** Layer l for one token through the runner's fused layer, or null where it does not apply. */
+  private decodeLayerFused(
+    l: number,
+    x: Tensor,
+    xn: Tensor,
+    nextGain: Tensor,
+    cache: KVCache,
+  ): ResidualNorm | null {
+    const { cos, sin } = this.ropeFor(cache.length + 1);
+    return this.linearRunner!.decodeLayer!({
+      config: this.config,
+      layer: l,
+      x,
+      xn,
+      postGain: this.p(`model.layers.${l}.post_attention_layernorm.weight`),
+      nextGain,
+      cache,
+      cos,
+      sin,
+    });
+  }
+
   /** `packed`: ids [1, N] are several sequences packed along T (see packed-attention.ts); no `cache`. */
   hidden(ids: Tensor, cache?: KVCache, mask?: Tensor, packed?: PackedAttention): Tensor {
     const c = this.config;
@@ -279,6 +324,18 @@ export class MiniCPM {
     // there, each layer's last residual also gives the next norm (the next layer's input norm, the
     // final norm after the last layer) from the same fused pass: one op fewer per layer
     let xn: Tensor | null = null;
+    // one token of one sequence with nothing watching or adapting the layers: the runner may run each
+    // layer as one kernel call (LinearRunner.decodeLayer)
+    const [B, T] = ids.shape;
+    const fusedStep =
+      release &&
+      !this.adapter &&
+      !!this.linearRunner?.decodeLayer &&
+      !!cache &&
+      !packed &&
+      B === 1 &&
+      T === 1 &&
+      !mask;
     for (let l = 0; l < c.numLayers; l++) {
       if (ck) x = checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay);
       else if (reuse) {
@@ -290,7 +347,8 @@ export class MiniCPM {
         const r = scope((): ResidualNorm => {
           const xin: Tensor =
             xnl ?? rmsNorm(xl, this.p(`model.layers.${l}.input_layernorm.weight`), c.rmsNormEps);
-          return this.layerStep(l, xl, xin, pos, next, cache, mask, packed);
+          const fused = fusedStep && cache ? this.decodeLayerFused(l, xl, xin, next, cache) : null;
+          return fused ?? this.layerStep(l, xl, xin, pos, next, cache, mask, packed);
         });
         x = r.sum;
         xn = r.norm;

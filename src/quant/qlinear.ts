@@ -5,79 +5,25 @@
 // tensors for several); a prefill-sized input (64 rows and more) runs them one call each instead.
 // Inference only.
 
-import { quantKernels, QMATMUL_MAX_WEIGHTS, type QuantKernels } from '../backends/quant.js';
-import { DTypeError, frozenLinear, isGradEnabled, linear, ShapeError, Tensor } from '../tensor/index.js';
-import type { LinearRunner } from '../models/minicpm.js';
+import { quantKernels, type QuantKernels } from '../backends/quant.js';
+import {
+  DTypeError,
+  frozenLinear,
+  isGradEnabled,
+  linear,
+  type ResidualNorm,
+  ShapeError,
+  Tensor,
+} from '../tensor/index.js';
+import type { DecodeLayerStep, LinearRunner } from '../models/minicpm.js';
+import { DecodeLayers } from './qdecode-layer.js';
+import { planRuns, QPlan } from './qplan.js';
 import type { QWeight } from './qweight.js';
 import { dequantizeRow } from './qweight-quantize.js';
 import { qlinearInputGrad } from './qlinear-backward.js';
 
 /** Rows from which fused layers run one weight per call (decode and small batches stay fused). */
 const SEPARATE_FROM_ROWS = 64;
-
-function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
-  if (a === b) return true;
-  if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** One kernel call's weights: what qmatmul takes besides the activations and the output. */
-export interface QRun {
-  bits: number;
-  perm: Int32Array | null;
-  codes: Uint8Array[];
-  scales: Uint16Array[];
-  zeros: Uint8Array[];
-  ns: number[];
-  total: number;
-}
-
-/**
- * The kernel calls for weights sharing an input: runs of equal bits and perm (at most
- * QMATMUL_MAX_WEIGHTS each) when `fuse`, else one weight per call. Depends on the weights only, so a
- * runner keeps it per group of modules instead of rebuilding its arrays on every token.
- */
-export function planRuns(ws: readonly QWeight[], fuse: boolean): QRun[] {
-  const runs: QRun[] = [];
-  for (let i = 0; i < ws.length;) {
-    let j = i + 1;
-    while (
-      fuse &&
-      j < ws.length &&
-      j - i < QMATMUL_MAX_WEIGHTS &&
-      ws[j].bits === ws[i].bits &&
-      samePerm(ws[j].perm, ws[i].perm)
-    )
-      j++;
-    const run = ws.slice(i, j);
-    const ns = run.map((w) => w.out);
-    runs.push({
-      bits: run[0].bits,
-      perm: run[0].perm,
-      codes: run.map((w) => w.codes),
-      scales: run.map((w) => w.scales),
-      zeros: run.map((w) => w.zeros),
-      ns,
-      total: ns.reduce((a, b) => a + b, 0),
-    });
-    i = j;
-  }
-  return runs;
-}
-
-/** Both plans of one group of weights (decode-sized and prefill-sized inputs), built when first asked. */
-export class QPlan {
-  private fused: QRun[] | null = null;
-  private separate: QRun[] | null = null;
-
-  constructor(readonly ws: readonly QWeight[]) {}
-
-  runs(fuse: boolean): QRun[] {
-    if (fuse) return (this.fused ??= planRuns(this.ws, true));
-    return (this.separate ??= planRuns(this.ws, false));
-  }
-}
 
 /**
  * x · Wᵢᵀ for quantized weights sharing x; one kernel call per run of weights with equal bits and perm
@@ -171,6 +117,8 @@ export class QuantizedLinears implements LinearRunner {
 
   /** Kernel-call plans per group of modules, made on first use. */
   private readonly plans = new Map<string, QPlan>();
+  /** Whole-layer decode plans (qdecode-layer.ts), made on first use. */
+  private readonly layers = new DecodeLayers(this);
 
   constructor(
     readonly weights: Map<string, QWeight>,
@@ -207,6 +155,10 @@ export class QuantizedLinears implements LinearRunner {
       return qlinears(x, ws, undefined, p);
     }
     return ws.map((w, i) => (w ? qlinears(x, [w])[0] : linear(x, this.dense(modules[i]))));
+  }
+
+  decodeLayer(step: DecodeLayerStep): ResidualNorm | null {
+    return this.layers.run(step);
   }
 
   /** Bytes of all quantized weights in memory. */

@@ -1,0 +1,181 @@
+/*
+ * N-API wrappers of the quantized decode layer (qdecode-layer.h):
+ *   qdecodeLayerPlan(qkv, o, gateUp, down, postGain, postGainOff, d, ff, Hq, Hkv, D, eps, residual,
+ *       attnScale) → plan
+ *                 each run is [bits, perm, codes[], scales[], zeros[], ns[]] as qmatmul takes them (q/k/v
+ *                 and gate/up fused, in that order); every array is checked once here against the sizes,
+ *                 and the plan holds a reference to each, so what it points into stays alive and in place.
+ *   qdecodeLayer(plan, x, xOff, xn, xnOff, nextGain, ngOff, pos, kCache, kcOff, vCache, vcOff, cos, cosOff,
+ *       sin, sinOff, sum, sumOff, norm, normOff, scratch, scratchOff) → boolean
+ *                 one token through the layer (x, xn, nextGain, sum, norm Float32Array [d]; nextGain may be
+ *                 null, then norm is left alone; the caches Uint16Array bf16 bits or Float32Array
+ *                 [capacity, Hkv, D] with row pos written; scratch qdecodeLayerScratch(plan) floats); false
+ *                 (nothing touched) where the fused attention step declines.
+ *   qdecodeLayerScratch(plan) → number
+ * Registered by addon.c through mc_register_qdecode().
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "addon-args.h"
+#include "addon-errors.h"
+#include "addon-qrun.h"
+#include "qdecode-layer.h"
+
+typedef struct {
+  mc_qlayer L;
+  napi_ref keep; /* an array of every typed array the plan points into */
+} plan_t;
+
+static void plan_free(napi_env env, void *data, void *hint) {
+  (void)hint;
+  plan_t *p = data;
+  if (p->keep) napi_delete_reference(env, p->keep);
+  free(p);
+}
+
+/* Run array v = [bits, perm, codes[], scales[], zeros[], ns[]] over K inputs into r; its typed arrays are
+ * appended to `keep` from *at on. */
+static bool run_arg(mc_argctx *c, napi_value v, const char *name, double K, mc_qrun *r, napi_value keep,
+                    uint32_t *at) {
+  napi_env env = c->env;
+  bool is = false;
+  uint32_t len = 0;
+  napi_value e[6];
+  if (napi_is_array(env, v, &is) != napi_ok || !is || napi_get_array_length(env, v, &len) != napi_ok || len != 6)
+    return mc_arg_fail(c, false, "%s must be [bits, perm, codes[], scales[], zeros[], ns[]]", name);
+  for (uint32_t i = 0; i < 6; i++)
+    if (napi_get_element(env, v, i, &e[i]) != napi_ok) return mc_arg_fail(c, false, "%s cannot be read", name);
+  if (!mc_arg_qrun(c, K, e[0], e[1], e[2], e[3], e[4], e[5], r)) return false;
+  napi_valuetype pt = napi_null;
+  napi_typeof(env, e[1], &pt);
+  if (pt != napi_null && pt != napi_undefined && napi_set_element(env, keep, (*at)++, e[1]) != napi_ok) return false;
+  for (int a = 2; a <= 4; a++)
+    for (int i = 0; i < r->count; i++) {
+      napi_value t;
+      if (napi_get_element(env, e[a], (uint32_t)i, &t) != napi_ok || napi_set_element(env, keep, (*at)++, t) != napi_ok)
+        return mc_arg_fail(c, false, "%s cannot be read", name);
+    }
+  return true;
+}
+
+static napi_value js_qdecode_layer_plan(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeLayerPlan"};
+  napi_value a[14];
+  if (!mc_arg_count(&c, info, 14, a)) return NULL;
+  double dim[5], eps, residual, scale;
+  static const char *names[5] = {"d", "ff", "Hq", "Hkv", "D"};
+  for (int i = 0; i < 5; i++)
+    if (!mc_arg_uint(&c, a[6 + i], names[i], 1 << 20, &dim[i])) return NULL;
+  if (!mc_arg_number(&c, a[11], "eps", &eps) || !mc_arg_number(&c, a[12], "residual", &residual) ||
+      !mc_arg_number(&c, a[13], "attnScale", &scale))
+    return NULL;
+  plan_t *p = calloc(1, sizeof *p);
+  if (!p) return mc_arg_fail(&c, false, "out of memory"), NULL;
+  mc_qlayer *L = &p->L;
+  L->d = (int)dim[0], L->ff = (int)dim[1], L->Hq = (int)dim[2], L->Hkv = (int)dim[3], L->D = (int)dim[4];
+  L->eps = (float)eps, L->residual = (float)residual, L->attn_scale = (float)scale;
+  napi_value keep, ext;
+  uint32_t at = 0;
+  void *gain;
+  bool ok = napi_create_array(env, &keep) == napi_ok &&
+            run_arg(&c, a[0], "qkv", dim[0], &L->qkv, keep, &at) &&
+            run_arg(&c, a[1], "o", dim[2] * dim[4], &L->o, keep, &at) &&
+            run_arg(&c, a[2], "gateUp", dim[0], &L->gate_up, keep, &at) &&
+            run_arg(&c, a[3], "down", dim[1], &L->down, keep, &at) &&
+            mc_arg_window(&c, a, 4, "postGain", napi_float32_array, "Float32Array", 4, dim[0], &gain) &&
+            napi_set_element(env, keep, at++, a[4]) == napi_ok;
+  if (ok && (L->post_gain = gain, !mc_qlayer_consistent(L)))
+    ok = mc_arg_fail(&c, true,
+                     "the runs do not make a layer of d %d, ff %d, %d heads and %d kv heads of %d (an even size): "
+                     "q/k/v need 3 weights, gate/up 2",
+                     L->d, L->ff, L->Hq, L->Hkv, L->D);
+  if (ok && (napi_create_reference(env, keep, 1, &p->keep) != napi_ok ||
+             napi_create_external(env, p, plan_free, NULL, &ext) != napi_ok)) {
+    if (p->keep) napi_delete_reference(env, p->keep);
+    ok = false;
+  }
+  if (!ok) {
+    free(p);
+    return NULL;
+  }
+  return ext;
+}
+
+static bool plan_arg(mc_argctx *c, napi_value v, plan_t **p) {
+  napi_valuetype t = napi_undefined;
+  if (napi_typeof(c->env, v, &t) != napi_ok || t != napi_external ||
+      napi_get_value_external(c->env, v, (void **)p) != napi_ok || !*p)
+    return mc_arg_fail(c, false, "plan must come from qdecodeLayerPlan");
+  return true;
+}
+
+static napi_value js_qdecode_layer_scratch(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeLayerScratch"};
+  napi_value a[1], r;
+  plan_t *p;
+  if (!mc_arg_count(&c, info, 1, a) || !plan_arg(&c, a[0], &p)) return NULL;
+  napi_create_double(env, (double)mc_qdecode_layer_scratch(&p->L), &r);
+  return r;
+}
+
+static bool overlap(const void *a, size_t an, const void *b, size_t bn) {
+  return (const char *)a < (const char *)b + bn && (const char *)b < (const char *)a + an;
+}
+
+static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeLayer"};
+  napi_value a[22];
+  plan_t *p;
+  double pos;
+  if (!mc_arg_count(&c, info, 22, a) || !plan_arg(&c, a[0], &p) ||
+      !mc_arg_uint(&c, a[7], "pos", MC_ARG_MAX_DIM - 1, &pos))
+    return NULL;
+  const mc_qlayer *L = &p->L;
+  const double d = L->d, kv = (double)L->Hkv * L->D, nscratch = (double)mc_qdecode_layer_scratch(L);
+  bool is = false;
+  napi_typedarray_type ct = napi_float32_array;
+  if (napi_is_typedarray(env, a[8], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, a[8], &ct, NULL, NULL, NULL, NULL) != napi_ok)
+    return mc_arg_fail(&c, false, "kCache must be a Uint16Array (bf16) or a Float32Array"), NULL;
+  const bool bf16 = ct == napi_uint16_array;
+  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
+  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
+  napi_valuetype gt = napi_null;
+  napi_typeof(env, a[5], &gt);
+  const bool gain = gt != napi_null && gt != napi_undefined;
+  void *x, *xn, *ng = NULL, *kc, *vc, *cs, *sn, *sum, *norm, *w;
+  if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
+      !mc_arg_window(&c, a, 3, "xn", napi_float32_array, "Float32Array", 4, d, &xn) ||
+      (gain && !mc_arg_window(&c, a, 5, "nextGain", napi_float32_array, "Float32Array", 4, d, &ng)) ||
+      !mc_arg_window(&c, a, 8, "kCache", cty, ctn, bf16 ? 2 : 4, (pos + 1) * kv, &kc) ||
+      !mc_arg_window(&c, a, 10, "vCache", cty, ctn, bf16 ? 2 : 4, (pos + 1) * kv, &vc) ||
+      !mc_arg_window(&c, a, 12, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * L->D / 2, &cs) ||
+      !mc_arg_window(&c, a, 14, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * L->D / 2, &sn) ||
+      !mc_arg_window(&c, a, 16, "sum", napi_float32_array, "Float32Array", 4, d, &sum) ||
+      !mc_arg_window(&c, a, 18, "norm", napi_float32_array, "Float32Array", 4, d, &norm) ||
+      !mc_arg_window(&c, a, 20, "scratch", napi_float32_array, "Float32Array", 4, nscratch, &w))
+    return NULL;
+  const size_t vb = (size_t)d * 4, wb = (size_t)nscratch * 4;
+  const void *in[3] = {x, xn, w};
+  const size_t inb[3] = {vb, vb, wb};
+  for (int i = 0; i < 3; i++)
+    if (overlap(sum, vb, in[i], inb[i]) || (gain && overlap(norm, vb, in[i], inb[i])))
+      return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
+  const int done = mc_qdecode_layer(L, x, xn, ng, (int)pos, kc, vc, bf16, cs, sn, sum, norm, w);
+  if (mc_napi_alloc_check(env, c.fn)) return NULL;
+  napi_value r;
+  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
+  return r;
+}
+
+napi_value mc_register_qdecode(napi_env env, napi_value exports) {
+  static const mc_binding fns[] = {{"qdecodeLayerPlan", js_qdecode_layer_plan},
+                                   {"qdecodeLayerScratch", js_qdecode_layer_scratch},
+                                   {"qdecodeLayer", js_qdecode_layer}};
+  if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
+  return exports;
+}

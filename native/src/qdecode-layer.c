@@ -1,0 +1,66 @@
+/*
+ * A quantized decoder layer for one token in one call (qdecode-layer.h). Per op, a decode step crosses
+ * into the addon nine times a layer (q/k/v, the fused RoPE + append + attention, o, residual + norm,
+ * gate/up, SwiGLU, down, residual + norm) and runs JavaScript in between: tensor views, argument checks,
+ * scope bookkeeping. Measured on the 2B-wide W4 model that is ~20 µs a call, most of it cache misses,
+ * since each token's weight stream has evicted everything that JavaScript touches. Here the same kernels
+ * run back to back from one plan, with the intermediates in one scratch block.
+ */
+#include "qdecode-layer.h"
+
+#include <stddef.h>
+
+#include "decode-step.h"
+#include "nn.h"
+#include "prefill-residual.h"
+
+int mc_qlayer_consistent(const mc_qlayer *L) {
+  const int d = L->d, q = L->Hq * L->D, kv = L->Hkv * L->D;
+  return d > 0 && L->ff > 0 && L->Hq > 0 && L->Hkv > 0 && L->D > 0 && L->D % 2 == 0 && L->qkv.K == d &&
+         L->qkv.count == 3 && L->qkv.n[0] == q && L->qkv.n[1] == kv && L->qkv.n[2] == kv && L->o.K == q &&
+         L->o.total == d && L->gate_up.K == d && L->gate_up.count == 2 && L->gate_up.n[0] == L->ff &&
+         L->gate_up.n[1] == L->ff && L->down.K == L->ff && L->down.total == d;
+}
+
+/* The scratch block, in floats: each intermediate in the order the layer makes it. */
+typedef struct {
+  long qkv, qr, lse, att, o, h, hn, gu, act, dn, end;
+} layout_t;
+
+static layout_t layout(const mc_qlayer *L) {
+  layout_t s;
+  const long q = (long)L->Hq * L->D, d = L->d;
+  s.qkv = 0;
+  s.qr = s.qkv + L->qkv.total;  /* RoPE(q) */
+  s.lse = s.qr + q;
+  s.att = s.lse + L->Hq;        /* the heads' outputs, o_proj's input */
+  s.o = s.att + q;
+  s.h = s.o + d;                /* x + s·o */
+  s.hn = s.h + d;               /* its post-attention norm */
+  s.gu = s.hn + d;
+  s.act = s.gu + L->gate_up.total;
+  s.dn = s.act + L->ff;
+  s.end = s.dn + d;
+  return s;
+}
+
+long mc_qdecode_layer_scratch(const mc_qlayer *L) { return layout(L).end; }
+
+int mc_qdecode_layer(const mc_qlayer *L, const float *x, const float *xn, const float *next_gain, int pos, void *kc,
+                     void *vc, int bf16, const float *cos, const float *sin, float *sum, float *norm, float *scratch) {
+  if (!mc_decode_step_applies(pos, bf16, L->Hq, L->Hkv, L->D)) return 0;
+  const layout_t s = layout(L);
+  float *w = scratch;
+  const long q = (long)L->Hq * L->D, kv = (long)L->Hkv * L->D;
+  mc_qmatmul_run(1, xn, L->d, &L->qkv, w + s.qkv, L->qkv.total);
+  /* k (the middle third) is rotated in place, as the per-op path consumes its view of the same buffer */
+  mc_decode_rope_append_attend(w + s.qkv, w + s.qkv + q, w + s.qkv + q + kv, cos, sin, pos, kc, vc, bf16, w + s.qr,
+                               w + s.att, w + s.lse, L->Hq, L->Hkv, L->D, L->attn_scale);
+  mc_qmatmul_run(1, w + s.att, q, &L->o, w + s.o, L->o.total);
+  mc_prefill_residual(x, w + s.o, L->residual, w + s.h, L->post_gain, w + s.hn, 1, L->d, L->eps);
+  mc_qmatmul_run(1, w + s.hn, L->d, &L->gate_up, w + s.gu, L->gate_up.total);
+  mc_swiglu_fwd(w + s.gu, w + s.gu + L->ff, w + s.act, L->ff);
+  mc_qmatmul_run(1, w + s.act, L->ff, &L->down, w + s.dn, L->down.total);
+  mc_prefill_residual(w + s.h, w + s.dn, L->residual, sum, next_gain, next_gain ? norm : NULL, 1, L->d, L->eps);
+  return 1;
+}

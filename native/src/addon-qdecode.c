@@ -12,6 +12,12 @@
  *                 [capacity, Hkv, D] with row pos written; scratch qdecodeLayerScratch(plan) floats); false
  *                 (nothing touched) where the fused attention step declines.
  *   qdecodeLayerScratch(plan) → number
+ *   qdecodeLayers(plans[], x, xOff, xn, xnOff, nextGains[], pos, kCaches[], vCaches[], cos, cosOff, sin,
+ *       sinOff, sum, sumOff, norm, normOff, scratch, scratchOff) → boolean
+ *                 the layers in turn for one token (qdecode-layer.h mc_qdecode_layers): per layer its
+ *                 next norm's gain (Float32Array [d] from index 0) and caches (from index 0); scratch
+ *                 qdecodeLayersScratch(plans) floats. False (nothing touched) where attention declines.
+ *   qdecodeLayersScratch(plans[]) → number
  * Registered by addon.c through mc_register_qdecode().
  */
 #define NAPI_VERSION 8
@@ -23,6 +29,7 @@
 #include "addon-args.h"
 #include "addon-errors.h"
 #include "addon-qrun.h"
+#include "internal.h"
 #include "qdecode-layer.h"
 
 typedef struct {
@@ -172,10 +179,111 @@ static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* The most layers one qdecodeLayers call takes (MiniCPM-2B has 40). */
+#define MAX_LAYERS 512
+
+/* plans[]: 1..MAX_LAYERS plans of one width; *n their count. */
+static bool plans_arg(mc_argctx *c, napi_value v, const mc_qlayer **L, int *n) {
+  bool is = false;
+  uint32_t len = 0;
+  if (napi_is_array(c->env, v, &is) != napi_ok || !is || napi_get_array_length(c->env, v, &len) != napi_ok ||
+      len < 1 || len > MAX_LAYERS)
+    return mc_arg_fail(c, false, "plans must be an array of 1 to %d plans", MAX_LAYERS);
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value e;
+    plan_t *p;
+    if (napi_get_element(c->env, v, i, &e) != napi_ok || !plan_arg(c, e, &p)) return false;
+    L[i] = &p->L;
+    if (L[i]->d != L[0]->d) return mc_arg_fail(c, true, "plan %u has d %d, plan 0 %d", i, L[i]->d, L[0]->d);
+  }
+  *n = (int)len;
+  return true;
+}
+
+/* arrays[i] for i < n: a typed array of `type` holding `need` elements from index 0. */
+static bool list_arg(mc_argctx *c, napi_value v, const char *name, int n, napi_typedarray_type type,
+                     const char *tname, double need, void **out) {
+  bool is = false;
+  uint32_t len = 0;
+  if (napi_is_array(c->env, v, &is) != napi_ok || !is || napi_get_array_length(c->env, v, &len) != napi_ok ||
+      len != (uint32_t)n)
+    return mc_arg_fail(c, false, "%s must be an array of %d %ss, one per plan", name, n, tname);
+  for (int i = 0; i < n; i++) {
+    napi_value e;
+    double have = 0;
+    if (napi_get_element(c->env, v, (uint32_t)i, &e) != napi_ok ||
+        !mc_arg_typed(c, e, name, type, tname, &out[i], &have))
+      return false;
+    if (have < need) return mc_arg_fail(c, true, "%s[%d] holds %.0f elements, needs %.0f", name, i, have, need);
+  }
+  return true;
+}
+
+static napi_value js_qdecode_layers_scratch(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeLayersScratch"};
+  napi_value a[1], r;
+  const mc_qlayer *L[MAX_LAYERS];
+  int n = 0;
+  if (!mc_arg_count(&c, info, 1, a) || !plans_arg(&c, a[0], L, &n)) return NULL;
+  napi_create_double(env, (double)mc_qdecode_layers_scratch(L, n), &r);
+  return r;
+}
+
+static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeLayers"};
+  napi_value a[19];
+  const mc_qlayer *L[MAX_LAYERS];
+  void *gains[MAX_LAYERS], *kc[MAX_LAYERS], *vc[MAX_LAYERS];
+  int n = 0;
+  double pos;
+  if (!mc_arg_count(&c, info, 19, a) || !plans_arg(&c, a[0], L, &n) ||
+      !mc_arg_uint(&c, a[6], "pos", MC_ARG_MAX_DIM - 1, &pos))
+    return NULL;
+  const double d = L[0]->d, nscratch = (double)mc_qdecode_layers_scratch(L, n);
+  double kv = 0, half = 0;
+  for (int i = 0; i < n; i++) kv = MC_MAX(kv, (double)L[i]->Hkv * L[i]->D), half = MC_MAX(half, L[i]->D / 2.0);
+  /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
+  napi_value k0;
+  bool is = false;
+  napi_typedarray_type ct = napi_float32_array;
+  if (napi_get_element(env, a[7], 0, &k0) != napi_ok || napi_is_typedarray(env, k0, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, k0, &ct, NULL, NULL, NULL, NULL) != napi_ok)
+    return mc_arg_fail(&c, false, "kCaches[0] must be a Uint16Array (bf16) or a Float32Array"), NULL;
+  const bool bf16 = ct == napi_uint16_array;
+  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
+  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
+  void *x, *xn, *cs, *sn, *sum, *norm, *w;
+  if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
+      !mc_arg_window(&c, a, 3, "xn", napi_float32_array, "Float32Array", 4, d, &xn) ||
+      !list_arg(&c, a[5], "nextGains", n, napi_float32_array, "Float32Array", d, gains) ||
+      !list_arg(&c, a[7], "kCaches", n, cty, ctn, (pos + 1) * kv, kc) ||
+      !list_arg(&c, a[8], "vCaches", n, cty, ctn, (pos + 1) * kv, vc) ||
+      !mc_arg_window(&c, a, 9, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &cs) ||
+      !mc_arg_window(&c, a, 11, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &sn) ||
+      !mc_arg_window(&c, a, 13, "sum", napi_float32_array, "Float32Array", 4, d, &sum) ||
+      !mc_arg_window(&c, a, 15, "norm", napi_float32_array, "Float32Array", 4, d, &norm) ||
+      !mc_arg_window(&c, a, 17, "scratch", napi_float32_array, "Float32Array", 4, nscratch, &w))
+    return NULL;
+  const size_t vb = (size_t)d * 4, wb = (size_t)nscratch * 4;
+  const void *in[3] = {x, xn, w};
+  const size_t inb[3] = {vb, vb, wb};
+  for (int i = 0; i < 3; i++)
+    if (overlap(sum, vb, in[i], inb[i]) || overlap(norm, vb, in[i], inb[i]))
+      return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
+  const int done = mc_qdecode_layers(L, n, x, xn, (const float *const *)gains, (int)pos, kc, vc, bf16, cs, sn, sum,
+                                     norm, w);
+  if (mc_napi_alloc_check(env, c.fn)) return NULL;
+  napi_value r;
+  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
+  return r;
+}
+
 napi_value mc_register_qdecode(napi_env env, napi_value exports) {
   static const mc_binding fns[] = {{"qdecodeLayerPlan", js_qdecode_layer_plan},
                                    {"qdecodeLayerScratch", js_qdecode_layer_scratch},
-                                   {"qdecodeLayer", js_qdecode_layer}};
+                                   {"qdecodeLayer", js_qdecode_layer},
+                                   {"qdecodeLayersScratch", js_qdecode_layers_scratch},
+                                   {"qdecodeLayers", js_qdecode_layers}};
   if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

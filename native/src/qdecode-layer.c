@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "decode-step.h"
+#include "internal.h"
 #include "nn.h"
 #include "prefill-residual.h"
 
@@ -62,5 +63,29 @@ int mc_qdecode_layer(const mc_qlayer *L, const float *x, const float *xn, const 
   mc_swiglu_fwd(w + s.gu, w + s.gu + L->ff, w + s.act, L->ff);
   mc_qmatmul_run(1, w + s.act, L->ff, &L->down, w + s.dn, L->down.total);
   mc_prefill_residual(w + s.h, w + s.dn, L->residual, sum, next_gain, next_gain ? norm : NULL, 1, L->d, L->eps);
+  return 1;
+}
+
+/* after the largest layer scratch: two (sum, norm) pairs the layers pass along in turn */
+long mc_qdecode_layers_scratch(const mc_qlayer *const *L, int n) {
+  long most = 0;
+  for (int i = 0; i < n; i++) most = MC_MAX(most, mc_qdecode_layer_scratch(L[i]));
+  return most + 4L * (n > 0 ? L[0]->d : 0);
+}
+
+int mc_qdecode_layers(const mc_qlayer *const *L, int n, const float *x, const float *xn,
+                      const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
+                      const float *cos, const float *sin, float *sum, float *norm, float *scratch) {
+  if (n < 1 || !mc_decode_step_applies(pos, bf16, L[0]->Hq, L[0]->Hkv, L[0]->D)) return 0;
+  for (int i = 1; i < n; i++)
+    if (!mc_decode_step_applies(pos, bf16, L[i]->Hq, L[i]->Hkv, L[i]->D)) return 0;
+  const long d = L[0]->d;
+  float *pass = scratch + mc_qdecode_layers_scratch(L, n) - 4 * d;
+  const float *in = x, *in_n = xn;
+  for (int i = 0; i < n; i++) {
+    float *out = i == n - 1 ? sum : pass + (i % 2) * 2 * d, *out_n = i == n - 1 ? norm : out + d;
+    mc_qdecode_layer(L[i], in, in_n, next_gain[i], pos, kc[i], vc[i], bf16, cos, sin, out, out_n, scratch);
+    in = out, in_n = out_n;
+  }
   return 1;
 }

@@ -32,4 +32,14 @@ long mc_qdecode_layer_scratch(const mc_qlayer *L);
 int mc_qdecode_layer(const mc_qlayer *L, const float *x, const float *xn, const float *next_gain, int pos, void *kc,
                      void *vc, int bf16, const float *cos, const float *sin, float *sum, float *norm, float *scratch);
 
+/* Layers L[0..n) in turn for one token (what MiniCPM runs layer by layer, with no JavaScript between them:
+ * on the 2B-wide W4 model that was ~85 µs a layer, its data evicted by each token's weight stream): x, xn
+ * go into L[0]; each layer's sum and norm into the next; the last's into sum, norm. next_gain[i], kc[i],
+ * vc[i] are layer i's; every layer has L[0]'s d. scratch: mc_qdecode_layers_scratch floats. Returns 0
+ * without touching anything where the attention step declines, else 1. */
+long mc_qdecode_layers_scratch(const mc_qlayer *const *L, int n);
+int mc_qdecode_layers(const mc_qlayer *const *L, int n, const float *x, const float *xn,
+                      const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
+                      const float *cos, const float *sin, float *sum, float *norm, float *scratch);
+
 #endif

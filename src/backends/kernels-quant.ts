@@ -105,6 +105,35 @@ export interface QuantKernels {
     scratch: Float32Array,
     scratchOff: number,
   ): boolean;
+  /** Floats of scratch qdecodeLayers needs for `plans`. */
+  qdecodeLayersScratch?(plans: QDecodePlan[]): number;
+  /**
+   * One token through every plan's layer in turn (native/src/qdecode-layer.h, mc_qdecode_layers): x, xn
+   * into the first, each layer's sum and norm into the next, the last's into sum and norm. Per layer its
+   * next norm's gain [d] and its caches, each read from index 0. False, with nothing touched, where the
+   * fused attention step declines.
+   */
+  qdecodeLayers?(
+    plans: QDecodePlan[],
+    x: Float32Array,
+    xOff: number,
+    xn: Float32Array,
+    xnOff: number,
+    nextGains: Float32Array[],
+    pos: number,
+    kCaches: (Uint16Array | Float32Array)[],
+    vCaches: (Uint16Array | Float32Array)[],
+    cos: Float32Array,
+    cosOff: number,
+    sin: Float32Array,
+    sinOff: number,
+    sum: Float32Array,
+    sumOff: number,
+    norm: Float32Array,
+    normOff: number,
+    scratch: Float32Array,
+    scratchOff: number,
+  ): boolean;
 }
 
 /** One qmatmul call's weights: bits, perm, codes[], scales[], zeros[], ns[]. */

@@ -86,6 +86,22 @@ export interface LinearRunner {
    * nothing was written.
    */
   decodeLayer?(step: DecodeLayerStep): ResidualNorm | null;
+  /** Every decoder layer in turn for one token of a batch-1 cache as one kernel call; null as above. */
+  decodeLayers?(step: DecodeStackStep): ResidualNorm | null;
+}
+
+/** One token of one sequence through every decoder layer (LinearRunner.decodeLayers). */
+export interface DecodeStackStep {
+  config: MiniCPMConfig;
+  /** The scaled embedding [1, 1, d] and its first input norm. */
+  x: Tensor;
+  xn: Tensor;
+  /** Per layer: the post-attention norm's gain, and the next norm's (the final norm's after the last). */
+  postGains: Tensor[];
+  nextGains: Tensor[];
+  cache: KVCache;
+  cos: Tensor;
+  sin: Tensor;
 }
 
 /** One token of one sequence through decoder layer `layer` (LinearRunner.decodeLayer). */
@@ -284,6 +300,32 @@ export class MiniCPM {
     return residualNorm(r.sum, this.mlpBlock(l, r.norm!), mult.residual, nextGain, c.rmsNormEps);
   }
 
+  /** The gains the fused decode takes, per layer (names built once). */
+  private gainNames: { post: string[]; next: string[] } | null = null;
+
+  /** Every layer for one token through the runner's fused stack, or null where it does not apply. */
+  private decodeLayersFused(x: Tensor, xn: Tensor, cache: KVCache): ResidualNorm | null {
+    const c = this.config;
+    const L = c.numLayers;
+    const names = (this.gainNames ??= {
+      post: Array.from({ length: L }, (_, l) => `model.layers.${l}.post_attention_layernorm.weight`),
+      next: Array.from({ length: L }, (_, l) =>
+        l + 1 < L ? `model.layers.${l + 1}.input_layernorm.weight` : 'model.norm.weight',
+      ),
+    });
+    const { cos, sin } = this.ropeFor(cache.length + 1);
+    return this.linearRunner!.decodeLayers!({
+      config: c,
+      x,
+      xn,
+      postGains: names.post.map((n) => this.p(n)),
+      nextGains: names.next.map((n) => this.p(n)),
+      cache,
+      cos,
+      sin,
+    });
+  }
+
   /** Layer l for one token through the runner's fused layer, or null where it does not apply. */
   private decodeLayerFused(
     l: number,
@@ -336,6 +378,19 @@ export class MiniCPM {
       B === 1 &&
       T === 1 &&
       !mask;
+    if (fusedStep && cache && this.linearRunner?.decodeLayers) {
+      // all layers in one call where the runner has it; else layer by layer below, from this norm
+      const xl = x;
+      xn = rmsNorm(x, this.p('model.layers.0.input_layernorm.weight'), c.rmsNormEps);
+      const all = this.decodeLayersFused(x, xn, cache);
+      if (all) {
+        cache.advance(1);
+        xl.dispose();
+        xn.dispose();
+        all.sum.dispose();
+        return all.norm!;
+      }
+    }
     for (let l = 0; l < c.numLayers; l++) {
       if (ck) x = checkpoint((xl) => this.decoderLayer(l, xl, pos, undefined, mask, packed), x, ck.replay);
       else if (reuse) {

@@ -1,14 +1,16 @@
-// A quantized model's decoder layer for one token of one sequence in one kernel call
-// (native/src/qdecode-layer.h): q/k/v, RoPE + KV append + attention, o, residual + norm, gate/up, SwiGLU,
-// down, residual + next norm. Per op that is nine addon calls a layer with JavaScript between them, ~20 µs
-// a call on the 2B-wide W4 model, most of it cache misses (each token's weight stream evicts what the
-// JavaScript touches). The kernels are the ones the per-op path runs, in the same order, so the outputs
-// and the cache are the same bits; the per-op path stays for everything this declines (a layer with a
-// weight kept in float, q/k/v or gate/up in more than one call, an int8 or batched cache, no addon).
+// A quantized model's decoder layers for one token of one sequence in one kernel call
+// (native/src/qdecode-layer.h): per layer q/k/v, RoPE + KV append + attention, o, residual + norm,
+// gate/up, SwiGLU, down, residual + next norm. Per op that is nine addon calls a layer with JavaScript
+// between them; per layer, one call and ~85 µs of JavaScript between layers on the 2B-wide W4 model (most
+// of it cache misses: each token's weight stream evicts what the JavaScript touches); all layers, one call.
+// The kernels are the ones the per-op path runs, in the same order, so the outputs and the cache are the
+// same bits; the per-op path stays for everything this declines (a layer with a weight kept in float,
+// q/k/v or gate/up in more than one call, an int8 or batched cache, no addon).
 
 import { quantKernels, type QDecodePlan, type QRunArgs } from '../backends/quant.js';
 import { multipliers } from '../models/config.js';
-import type { DecodeLayerStep } from '../models/minicpm.js';
+import type { DecodeLayerStep, DecodeStackStep } from '../models/minicpm.js';
+import type { MiniCPMConfig } from '../models/config.js';
 import { type ResidualNorm, Tensor } from '../tensor/index.js';
 import { planRuns, type QRun } from './qplan.js';
 import type { QWeight } from './qweight.js';
@@ -38,6 +40,11 @@ function oneRun(ws: QWeight[]): QRun | null {
 
 const f32 = (t: Tensor): boolean => t.dtype === 'f32' && t.isContiguous();
 
+/** A contiguous tensor's elements as an array starting at index 0 (the array itself where it does). */
+function fromZero(t: Tensor): Tensor['data'] {
+  return t.offset === 0 && t.data.length === t.size ? t.data : t.data.subarray(t.offset, t.offset + t.size);
+}
+
 interface LayerPlan {
   /** The gain it points into: rebuilt when the model's changes (as when the runner's weights do). */
   postGain: Tensor;
@@ -53,6 +60,13 @@ export class DecodeLayers {
     { names: string[]; plan: LayerPlan | null; ws: (QWeight | undefined)[] }
   >();
   private scratch = new Float32Array(0);
+  /** Floats qdecodeLayers needs for the current plans (0: not yet asked). */
+  private stackScratch = 0;
+  /** The per-token argument arrays of qdecodeLayers, refilled in place. */
+  private readonly handles: QDecodePlan[] = [];
+  private readonly gains: Float32Array[] = [];
+  private readonly kCaches: (Uint16Array | Float32Array)[] = [];
+  private readonly vCaches: (Uint16Array | Float32Array)[] = [];
 
   constructor(private readonly runner: { readonly weights: Map<string, QWeight> }) {}
 
@@ -61,7 +75,7 @@ export class DecodeLayers {
     if (!k.qdecodeLayer) return null;
     const { x, xn, nextGain, cos, sin, cache } = step;
     if (!f32(x) || !f32(xn) || !f32(nextGain) || !f32(cos) || !f32(sin)) return null;
-    const plan = this.planFor(step);
+    const plan = this.planFor(step.config, step.layer, step.postGain);
     if (!plan) return null;
     const slot = cache.decodeSlot(step.layer);
     if (!slot) return null;
@@ -101,9 +115,64 @@ export class DecodeLayers {
     return null;
   }
 
-  /** Layer `step.layer`'s plan, made on first use and again when its weights or gain change. */
-  private planFor(step: DecodeLayerStep): LayerPlan | null {
-    const l = step.layer;
+  /** Every layer for one token in one call (LinearRunner.decodeLayers), or null where one declines. */
+  runAll(step: DecodeStackStep): ResidualNorm | null {
+    const k = quantKernels();
+    if (!k.qdecodeLayers || !k.qdecodeLayersScratch) return null;
+    const { config: c, x, xn, cos, sin, cache, postGains, nextGains } = step;
+    if (!f32(x) || !f32(xn) || !f32(cos) || !f32(sin)) return null;
+    const n = c.numLayers;
+    const { handles, gains, kCaches, vCaches } = this;
+    handles.length = gains.length = kCaches.length = vCaches.length = n;
+    for (let l = 0; l < n; l++) {
+      const plan = this.planFor(c, l, postGains[l]);
+      const g = nextGains[l];
+      if (!plan || !f32(g)) return null;
+      handles[l] = plan.handle;
+      gains[l] = fromZero(g) as Float32Array;
+    }
+    let pos = -1;
+    for (let l = 0; l < n; l++) {
+      const slot = cache.decodeSlot(l);
+      if (!slot) return null;
+      pos = slot.pos;
+      kCaches[l] = fromZero(slot.k) as Uint16Array | Float32Array;
+      vCaches[l] = fromZero(slot.v) as Uint16Array | Float32Array;
+    }
+    if (this.stackScratch === 0) this.stackScratch = k.qdecodeLayersScratch(handles);
+    if (this.scratch.length < this.stackScratch) this.scratch = new Float32Array(this.stackScratch);
+    const sum = Tensor.empty(x.shape);
+    const norm = Tensor.empty(x.shape);
+    const data = (t: Tensor) => t.data as Float32Array;
+    const done = k.qdecodeLayers(
+      handles,
+      data(x),
+      x.offset,
+      data(xn),
+      xn.offset,
+      gains,
+      pos,
+      kCaches,
+      vCaches,
+      data(cos),
+      cos.offset,
+      data(sin),
+      sin.offset,
+      data(sum),
+      sum.offset,
+      data(norm),
+      norm.offset,
+      this.scratch,
+      0,
+    );
+    if (done) return { sum, norm };
+    sum.dispose();
+    norm.dispose();
+    return null;
+  }
+
+  /** Layer l's plan, made on first use and again when its weights or gain change. */
+  private planFor(c: MiniCPMConfig, l: number, postGain: Tensor): LayerPlan | null {
     let e = this.plans.get(l);
     if (!e) {
       e = { names: layerModules(l), plan: null, ws: [] };
@@ -112,19 +181,19 @@ export class DecodeLayers {
     const weights = this.runner.weights;
     let same = e.ws.length === e.names.length;
     for (let i = 0; same && i < e.names.length; i++) same = e.ws[i] === weights.get(e.names[i]);
-    if (same && (e.plan === null || e.plan.postGain === step.postGain)) return e.plan;
+    if (same && (e.plan === null || e.plan.postGain === postGain)) return e.plan;
     e.ws = e.names.map((n) => weights.get(n));
-    e.plan = this.makePlan(e.ws, step);
+    e.plan = this.makePlan(e.ws, c, postGain);
+    this.stackScratch = 0; // the set of plans changed
     return e.plan;
   }
 
-  private makePlan(found: (QWeight | undefined)[], step: DecodeLayerStep): LayerPlan | null {
+  private makePlan(found: (QWeight | undefined)[], c: MiniCPMConfig, postGain: Tensor): LayerPlan | null {
     const k = quantKernels();
     if (!k.qdecodeLayerPlan || !k.qdecodeLayerScratch || found.some((w) => !w)) return null;
     const ws = found as QWeight[];
     const qkv = oneRun(ws.slice(0, 3));
     const gateUp = oneRun(ws.slice(4, 6));
-    const { postGain, config: c } = step;
     if (!qkv || !gateUp || !f32(postGain)) return null;
     const handle = k.qdecodeLayerPlan(
       runArgs(qkv),

@@ -15,7 +15,7 @@ import {
   ShapeError,
   Tensor,
 } from '../tensor/index.js';
-import type { DecodeLayerStep, LinearRunner } from '../models/minicpm.js';
+import type { DecodeLayerStep, DecodeStackStep, LinearRunner } from '../models/minicpm.js';
 import { DecodeLayers } from './qdecode-layer.js';
 import { planRuns, QPlan } from './qplan.js';
 import type { QWeight } from './qweight.js';
@@ -159,6 +159,10 @@ export class QuantizedLinears implements LinearRunner {
 
   decodeLayer(step: DecodeLayerStep): ResidualNorm | null {
     return this.layers.run(step);
+  }
+
+  decodeLayers(step: DecodeStackStep): ResidualNorm | null {
+    return this.layers.runAll(step);
   }
 
   /** Bytes of all quantized weights in memory. */

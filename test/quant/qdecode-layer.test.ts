@@ -1,7 +1,8 @@
-// A quantized model's decoder layer for one token in one kernel call (src/quant/qdecode-layer.ts,
-// native/src/qdecode-layer.c) against the per-op decode step it replaces: the same logits and the same
-// KV cache, bit for bit, token after token, over bf16 and f32 caches, W4 (with and without act-order) and
-// W8, an int8 head; the layers it must decline run per op; bad plans and calls get typed errors.
+// A quantized model's decoder layers for one token in one kernel call, all of them or one at a time
+// (src/quant/qdecode-layer.ts, native/src/qdecode-layer.c), against the per-op decode step they replace:
+// the same logits and the same KV cache, bit for bit, token after token, over bf16 and f32 caches, W4 (with
+// and without act-order) and W8, an int8 head; the layers they must decline run per op; bad plans and
+// calls get typed errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -88,36 +89,56 @@ function expectSameCaches(a: KVCache, b: KVCache): void {
   }
 }
 
-/** Decodes with the fused layer and per op; both agree bit for bit, and `fused` calls were fused. */
-function compare(m: MiniCPM, dtype: KVCacheDtype, fused: number): void {
+/** The same model whose runner fuses layer by layer only (no whole-stack call). */
+function layerByLayer(m: MiniCPM): MiniCPM {
+  const r = m.linearRunner as QuantizedLinears;
+  const twin = new MiniCPM(m.config, m.params);
+  twin.linearRunner = {
+    run: (x, mods) => r.run(x, mods),
+    embed: (ids) => r.embed(ids),
+    decodeLayer: (step) => r.decodeLayer(step),
+  };
+  return twin;
+}
+
+/**
+ * Decodes with the fused stack (and, on its own, the fused layer) and per op: all agree bit for bit;
+ * `stack` tokens ran as one call, `layers` layer steps as one call each.
+ */
+function compare(m: MiniCPM, dtype: KVCacheDtype, fused: { stack: number; layers: number }): void {
   const runner = m.linearRunner as QuantizedLinears;
-  const spy = vi.spyOn(runner, 'decodeLayer');
+  const stack = vi.spyOn(runner, 'decodeLayers');
+  const layer = vi.spyOn(runner, 'decodeLayer');
   const a = decode(m, dtype);
-  const ran = spy.mock.results.filter((r) => r.value !== null).length;
-  spy.mockRestore();
+  const ran = (s: typeof stack | typeof layer) => s.mock.results.filter((r) => r.value !== null).length;
+  expect({ stack: ran(stack), layers: ran(layer) }).toEqual(fused);
+  stack.mockRestore();
+  layer.mockRestore();
   const b = decode(perOp(m), dtype);
-  expect(ran).toBe(fused);
   expect(a.logits).toEqual(b.logits);
   expectSameCaches(a.cache, b.cache);
+  const c = decode(layerByLayer(m), dtype);
+  expect(c.logits).toEqual(b.logits);
+  expectSameCaches(c.cache, b.cache);
 }
 
 const steps = prompt.length - 5;
 
-describe.skipIf(!k?.qdecodeLayer)('the fused quantized decode layer', () => {
+describe.skipIf(!k?.qdecodeLayers)('the fused quantized decode layers', () => {
   for (const dtype of ['bf16', 'f32'] as const)
     for (const bits of [4, 8] as const)
-      it(`W${bits}, ${dtype} cache: the per-op step's logits and cache, bit for bit`, () => {
+      it(`W${bits}, ${dtype} cache: the per-op step's logits and cache, bit for bit, whole stack and layer by layer`, () => {
         compare(
           quantized(() => bits),
           dtype,
-          steps * config.numLayers,
+          { stack: steps, layers: 0 },
         );
       });
 
   it('with an int8 head and embedding (the decode benchmark configuration)', () => {
     const m = quantized(() => 4);
     useInt8Head(m);
-    compare(m, 'bf16', steps * config.numLayers);
+    compare(m, 'bf16', { stack: steps, layers: 0 });
   });
 
   it('an act-order GPTQ folder (q/k/v share one column permutation) is fused too', async () => {
@@ -132,7 +153,7 @@ describe.skipIf(!k?.qdecodeLayer)('the fused quantized decode layer', () => {
       const m = await loadAnyModel(dir);
       const perm = (m.linearRunner as QuantizedLinears).weights.get('model.layers.0.self_attn.q_proj')!.perm;
       expect(perm).not.toBeNull();
-      compare(m, 'bf16', steps * config.numLayers);
+      compare(m, 'bf16', { stack: steps, layers: 0 });
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
@@ -143,8 +164,8 @@ describe.skipIf(!k?.qdecodeLayer)('the fused quantized decode layer', () => {
     const m = quantized((n) =>
       n.includes('layers.0.self_attn.o_proj') ? null : n.includes('layers.1.self_attn.q_proj') ? 8 : 4,
     );
-    compare(m, 'bf16', steps);
-    compare(m, 'int8', 0);
+    compare(m, 'bf16', { stack: 0, layers: steps });
+    compare(m, 'int8', { stack: 0, layers: 0 });
   });
 });
 
@@ -190,14 +211,15 @@ describe.skipIf(!k?.qdecodeLayer)('qdecodeLayer and its plan refuse bad input', 
     expect(() => plan(run('self_attn.o_proj'))).toThrow(/qdecodeLayerPlan: weight 0 is too small/);
   });
 
+  const d = c.hiddenSize;
+  const cap = 4;
+  const kv = new Uint16Array(cap * c.numKvHeads * c.headDim);
+  const cs = new Float32Array(cap * (c.headDim / 2)).fill(1);
+  const sn = new Float32Array(cap * (c.headDim / 2));
+  const x = new Float32Array(d).fill(0.5);
+
   it('a call with a foreign plan, a short cache, or outputs over its inputs', () => {
     const p = plan();
-    const d = c.hiddenSize;
-    const cap = 4;
-    const kv = new Uint16Array(cap * c.numKvHeads * c.headDim);
-    const cs = new Float32Array(cap * (c.headDim / 2)).fill(1);
-    const sn = new Float32Array(cap * (c.headDim / 2));
-    const x = new Float32Array(d).fill(0.5);
     const scratch = new Float32Array(k!.qdecodeLayerScratch!(p));
     const call = (plan: object, pos: number, sum: Float32Array, sumOff = 0) =>
       k!.qdecodeLayer!(
@@ -230,5 +252,39 @@ describe.skipIf(!k?.qdecodeLayer)('qdecodeLayer and its plan refuse bad input', 
     );
     expect(() => call(p, cap, new Float32Array(d))).toThrow(/qdecodeLayer: kCache needs \d+ elements/);
     expect(() => call(p, 0, x)).toThrow(/qdecodeLayer: sum and norm must not overlap x, xn or scratch/);
+  });
+
+  it('qdecodeLayers checks its plans, its per-layer lists and every cache', () => {
+    const p = plan();
+    const scratch = new Float32Array(k!.qdecodeLayersScratch!([p, p]));
+    const call = (plans: object[], gains: Float32Array[], kcs: Uint16Array[]) =>
+      k!.qdecodeLayers!(
+        plans,
+        x,
+        0,
+        x,
+        0,
+        gains,
+        0,
+        kcs,
+        kcs,
+        cs,
+        0,
+        sn,
+        0,
+        new Float32Array(d),
+        0,
+        new Float32Array(d),
+        0,
+        scratch,
+        0,
+      );
+    expect(call([p, p], [gain, gain], [kv, kv.slice()])).toBe(true);
+    expect(() => call([], [], [])).toThrow(/qdecodeLayers: plans must be an array of 1 to 512 plans/);
+    expect(() => call([p, {}], [gain, gain], [kv, kv])).toThrow(/plan must come from qdecodeLayerPlan/);
+    expect(() => call([p, p], [gain], [kv, kv])).toThrow(/qdecodeLayers: nextGains must be an array of 2/);
+    expect(() => call([p, p], [gain, gain], [kv, kv.subarray(0, 4)])).toThrow(
+      /qdecodeLayers: kCaches\[1\] holds 4 elements/,
+    );
   });
 });

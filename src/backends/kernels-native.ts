@@ -86,9 +86,11 @@ function warnOnce(detail: string): void {
  * not load, and null silently when MINICPM_BACKEND=ref asks for the reference backend or in a browser.
  */
 export function loadNativeKernels(): NativeKernels | null {
-  if (typeof process === 'undefined') return null; // a browser (the page's engine worker): no addon
-  if (process.env.MINICPM_BACKEND === 'ref') return null;
+  // asked on every kernel call: reading process.env is a getenv() each time (~2 µs), so the answer,
+  // MINICPM_BACKEND=ref included, is settled by the first call
   if (cached !== undefined) return cached;
+  if (typeof process === 'undefined') return (cached = null); // a browser (the page's engine worker): no addon
+  if (process.env.MINICPM_BACKEND === 'ref') return (cached = null);
   const path = findAddon();
   if (!path) {
     warnOnce(`${ADDON} was not found`);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadModel } from '../models/load.js';
-import { quantizeModel, readQuantizeConfigAny, saveQuantizedModel } from '../quant/index.js';
+import { isGptqBits, quantizeModel, readQuantizeConfigAny, saveQuantizedModel } from '../quant/index.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 
 interface QuantizeCli {
@@ -75,7 +75,7 @@ export async function quantizeCommand(o: QuantizeCli): Promise<void> {
   const seqLen = positiveInt(o.seqLen, '--seq-len');
   const bits = positiveInt(o.bits, '--bits');
   // AutoGPTQ's int32 words hold 2-, 4- and 8-bit fields; its 3-bit layout crosses words (not written here)
-  if (![2, 4, 8].includes(bits)) throw new QuantizeCliError(`--bits must be 2, 4 or 8, got ${o.bits}`);
+  if (!isGptqBits(bits)) throw new QuantizeCliError(`--bits must be 2, 4 or 8, got ${o.bits}`);
   const groupSize = Number(o.groupSize);
   if (groupSize !== -1 && !(Number.isInteger(groupSize) && groupSize > 0))
     throw new QuantizeCliError(`--group-size must be -1 or a positive integer, got ${o.groupSize}`);

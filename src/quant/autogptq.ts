@@ -38,9 +38,20 @@ export interface UnpackedLinear {
   readonly gIdx: Int32Array;
 }
 
+/** The bit widths whose fields tile AutoGPTQ's int32 words (its 3-bit layout crosses words). */
+export const isGptqBits = (bits: number): boolean => bits === 2 || bits === 4 || bits === 8;
+
+/** A folder's or layer's GPTQ bits (`where` names it), or a QuantFormatError that says what loads. */
+export function checkGptqBits(where: string, bits: number): void {
+  if (!isGptqBits(bits))
+    throw new QuantFormatError(
+      `${where}: ${bits}-bit GPTQ is not supported (2-, 4- and 8-bit folders load; 3-bit packing is not implemented)`,
+    );
+}
+
 /** Values per int32 word; only widths that tile 32 bits (AutoGPTQ's 3-bit layout is not supported). */
 function perWord(bits: number): number {
-  if (bits !== 2 && bits !== 4 && bits !== 8) {
+  if (!isGptqBits(bits)) {
     throw new QuantShapeError(`AutoGPTQ packing supports bits 2, 4 and 8 here, got ${bits}`);
   }
   return 32 / bits;

@@ -26,7 +26,7 @@ import { loadModel } from '../models/load.js';
 import { isGgufPath } from '../models/gguf-load.js';
 import { loadGgufModel } from './ggml-model.js';
 import type { MiniCPM } from '../models/minicpm.js';
-import { autogptqFromRecords, autogptqRecords, dequantizePacked } from './autogptq.js';
+import { autogptqFromRecords, autogptqRecords, checkGptqBits, dequantizePacked } from './autogptq.js';
 import { QuantFormatError } from './errors.js';
 import { parseQuantizeConfig, type QuantizeConfig } from './quantize-config.js';
 import { loadQuantizedModel, readQuantizeConfigAny } from './load-quantized.js';
@@ -78,13 +78,6 @@ export async function openAnyWeights(dir: string): Promise<TensorReader> {
   return qc ? dequantizingReader(reader, qc.bits, qc.checkpoint_format === 'gptq_v2' ? 0 : 1) : reader;
 }
 
-/** AutoGPTQ's int32 words hold 2-, 4- and 8-bit fields only; its 3-bit layout crosses words. */
-function checkBits(where: string, bits: number): void {
-  if (bits !== 2 && bits !== 4 && bits !== 8)
-    throw new QuantFormatError(
-      `${where}: ${bits}-bit GPTQ is not supported (2-, 4- and 8-bit folders load; 3-bit packing is not implemented)`,
-    );
-}
 
 /**
  * Loads a model folder: a GPTQ one onto the int4/int8 kernels (its layers stay quantized; `dequantize`
@@ -96,7 +89,7 @@ export async function loadAnyModel(
 ): Promise<MiniCPM> {
   if (isGgufPath(dir)) return loadGgufModel(dir, opts);
   const qc = opts.dequantize ? null : await readQuantizeConfigAny(dir);
-  if (qc) checkBits(dir, qc.bits);
+  if (qc) checkGptqBits(dir, qc.bits);
   if (qc && (qc.group_size === -1 || qc.group_size % 32 === 0)) return loadQuantizedModel(dir, opts);
   if (qc) {
     process.stderr.write(
@@ -114,7 +107,7 @@ const PACKED_SUFFIXES = ['.qweight', '.qzeros', '.scales', '.g_idx'];
  * `zeroOffset`: 1 for the `gptq` checkpoint format (qzeros hold zero − 1), 0 for `gptq_v2`.
  */
 export function dequantizingReader(inner: TensorReader, bits: number, zeroOffset: 0 | 1 = 1): TensorReader {
-  checkBits(inner.path, bits);
+  checkGptqBits(inner.path, bits);
   const modules = new Set(
     inner
       .names()

@@ -17,6 +17,7 @@ import {
   type LoadOptions,
 } from '../models/weights.js';
 import { Tensor } from '../tensor/index.js';
+import { checkGptqBits } from './autogptq.js';
 import { QuantFormatError } from './errors.js';
 import { QuantizedLinears } from './qlinear.js';
 import type { QWeight } from './qweight.js';
@@ -154,11 +155,7 @@ export function gptqModelFromReader(
   reader: TensorReader,
   opts: LoadOptions = {},
 ): MiniCPM {
-  if (qc.bits !== 2 && qc.bits !== 4 && qc.bits !== 8) {
-    throw new QuantFormatError(
-      `${reader.path}: ${qc.bits}-bit GPTQ is not supported (the int4/int8 kernels run 2-, 4- and 8-bit folders)`,
-    );
-  }
+  checkGptqBits(reader.path, qc.bits);
   assertSane(config);
   const params = new Map<string, Tensor>();
   const quantized = new Map<string, QWeight>();

@@ -6,6 +6,7 @@
 // before either runs.
 
 import { nativeRepackKernels, type RepackKernels } from '../backends/qrepack.js';
+import { checkGptqBits } from './autogptq.js';
 import { QuantFormatError, QuantShapeError } from './errors.js';
 import {
   actOrderPerm,
@@ -43,9 +44,7 @@ export function repackGptq(
   name: string,
   kernels?: RepackKernels | null, // default: the C repackers when built; null forces the TypeScript twin
 ): QWeight {
-  if (bits !== 2 && bits !== 4 && bits !== 8) {
-    throw new QuantFormatError(`${name}: ${bits}-bit GPTQ layers are not supported (2, 4 and 8 are)`);
-  }
+  checkGptqBits(name, bits);
   const { out, in: K, groups } = t;
   const per = 32 / bits;
   const mask = (1 << bits) - 1;

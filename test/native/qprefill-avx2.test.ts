@@ -13,7 +13,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';
 import { nativeQuantKernels, refQuantKernels as ref } from '../../src/backends/quant.js';
-import { f32ToF16 } from '../../src/tensor/dtype.js';
+import { type Case, run } from './qprefill-helpers.js';
 
 const native = nativeQuantKernels();
 const addon = loadNativeKernels();
@@ -27,92 +27,6 @@ afterAll(() => {
     addon.setThreads(threads0);
   }
 });
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
-
-type Fill = 'random' | 'max' | 'min' | 'ties';
-
-// exact halves and the floats just below them at scale 1 (amax 127): the quantizer's rounding
-const TIES = [127, -126.5, 0.5, -0.5, 1.5, -2.5, Math.fround(0.49999997), -Math.fround(0.49999997), 126.5];
-
-interface Case {
-  bits: 4 | 8;
-  M: number;
-  K: number;
-  ns: number[];
-  perm: boolean;
-  fill?: Fill;
-  zmax?: number;
-}
-
-/** Codes, scales and zeros of n rows in the qweight.ts layout; 'max': codes 15/255, zero 0; 'min': codes 0, largest zero. */
-function weight(bits: 4 | 8, n: number, K: number, seed: number, fill: Fill, zmax: number) {
-  const r = rng(seed);
-  const tiles = Math.ceil(n / 16);
-  const B = K / 32;
-  const codes = new Uint8Array(tiles * B * (bits === 8 ? 512 : 256));
-  const scales = new Uint16Array(tiles * B * 16);
-  const zeros = new Uint8Array(tiles * B * 16);
-  for (let i = 0; i < codes.length; i++)
-    codes[i] = fill === 'random' ? Math.floor(r() * 256) : fill === 'max' ? 255 : 0;
-  for (let i = 0; i < scales.length; i++) {
-    scales[i] = f32ToF16(0.001 + 0.05 * r());
-    zeros[i] = fill === 'random' ? Math.floor(r() * (zmax + 1)) : fill === 'max' ? 0 : zmax;
-  }
-  return { codes, scales, zeros };
-}
-
-function run(k: NonNullable<typeof native>, c: Case, seed: number): Float32Array {
-  const ldx = c.K + 3;
-  const r = rng(seed);
-  const x = new Float32Array(2 + c.M * ldx);
-  for (let i = 0; i < x.length; i++) {
-    // 'max'/'min': ±amax in every block, activation codes ±127 (uint8 operands 255 and 1 for W4)
-    if (c.fill === 'max' || c.fill === 'min') x[i] = i % 2 ? 1 : -1;
-    else if (c.fill === 'ties') x[i] = TIES[i % TIES.length];
-    else x[i] = (r() * 2 - 1) * (i % 5 === 0 ? 3 : 1);
-  }
-  if (!c.fill) x.fill(0, 2, 2 + 32); // an all-zero block (scale 0)
-  if (c.fill === 'ties') x[2 + 40] = NaN; // skipped by the max, code 127 (C only: the twin's Math.max is not)
-  let perm: Int32Array | null = null;
-  if (c.perm) {
-    perm = Int32Array.from({ length: c.K }, (_, i) => i);
-    for (let i = c.K - 1; i > 0; i--) {
-      const j = Math.floor(r() * (i + 1));
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
-  }
-  const zmax = c.zmax ?? (c.bits === 8 ? 255 : 16);
-  const fill = c.fill === 'ties' ? 'random' : (c.fill ?? 'random');
-  const ws = c.ns.map((n, i) => weight(c.bits, n, c.K, seed * 7 + i, fill, zmax));
-  const ldy = c.ns.reduce((a, b) => a + b, 0) + 5;
-  const y = new Float32Array(3 + c.M * ldy).fill(NaN);
-  k.qmatmul(
-    c.M,
-    c.K,
-    c.bits,
-    x,
-    2,
-    ldx,
-    perm,
-    ws.map((w) => w.codes),
-    ws.map((w) => w.scales),
-    ws.map((w) => w.zeros),
-    c.ns,
-    y,
-    3,
-    ldy,
-  );
-  return y;
-}
 
 const cases: Case[] = [];
 for (const bits of [4, 8] as const) {

@@ -23,14 +23,16 @@
 #include "decode-attention.h"
 #include "exp-avx512.h"
 
-/* Software prefetch PFD positions ahead into L2, spread over the tiles that will read each line
- * (4 rows × 4 heads' keys per key tile, 4 rows of one kv head's values per head): a burst of a whole
- * row block's prefetches into L1 (4 rows ahead, ~18 KiB for 36 heads of D 64) streamed from DRAM at
- * ~16 GB/s on one core, ~0.6 of a plain read of the same bytes; spread into L2, 8 rows ahead, at
- * ~28 GB/s, the plain read's rate (one thread, S 512, 36 heads, D 64, loaded machine; 4 rows ahead
- * 27, 16 rows 32, into L1 no better than the burst). */
-#define PFD 8
-#define PFH _MM_HINT_T1
+/* Software prefetch PFD positions ahead, spread over the tiles that will read each line (4 rows × 4
+ * heads' keys per key tile, 4 rows of one kv head's values per head). A burst of a whole row block's
+ * prefetches (4 rows ahead, ~18 KiB for 36 heads of D 64) streamed at ~0.6 of a plain read; spread out, 8
+ * rows ahead into L2 (T1), at about its rate. Non-temporal (NTA: into L1, not kept in L2 or L3 after use)
+ * 4 rows ahead is faster still: 0.125-0.138 ms a layer against T1's 0.142-0.155 at 512 positions,
+ * 0.417-0.451 against 0.508-0.527 at 2,048 (2 threads, 36 heads of D 64, the cache cold as in a decode
+ * step, where each token's weight stream has evicted it; Zen 5), and what a token reads once stays out of
+ * the caches the rest of the step uses. */
+#define PFD 4
+#define PFH _MM_HINT_NTA
 
 /* 16 bf16 values as f32 in their order (bf16 is the upper half of an f32): a D's odd last 16. */
 static inline __m512 widen16(const uint16_t *p) {

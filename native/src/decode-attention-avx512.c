@@ -26,11 +26,10 @@
 /* Software prefetch PFD positions ahead, spread over the tiles that will read each line (4 rows × 4
  * heads' keys per key tile, 4 rows of one kv head's values per head). A burst of a whole row block's
  * prefetches (4 rows ahead, ~18 KiB for 36 heads of D 64) streamed at ~0.6 of a plain read; spread out, 8
- * rows ahead into L2 (T1), at about its rate. Non-temporal (NTA: into L1, not kept in L2 or L3 after use)
- * 4 rows ahead is faster still: 0.125-0.138 ms a layer against T1's 0.142-0.155 at 512 positions,
- * 0.417-0.451 against 0.508-0.527 at 2,048 (2 threads, 36 heads of D 64, the cache cold as in a decode
- * step, where each token's weight stream has evicted it; Zen 5), and what a token reads once stays out of
- * the caches the rest of the step uses. */
+ * rows ahead into L2 (T1), at about its rate. Non-temporal (NTA: into L1, hinted as not worth keeping)
+ * 4 rows ahead is faster still: 0.137-0.142 ms a layer against T1's 0.155-0.167 at 512 positions,
+ * 0.431-0.465 against 0.504-0.559 at 2,048 (the two builds A/B in one process, 2 threads, 36 heads of
+ * D 64, the cache cold as in a decode step, where each token's weight stream has evicted it; Zen 5). */
 #define PFD 4
 #define PFH _MM_HINT_NTA
 

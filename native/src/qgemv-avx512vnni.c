@@ -9,12 +9,13 @@
  *  - −z·Σq seeds the dot-product chain through vpmaddwd (z ≤ 255 and |Σq| ≤ 32·127 fit int16; the high
  *    half of each lane is zero), one uop in place of vpmulld and a subtraction;
  *  - no per-tile call, switch on token rows or copy through a stack buffer.
- * W4 codes are prefetched PF_BYTES ahead: at ~20 GB/s per core and ~100 ns to DRAM, 2 KiB is in flight
- * per core at any moment, so the previous 1 KiB left the stream waiting on DRAM at the start of each
- * block run. W8 codes are not prefetched by software: the same 16 blocks ahead (8 prefetches per block,
- * 8 KiB out) made the int8 head 7-10% slower than the hardware prefetchers alone (0.62 vs 0.69 of the
- * DRAM probe, 2 threads, interleaved A/B on a loaded machine, bench decode-gemv-ab); 4 or 16 KiB ahead,
- * or 8 or 32 KiB into L2, did no better; the W8 layer shapes were within the noise either way.
+ * Codes are prefetched PF_BYTES ahead, non-temporally (NTA: into L1, with the hint that they need not be
+ * kept in the outer caches, where the KV cache and the rest of the step's data would rather stay): at
+ * ~30 GB/s per core and ~100 ns to DRAM, ~3 KiB is in flight per core. Against the earlier W4 prefetch into
+ * L1 (T0) at the same distance and no software prefetch for W8 (T0 16 blocks ahead had made the int8 head
+ * 7-10% slower than the hardware prefetchers alone), in two interleaved A/B runs of 5 and 7 turns (bench
+ * decode-gemv-ab, 2 threads, Zen 5): the int8 head 1.029-1.088x, the W8 layer shapes 0.98-1.17x (median
+ * ~1.05), the W4 ones 0.95-1.15x (median ~1.02).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -48,7 +49,7 @@ void mc_qgemv_w4_avx512vnni(int tiles, int blocks, const uint8_t *codes, const u
   for (int t = 0; t < tiles; t++, rows -= 16) {
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++, codes += 256, scales += 16, zeros += 16) {
-      for (int s = 0; s < 4; s++) _mm_prefetch((const char *)(codes + PF_BYTES + 64 * s), _MM_HINT_T0);
+      for (int s = 0; s < 4; s++) _mm_prefetch((const char *)(codes + PF_BYTES + 64 * s), _MM_HINT_NTA);
       const int8_t *x = xq + b * 32;
       __m512i a0 = zero_term(zeros, xs[b]), a1 = _mm512_setzero_si512();
       for (int s = 0; s < 4; s++) {
@@ -70,6 +71,7 @@ void mc_qgemv_w8_avx512vnni(int tiles, int blocks, const uint8_t *codes, const u
   for (int t = 0; t < tiles; t++, rows -= 16) {
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++, codes += 512, scales += 16, zeros += 16) {
+      for (int s = 0; s < 8; s++) _mm_prefetch((const char *)(codes + PF_BYTES + 64 * s), _MM_HINT_NTA);
       const int8_t *x = xq + b * 32;
       __m512i a0 = zero_term(zeros, xs[b]), a1 = _mm512_setzero_si512();
       for (int s = 0; s < 4; s++) {

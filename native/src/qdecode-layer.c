@@ -1,10 +1,11 @@
 /*
- * A quantized decoder layer for one token in one call (qdecode-layer.h). Per op, a decode step crosses
- * into the addon nine times a layer (q/k/v, the fused RoPE + append + attention, o, residual + norm,
- * gate/up, SwiGLU, down, residual + norm) and runs JavaScript in between: tensor views, argument checks,
- * scope bookkeeping. Measured on the 2B-wide W4 model that is ~20 µs a call, most of it cache misses,
- * since each token's weight stream has evicted everything that JavaScript touches. Here the same kernels
- * run back to back from one plan, with the intermediates in one scratch block.
+ * A quantized decoder layer for one token in one call, and every layer of the model in one call
+ * (qdecode-layer.h). Op by op, a decode step crossed into the addon nine times a layer (q/k/v, the fused
+ * RoPE + append + attention, o, residual + norm, gate/up, SwiGLU, down, residual + norm) with JavaScript
+ * in between: tensor views, argument checks, scope bookkeeping, ~20 µs a call on the 2B-wide W4 model and
+ * most of it cache misses, since each token's weight stream has evicted everything that JavaScript
+ * touches. Here the same kernels run back to back from one plan per layer, with the intermediates in one
+ * scratch block; mc_qdecode_layers passes each layer's sum and norm to the next through two more.
  */
 #include "qdecode-layer.h"
 

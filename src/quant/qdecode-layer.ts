@@ -1,12 +1,12 @@
-// A quantized model's decoder layers for one token of one sequence in one kernel call
-// (native/src/qdecode-layer.h): per layer q/k/v, RoPE + KV append + attention, o, residual + norm,
-// gate/up, SwiGLU, down, residual + next norm. Per op that is nine addon calls a layer with JavaScript
-// between them; per layer, one call and ~85 µs of JavaScript between layers on the 2B-wide W4 model (most
-// of it cache misses: each token's weight stream evicts what the JavaScript touches); all layers, one call.
-// The kernels are the ones the per-op path runs, in the same order, so the outputs and the cache are the
-// same bits; the per-op path stays for everything this declines (a layer with a weight kept in float,
-// q/k/v or gate/up in more than one call, an int8 or batched cache, no addon).
-
+// A quantized model's decoder layers for one token of one sequence as native calls
+// (native/src/qdecode-layer.h): per layer q/k/v, RoPE + KV append + attention, o, residual + norm, gate/up,
+// SwiGLU, down, residual + next norm. Op by op that is nine addon calls a layer with JavaScript between
+// them, and that JavaScript runs mostly on cache misses (each token's weight stream evicts what it touches).
+// MiniCPM.hidden asks for every layer in one call first (runAll: no JavaScript between layers, ~85 µs a
+// layer on the 2B-wide W4 model), then for each layer in one call (run), then runs the ops. The kernels are
+// the per-op path's, in the same order, so outputs and cache are the same bits; the ops stay for whatever
+// this declines (a layer with a weight kept in float, q/k/v or gate/up in more than one call, an int8 or
+// batched cache, no addon).
 import { quantKernels, type QDecodePlan, type QRunArgs } from '../backends/quant.js';
 import { multipliers } from '../models/config.js';
 import type { DecodeLayerStep, DecodeStackStep } from '../models/minicpm.js';

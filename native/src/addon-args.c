@@ -47,6 +47,19 @@ bool mc_arg_window(mc_argctx *c, napi_value *a, int i, const char *name, napi_ty
   return true;
 }
 
+bool mc_arg_cache_type(mc_argctx *c, napi_value v, const char *name, mc_cache_type *out) {
+  bool is = false;
+  napi_typedarray_type t = napi_float32_array;
+  if (napi_is_typedarray(c->env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(c->env, v, &t, NULL, NULL, NULL, NULL) != napi_ok)
+    return mc_arg_fail(c, false, "%s must be a Uint16Array (bf16) or a Float32Array", name);
+  out->bf16 = t == napi_uint16_array;
+  out->type = out->bf16 ? napi_uint16_array : napi_float32_array;
+  out->tname = out->bf16 ? "Uint16Array" : "Float32Array";
+  out->esize = out->bf16 ? 2 : 4;
+  return true;
+}
+
 bool mc_arg_number(mc_argctx *c, napi_value v, const char *name, double *out) {
   if (napi_get_value_double(c->env, v, out) == napi_ok) return true;
   return mc_arg_fail(c, false, "%s must be a number", name);

@@ -35,6 +35,17 @@ bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_
 bool mc_arg_window(mc_argctx *c, napi_value *a, int i, const char *name, napi_typedarray_type type,
                    const char *tname, size_t esize, double need, void **at);
 
+/* A KV cache's element type, picked by its array: Uint16Array (bf16 bits) or Float32Array. */
+typedef struct {
+  bool bf16;
+  napi_typedarray_type type;
+  const char *tname;
+  size_t esize;
+} mc_cache_type;
+
+/* The element type of cache v (named `name` in the message). */
+bool mc_arg_cache_type(mc_argctx *c, napi_value v, const char *name, mc_cache_type *out);
+
 /* Any number. */
 bool mc_arg_number(mc_argctx *c, napi_value v, const char *name, double *out);
 

@@ -83,15 +83,8 @@ static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info 
     return NULL;
   if ((long)D % 2) return mc_arg_fail(&c, true, "D must be even, got %.0f", D), NULL;
   /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
-  bool is = false;
-  napi_typedarray_type ct = napi_float32_array;
-  if (napi_is_typedarray(env, a[11], &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, a[11], &ct, NULL, NULL, NULL, NULL) != napi_ok)
-    return mc_arg_fail(&c, false, "kCache must be a Uint16Array (bf16) or a Float32Array"), NULL;
-  const bool bf16 = ct == napi_uint16_array;
-  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
-  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
-  const size_t cbytes = bf16 ? 2 : 4;
+  mc_cache_type ct;
+  if (!mc_arg_cache_type(&c, a[11], "kCache", &ct)) return NULL;
   const double nq = Hq * D, nkv = Hkv * D, cached = (pos + 1) * nkv;
   void *q, *k, *v, *cs, *sn, *kc, *vc, *qr, *out, *lse;
   if (!mc_arg_window(&c, a, 0, "q", napi_float32_array, "Float32Array", 4, nq, &q) ||
@@ -99,13 +92,13 @@ static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info 
       !mc_arg_window(&c, a, 4, "v", napi_float32_array, "Float32Array", 4, nkv, &v) ||
       !mc_arg_window(&c, a, 6, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &cs) ||
       !mc_arg_window(&c, a, 8, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * D / 2, &sn) ||
-      !mc_arg_window(&c, a, 11, "kCache", cty, ctn, cbytes, cached, &kc) ||
-      !mc_arg_window(&c, a, 13, "vCache", cty, ctn, cbytes, cached, &vc) ||
+      !mc_arg_window(&c, a, 11, "kCache", ct.type, ct.tname, ct.esize, cached, &kc) ||
+      !mc_arg_window(&c, a, 13, "vCache", ct.type, ct.tname, ct.esize, cached, &vc) ||
       !mc_arg_window(&c, a, 15, "qr", napi_float32_array, "Float32Array", 4, nq, &qr) ||
       !mc_arg_window(&c, a, 17, "out", napi_float32_array, "Float32Array", 4, nq, &out) ||
       !mc_arg_window(&c, a, 19, "lse", napi_float32_array, "Float32Array", 4, Hq, &lse))
     return NULL;
-  const int done = mc_decode_rope_append_attend(q, k, v, cs, sn, (int)pos, kc, vc, bf16, qr, out, lse, (int)Hq,
+  const int done = mc_decode_rope_append_attend(q, k, v, cs, sn, (int)pos, kc, vc, ct.bf16, qr, out, lse, (int)Hq,
                                                 (int)Hkv, (int)D, (float)scale);
   if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value res;

@@ -143,14 +143,8 @@ static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
     return NULL;
   const mc_qlayer *L = &p->L;
   const double d = L->d, kv = (double)L->Hkv * L->D, nscratch = (double)mc_qdecode_layer_scratch(L);
-  bool is = false;
-  napi_typedarray_type ct = napi_float32_array;
-  if (napi_is_typedarray(env, a[8], &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, a[8], &ct, NULL, NULL, NULL, NULL) != napi_ok)
-    return mc_arg_fail(&c, false, "kCache must be a Uint16Array (bf16) or a Float32Array"), NULL;
-  const bool bf16 = ct == napi_uint16_array;
-  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
-  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
+  mc_cache_type ct;
+  if (!mc_arg_cache_type(&c, a[8], "kCache", &ct)) return NULL;
   napi_valuetype gt = napi_null;
   napi_typeof(env, a[5], &gt);
   const bool gain = gt != napi_null && gt != napi_undefined;
@@ -158,8 +152,8 @@ static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
   if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
       !mc_arg_window(&c, a, 3, "xn", napi_float32_array, "Float32Array", 4, d, &xn) ||
       (gain && !mc_arg_window(&c, a, 5, "nextGain", napi_float32_array, "Float32Array", 4, d, &ng)) ||
-      !mc_arg_window(&c, a, 8, "kCache", cty, ctn, bf16 ? 2 : 4, (pos + 1) * kv, &kc) ||
-      !mc_arg_window(&c, a, 10, "vCache", cty, ctn, bf16 ? 2 : 4, (pos + 1) * kv, &vc) ||
+      !mc_arg_window(&c, a, 8, "kCache", ct.type, ct.tname, ct.esize, (pos + 1) * kv, &kc) ||
+      !mc_arg_window(&c, a, 10, "vCache", ct.type, ct.tname, ct.esize, (pos + 1) * kv, &vc) ||
       !mc_arg_window(&c, a, 12, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * L->D / 2, &cs) ||
       !mc_arg_window(&c, a, 14, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * L->D / 2, &sn) ||
       !mc_arg_window(&c, a, 16, "sum", napi_float32_array, "Float32Array", 4, d, &sum) ||
@@ -172,7 +166,7 @@ static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 3; i++)
     if (overlap(sum, vb, in[i], inb[i]) || (gain && overlap(norm, vb, in[i], inb[i])))
       return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
-  const int done = mc_qdecode_layer(L, x, xn, ng, (int)pos, kc, vc, bf16, cs, sn, sum, norm, w);
+  const int done = mc_qdecode_layer(L, x, xn, ng, (int)pos, kc, vc, ct.bf16, cs, sn, sum, norm, w);
   if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value r;
   if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
@@ -244,20 +238,14 @@ static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
   for (int i = 0; i < n; i++) kv = MC_MAX(kv, (double)L[i]->Hkv * L[i]->D), half = MC_MAX(half, L[i]->D / 2.0);
   /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
   napi_value k0;
-  bool is = false;
-  napi_typedarray_type ct = napi_float32_array;
-  if (napi_get_element(env, a[7], 0, &k0) != napi_ok || napi_is_typedarray(env, k0, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, k0, &ct, NULL, NULL, NULL, NULL) != napi_ok)
-    return mc_arg_fail(&c, false, "kCaches[0] must be a Uint16Array (bf16) or a Float32Array"), NULL;
-  const bool bf16 = ct == napi_uint16_array;
-  const napi_typedarray_type cty = bf16 ? napi_uint16_array : napi_float32_array;
-  const char *ctn = bf16 ? "Uint16Array" : "Float32Array";
+  mc_cache_type ct;
+  if (napi_get_element(env, a[7], 0, &k0) != napi_ok || !mc_arg_cache_type(&c, k0, "kCaches[0]", &ct)) return NULL;
   void *x, *xn, *cs, *sn, *sum, *norm, *w;
   if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
       !mc_arg_window(&c, a, 3, "xn", napi_float32_array, "Float32Array", 4, d, &xn) ||
       !list_arg(&c, a[5], "nextGains", n, napi_float32_array, "Float32Array", d, gains) ||
-      !list_arg(&c, a[7], "kCaches", n, cty, ctn, (pos + 1) * kv, kc) ||
-      !list_arg(&c, a[8], "vCaches", n, cty, ctn, (pos + 1) * kv, vc) ||
+      !list_arg(&c, a[7], "kCaches", n, ct.type, ct.tname, (pos + 1) * kv, kc) ||
+      !list_arg(&c, a[8], "vCaches", n, ct.type, ct.tname, (pos + 1) * kv, vc) ||
       !mc_arg_window(&c, a, 9, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &cs) ||
       !mc_arg_window(&c, a, 11, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &sn) ||
       !mc_arg_window(&c, a, 13, "sum", napi_float32_array, "Float32Array", 4, d, &sum) ||
@@ -270,7 +258,7 @@ static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 3; i++)
     if (overlap(sum, vb, in[i], inb[i]) || overlap(norm, vb, in[i], inb[i]))
       return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
-  const int done = mc_qdecode_layers(L, n, x, xn, (const float *const *)gains, (int)pos, kc, vc, bf16, cs, sn, sum,
+  const int done = mc_qdecode_layers(L, n, x, xn, (const float *const *)gains, (int)pos, kc, vc, ct.bf16, cs, sn, sum,
                                      norm, w);
   if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value r;

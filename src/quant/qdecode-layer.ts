@@ -39,6 +39,17 @@ function oneRun(ws: QWeight[]): QRun | null {
 }
 
 const f32 = (t: Tensor): boolean => t.dtype === 'f32' && t.isContiguous();
+const data = (t: Tensor): Float32Array => t.data as Float32Array;
+
+/** Fresh sum and norm shaped as x for a kernel call to fill; null (both released) where it declined. */
+function filled(x: Tensor, fill: (sum: Tensor, norm: Tensor) => boolean): ResidualNorm | null {
+  const sum = Tensor.empty(x.shape);
+  const norm = Tensor.empty(x.shape);
+  if (fill(sum, norm)) return { sum, norm };
+  sum.dispose();
+  norm.dispose();
+  return null;
+}
 
 /** A contiguous tensor's elements as an array starting at index 0 (the array itself where it does). */
 function fromZero(t: Tensor): Tensor['data'] {
@@ -82,37 +93,33 @@ export class DecodeLayers {
     const kc = slot.k.data as Uint16Array | Float32Array;
     const vc = slot.v.data as Uint16Array | Float32Array;
     if (this.scratch.length < plan.scratch) this.scratch = new Float32Array(plan.scratch);
-    const sum = Tensor.empty(x.shape);
-    const norm = Tensor.empty(x.shape);
-    const data = (t: Tensor) => t.data as Float32Array;
-    const done = k.qdecodeLayer(
-      plan.handle,
-      data(x),
-      x.offset,
-      data(xn),
-      xn.offset,
-      data(nextGain),
-      nextGain.offset,
-      slot.pos,
-      kc,
-      slot.k.offset,
-      vc,
-      slot.v.offset,
-      data(cos),
-      cos.offset,
-      data(sin),
-      sin.offset,
-      data(sum),
-      sum.offset,
-      data(norm),
-      norm.offset,
-      this.scratch,
-      0,
+    const qdecodeLayer = k.qdecodeLayer.bind(k);
+    return filled(x, (sum, norm) =>
+      qdecodeLayer(
+        plan.handle,
+        data(x),
+        x.offset,
+        data(xn),
+        xn.offset,
+        data(nextGain),
+        nextGain.offset,
+        slot.pos,
+        kc,
+        slot.k.offset,
+        vc,
+        slot.v.offset,
+        data(cos),
+        cos.offset,
+        data(sin),
+        sin.offset,
+        data(sum),
+        sum.offset,
+        data(norm),
+        norm.offset,
+        this.scratch,
+        0,
+      ),
     );
-    if (done) return { sum, norm };
-    sum.dispose();
-    norm.dispose();
-    return null;
   }
 
   /** Every layer for one token in one call (LinearRunner.decodeLayers), or null where one declines. */
@@ -141,34 +148,30 @@ export class DecodeLayers {
     }
     if (this.stackScratch === 0) this.stackScratch = k.qdecodeLayersScratch(handles);
     if (this.scratch.length < this.stackScratch) this.scratch = new Float32Array(this.stackScratch);
-    const sum = Tensor.empty(x.shape);
-    const norm = Tensor.empty(x.shape);
-    const data = (t: Tensor) => t.data as Float32Array;
-    const done = k.qdecodeLayers(
-      handles,
-      data(x),
-      x.offset,
-      data(xn),
-      xn.offset,
-      gains,
-      pos,
-      kCaches,
-      vCaches,
-      data(cos),
-      cos.offset,
-      data(sin),
-      sin.offset,
-      data(sum),
-      sum.offset,
-      data(norm),
-      norm.offset,
-      this.scratch,
-      0,
+    const qdecodeLayers = k.qdecodeLayers.bind(k);
+    return filled(x, (sum, norm) =>
+      qdecodeLayers(
+        handles,
+        data(x),
+        x.offset,
+        data(xn),
+        xn.offset,
+        gains,
+        pos,
+        kCaches,
+        vCaches,
+        data(cos),
+        cos.offset,
+        data(sin),
+        sin.offset,
+        data(sum),
+        sum.offset,
+        data(norm),
+        norm.offset,
+        this.scratch,
+        0,
+      ),
     );
-    if (done) return { sum, norm };
-    sum.dispose();
-    norm.dispose();
-    return null;
   }
 
   /** Layer l's plan, made on first use and again when its weights or gain change. */

@@ -115,12 +115,20 @@ export async function pairedPass(
   flip: boolean,
   beforeDecode: () => Promise<void> = () => Promise.resolve(),
 ): Promise<PairedPass> {
+  // between the two sides too, not only between pairs: whoever goes second would otherwise start while
+  // the first one's threads may still spin (ours do for ~80 µs after a call) on the same 2 CPUs
   const pair = async (f: (d: Decoder) => Promise<number>): Promise<[number, number]> => {
     let o = 0,
       p = 0;
-    if (flip && peer) p = await f(peer);
+    if (flip && peer) {
+      p = await f(peer);
+      await sleep(20);
+    }
     o = await f(ours);
-    if (!flip && peer) p = await f(peer);
+    if (!flip && peer) {
+      await sleep(20);
+      p = await f(peer);
+    }
     return [o, p];
   };
   const [oPre, pPre] = await pair((d) => d.prefill());
@@ -129,7 +137,7 @@ export async function pairedPass(
     pDec = 0;
   for (let done = 0, i = 0; done < nDecode; done += chunk, i++) {
     const n = Math.min(chunk, nDecode - done);
-    await sleep(20); // let the other side's spinning threads go to sleep
+    await sleep(20); // let the other side's spinning threads go to sleep (see pair)
     const [o, p] = await pair((d) => d.steps(n));
     oDec += o;
     pDec += p;

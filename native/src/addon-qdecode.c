@@ -18,6 +18,13 @@
  *                 next norm's gain (Float32Array [d] from index 0) and caches (from index 0); scratch
  *                 qdecodeLayersScratch(plans) floats. False (nothing touched) where attention declines.
  *   qdecodeLayersScratch(plans[]) → number
+ *   qdecodeToken(plans[], x, xOff, firstGain, fgOff, nextGains[], pos, kCaches[], vCaches[], cos, cosOff, sin,
+ *       sinOff, logitScale, head, logits, logitsOff, scratch, scratchOff) → boolean
+ *                 the whole token from its scaled embedding x to logits (qdecode-layer.h mc_qdecode_token):
+ *                 the first norm's gain, the layers as qdecodeLayers (the last gain the final norm's), the
+ *                 logit scale and the head, a run as qdecodeLayerPlan takes them, read for this call only;
+ *                 scratch qdecodeTokenScratch(plans) floats. False (nothing touched) where attention declines.
+ *   qdecodeTokenScratch(plans[]) → number
  * Registered by addon.c through mc_register_qdecode().
  */
 #define NAPI_VERSION 8
@@ -45,7 +52,7 @@ static void plan_free(napi_env env, void *data, void *hint) {
 }
 
 /* Run array v = [bits, perm, codes[], scales[], zeros[], ns[]] over K inputs into r; its typed arrays are
- * appended to `keep` from *at on. */
+ * appended to `keep` from *at on (unless keep is NULL: a run used within the call only). */
 static bool run_arg(mc_argctx *c, napi_value v, const char *name, double K, mc_qrun *r, napi_value keep,
                     uint32_t *at) {
   napi_env env = c->env;
@@ -57,6 +64,7 @@ static bool run_arg(mc_argctx *c, napi_value v, const char *name, double K, mc_q
   for (uint32_t i = 0; i < 6; i++)
     if (napi_get_element(env, v, i, &e[i]) != napi_ok) return mc_arg_fail(c, false, "%s cannot be read", name);
   if (!mc_arg_qrun(c, K, e[0], e[1], e[2], e[3], e[4], e[5], r)) return false;
+  if (!keep) return true;
   napi_valuetype pt = napi_null;
   napi_typeof(env, e[1], &pt);
   if (pt != napi_null && pt != napi_undefined && napi_set_element(env, keep, (*at)++, e[1]) != napi_ok) return false;
@@ -223,31 +231,45 @@ static napi_value js_qdecode_layers_scratch(napi_env env, napi_callback_info inf
   return r;
 }
 
+/* What qdecodeLayers and qdecodeToken both take: the plans, per layer the next norm's gain and the caches,
+ * the position and the RoPE tables, read from their argument indices. */
+typedef struct {
+  const mc_qlayer *L[MAX_LAYERS];
+  void *gains[MAX_LAYERS], *kc[MAX_LAYERS], *vc[MAX_LAYERS];
+  int n;
+  double pos;
+  mc_cache_type ct;
+  void *cos, *sin;
+} stack_t;
+
+static bool stack_arg(mc_argctx *c, napi_value *a, int plans, int gains, int pos, int caches, int rope, stack_t *S) {
+  if (!plans_arg(c, a[plans], S->L, &S->n) || !mc_arg_uint(c, a[pos], "pos", MC_ARG_MAX_DIM - 1, &S->pos))
+    return false;
+  const int n = S->n;
+  const double d = S->L[0]->d;
+  double kv = 0, half = 0;
+  for (int i = 0; i < n; i++) kv = MC_MAX(kv, (double)S->L[i]->Hkv * S->L[i]->D), half = MC_MAX(half, S->L[i]->D / 2.0);
+  /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
+  napi_value k0;
+  if (napi_get_element(c->env, a[caches], 0, &k0) != napi_ok || !mc_arg_cache_type(c, k0, "kCaches[0]", &S->ct))
+    return false;
+  const mc_cache_type *ct = &S->ct;
+  return list_arg(c, a[gains], "nextGains", n, napi_float32_array, "Float32Array", d, S->gains) &&
+         list_arg(c, a[caches], "kCaches", n, ct->type, ct->tname, (S->pos + 1) * kv, S->kc) &&
+         list_arg(c, a[caches + 1], "vCaches", n, ct->type, ct->tname, (S->pos + 1) * kv, S->vc) &&
+         mc_arg_window(c, a, rope, "cos", napi_float32_array, "Float32Array", 4, (S->pos + 1) * half, &S->cos) &&
+         mc_arg_window(c, a, rope + 2, "sin", napi_float32_array, "Float32Array", 4, (S->pos + 1) * half, &S->sin);
+}
+
 static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "qdecodeLayers"};
   napi_value a[19];
-  const mc_qlayer *L[MAX_LAYERS];
-  void *gains[MAX_LAYERS], *kc[MAX_LAYERS], *vc[MAX_LAYERS];
-  int n = 0;
-  double pos;
-  if (!mc_arg_count(&c, info, 19, a) || !plans_arg(&c, a[0], L, &n) ||
-      !mc_arg_uint(&c, a[6], "pos", MC_ARG_MAX_DIM - 1, &pos))
-    return NULL;
-  const double d = L[0]->d, nscratch = (double)mc_qdecode_layers_scratch(L, n);
-  double kv = 0, half = 0;
-  for (int i = 0; i < n; i++) kv = MC_MAX(kv, (double)L[i]->Hkv * L[i]->D), half = MC_MAX(half, L[i]->D / 2.0);
-  /* the caches' element type picks the kernel: Uint16Array bf16 bits or Float32Array */
-  napi_value k0;
-  mc_cache_type ct;
-  if (napi_get_element(env, a[7], 0, &k0) != napi_ok || !mc_arg_cache_type(&c, k0, "kCaches[0]", &ct)) return NULL;
-  void *x, *xn, *cs, *sn, *sum, *norm, *w;
+  stack_t S;
+  if (!mc_arg_count(&c, info, 19, a) || !stack_arg(&c, a, 0, 5, 6, 7, 9, &S)) return NULL;
+  const double d = S.L[0]->d, nscratch = (double)mc_qdecode_layers_scratch(S.L, S.n);
+  void *x, *xn, *sum, *norm, *w;
   if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
       !mc_arg_window(&c, a, 3, "xn", napi_float32_array, "Float32Array", 4, d, &xn) ||
-      !list_arg(&c, a[5], "nextGains", n, napi_float32_array, "Float32Array", d, gains) ||
-      !list_arg(&c, a[7], "kCaches", n, ct.type, ct.tname, (pos + 1) * kv, kc) ||
-      !list_arg(&c, a[8], "vCaches", n, ct.type, ct.tname, (pos + 1) * kv, vc) ||
-      !mc_arg_window(&c, a, 9, "cos", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &cs) ||
-      !mc_arg_window(&c, a, 11, "sin", napi_float32_array, "Float32Array", 4, (pos + 1) * half, &sn) ||
       !mc_arg_window(&c, a, 13, "sum", napi_float32_array, "Float32Array", 4, d, &sum) ||
       !mc_arg_window(&c, a, 15, "norm", napi_float32_array, "Float32Array", 4, d, &norm) ||
       !mc_arg_window(&c, a, 17, "scratch", napi_float32_array, "Float32Array", 4, nscratch, &w))
@@ -258,8 +280,45 @@ static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 3; i++)
     if (overlap(sum, vb, in[i], inb[i]) || overlap(norm, vb, in[i], inb[i]))
       return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
-  const int done = mc_qdecode_layers(L, n, x, xn, (const float *const *)gains, (int)pos, kc, vc, ct.bf16, cs, sn, sum,
-                                     norm, w);
+  const int done = mc_qdecode_layers(S.L, S.n, x, xn, (const float *const *)S.gains, (int)S.pos, S.kc, S.vc,
+                                     S.ct.bf16, S.cos, S.sin, sum, norm, w);
+  if (mc_napi_alloc_check(env, c.fn)) return NULL;
+  napi_value r;
+  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
+  return r;
+}
+
+static napi_value js_qdecode_token_scratch(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeTokenScratch"};
+  napi_value a[1], r;
+  const mc_qlayer *L[MAX_LAYERS];
+  int n = 0;
+  if (!mc_arg_count(&c, info, 1, a) || !plans_arg(&c, a[0], L, &n)) return NULL;
+  napi_create_double(env, (double)mc_qdecode_token_scratch(L, n), &r);
+  return r;
+}
+
+static napi_value js_qdecode_token(napi_env env, napi_callback_info info) {
+  mc_argctx c = {env, "qdecodeToken"};
+  napi_value a[19];
+  stack_t S;
+  if (!mc_arg_count(&c, info, 19, a) || !stack_arg(&c, a, 0, 5, 6, 7, 9, &S)) return NULL;
+  const double d = S.L[0]->d, nscratch = (double)mc_qdecode_token_scratch(S.L, S.n);
+  double scale;
+  mc_qrun head;
+  if (!mc_arg_number(&c, a[13], "logitScale", &scale) || !run_arg(&c, a[14], "head", d, &head, NULL, NULL))
+    return NULL;
+  void *x, *gain, *logits, *w;
+  if (!mc_arg_window(&c, a, 1, "x", napi_float32_array, "Float32Array", 4, d, &x) ||
+      !mc_arg_window(&c, a, 3, "firstGain", napi_float32_array, "Float32Array", 4, d, &gain) ||
+      !mc_arg_window(&c, a, 15, "logits", napi_float32_array, "Float32Array", 4, head.total, &logits) ||
+      !mc_arg_window(&c, a, 17, "scratch", napi_float32_array, "Float32Array", 4, nscratch, &w))
+    return NULL;
+  const size_t xb = (size_t)d * 4, lb = (size_t)head.total * 4, wb = (size_t)nscratch * 4;
+  if (overlap(logits, lb, x, xb) || overlap(logits, lb, w, wb) || overlap(x, xb, w, wb))
+    return mc_arg_fail(&c, true, "logits, x and scratch must not overlap"), NULL;
+  const int done = mc_qdecode_token(S.L, S.n, x, gain, (const float *const *)S.gains, (int)S.pos, S.kc, S.vc,
+                                    S.ct.bf16, S.cos, S.sin, (float)scale, &head, logits, w);
   if (mc_napi_alloc_check(env, c.fn)) return NULL;
   napi_value r;
   if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
@@ -271,7 +330,9 @@ napi_value mc_register_qdecode(napi_env env, napi_value exports) {
                                    {"qdecodeLayerScratch", js_qdecode_layer_scratch},
                                    {"qdecodeLayer", js_qdecode_layer},
                                    {"qdecodeLayersScratch", js_qdecode_layers_scratch},
-                                   {"qdecodeLayers", js_qdecode_layers}};
+                                   {"qdecodeLayers", js_qdecode_layers},
+                                   {"qdecodeTokenScratch", js_qdecode_token_scratch},
+                                   {"qdecodeToken", js_qdecode_token}};
   if (!mc_export_bindings(env, exports, fns, sizeof fns / sizeof fns[0])) return NULL;
   return exports;
 }

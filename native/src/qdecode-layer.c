@@ -1,11 +1,12 @@
 /*
- * A quantized decoder layer for one token in one call, and every layer of the model in one call
- * (qdecode-layer.h). Op by op, a decode step crossed into the addon nine times a layer (q/k/v, the fused
+ * A quantized decoder layer for one token in one call, every layer of the model in one call, and the whole
+ * token from its embedding to its logits in one call (qdecode-layer.h). Op by op, a decode step crossed into the addon nine times a layer (q/k/v, the fused
  * RoPE + append + attention, o, residual + norm, gate/up, SwiGLU, down, residual + norm) with JavaScript
  * in between: tensor views, argument checks, scope bookkeeping, ~20 µs a call on the 2B-wide W4 model and
  * most of it cache misses, since each token's weight stream has evicted everything that JavaScript
  * touches. Here the same kernels run back to back from one plan per layer, with the intermediates in one
- * scratch block; mc_qdecode_layers passes each layer's sum and norm to the next through two more.
+ * scratch block; mc_qdecode_layers passes each layer's sum and norm to the next through two more, and
+ * mc_qdecode_token adds the first norm before and the logit scale and head after them.
  */
 #include "qdecode-layer.h"
 
@@ -74,12 +75,18 @@ long mc_qdecode_layers_scratch(const mc_qlayer *const *L, int n) {
   return most + 4L * (n > 0 ? L[0]->d : 0);
 }
 
+/* Whether every layer's attention step runs at pos (decode-step.h). */
+static int stack_applies(const mc_qlayer *const *L, int n, int pos, int bf16) {
+  if (n < 1) return 0;
+  for (int i = 0; i < n; i++)
+    if (!mc_decode_step_applies(pos, bf16, L[i]->Hq, L[i]->Hkv, L[i]->D)) return 0;
+  return 1;
+}
+
 int mc_qdecode_layers(const mc_qlayer *const *L, int n, const float *x, const float *xn,
                       const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
                       const float *cos, const float *sin, float *sum, float *norm, float *scratch) {
-  if (n < 1 || !mc_decode_step_applies(pos, bf16, L[0]->Hq, L[0]->Hkv, L[0]->D)) return 0;
-  for (int i = 1; i < n; i++)
-    if (!mc_decode_step_applies(pos, bf16, L[i]->Hq, L[i]->Hkv, L[i]->D)) return 0;
+  if (!stack_applies(L, n, pos, bf16)) return 0;
   const long d = L[0]->d;
   float *pass = scratch + mc_qdecode_layers_scratch(L, n) - 4 * d;
   const float *in = x, *in_n = xn;
@@ -88,5 +95,30 @@ int mc_qdecode_layers(const mc_qlayer *const *L, int n, const float *x, const fl
     mc_qdecode_layer(L[i], in, in_n, next_gain[i], pos, kc[i], vc[i], bf16, cos, sin, out, out_n, scratch);
     in = out, in_n = out_n;
   }
+  return 1;
+}
+
+/* after the layers' scratch: the first norm, the last layer's sum and norm, the scaled norm and one rstd */
+long mc_qdecode_token_scratch(const mc_qlayer *const *L, int n) {
+  return mc_qdecode_layers_scratch(L, n) + 4L * (n > 0 ? L[0]->d : 0) + 1;
+}
+
+int mc_qdecode_token(const mc_qlayer *const *L, int n, const float *x, const float *first_gain,
+                     const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
+                     const float *cos, const float *sin, float logit_scale, const mc_qrun *head, float *logits,
+                     float *scratch) {
+  if (!stack_applies(L, n, pos, bf16)) return 0;
+  const long d = L[0]->d;
+  float *xn = scratch + mc_qdecode_layers_scratch(L, n), *sum = xn + d, *norm = sum + d, *scaled = norm + d,
+        *rstd = scaled + d;
+  /* what MiniCPM.hidden runs before and logitsFromHidden after the layers: rmsNorm, mulScalar, the head */
+  mc_rmsnorm_fwd(x, first_gain, xn, rstd, 1, (int)d, L[0]->eps);
+  mc_qdecode_layers(L, n, x, xn, next_gain, pos, kc, vc, bf16, cos, sin, sum, norm, scratch);
+  const float *h = norm;
+  if (logit_scale != 1.0f) {
+    mc_affine(norm, scaled, d, logit_scale, 0.0f);
+    h = scaled;
+  }
+  mc_qmatmul_run(1, h, d, head, logits, head->total);
   return 1;
 }

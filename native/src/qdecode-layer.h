@@ -42,4 +42,16 @@ int mc_qdecode_layers(const mc_qlayer *const *L, int n, const float *x, const fl
                       const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
                       const float *cos, const float *sin, float *sum, float *norm, float *scratch);
 
+/* The whole token from x [d], its scaled embedding: RMSNorm(x)·first_gain, the layers as
+ * mc_qdecode_layers (the last next_gain being the final norm's), that norm times logit_scale (skipped at 1)
+ * and logits [head->total] = head · it (head->K == d). The same kernels as MiniCPM's forward op by op
+ * (rmsNorm, the layers, mulScalar, the head's qmatmul), so the logits equal it bit for bit. logits must
+ * not overlap x or scratch (mc_qdecode_token_scratch floats). Returns 0 without touching anything where
+ * the attention step declines, else 1. */
+long mc_qdecode_token_scratch(const mc_qlayer *const *L, int n);
+int mc_qdecode_token(const mc_qlayer *const *L, int n, const float *x, const float *first_gain,
+                     const float *const *next_gain, int pos, void *const *kc, void *const *vc, int bf16,
+                     const float *cos, const float *sin, float logit_scale, const mc_qrun *head, float *logits,
+                     float *scratch);
+
 #endif

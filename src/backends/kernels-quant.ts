@@ -134,6 +134,36 @@ export interface QuantKernels {
     scratch: Float32Array,
     scratchOff: number,
   ): boolean;
+  /** Floats of scratch qdecodeToken needs for `plans`. */
+  qdecodeTokenScratch?(plans: QDecodePlan[]): number;
+  /**
+   * The whole token in one call (native/src/qdecode-layer.h, mc_qdecode_token): x [d] is its scaled
+   * embedding; RMSNorm(x)·firstGain, the layers as qdecodeLayers (the last next gain is the final norm's),
+   * that norm times logitScale (skipped at 1), and logits = head · it, the head a run as qmatmul takes it.
+   * The per-op forward's kernels in its order, so the logits are its bits. False, with nothing touched,
+   * where the fused attention step declines.
+   */
+  qdecodeToken?(
+    plans: QDecodePlan[],
+    x: Float32Array,
+    xOff: number,
+    firstGain: Float32Array,
+    firstGainOff: number,
+    nextGains: Float32Array[],
+    pos: number,
+    kCaches: (Uint16Array | Float32Array)[],
+    vCaches: (Uint16Array | Float32Array)[],
+    cos: Float32Array,
+    cosOff: number,
+    sin: Float32Array,
+    sinOff: number,
+    logitScale: number,
+    head: QRunArgs,
+    logits: Float32Array,
+    logitsOff: number,
+    scratch: Float32Array,
+    scratchOff: number,
+  ): boolean;
 }
 
 /** One qmatmul call's weights: bits, perm, codes[], scales[], zeros[], ns[]. */

@@ -88,6 +88,8 @@ export interface LinearRunner {
   decodeLayer?(step: DecodeLayerStep): ResidualNorm | null;
   /** Every decoder layer in turn for one token of a batch-1 cache as one kernel call; null as above. */
   decodeLayers?(step: DecodeStackStep): ResidualNorm | null;
+  /** The whole token, first norm to logits [1, 1, V], as one kernel call; null as above. */
+  decodeToken?(step: DecodeTokenStep): Tensor | null;
 }
 
 /** One token of one sequence through every decoder layer (LinearRunner.decodeLayers). */
@@ -102,6 +104,17 @@ export interface DecodeStackStep {
   cache: KVCache;
   cos: Tensor;
   sin: Tensor;
+}
+
+/**
+ * One token of one sequence from its scaled embedding `x` to its logits (LinearRunner.decodeToken): the
+ * first input norm, every layer as in DecodeStackStep, the logit scale and the head.
+ */
+export interface DecodeTokenStep extends Omit<DecodeStackStep, 'xn'> {
+  /** The first layer's input norm gain. */
+  firstGain: Tensor;
+  /** What the final norm is multiplied by before the head (1 / the logit divisor). */
+  logitScale: number;
 }
 
 /** One token of one sequence through decoder layer `layer` (LinearRunner.decodeLayer). */
@@ -303,8 +316,8 @@ export class MiniCPM {
   /** The gains the fused decode takes, per layer (names built once). */
   private gainNames: { post: string[]; next: string[] } | null = null;
 
-  /** Every layer for one token through the runner's fused stack, or null where it does not apply. */
-  private decodeLayersFused(x: Tensor, xn: Tensor, cache: KVCache): ResidualNorm | null {
+  /** What the fused stack and token take besides their input: the gains, the cache, the RoPE tables. */
+  private stackStep(cache: KVCache): Omit<DecodeStackStep, 'x' | 'xn'> {
     const c = this.config;
     const L = c.numLayers;
     const names = (this.gainNames ??= {
@@ -314,16 +327,60 @@ export class MiniCPM {
       ),
     });
     const { cos, sin } = this.ropeFor(cache.length + 1);
-    return this.linearRunner!.decodeLayers!({
+    return {
       config: c,
-      x,
-      xn,
       postGains: names.post.map((n) => this.p(n)),
       nextGains: names.next.map((n) => this.p(n)),
       cache,
       cos,
       sin,
+    };
+  }
+
+  /** Every layer for one token through the runner's fused stack, or null where it does not apply. */
+  private decodeLayersFused(x: Tensor, xn: Tensor, cache: KVCache): ResidualNorm | null {
+    return this.linearRunner!.decodeLayers!({ ...this.stackStep(cache), x, xn });
+  }
+
+  /**
+   * Logits for one token through the runner's fused token (embedding x in, released on success, and
+   * the cache advanced), or null, x untouched, where it does not apply.
+   */
+  private decodeTokenFused(x: Tensor, cache: KVCache): Tensor | null {
+    const logits = this.linearRunner!.decodeToken!({
+      ...this.stackStep(cache),
+      x,
+      firstGain: this.p('model.layers.0.input_layernorm.weight'),
+      logitScale: 1 / multipliers(this.config).logitDivisor,
     });
+    if (!logits) return null;
+    cache.advance(1);
+    x.dispose();
+    return logits;
+  }
+
+  /**
+   * Whether a step may run through the runner's fused decode (one token of one sequence, a cache, and
+   * nothing watching, adapting or differentiating the layers).
+   */
+  private fusedDecode(
+    ids: Tensor,
+    cache?: KVCache,
+    mask?: Tensor,
+    packed?: PackedAttention,
+  ): cache is KVCache {
+    const [B, T] = ids.shape;
+    return (
+      !!cache &&
+      !packed &&
+      !mask &&
+      B === 1 &&
+      T === 1 &&
+      !isGradEnabled() &&
+      !this.probe &&
+      !this.linearInputs &&
+      !this.adapter
+    );
   }
 
   /** Layer l for one token through the runner's fused layer, or null where it does not apply. */
@@ -350,10 +407,21 @@ export class MiniCPM {
 
   /** `packed`: ids [1, N] are several sequences packed along T (see packed-attention.ts); no `cache`. */
   hidden(ids: Tensor, cache?: KVCache, mask?: Tensor, packed?: PackedAttention): Tensor {
+    const x = this.embed(ids);
+    this.probe?.('embedding', x);
+    return this.hiddenFrom(x, ids, cache, mask, packed);
+  }
+
+  /** hidden() from the embedding x of ids (released as the layers consume it where nothing watches). */
+  private hiddenFrom(
+    x: Tensor,
+    ids: Tensor,
+    cache?: KVCache,
+    mask?: Tensor,
+    packed?: PackedAttention,
+  ): Tensor {
     const c = this.config;
     const pos = cache?.length ?? 0;
-    let x = this.embed(ids);
-    this.probe?.('embedding', x);
     // KV caches append and hooks watch activations: a recomputed layer would do either twice
     const ck = !cache && !packed && !this.probe && !this.linearInputs ? this.checkpointLayers : null;
     // Inference (no autograd): each layer runs in its own scope, so its intermediates go back to the
@@ -368,16 +436,7 @@ export class MiniCPM {
     let xn: Tensor | null = null;
     // one token of one sequence with nothing watching or adapting the layers: the runner may run each
     // layer as one kernel call (LinearRunner.decodeLayer)
-    const [B, T] = ids.shape;
-    const fusedStep =
-      release &&
-      !this.adapter &&
-      !!this.linearRunner?.decodeLayer &&
-      !!cache &&
-      !packed &&
-      B === 1 &&
-      T === 1 &&
-      !mask;
+    const fusedStep = this.fusedDecode(ids, cache, mask, packed) && !!this.linearRunner?.decodeLayer;
     if (fusedStep && cache && this.linearRunner?.decodeLayers) {
       // all layers in one call where the runner has it; else layer by layer below, from this norm
       const xl = x;
@@ -430,6 +489,11 @@ export class MiniCPM {
   }
 
   forward(ids: Tensor, cache?: KVCache, mask?: Tensor): Tensor {
+    // a decode step the runner takes whole, embedding to logits, in one call (LinearRunner.decodeToken)
+    if (this.fusedDecode(ids, cache, mask) && this.linearRunner?.decodeToken) {
+      const x = this.embed(ids);
+      return this.decodeTokenFused(x, cache) ?? this.logitsFromHidden(this.hiddenFrom(x, ids, cache, mask));
+    }
     const logits = this.logitsFromHidden(this.hidden(ids, cache, mask));
     this.probe?.('logits', logits);
     return logits;

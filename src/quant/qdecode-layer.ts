@@ -2,14 +2,15 @@
 // (native/src/qdecode-layer.h): per layer q/k/v, RoPE + KV append + attention, o, residual + norm, gate/up,
 // SwiGLU, down, residual + next norm. Op by op that is nine addon calls a layer with JavaScript between
 // them, and that JavaScript runs mostly on cache misses (each token's weight stream evicts what it touches).
-// MiniCPM.hidden asks for every layer in one call first (runAll: no JavaScript between layers, ~85 µs a
-// layer on the 2B-wide W4 model), then for each layer in one call (run), then runs the ops. The kernels are
-// the per-op path's, in the same order, so outputs and cache are the same bits; the ops stay for whatever
-// this declines (a layer with a weight kept in float, q/k/v or gate/up in more than one call, an int8 or
-// batched cache, no addon).
+// MiniCPM.forward asks for the whole token first (runToken: the first norm, every layer, the logit scale
+// and a quantized head in one call), MiniCPM.hidden for every layer in one call (runAll: no JavaScript
+// between layers, ~85 µs a layer on the 2B-wide W4 model), then for each layer in one call (run), then
+// runs the ops. The kernels are the per-op path's, in the same order, so logits and cache are the same
+// bits; the ops stay for whatever this declines (a layer with a weight kept in float, q/k/v or gate/up in
+// more than one call, an int8 or batched cache, no addon; the whole token also needs a quantized head).
 import { quantKernels, type QDecodePlan, type QRunArgs } from '../backends/quant.js';
 import { multipliers } from '../models/config.js';
-import type { DecodeLayerStep, DecodeStackStep } from '../models/minicpm.js';
+import type { DecodeLayerStep, DecodeStackStep, DecodeTokenStep } from '../models/minicpm.js';
 import type { MiniCPMConfig } from '../models/config.js';
 import { type ResidualNorm, Tensor } from '../tensor/index.js';
 import { planRuns, type QRun } from './qplan.js';
@@ -71,13 +72,16 @@ export class DecodeLayers {
     { names: string[]; plan: LayerPlan | null; ws: (QWeight | undefined)[] }
   >();
   private scratch = new Float32Array(0);
-  /** Floats qdecodeLayers needs for the current plans (0: not yet asked). */
+  /** Floats qdecodeLayers and qdecodeToken need for the current plans (0: not yet asked). */
   private stackScratch = 0;
+  private tokenScratch = 0;
   /** The per-token argument arrays of qdecodeLayers, refilled in place. */
   private readonly handles: QDecodePlan[] = [];
   private readonly gains: Float32Array[] = [];
   private readonly kCaches: (Uint16Array | Float32Array)[] = [];
   private readonly vCaches: (Uint16Array | Float32Array)[] = [];
+  /** qdecodeToken's head: the runner's lm_head weight and its run. */
+  private head: { w: QWeight; args: QRunArgs; out: number } | null = null;
 
   constructor(private readonly runner: { readonly weights: Map<string, QWeight> }) {}
 
@@ -126,8 +130,98 @@ export class DecodeLayers {
   runAll(step: DecodeStackStep): ResidualNorm | null {
     const k = quantKernels();
     if (!k.qdecodeLayers || !k.qdecodeLayersScratch) return null;
-    const { config: c, x, xn, cos, sin, cache, postGains, nextGains } = step;
-    if (!f32(x) || !f32(xn) || !f32(cos) || !f32(sin)) return null;
+    const { x, xn } = step;
+    if (!f32(xn)) return null;
+    const a = this.stackArgs(step);
+    if (!a) return null;
+    if (this.stackScratch === 0) this.stackScratch = k.qdecodeLayersScratch(this.handles);
+    this.reserve(this.stackScratch);
+    const qdecodeLayers = k.qdecodeLayers.bind(k);
+    return filled(x, (sum, norm) =>
+      qdecodeLayers(
+        this.handles,
+        data(x),
+        x.offset,
+        data(xn),
+        xn.offset,
+        this.gains,
+        a.pos,
+        this.kCaches,
+        this.vCaches,
+        data(a.cos),
+        a.cos.offset,
+        data(a.sin),
+        a.sin.offset,
+        data(sum),
+        sum.offset,
+        data(norm),
+        norm.offset,
+        this.scratch,
+        0,
+      ),
+    );
+  }
+
+  /**
+   * The whole token, first norm to logits [1, 1, V], in one call (LinearRunner.decodeToken), or null where
+   * the head is not quantized or the layers decline.
+   */
+  runToken(step: DecodeTokenStep): Tensor | null {
+    const k = quantKernels();
+    const head = this.headRun();
+    if (!k.qdecodeToken || !k.qdecodeTokenScratch || !head) return null;
+    const { x, firstGain } = step;
+    if (!f32(firstGain)) return null;
+    const a = this.stackArgs(step);
+    if (!a) return null;
+    if (this.tokenScratch === 0) this.tokenScratch = k.qdecodeTokenScratch(this.handles);
+    this.reserve(this.tokenScratch);
+    const logits = Tensor.empty([1, 1, head.out]);
+    const done = k.qdecodeToken(
+      this.handles,
+      data(x),
+      x.offset,
+      data(firstGain),
+      firstGain.offset,
+      this.gains,
+      a.pos,
+      this.kCaches,
+      this.vCaches,
+      data(a.cos),
+      a.cos.offset,
+      data(a.sin),
+      a.sin.offset,
+      step.logitScale,
+      head.args,
+      data(logits),
+      logits.offset,
+      this.scratch,
+      0,
+    );
+    if (done) return logits;
+    logits.dispose();
+    return null;
+  }
+
+  /** The head's call arguments (the runner's lm_head weight as one run), kept while that weight stays. */
+  private headRun(): { args: QRunArgs; out: number } | null {
+    const w = this.runner.weights.get('lm_head');
+    if (!w) return null;
+    if (this.head?.w !== w) this.head = { w, args: runArgs(planRuns([w], true)[0]), out: w.out };
+    return this.head;
+  }
+
+  private reserve(floats: number): void {
+    if (this.scratch.length < floats) this.scratch = new Float32Array(floats);
+  }
+
+  /**
+   * Fills the per-token argument arrays of the stack (plans, next gains, caches) for `step`; returns the
+   * position and RoPE tables, or null where a layer cannot be fused or an operand is not plain f32.
+   */
+  private stackArgs(step: Omit<DecodeStackStep, 'xn'>): { pos: number; cos: Tensor; sin: Tensor } | null {
+    const { config: c, x, cos, sin, cache, postGains, nextGains } = step;
+    if (!f32(x) || !f32(cos) || !f32(sin)) return null;
     const n = c.numLayers;
     const { handles, gains, kCaches, vCaches } = this;
     handles.length = gains.length = kCaches.length = vCaches.length = n;
@@ -146,32 +240,7 @@ export class DecodeLayers {
       kCaches[l] = fromZero(slot.k) as Uint16Array | Float32Array;
       vCaches[l] = fromZero(slot.v) as Uint16Array | Float32Array;
     }
-    if (this.stackScratch === 0) this.stackScratch = k.qdecodeLayersScratch(handles);
-    if (this.scratch.length < this.stackScratch) this.scratch = new Float32Array(this.stackScratch);
-    const qdecodeLayers = k.qdecodeLayers.bind(k);
-    return filled(x, (sum, norm) =>
-      qdecodeLayers(
-        handles,
-        data(x),
-        x.offset,
-        data(xn),
-        xn.offset,
-        gains,
-        pos,
-        kCaches,
-        vCaches,
-        data(cos),
-        cos.offset,
-        data(sin),
-        sin.offset,
-        data(sum),
-        sum.offset,
-        data(norm),
-        norm.offset,
-        this.scratch,
-        0,
-      ),
-    );
+    return { pos, cos, sin };
   }
 
   /** Layer l's plan, made on first use and again when its weights or gain change. */
@@ -187,7 +256,7 @@ export class DecodeLayers {
     if (same && (e.plan === null || e.plan.postGain === postGain)) return e.plan;
     e.ws = e.names.map((n) => weights.get(n));
     e.plan = this.makePlan(e.ws, c, postGain);
-    this.stackScratch = 0; // the set of plans changed
+    this.stackScratch = this.tokenScratch = 0; // the set of plans changed
     return e.plan;
   }
 

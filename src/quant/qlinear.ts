@@ -15,7 +15,7 @@ import {
   ShapeError,
   Tensor,
 } from '../tensor/index.js';
-import type { DecodeLayerStep, DecodeStackStep, LinearRunner } from '../models/minicpm.js';
+import type { DecodeLayerStep, DecodeStackStep, DecodeTokenStep, LinearRunner } from '../models/minicpm.js';
 import { DecodeLayers } from './qdecode-layer.js';
 import { planRuns, QPlan } from './qplan.js';
 import type { QWeight } from './qweight.js';
@@ -163,6 +163,10 @@ export class QuantizedLinears implements LinearRunner {
 
   decodeLayers(step: DecodeStackStep): ResidualNorm | null {
     return this.layers.runAll(step);
+  }
+
+  decodeToken(step: DecodeTokenStep): Tensor | null {
+    return this.layers.runToken(step);
   }
 
   /** Bytes of all quantized weights in memory. */

@@ -1,7 +1,8 @@
-// A quantized model's decoder layers for one token in one kernel call, all of them or one at a time
-// (src/quant/qdecode-layer.ts, native/src/qdecode-layer.c), against the per-op decode step they replace:
+// A quantized model's decode step in one kernel call, embedding to logits, or its decoder layers in one
+// call, all of them or one at a time (src/quant/qdecode-layer.ts, native/src/qdecode-layer.c), against
+// the per-op decode step they replace:
 // the same logits and the same KV cache, bit for bit, token after token, over bf16 and f32 caches, W4 (with
-// and without act-order) and W8, an int8 head; the layers they must decline run per op; bad plans and
+// and without act-order) and W8, an int8 or W4 head; the layers they must decline run per op; bad plans and
 // calls get typed errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -101,25 +102,43 @@ function layerByLayer(m: MiniCPM): MiniCPM {
   return twin;
 }
 
+/** The same model whose runner fuses the layers (all in one call, or one by one) but not the whole token. */
+function layersOnly(m: MiniCPM): MiniCPM {
+  const r = m.linearRunner as QuantizedLinears;
+  const twin = layerByLayer(m);
+  twin.linearRunner!.decodeLayers = (step) => r.decodeLayers(step);
+  return twin;
+}
+
 /**
- * Decodes with the fused stack (and, on its own, the fused layer) and per op: all agree bit for bit;
- * `stack` tokens ran as one call, `layers` layer steps as one call each.
+ * Decodes with the fused token, the fused stack and the fused layer (each on its own, where the runner
+ * has it) and per op: all agree bit for bit; `token` steps ran embedding to logits as one call, `stack`
+ * steps every layer as one call, `layers` layer steps as one call each.
  */
-function compare(m: MiniCPM, dtype: KVCacheDtype, fused: { stack: number; layers: number }): void {
+function compare(
+  m: MiniCPM,
+  dtype: KVCacheDtype,
+  fused: { token?: number; stack: number; layers: number },
+): void {
   const runner = m.linearRunner as QuantizedLinears;
+  const token = vi.spyOn(runner, 'decodeToken');
   const stack = vi.spyOn(runner, 'decodeLayers');
   const layer = vi.spyOn(runner, 'decodeLayer');
   const a = decode(m, dtype);
-  const ran = (s: typeof stack | typeof layer) => s.mock.results.filter((r) => r.value !== null).length;
-  expect({ stack: ran(stack), layers: ran(layer) }).toEqual(fused);
+  const ran = (s: { mock: { results: { value: unknown }[] } }) =>
+    s.mock.results.filter((r) => r.value !== null).length;
+  expect({ token: ran(token), stack: ran(stack), layers: ran(layer) }).toEqual({ token: 0, ...fused });
+  token.mockRestore();
   stack.mockRestore();
   layer.mockRestore();
   const b = decode(perOp(m), dtype);
   expect(a.logits).toEqual(b.logits);
   expectSameCaches(a.cache, b.cache);
-  const c = decode(layerByLayer(m), dtype);
-  expect(c.logits).toEqual(b.logits);
-  expectSameCaches(c.cache, b.cache);
+  for (const twin of [layersOnly(m), layerByLayer(m)]) {
+    const c = decode(twin, dtype);
+    expect(c.logits).toEqual(b.logits);
+    expectSameCaches(c.cache, b.cache);
+  }
 }
 
 const steps = prompt.length - 5;
@@ -135,10 +154,23 @@ describe.skipIf(!k?.qdecodeLayers)('the fused quantized decode layers', () => {
         );
       });
 
-  it('with an int8 head and embedding (the decode benchmark configuration)', () => {
+  it('with an int8 head and embedding (the decode benchmark configuration): the whole token in one call', () => {
+    for (const dtype of ['bf16', 'f32'] as const) {
+      const m = quantized(() => 4);
+      useInt8Head(m);
+      compare(m, dtype, { token: steps, stack: 0, layers: 0 });
+    }
+  });
+
+  it('the whole token with a W4 head and a logit divisor of 1', () => {
     const m = quantized(() => 4);
-    useInt8Head(m);
-    compare(m, 'bf16', { stack: steps, layers: 0 });
+    const mult = { ...m.config, dimModelBase: m.config.hiddenSize };
+    const one = new MiniCPM(mult, m.params);
+    one.linearRunner = m.linearRunner;
+    const r = one.linearRunner as QuantizedLinears;
+    const head = one.params.get('model.embed_tokens.weight')!;
+    r.weights.set('lm_head', quantizeToQWeight(head.data as Float32Array, head.shape[0], head.shape[1], 4));
+    compare(one, 'bf16', { token: steps, stack: 0, layers: 0 });
   });
 
   it('an act-order GPTQ folder (q/k/v share one column permutation) is fused too', async () => {
@@ -286,5 +318,54 @@ describe.skipIf(!k?.qdecodeLayer)('qdecodeLayer and its plan refuse bad input', 
     expect(() => call([p, p], [gain, gain], [kv, kv.subarray(0, 4)])).toThrow(
       /qdecodeLayers: kCaches\[1\] holds 4 elements/,
     );
+  });
+
+  it('qdecodeToken checks its head against the width, and its logits', () => {
+    const p = plan();
+    const scratch = new Float32Array(k!.qdecodeTokenScratch!([p]));
+    const V = c.vocabSize;
+    const head = (K: number) => {
+      const q = quantizeToQWeight(new Float32Array(V * K).fill(0.25), V, K, 8);
+      return [8, null, [q.codes], [q.scales], [q.zeros], [V]] as [
+        number,
+        null,
+        Uint8Array[],
+        Uint16Array[],
+        Uint8Array[],
+        number[],
+      ];
+    };
+    const call = (h: ReturnType<typeof head>, logits: Float32Array, xs = x) =>
+      k!.qdecodeToken!(
+        [p],
+        xs,
+        0,
+        gain,
+        0,
+        [gain],
+        0,
+        [kv],
+        [kv.slice()],
+        cs,
+        0,
+        sn,
+        0,
+        0.5,
+        h,
+        logits,
+        0,
+        scratch,
+        0,
+      );
+    const logits = new Float32Array(V);
+    expect(call(head(d), logits)).toBe(true);
+    // every input is 0.5 and every head row 0.25: the logits are finite and all equal
+    expect(Number.isFinite(logits[0]) && logits.every((v) => v === logits[0])).toBe(true);
+    // rows over half the width are too few bytes for the d columns the head is read over
+    expect(() => call(head(d / 2), logits)).toThrow(
+      /qdecodeToken: weight 0 is too small for 96 rows × 64 columns/,
+    );
+    expect(() => call(head(d), new Float32Array(V - 1))).toThrow(/qdecodeToken: logits needs \d+ elements/);
+    expect(() => call(head(d), scratch)).toThrow(/qdecodeToken: logits, x and scratch must not overlap/);
   });
 });

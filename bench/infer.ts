@@ -14,8 +14,9 @@
  * Noise: the machine is a shared VM whose free memory bandwidth drifts by ~2x within minutes, and decode
  * is bandwidth bound. So each pass runs ours and llama.cpp side by side on one dtype: prefills back to
  * back, then decode in turns of 16 tokens (alternating who goes first), after waiting for idle CPUs; rows
- * are medians over passes. Decode rows report the fraction of the bandwidth bound (weight bytes read per
- * token: every matrix once + the tied head) at 55 GB/s (an idle machine) and at the 2-thread DRAM read
+ * are medians over passes. Decode rows report the fraction of the bandwidth bound (bytes read per token:
+ * every matrix once, the tied head, and the KV cache the attention streams; and of the weights alone, as
+ * earlier results counted) at 55 GB/s (an idle machine) and at the 2-thread DRAM read
  * bandwidth probed just before and after that pass's decode (bench/peers/limits.c, through a child started
  * before the models exist: limitsProbeServer says why this process must not fork once it is large).
  * Quantized rows (--no-quant skips them): `decode q4` / `prefill q4`, our W4 g32 (an AutoGPTQ folder of the
@@ -37,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { useBackend } from '../src/backends/index.js';
 import { configToHF } from '../src/models/config.js';
 import { exportModelToGguf } from '../src/models/gguf-export.js';
-import type { KVCacheDtype } from '../src/models/kv-cache.js';
+import { KVCache, type KVCacheDtype } from '../src/models/kv-cache.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { Rng } from '../src/tensor/index.js';
 import { syntheticGgufVocab } from '../src/tokenizer/gguf-export.js';
@@ -57,6 +58,7 @@ import {
   type DecodeBytes,
   forwardFlops,
   ggufDecodeBytes,
+  kvDecodeBytes,
   layerParams,
   matrixParams,
   minicpm2bShape,
@@ -175,7 +177,8 @@ export default async function infer(args: string[]): Promise<void> {
     };
     /** DRAM read GB/s (2 threads) sampled around each decode, for the bound actually available then. */
     const bandwidth: Record<Dt, number[]> = { f32: [], bf16: [], q4: [], q8: [] };
-    const readProbe = async () => (probe ? (await probe.probe('read', String(THREADS), String(PROBE_BYTES))) * 1e9 : NaN);
+    const readProbe = async () =>
+      probe ? (await probe.probe('read', String(THREADS), String(PROBE_BYTES))) * 1e9 : NaN;
     for (let p = 0; p < passes; p++) {
       const busy = maxWait ? await waitIdle(maxWait) : 0;
       let line = `  pass ${p + 1} (busy ${(busy * 100).toFixed(0)}%):`;
@@ -186,7 +189,14 @@ export default async function infer(args: string[]): Promise<void> {
         const peer = llama ? await peerDecoder(llama, files[dt], prompt, nDecode) : null;
         let r: PairedPass;
         try {
-          r = await pairedPass(ours, peer, nDecode, DECODE_CHUNK, p % 2 === 1, async () => void (before = await readProbe()));
+          r = await pairedPass(
+            ours,
+            peer,
+            nDecode,
+            DECODE_CHUNK,
+            p % 2 === 1,
+            async () => void (before = await readProbe()),
+          );
         } finally {
           await ours.dispose();
           await peer?.dispose();
@@ -208,6 +218,8 @@ export default async function infer(args: string[]): Promise<void> {
     }
     await llama?.dispose();
 
+    const perPosition = (dt: KVCacheDtype) =>
+      KVCache.bytesPerPosition(dt, config.numLayers, config.numKvHeads, config.headDim);
     const m: Measured = {
       nPrompt,
       nDecode,
@@ -217,6 +229,10 @@ export default async function infer(args: string[]): Promise<void> {
       ours: S.ours,
       peer: S.peer,
       bandwidth,
+      kvBytes: {
+        ours: kvDecodeBytes(perPosition(kvCache), nPrompt, nDecode),
+        peer: kvDecodeBytes(perPosition('bf16'), nPrompt, nDecode), // its f16 cache: 2 bytes too
+      },
       bytes: (dt) => {
         const ours = OURS(dt).bytes;
         return {

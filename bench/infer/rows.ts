@@ -1,7 +1,8 @@
 /**
  * The infer bench's result rows: medians over passes of ours and llama.cpp per row kind, as ratios and as
- * fractions of a limit (prefill: the FLOP peak; decode: the bandwidth bound of the weight bytes read per
- * token, at 55 GB/s and at the DRAM read bandwidth probed around each pass), and the printed table.
+ * fractions of a limit (prefill: the FLOP peak; decode: the bandwidth bound of the bytes read per token,
+ * the weights and the KV cache the attention streams, at 55 GB/s and at the DRAM read bandwidth probed
+ * around each pass; also of the weights alone, as the rows counted before), and the printed table.
  */
 import { median } from '../lib/machine.js';
 import type { DecodeBytes } from './shape.js';
@@ -30,6 +31,8 @@ export interface Row {
   ratio: number | null;
   limit_fraction: number | null;
   limit_fraction_measured?: number | null;
+  /** Decode rows: the fraction of the measured bound counting the weight bytes only. */
+  limit_fraction_measured_weights?: number | null;
   peer_limit_fraction?: number | null;
   peer_limit_fraction_measured?: number | null;
   spread?: Record<string, number[]>;
@@ -60,6 +63,8 @@ export interface Measured {
   bandwidth: Record<Dt, number[]>;
   /** Weight bytes one decoded token reads: ours, and llama.cpp's where its file differs (quantized rows). */
   bytes: (dt: Dt) => { ours: DecodeBytes; peer: DecodeBytes };
+  /** KV cache bytes one decoded token reads, mean over the decode (shape.ts kvDecodeBytes). */
+  kvBytes: { ours: number; peer: number };
 }
 
 function fmtRatio(a: number | null, b: number | null): string {
@@ -76,8 +81,9 @@ export function decodeRow(m: Measured, dt: Dt): Row {
   const tokps = (xs: number[]) => (xs.length ? nDecode / median(xs) : null);
   const mine = m.ours[dt];
   const both = m.bytes(dt);
-  const bytes = total(both.ours);
-  const peerBytes = total(both.peer);
+  const weights = total(both.ours);
+  const bytes = weights + m.kvBytes.ours;
+  const peerBytes = total(both.peer) + m.kvBytes.peer;
   const ours = tokps(mine.decode);
   const peerValue = tokps(m.peer[dt].decode);
   // per pass: the bytes/s decode reached over the read bandwidth probed around it
@@ -95,6 +101,7 @@ export function decodeRow(m: Measured, dt: Dt): Row {
     ratio: ratio(ours, peerValue),
     limit_fraction: ours !== null ? (ours * bytes) / BANDWIDTH : null,
     limit_fraction_measured: measured(mine.decode, bytes),
+    limit_fraction_measured_weights: measured(mine.decode, weights),
     peer_limit_fraction: peerValue !== null ? (peerValue * peerBytes) / BANDWIDTH : null,
     peer_limit_fraction_measured: measured(m.peer[dt].decode, peerBytes),
     spread: {
@@ -105,9 +112,11 @@ export function decodeRow(m: Measured, dt: Dt): Row {
     ...(quant ? { bytes_per_token: both } : {}),
     note:
       `${DT_NOTE[dt]}KV cache: ours ${m.kvCache}, llama.cpp f16; ` +
-      `${(bytes / 1e9).toFixed(2)} GB of weights per token; bound ` +
+      `${(weights / 1e9).toFixed(3)} GB of weights and ${(m.kvBytes.ours / 1e9).toFixed(3)} GB of KV cache ` +
+      `(llama.cpp ${(m.kvBytes.peer / 1e9).toFixed(3)}) read per token; bound ` +
       `${(BANDWIDTH / bytes).toFixed(1)} tok/s at 55 GB/s (idle machine); *_measured: against the 2-thread ` +
-      `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c), median over passes` +
+      `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c, best of 5 reads), ` +
+      `median over passes; *_weights: the weight bytes alone` +
       (quant
         ? `; bytes per token, ours: layers ${gb(both.ours.layers)} (${dt === 'q4' ? 'W4' : 'W8'} codes, fp16 ` +
           `scales, u8 zeros) + head ${gb(both.ours.head)} (int8 W8 rows); llama.cpp: layers ` +
@@ -146,12 +155,16 @@ export function prefillRow(m: Measured, dt: Dt): Row {
 export function printTable(rows: readonly Row[]): void {
   const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
   console.log(
-    '\n| row | unit | ours | llama.cpp | ratio | ours / limit | llama.cpp / limit | ours / measured DRAM | llama.cpp / measured DRAM |',
+    '\n| row | unit | ours | llama.cpp | ratio | ours / limit | llama.cpp / limit | ours / measured DRAM | llama.cpp / measured DRAM | ours, weights only |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const cells = [r.ours, r.peer_value, r.ratio, r.limit_fraction, r.peer_limit_fraction ?? null];
-    const dram = [r.limit_fraction_measured ?? null, r.peer_limit_fraction_measured ?? null];
+    const dram = [
+      r.limit_fraction_measured ?? null,
+      r.peer_limit_fraction_measured ?? null,
+      r.limit_fraction_measured_weights ?? null,
+    ];
     console.log(`| ${r.name} | ${r.unit} | ${[...cells, ...dram].map((x) => fmt(x)).join(' | ')} |`);
   }
   for (const r of rows) {

@@ -55,6 +55,15 @@ export interface DecodeBytes {
 }
 
 /**
+ * KV cache bytes one decoded token's attention reads, averaged over `nDecode` steps after an `nPrompt`
+ * prompt (step i reads nPrompt + i + 1 positions of every layer's keys and values), at `bytesPerPosition`
+ * over all layers (KVCache.bytesPerPosition).
+ */
+export function kvDecodeBytes(bytesPerPosition: number, nPrompt: number, nDecode: number): number {
+  return bytesPerPosition * (nPrompt + (nDecode + 1) / 2);
+}
+
+/**
  * What llama.cpp reads per token from our Q4_0 / Q8_0 export (gguf-export.ts): the projections in
  * Q4_0 (18 bytes per 32: fp16 scale + 16 nibble bytes) or Q8_0 (34 bytes per 32), the tied
  * embedding/head in Q8_0 in both files (llama-quantize would write Q6_K there; our exporter keeps Q8_0).

@@ -31,6 +31,9 @@ typedef struct {
 extern const mc_nn_impl mc_nn_generic;
 /* The table for this CPU (AVX-512 when present). */
 const mc_nn_impl *mc_nn_active(void);
+/* How many pool tasks `units` independent units of `cost` elements each are worth: one below ~32K
+ * elements in all (a hand-off to the pool costs more than the work), else one per thread, at most one a unit. */
+int mc_nn_tasks(long units, long cost);
 #if defined(__x86_64__) || defined(_M_X64)
 extern const mc_nn_impl mc_nn_avx512;
 #endif

@@ -18,8 +18,7 @@ const mc_nn_impl *mc_nn_active(void) {
 
 #define GRAIN 32768L
 
-/* Number of tasks for `units` units of `cost` elements each. */
-static int tasks_for(long units, long cost) {
+int mc_nn_tasks(long units, long cost) {
   long total = units * cost;
   int threads = mc_pool_threads();
   if (total < GRAIN || units < 2 || threads < 2) return 1;
@@ -49,7 +48,7 @@ static void t_rms_fwd(void *p, int task, int tid) {
 }
 void mc_rmsnorm_fwd(const float *x, const float *g, float *y, float *rstd, long rows, int D, float eps) {
   rms_fwd_args a = {.k = mc_nn_active(), .x = x, .g = g, .y = y, .rstd = rstd, .rows = rows, .D = D, .eps = eps};
-  a.ntasks = tasks_for(rows, D);
+  a.ntasks = mc_nn_tasks(rows, D);
   mc_parallel(a.ntasks, t_rms_fwd, &a);
 }
 
@@ -70,7 +69,7 @@ static void t_rms_bwd(void *p, int task, int tid) {
 void mc_rmsnorm_bwd(const float *x, const float *g, const float *rstd, const float *dy, float *dx, float *dg, long rows,
                     int D) {
   rms_bwd_args a = {.k = mc_nn_active(), .x = x, .g = g, .rstd = rstd, .dy = dy, .dx = dx, .rows = rows, .D = D};
-  a.ntasks = tasks_for(rows, D);
+  a.ntasks = mc_nn_tasks(rows, D);
   a.partial = mc_kernel_alloc("rmsnorm_bwd", sizeof(float) * (size_t)a.ntasks * (size_t)D);
   if (!a.partial) return;
   memset(a.partial, 0, sizeof(float) * (size_t)a.ntasks * (size_t)D);
@@ -96,7 +95,7 @@ static void t_sm_fwd(void *p, int task, int tid) {
 }
 void mc_softmax_fwd(const float *x, float *y, long rows, int V, int log) {
   softmax_fwd_args a = {.k = mc_nn_active(), .x = x, .y = y, .rows = rows, .V = V, .log = log};
-  a.ntasks = tasks_for(rows, V);
+  a.ntasks = mc_nn_tasks(rows, V);
   mc_parallel(a.ntasks, t_sm_fwd, &a);
 }
 
@@ -115,7 +114,7 @@ static void t_sm_bwd(void *p, int task, int tid) {
 }
 void mc_softmax_bwd(const float *y, const float *dy, float *dx, long rows, int V, int log) {
   softmax_bwd_args a = {.k = mc_nn_active(), .y = y, .dy = dy, .dx = dx, .rows = rows, .V = V, .log = log};
-  a.ntasks = tasks_for(rows, V);
+  a.ntasks = mc_nn_tasks(rows, V);
   mc_parallel(a.ntasks, t_sm_bwd, &a);
 }
 
@@ -142,7 +141,7 @@ static void t_ce_fwd(void *p, int task, int tid) {
 long mc_ce_fwd(const float *logits, const int32_t *targets, float *lse, long rows, int V, int ignore, double *out) {
   ce_fwd_args a = {.k = mc_nn_active(), .logits = logits, .targets = targets, .lse = lse, .rows = rows, .V = V,
                    .ignore = ignore};
-  a.ntasks = tasks_for(rows, V);
+  a.ntasks = mc_nn_tasks(rows, V);
   mc_parallel(a.ntasks, t_ce_fwd, &a);
   double s = 0;
   long c = 0, bad = -1;
@@ -176,7 +175,7 @@ void mc_ce_bwd(const float *logits, const int32_t *targets, const float *lse, fl
                float scale, int ignore) {
   ce_bwd_args a = {.k = mc_nn_active(), .logits = logits, .targets = targets, .lse = lse, .dlogits = dlogits,
                    .rows = rows, .V = V, .scale = scale, .ignore = ignore};
-  a.ntasks = tasks_for(rows, V);
+  a.ntasks = mc_nn_tasks(rows, V);
   mc_parallel(a.ntasks, t_ce_bwd, &a);
 }
 
@@ -197,13 +196,13 @@ void mc_rope(const float *x, const float *cos, const float *sin, float *y, int B
              int interleaved, int inverse) {
   rope_args a = {.k = mc_nn_active(), .x = x, .cos = cos, .sin = sin, .y = y, .rows = (long)B * T, .T = T, .H = H,
                  .D = D, .pos0 = pos0, .interleaved = interleaved, .inverse = inverse};
-  a.ntasks = tasks_for(a.rows, (long)H * D);
+  a.ntasks = mc_nn_tasks(a.rows, (long)H * D);
   mc_parallel(a.ntasks, t_rope, &a);
 }
 
 /* ---- flat element ranges ---- */
 
-static int tasks_flat(long n) { return tasks_for(MC_CEIL(n, 4096), 4096); }
+static int tasks_flat(long n) { return mc_nn_tasks(MC_CEIL(n, 4096), 4096); }
 
 typedef struct {
   const mc_nn_impl *k;
@@ -323,7 +322,7 @@ static void t_binary(void *p, int task, int tid) {
 void mc_binary(int op, const float *a, const float *b, float *out, long n, long period) {
   binary_args args = {.k = mc_nn_active(), .op = op, .a = a, .b = b, .out = out, .n = n, .period = period};
   long units = period == n || period == 1 ? n : n / period;
-  args.ntasks = tasks_for(units, n / (units ? units : 1));
+  args.ntasks = mc_nn_tasks(units, n / (units ? units : 1));
   mc_parallel(args.ntasks, t_binary, &args);
 }
 
@@ -362,6 +361,6 @@ static void t_reduce(void *p, int task, int tid) {
 }
 void mc_reduce(int op, const float *src, float *dst, long outer, long r, long inner) {
   reduce_args a = {.k = mc_nn_active(), .op = op, .src = src, .dst = dst, .outer = outer, .r = r, .inner = inner};
-  a.ntasks = tasks_for(outer, r * inner);
+  a.ntasks = mc_nn_tasks(outer, r * inner);
   mc_parallel(a.ntasks, t_reduce, &a);
 }

@@ -6,8 +6,6 @@
 
 /* Rows per step of a task: 8 × D floats of s·y, out and norm stay in L2 for D up to a few thousand. */
 #define CHUNK 8L
-/* Below this many elements one thread does it all (as nn.c's GRAIN). */
-#define GRAIN 32768L
 
 typedef struct {
   const mc_nn_impl *k;
@@ -45,7 +43,6 @@ void mc_prefill_residual(const float *x, const float *y, float s, float *out, co
   if (rows <= 0 || D <= 0) return;
   res_args a = {.k = mc_nn_active(), .x = x, .y = y, .g = g, .out = out, .norm = g ? norm : 0, .s = s, .eps = eps,
                 .rows = rows, .D = D};
-  const long threads = mc_pool_threads();
-  a.ntasks = rows * D < GRAIN || rows < 2 || threads < 2 ? 1 : (int)MC_MIN(threads, rows);
+  a.ntasks = mc_nn_tasks(rows, D);
   mc_parallel(a.ntasks, t_residual, &a);
 }

@@ -7,7 +7,9 @@
  *   gemv     the same projections and head alone on a kept [1, 1, d] input (the weight reads),
  *   argmax   the sampler's greedy pick over one row of logits,
  * and reports medians; "other" = token − gemv − argmax is what this issue cuts (norms, RoPE,
- * attention, KV appends, residuals, embedding, casts, allocation). Run:
+ * attention, KV appends, residuals, embedding, casts, allocation). It also prints the bytes a token reads
+ * (weights and KV cache) as GB/s, against the DRAM read probe (bench/peers/limits.c) before and after
+ * the rounds: at --layers 40 that is MiniCPM-2B's depth, which the infer bench's 4 layers are not. Run:
  *   npm run bench -- decode-step [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
  *     [--compare]       rounds alternate with the previous step (portable attention, copied JS pick)
  *     [--kernels]       wall time per addon function during the token rounds
@@ -29,7 +31,8 @@ import { KVCache } from '../src/models/kv-cache.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
 import { loadW4, writeW4Folder } from './infer/quantized.js';
-import { minicpm2bShape } from './infer/shape.js';
+import { type DecodeBytes, kvDecodeBytes, layerParams, minicpm2bShape } from './infer/shape.js';
+import { limitsProbeServer } from './lib/machine.js';
 
 /** This run's arguments (after the bench name). */
 let argv: string[] = [];
@@ -103,6 +106,8 @@ function wrapKernels(): void {
 export default async function decodeStep(args: string[]): Promise<void> {
   argv = args;
   if (argv.includes('--kernels')) wrapKernels();
+  // the DRAM read probe's child, started while this process is small (limitsProbeServer says why)
+  const probe = limitsProbeServer();
   const backend = useBackend('auto');
   // --threads N: the pool's size (with 1, the process's CPU time per token is the step's own work,
   // which a loaded machine disturbs far less than the wall time)
@@ -133,11 +138,18 @@ export default async function decodeStep(args: string[]): Promise<void> {
   const f32 = MiniCPM.init(config, new Rng(1));
   let model: MiniCPM;
   let tmp: string | null = null;
+  // weight bytes one token reads: the W4 runner's codes, scales and zeros (int8 head), or bf16 matrices
+  let weightBytes: DecodeBytes = {
+    layers: layerParams(config) * 2,
+    head: config.vocabSize * config.hiddenSize * 2,
+  };
   if (w4) {
     tmp = mkdtempSync(path.join(tmpdir(), 'decode-step-'));
     await writeW4Folder(f32, tmp);
     f32.parameters().forEach((t) => t.dispose());
-    model = (await loadW4(tmp)).model;
+    const loaded = await loadW4(tmp);
+    model = loaded.model;
+    weightBytes = loaded.bytes;
   } else {
     model = bf16Copy(f32);
     for (const [n, t] of f32.params) {
@@ -212,6 +224,8 @@ export default async function decodeStep(args: string[]): Promise<void> {
     cpu[old ? 'old' : 'new'].push((u.user + u.system) / 1000 / steps);
     return (performance.now() - t0) / steps;
   };
+  const readProbe = async () => (probe ? await probe.probe('read', '2', String(256 << 20)) : NaN);
+  const dramBefore = await readProbe();
   noGrad(() => {
     for (let r = 0; r < rounds; r++) {
       kernelTiming = true;
@@ -228,6 +242,8 @@ export default async function decodeStep(args: string[]): Promise<void> {
       pick.push((performance.now() - t0) / (steps * 4));
     }
   });
+  const dramAfter = await readProbe();
+  probe?.close();
   if (session) {
     const { profile } = (await post('Profiler.stop')) as { profile: unknown };
     writeFileSync(argv[profIdx + 1], JSON.stringify(profile));
@@ -238,6 +254,22 @@ export default async function decodeStep(args: string[]): Promise<void> {
   console.log(
     `token ${t.toFixed(2)} ms (${(1000 / t).toFixed(2)} tok/s), medians of ${rounds} rounds × ${steps} steps; ` +
       `CPU ${median(cpu.new).toFixed(3)} ms/token`,
+  );
+  // the bytes a token reads: every weight once and the KV cache over the timed steps' mean length
+  const kvBytes = kvDecodeBytes(
+    KVCache.bytesPerPosition('bf16', c.numLayers, c.numKvHeads, c.headDim),
+    ctx,
+    (compare ? 2 : 1) * rounds * steps,
+  );
+  const bytes = weightBytes.layers + weightBytes.head + kvBytes;
+  const rate = bytes / (t / 1000) / 1e9;
+  const dram = (dramBefore + dramAfter) / 2;
+  console.log(
+    `  reads ${(bytes / 1e9).toFixed(3)} GB a token (layers ${(weightBytes.layers / 1e9).toFixed(3)}, head ` +
+      `${(weightBytes.head / 1e9).toFixed(3)}, KV ${(kvBytes / 1e9).toFixed(3)}): ${rate.toFixed(1)} GB/s` +
+      (Number.isFinite(dram)
+        ? `; DRAM read probe ${dramBefore.toFixed(1)} before, ${dramAfter.toFixed(1)} after: ${(rate / dram).toFixed(2)} of it`
+        : ''),
   );
   console.log(`  weight GEMVs ${g.toFixed(2)} ms (${pct(g)})`);
   console.log(`  greedy pick  ${p.toFixed(3)} ms (${pct(p)})`);

@@ -66,10 +66,7 @@ static napi_value js_decode_attention_bf16(napi_env env, napi_callback_info info
     return NULL;
   const int done = mc_decode_attention_bf16(q, k, v, out, lse, (int)dim[0], (int)dim[1], (int)dim[2], (int)dim[3],
                                             (int)dim[4], (float)scale);
-  if (mc_napi_alloc_check(env, c.fn)) return NULL;
-  napi_value r;
-  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
-  return r;
+  return mc_napi_ran(env, c.fn, done);
 }
 
 static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info info) {
@@ -100,10 +97,7 @@ static napi_value js_decode_rope_append_attend(napi_env env, napi_callback_info 
     return NULL;
   const int done = mc_decode_rope_append_attend(q, k, v, cs, sn, (int)pos, kc, vc, ct.bf16, qr, out, lse, (int)Hq,
                                                 (int)Hkv, (int)D, (float)scale);
-  if (mc_napi_alloc_check(env, c.fn)) return NULL;
-  napi_value res;
-  if (napi_get_boolean(env, done != 0, &res) != napi_ok) return NULL;
-  return res;
+  return mc_napi_ran(env, c.fn, done);
 }
 
 /* The sampler's linear passes: sample-addon.c. */

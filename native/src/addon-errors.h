@@ -15,4 +15,8 @@
 /* Throws and returns true when the last kernel call (named fn, the binding's JS name) ran out of memory. */
 bool mc_napi_alloc_check(napi_env env, const char *fn);
 
+/* A kernel call's answer for a binding that says whether it ran: JS `done`, or NULL after throwing the
+ * out-of-memory error mc_napi_alloc_check raises. */
+napi_value mc_napi_ran(napi_env env, const char *fn, int done);
+
 #endif

@@ -360,6 +360,12 @@ bool mc_napi_alloc_check(napi_env env, const char *fn) {
   return true;
 }
 
+napi_value mc_napi_ran(napi_env env, const char *fn, int done) {
+  napi_value r;
+  if (mc_napi_alloc_check(env, fn) || napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
+  return r;
+}
+
 /* setErrorClasses({ memory }): memory is constructed as new memory(message, kernel, bytes). */
 static napi_value js_set_error_classes(napi_env env, napi_callback_info info) {
   size_t argc = 1;

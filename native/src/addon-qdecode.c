@@ -175,10 +175,7 @@ static napi_value js_qdecode_layer(napi_env env, napi_callback_info info) {
     if (overlap(sum, vb, in[i], inb[i]) || (gain && overlap(norm, vb, in[i], inb[i])))
       return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
   const int done = mc_qdecode_layer(L, x, xn, ng, (int)pos, kc, vc, ct.bf16, cs, sn, sum, norm, w);
-  if (mc_napi_alloc_check(env, c.fn)) return NULL;
-  napi_value r;
-  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
-  return r;
+  return mc_napi_ran(env, c.fn, done);
 }
 
 /* The most layers one qdecodeLayers call takes (MiniCPM-2B has 40). */
@@ -240,9 +237,10 @@ typedef struct {
   double pos;
   mc_cache_type ct;
   void *cos, *sin;
-} stack_t;
+} stack_args;
 
-static bool stack_arg(mc_argctx *c, napi_value *a, int plans, int gains, int pos, int caches, int rope, stack_t *S) {
+static bool stack_arg(mc_argctx *c, napi_value *a, int plans, int gains, int pos, int caches, int rope,
+                      stack_args *S) {
   if (!plans_arg(c, a[plans], S->L, &S->n) || !mc_arg_uint(c, a[pos], "pos", MC_ARG_MAX_DIM - 1, &S->pos))
     return false;
   const int n = S->n;
@@ -264,7 +262,7 @@ static bool stack_arg(mc_argctx *c, napi_value *a, int plans, int gains, int pos
 static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "qdecodeLayers"};
   napi_value a[19];
-  stack_t S;
+  stack_args S;
   if (!mc_arg_count(&c, info, 19, a) || !stack_arg(&c, a, 0, 5, 6, 7, 9, &S)) return NULL;
   const double d = S.L[0]->d, nscratch = (double)mc_qdecode_layers_scratch(S.L, S.n);
   void *x, *xn, *sum, *norm, *w;
@@ -282,10 +280,7 @@ static napi_value js_qdecode_layers(napi_env env, napi_callback_info info) {
       return mc_arg_fail(&c, true, "sum and norm must not overlap x, xn or scratch"), NULL;
   const int done = mc_qdecode_layers(S.L, S.n, x, xn, (const float *const *)S.gains, (int)S.pos, S.kc, S.vc,
                                      S.ct.bf16, S.cos, S.sin, sum, norm, w);
-  if (mc_napi_alloc_check(env, c.fn)) return NULL;
-  napi_value r;
-  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
-  return r;
+  return mc_napi_ran(env, c.fn, done);
 }
 
 static napi_value js_qdecode_token_scratch(napi_env env, napi_callback_info info) {
@@ -301,7 +296,7 @@ static napi_value js_qdecode_token_scratch(napi_env env, napi_callback_info info
 static napi_value js_qdecode_token(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "qdecodeToken"};
   napi_value a[19];
-  stack_t S;
+  stack_args S;
   if (!mc_arg_count(&c, info, 19, a) || !stack_arg(&c, a, 0, 5, 6, 7, 9, &S)) return NULL;
   const double d = S.L[0]->d, nscratch = (double)mc_qdecode_token_scratch(S.L, S.n);
   double scale;
@@ -319,10 +314,7 @@ static napi_value js_qdecode_token(napi_env env, napi_callback_info info) {
     return mc_arg_fail(&c, true, "logits, x and scratch must not overlap"), NULL;
   const int done = mc_qdecode_token(S.L, S.n, x, gain, (const float *const *)S.gains, (int)S.pos, S.kc, S.vc,
                                     S.ct.bf16, S.cos, S.sin, (float)scale, &head, logits, w);
-  if (mc_napi_alloc_check(env, c.fn)) return NULL;
-  napi_value r;
-  if (napi_get_boolean(env, done != 0, &r) != napi_ok) return NULL;
-  return r;
+  return mc_napi_ran(env, c.fn, done);
 }
 
 napi_value mc_register_qdecode(napi_env env, napi_value exports) {

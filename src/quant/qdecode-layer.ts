@@ -96,7 +96,7 @@ export class DecodeLayers {
     if (!slot) return null;
     const kc = slot.k.data as Uint16Array | Float32Array;
     const vc = slot.v.data as Uint16Array | Float32Array;
-    if (this.scratch.length < plan.scratch) this.scratch = new Float32Array(plan.scratch);
+    this.reserve(plan.scratch);
     const qdecodeLayer = k.qdecodeLayer.bind(k);
     return filled(x, (sum, norm) =>
       qdecodeLayer(

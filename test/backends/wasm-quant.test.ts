@@ -9,18 +9,9 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import { wasmKernels } from '../../src/backends/index.js';
 import { refQuantKernels as ref, type QuantKernels } from '../../src/backends/quant.js';
 import { f32ToF16 } from '../../src/tensor/dtype.js';
+import { rng } from '../native/qprefill-helpers.js';
 
 const k = wasmKernels();
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 interface Case {
   bits: 4 | 8;

@@ -9,19 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadNativeKernels, type NativeIsa } from '../../src/backends/kernels-native.js';
 import { nativeQuantKernels, refQuantKernels as ref } from '../../src/backends/quant.js';
 import { f16ToF32, f32ToF16 } from '../../src/tensor/dtype.js';
+import { rng } from './qprefill-helpers.js';
 
 const native = nativeQuantKernels();
 const addon = loadNativeKernels();
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 interface W {
   n: number;

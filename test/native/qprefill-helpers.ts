@@ -1,6 +1,7 @@
 // Shared by the quantized prefill kernels' tests (qprefill.test.ts: AVX-512 VNNI, qprefill-avx2.test.ts):
 // weights in the qweight.ts layout with random or extreme codes and zeros, activations with rounding ties,
-// and one qmatmul call over padded x/y windows.
+// and one qmatmul call over padded x/y windows; its seeded generator (rng) also serves the other quantized
+// matmul tests (qmatmul.test.ts, the wasm build's wasm-quant.test.ts).
 import type { QuantKernels } from '../../src/backends/quant.js';
 import { f32ToF16 } from '../../src/tensor/dtype.js';
 

@@ -2,11 +2,11 @@
  * The decode GEMVs alone, in GB/s of the weight bytes they stream, next to the DRAM read bandwidth probed
  * between them (bench/peers/limits.c 'read', the probe the infer bench's decode bounds use):
  *
- *   npm run bench -- decode-gemv [--rounds 5] [--threads 1,2] [--gap-us 0] [--only w4|w8|head]
+ *   npm run bench -- decode-gemv [--rounds 5] [--threads 1,2] [--gap-us 0] [--only w2|w4|w8|head]
  *                                [--out FILE]
  *
  * One token row (M = 1) through the native qmatmul, as a decode step calls it, at MiniCPM-2B's shapes
- * (bench/infer/shape.ts): W4 g32 and W8 q/k/v fused (3 x 2304 <- 2304), o (2304 <- 2304), gate/up fused
+ * (bench/infer/shape.ts): W2, W4 g32 and W8 q/k/v fused (3 x 2304 <- 2304), o (2304 <- 2304), gate/up fused
  * (2 x 5760 <- 2304), down (2304 <- 5760), and the int8 head (122,753 <- 2,304, W8). Random codes, scales
  * and zeros in the engine's memory (huge pages, as loaded weights are); each layer shape cycles through
  * enough copies (>= 128 MiB, four times this machine's L3) that every call reads DRAM, as a decode step
@@ -31,7 +31,7 @@ import { minicpm2bShape } from './shape.js';
 
 export interface Kernel {
   name: string;
-  bits: 4 | 8;
+  bits: 2 | 4 | 8;
   K: number;
   ns: number[];
 }
@@ -44,7 +44,7 @@ export function kernels(): Kernel[] {
   const d = c.hiddenSize;
   const ff = c.intermediateSize;
   const out: Kernel[] = [];
-  for (const bits of [4, 8] as const) {
+  for (const bits of [2, 4, 8] as const) {
     out.push({ name: `W${bits} q/k/v`, bits, K: d, ns: [d, d, d] });
     out.push({ name: `W${bits} o`, bits, K: d, ns: [d] });
     out.push({ name: `W${bits} gate/up`, bits, K: d, ns: [ff, ff] });
@@ -55,11 +55,11 @@ export function kernels(): Kernel[] {
 }
 
 /** A weight with random codes, fp16 scales in [2^-7, 2^-6) and zeros in the bit width's range. */
-export function randomWeight(bits: 4 | 8, n: number, K: number): QWeight {
+export function randomWeight(bits: 2 | 4 | 8, n: number, K: number): QWeight {
   const w = allocQWeight(bits, n, K, null);
   for (let i = 0; i < w.codes.length; i += 65536) randomFillSync(w.codes.subarray(i, i + 65536));
   for (let i = 0; i < w.zeros.length; i += 65536) randomFillSync(w.zeros.subarray(i, i + 65536));
-  if (bits === 4) for (let i = 0; i < w.zeros.length; i++) w.zeros[i] &= 15;
+  if (bits !== 8) for (let i = 0; i < w.zeros.length; i++) w.zeros[i] &= bits === 4 ? 15 : 3;
   for (let i = 0; i < w.scales.length; i++) w.scales[i] = 0x2000 + ((i * 2654435761) >>> 22);
   return w;
 }

@@ -45,7 +45,7 @@ static napi_value js_gptq_codes(napi_env env, napi_callback_info info) {
   const int32_t *colByte = cb;
   const uint8_t *colShift = cs;
   for (long k = 0; k < (long)K; k++)
-    if (colByte[k] < 0 || colByte[k] + 15 * 4 >= rowStride || colShift[k] > 4) {
+    if (colByte[k] < 0 || colByte[k] + 15 * 4 >= rowStride || colShift[k] + bits > 8) {
       mc_arg_fail(&c, true, "colByte[%ld] = %d / colShift %d is outside a row stride of %.0f", k, colByte[k],
             colShift[k], rowStride);
       return NULL;

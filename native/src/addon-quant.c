@@ -80,7 +80,7 @@ bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, nap
   napi_env env = c->env;
   double bits = 0;
   if (!mc_arg_uint(c, bitsV, "bits", 8, &bits)) return false;
-  if (bits != 4 && bits != 8) return mc_arg_fail(c, true, "bits must be 4 or 8, got %.0f", bits);
+  if (bits != 2 && bits != 4 && bits != 8) return mc_arg_fail(c, true, "bits must be 2, 4 or 8, got %.0f", bits);
   if ((long)K % MC_QBLOCK || K == 0) return mc_arg_fail(c, true, "K = %.0f is not a positive multiple of 32", K);
   if (!qperm(c, permV, K, &r->perm)) return false;
   napi_value arrays[4] = {codesV, scalesV, zerosV, nsV};
@@ -108,7 +108,7 @@ bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, nap
         !mc_arg_uint(c, nv, "ns[i]", MAX_DIM, &ni))
       return false;
     const double tiles = (double)(((long)ni + MC_QTILE - 1) / MC_QTILE);
-    if (cl < tiles * B * (bits == 8 ? 512 : 256) || sl < tiles * B * MC_QTILE || zl < tiles * B * MC_QTILE)
+    if (cl < tiles * B * 64 * bits || sl < tiles * B * MC_QTILE || zl < tiles * B * MC_QTILE)
       return mc_arg_fail(c, true, "weight %u is too small for %.0f rows × %.0f columns at %.0f bits", i, ni, K, bits);
     r->codes[i] = cd;
     r->scales[i] = sd;

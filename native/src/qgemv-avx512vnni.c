@@ -1,5 +1,5 @@
 /*
- * AVX-512 VNNI decode GEMV for the quantized matmul (qgemv.h): one token row against a run of whole
+ * AVX-512 VNNI decode GEMV for the quantized matmul (qgemv.h), W2, W4 and W8: one token row against a run of whole
  * tiles, written straight into y. The arithmetic is the tile kernels' (qmatmul-avx512vnni.c) and the
  * scalar twin's, bit for bit — per block the exact integer Σ code·q − z·Σq, then one
  * fma(float(isum), scale·d, acc) in block order — with fewer instructions per byte streamed, because a
@@ -40,6 +40,36 @@ static inline __m512i zero_term(const uint8_t *zeros, int32_t sum) {
 static inline void store(float *y, __m512 acc, int rows) {
   if (rows >= 16) _mm512_storeu_ps(y, acc);
   else _mm512_mask_storeu_ps(y, (__mmask16)((1u << rows) - 1), acc);
+}
+
+/* W2: each code byte holds 4 columns in bit pairs; pair j is multiplied as (byte & 3 << 2j) = 4^j · code and
+ * its chain shifted right by 2j once per block (exact: every term a multiple of 4^j, |sum| < 2^18). */
+void mc_qgemv_w2_avx512vnni(int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
+                            const uint8_t *zeros, const int8_t *xq, const float *xd, const int32_t *xs,
+                            float *y, int rows) {
+  const __m512i m0 = _mm512_set1_epi8(0x03), m1 = _mm512_set1_epi8(0x0c), m2 = _mm512_set1_epi8(0x30),
+                m3 = _mm512_set1_epi8((char)0xc0);
+  for (int t = 0; t < tiles; t++, rows -= 16) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++, codes += 128, scales += 16, zeros += 16) {
+      for (int s = 0; s < 2; s++) _mm_prefetch((const char *)(codes + PF_BYTES + 64 * s), _MM_HINT_NTA);
+      const int8_t *x = xq + b * 32;
+      __m512i a0 = zero_term(zeros, xs[b]), a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512(),
+              a3 = _mm512_setzero_si512();
+      for (int s = 0; s < 2; s++) {
+        const __m512i v = _mm512_loadu_si512(codes + 64 * s);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), bcast4(x + 4 * s));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), bcast4(x + 8 + 4 * s));
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), bcast4(x + 16 + 4 * s));
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), bcast4(x + 24 + 4 * s));
+      }
+      const __m512i isum = _mm512_add_epi32(_mm512_add_epi32(a0, _mm512_srai_epi32(a1, 2)),
+                                            _mm512_add_epi32(_mm512_srai_epi32(a2, 4), _mm512_srai_epi32(a3, 6)));
+      const __m512 sc = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(sc, _mm512_set1_ps(xd[b])), acc);
+    }
+    store(y + 16 * t, acc, rows);
+  }
 }
 
 void mc_qgemv_w4_avx512vnni(int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,

@@ -14,6 +14,8 @@ typedef void (*mc_qgemv_fn)(int tiles, int blocks, const uint8_t *codes, const u
                             float *y, int rows);
 
 #if defined(__x86_64__) || defined(_M_X64)
+void mc_qgemv_w2_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
+                            const float *, const int32_t *, float *, int);
 void mc_qgemv_w4_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
                             const float *, const int32_t *, float *, int);
 void mc_qgemv_w8_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,

@@ -102,7 +102,15 @@ void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, i
   }
 }
 
-/* The scalar tile kernel for W4 (bits 4) and W8 (bits 8). */
+void mc_qunpack_w2(int blocks, const uint8_t *w2, uint8_t *w4) {
+  for (int b = 0; b < blocks; b++, w2 += 128, w4 += 256)
+    for (int j = 0; j < 128; j++) {
+      w4[j] = w2[j] & 0x33;
+      w4[128 + j] = (w2[j] >> 2) & 0x33;
+    }
+}
+
+/* The scalar tile kernel for W4 (bits 4) and W8 (bits 8); W2 runs through W4's (run_tile). */
 static void qtile_scalar(int bits, int blocks, int m, const uint8_t *codes, const uint16_t *scales,
                          const uint8_t *zeros, const int8_t *xq, long ldq, const float *xd, const int32_t *xs,
                          long ldb, float *out) {
@@ -147,14 +155,18 @@ void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t 
 static mc_qgemv_fn pick_gemv(int bits) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
-  if (f.isa == MC_ISA_AVX512 && f.vnni) return bits == 8 ? mc_qgemv_w8_avx512vnni : mc_qgemv_w4_avx512vnni;
+  if (f.isa == MC_ISA_AVX512 && f.vnni)
+    return bits == 8 ? mc_qgemv_w8_avx512vnni : bits == 4 ? mc_qgemv_w4_avx512vnni : mc_qgemv_w2_avx512vnni;
 #endif
   (void)bits;
   return NULL;
 }
 
+/* W2 takes the W4 tile kernel on codes unpacked per tile (run_tile): at most 4 token rows reuse a tile's
+ * codes there, so the unpack is a small share; the one-row GEMV and the prefill panels read W2 directly. */
 static mc_qtile_fn pick_kernel(int bits) {
   const mc_features_t f = mc_features();
+  if (bits == 2) bits = 4;
 #ifdef MC_X86
   if (f.isa == MC_ISA_AVX512 && f.vnni) return bits == 8 ? mc_qtile_w8_avx512vnni : mc_qtile_w4_avx512vnni;
   if (f.isa >= MC_ISA_AVX2) return bits == 8 ? mc_qtile_w8_avx2 : mc_qtile_w4_avx2;
@@ -191,7 +203,14 @@ static void run_tile(const qjob_t *J, int g, int i0, int m) {
   const int t = g - J->first_tile[w];
   const size_t tb = (size_t)t * J->B;
   float out[MC_QROWS * MC_QTILE];
-  J->kernel(J->B, m, J->codes[w] + tb * (J->bits == 8 ? 512 : 256), J->scales[w] + tb * MC_QTILE,
+  const uint8_t *codes = J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits);
+  if (J->bits == 2) {
+    uint8_t *w4 = mc_scratch(MC_SCRATCH_A, (size_t)J->B * 256);
+    if (!w4) return; /* recorded for the binding */
+    mc_qunpack_w2(J->B, codes, w4);
+    codes = w4;
+  }
+  J->kernel(J->B, m, codes, J->scales[w] + tb * MC_QTILE,
             J->zeros[w] + tb * MC_QTILE, J->xq + (long)i0 * J->K, J->K, J->xd + (long)i0 * J->B,
             J->xs + (long)i0 * J->B, J->B, out);
   const int rows = MC_MIN(MC_QTILE, J->n[w] - t * MC_QTILE);
@@ -202,7 +221,7 @@ static void run_tile(const qjob_t *J, int g, int i0, int m) {
 
 /* Global tiles [g0, g1) of one token row through the GEMV, weight by weight, straight into y. */
 static void run_gemv(const qjob_t *J, int g0, int g1) {
-  const size_t BB = J->bits == 8 ? 512 : 256;
+  const size_t BB = MC_QBLOCK_BYTES(J->bits);
   for (int w = 0; w < J->count && g0 < g1; w++) {
     const int t0 = g0 - J->first_tile[w], t1 = MC_MIN(g1, J->first_tile[w + 1]) - J->first_tile[w];
     if (t0 >= t1) continue;
@@ -293,7 +312,7 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const int *n, float *y, long ldy) {
   mc_init();
   if (M <= 0 || count <= 0) return;
-#ifdef MC_X86 /* prefill on AVX-512 VNNI, W4 on AVX2: panel-unpacked register-blocked kernels (qprefill*.c) */
+#ifdef MC_X86 /* prefill on AVX-512 VNNI, W4/W2 on AVX2: panel-unpacked register-blocked kernels (qprefill*.c) */
   if (M > MC_QROWS && mc_qprefill(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy)) return;
 #endif
   qjob_t J = {.kernel = pick_kernel(bits), .gemv = M == 1 ? pick_gemv(bits) : NULL, .M = M, .K = K,
@@ -322,7 +341,7 @@ void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t 
   } else
     mc_qquantize(M, K, x, ldx, perm, (int8_t *)J.xq, (float *)J.xd, (int32_t *)J.xs);
 
-  if (M <= MC_QROWS) J.parts = decode_split(&J, (size_t)J.B * (bits == 8 ? 544 : 304), threads);
+  if (M <= MC_QROWS) J.parts = decode_split(&J, (size_t)J.B * (MC_QBLOCK_BYTES(bits) + 48), threads);
   else J.parts = MC_CEIL(J.tiles, QGROUP);
   if (J.parts <= 1 && M <= MC_QROWS) qtask(&J, 0, 0);
   else mc_parallel(J.parts, qtask, &J);

@@ -1,9 +1,10 @@
 /*
- * Quantized matmul (W4/W8 weights × int8-quantized activations): the C side of
+ * Quantized matmul (W2/W4/W8 weights × int8-quantized activations): the C side of
  * src/backends/kernels-quant.ts. The weight layout is documented in src/quant/qweight.ts: tiles of 16
- * output rows, blocks of 32 input columns; per (tile, block) 256 code bytes (W4: byte s·64 + r·4 + i holds
- * k = 4s+i in its low nibble and k = 16+4s+i in its high one) or 512 (W8: k = 4s+i), 16 fp16 scales and
- * 16 uint8 zeros.
+ * output rows, blocks of 32 input columns; per (tile, block) 64·bits code bytes (W8: byte s·64 + r·4 + i
+ * holds k = 4s+i; W4: its low nibble k = 4s+i and its high one k = 16+4s+i; W2: its bit pairs from the
+ * lowest k = 4s+i, 8+4s+i, 16+4s+i, 24+4s+i), 16 fp16 scales and 16 uint8 zeros. A W2 byte masked with
+ * 0x33 is the W4 byte of the same s, and shifted right by 2 and masked, the W4 byte of s + 2.
  */
 #ifndef MC_QMATMUL_H
 #define MC_QMATMUL_H
@@ -15,13 +16,15 @@
 #define MC_QMAX_WEIGHTS 8
 /* token rows a tile kernel handles at once (weights unpacked once, used for all of them) */
 #define MC_QROWS 4
+/* code bytes per (tile, block) */
+#define MC_QBLOCK_BYTES(bits) ((size_t)64 * (size_t)(bits))
 
 /* Quantizes M rows of K activations (row i at x + i·ldx, gathered by perm when not NULL) to int8 per
  * 32: xq [M·K], block scales xd and code sums xs [M·K/32]. */
 void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
                   int32_t *xs);
 
-/* y[i·ldy + o_w + j] = x row i · weight w row j (see kernels-quant.ts). bits 4 or 8, count <= 8. */
+/* y[i·ldy + o_w + j] = x row i · weight w row j (see kernels-quant.ts). bits 2, 4 or 8, count <= 8. */
 void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy);
@@ -61,6 +64,9 @@ void mc_qtile_w4_avx512vnni(int, int, const uint8_t *, const uint16_t *, const u
 void mc_qtile_w8_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
                             long, const float *, const int32_t *, long, float *);
 #endif
+/* W2 codes of `blocks` blocks (128 bytes each) as the W4 layout (256 bytes each), for the W4 kernels. */
+void mc_qunpack_w2(int blocks, const uint8_t *w2, uint8_t *w4);
+
 #ifdef __wasm_simd128__
 void mc_qtile_w4_simd128(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, long,
                          const float *, const int32_t *, long, float *);

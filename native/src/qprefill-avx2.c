@@ -1,5 +1,5 @@
 /*
- * Quantized W4 prefill GEMM (M > MC_QROWS token rows) on AVX2 without AVX-512 VNNI: the panel scheme of
+ * Quantized W4 and W2 prefill GEMM (M > MC_QROWS token rows) on AVX2 without AVX-512 VNNI: the panel scheme of
  * qprefill.c (each task unpacks a panel of weight tiles once and runs every token row over it) with
  * AVX2's two-step integer dot product, vpmaddubsw (u8 x s8 -> s16 pair sums, saturating) then vpmaddwd
  * (s16 x s16 -> s32 pair sums). The tile path (qmatmul-avx2.c) it replaces unpacks every nibble once per
@@ -43,8 +43,16 @@
  * prefill-gemm-ab, loaded machine) */
 #define T4 3
 
-static void unpack(int tiles, int blocks, const uint8_t *codes, const uint16_t *scales, const uint8_t *zeros,
-                   uint8_t *panel) {
+/* Half h of segment s (< 4) of a W4 block, read from a W4 block or, bits 2, from the W2 block (qmatmul.h:
+ * bytes & 0x33, or >> 2 & 0x33). */
+static inline __m256i w4_half(int bits, const uint8_t *block, int s, int h) {
+  if (bits == 4) return _mm256_loadu_si256((const __m256i *)(block + 64 * s + 32 * h));
+  const __m256i v = _mm256_loadu_si256((const __m256i *)(block + 64 * (s & 1) + 32 * h));
+  return _mm256_and_si256(s < 2 ? v : _mm256_srli_epi16(v, 2), _mm256_set1_epi8(0x33));
+}
+
+static void unpack(int bits, int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
+                   const uint8_t *zeros, uint8_t *panel) {
   const __m256i lo = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
   const size_t nb = (size_t)tiles * blocks;
   for (size_t p = 0; p < nb; p++) {
@@ -54,7 +62,7 @@ static void unpack(int tiles, int blocks, const uint8_t *codes, const uint16_t *
       const __m256i zb = _mm256_mullo_epi32(z, _mm256_set1_epi32(0x01010101));
       __m256i sum = _mm256_setzero_si256();
       for (int s = 0; s < 4; s++) {
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(codes + p * 256 + 64 * s + 32 * h));
+        const __m256i v = w4_half(bits, codes + p * MC_QBLOCK_BYTES(bits), s, h);
         const __m256i l = _mm256_sub_epi8(_mm256_and_si256(v, lo), zb);
         const __m256i hi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), lo), zb);
         /* Σ (c − z) per row: 1·(c − z) pair sums, no saturation */
@@ -152,7 +160,7 @@ static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int 
 }
 
 typedef struct {
-  int M, K, B, ptiles, parts;
+  int M, K, B, bits, ptiles, parts;
   int first_task[MC_QMAX_WEIGHTS + 1];
   int col[MC_QMAX_WEIGHTS];
   const uint8_t *const *codes;
@@ -179,7 +187,8 @@ static void panel_task(void *arg, int task, int tid) {
   uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * W4_CHUNK);
   if (!panel) return; /* recorded for the binding */
   const size_t tb = (size_t)t0 * J->B;
-  unpack(tiles, J->B, J->codes[w] + tb * 256, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
+  unpack(J->bits, tiles, J->B, J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits), J->scales[w] + tb * MC_QTILE,
+         J->zeros[w] + tb * MC_QTILE, panel);
   run(tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
 }
 
@@ -235,13 +244,13 @@ static void quant_task(void *arg, int task, int tid) {
 int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                      const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                      const int *n, float *y, long ldy) {
-  if (bits != 4 || M < QP2_MIN_ROWS) return 0; /* W8 and few rows: the tile path (see above) */
+  if (bits == 8 || M < QP2_MIN_ROWS) return 0; /* W8 and few rows: the tile path (see above) */
   for (int w = 0; w < count; w++) { /* the int16 bounds above need z <= 16 (qweight.ts makes 0..16) */
     const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;
     for (size_t i = 0; i < nz; i++)
       if (zeros[w][i] > 16) return 0;
   }
-  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .codes = codes, .scales = scales,
+  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits, .codes = codes, .scales = scales,
              .zeros = zeros, .n = n, .x = x, .ldx = ldx, .perm = perm, .y = y, .ldy = ldy};
   const int threads = mc_pool_threads();
   int tiles = 0;

@@ -21,6 +21,12 @@
 #include "qprefill.h"
 #include "qquantize-avx512.h"
 
+/* Segment s (< 4) of a W4 block from the W2 block at w2 (qmatmul.h: bytes & 0x33, or >> 2 & 0x33). */
+static inline __m512i w2_as_w4(const uint8_t *w2, int s) {
+  const __m512i v = _mm512_loadu_si512(w2 + 64 * (s & 1)), m = _mm512_set1_epi8(0x33);
+  return _mm512_and_si512(s < 2 ? v : _mm512_srli_epi16(v, 2), m);
+}
+
 int mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t *codes,
                                   const uint16_t *scales, const uint8_t *zeros, uint8_t *panel) {
   const __m512i lo = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi8(1), flip = _mm512_set1_epi8(-128);
@@ -49,7 +55,7 @@ int mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t
       /* z in each byte of its row's lane; codes become c − z */
       const __m512i zb = _mm512_mullo_epi32(z, _mm512_set1_epi32(0x01010101));
       for (int s = 0; s < 4; s++) {
-        const __m512i v = _mm512_loadu_si512(codes + p * 256 + 64 * s);
+        const __m512i v = bits == 4 ? _mm512_loadu_si512(codes + p * 256 + 64 * s) : w2_as_w4(codes + p * 128, s);
         const __m512i l = _mm512_sub_epi8(_mm512_and_si512(v, lo), zb);
         const __m512i h = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo), zb);
         sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum, ones, l), ones, h);

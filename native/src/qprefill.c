@@ -54,7 +54,7 @@ static void panel_task(void *arg, int task, int tid) {
   if (!panel) return; /* recorded for the binding */
   const size_t tb = (size_t)t0 * J->B;
   const int form =
-      mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * (J->bits == 8 ? 512 : 256),
+      mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits),
                                     J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
   mc_qprefill_run_avx512vnni(form, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn,
                              J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
@@ -85,11 +85,11 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
                 const int *n, float *y, long ldy) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
-  /* AVX2 without AVX-512 VNNI: W4 through the same panel scheme in vpmaddubsw/vpmaddwd (qprefill-avx2.c) */
+  /* AVX2 without AVX-512 VNNI: W4 and W2 through the same panel scheme in vpmaddubsw/vpmaddwd (qprefill-avx2.c) */
   if (!mc_qprefill_off && M > MC_QROWS && f.isa >= MC_ISA_AVX2 && !(f.isa == MC_ISA_AVX512 && f.vnni))
     return mc_qprefill_avx2(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy);
   if (mc_qprefill_off || M < QP_MIN_ROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
-  if (bits == 4) { /* c − z must fit int8: W4 zeros are 0..16 (qweight.ts); anything else takes the tile path */
+  if (bits != 8) { /* c − z must fit int8: W4 zeros are 0..16, W2 0..4 (qweight.ts); else the tile path */
     uint8_t zmax = 0;
     for (int w = 0; w < count; w++) {
       const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;

@@ -7,8 +7,9 @@
  * panel holds 512 code bytes (k-step s of 4 columns at bytes 64·s + 4·r + i, as the W8 layout already is),
  * 16 int32 accumulator seeds and 16 f32 scales (QP_CHUNK bytes). Activations are uint8 q + 128 against
  * signed codes, both widths:
- *   W4: codes c − z (|c − z| <= 16), seed −128·Σ_k (c − z), so the block sum
- *       Σ (q + 128)(c − z) − 128·Σ (c − z) = Σ q·(c − z) needs no per-token correction (QP_SEED);
+ *   W4 and W2: codes c − z (|c − z| <= 16), seed −128·Σ_k (c − z), so the block sum
+ *       Σ (q + 128)(c − z) − 128·Σ (c − z) = Σ q·(c − z) needs no per-token correction (QP_SEED); W2
+ *       codes are read through the W4 layout they unpack to (qmatmul.h);
  *   W8: codes c − 128 (always int8). Where every zero of the panel is 128 (our W8, GGUF Q8_0) the seed is
  *       −128·Σ (c − 128) as for W4 (QP_SEED); otherwise (QP_ZPOINT) the seed word packs int16s
  *       [128 − z | −Σ (c − 128)] and one vpdpwssd against the token's [Σq | 128] starts the sum at
@@ -43,7 +44,7 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
 extern int mc_qprefill_off;
 
 #if defined(__x86_64__) || defined(_M_X64)
-/* As mc_qprefill for W4 on AVX2 (qprefill-avx2.c); 0 for W8 or a W4 zero above 16 (the tile path). */
+/* As mc_qprefill for W4 and W2 on AVX2 (qprefill-avx2.c); 0 for W8 or a zero above 16 (the tile path). */
 int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                      const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                      const int *n, float *y, long ldy);

@@ -1,5 +1,5 @@
 /**
- * The quantized-matmul ABI (W4/W8 weights × f32 activations via int8), flat over typed arrays like
+ * The quantized-matmul ABI (W2/W4/W8 weights × f32 activations via int8), flat over typed arrays like
  * GemmKernels. The weight layout is documented in src/quant/qweight.ts; in short, per weight: `codes`
  * (tiles × blocks × 256 bytes for W4, 512 for W8), fp16 `scales` and uint8 `zeros` (tiles × blocks × 16),
  * tiles of 16 output rows, blocks of 32 input columns in packed order.
@@ -28,7 +28,7 @@ export interface QuantKernels {
   ): void;
   /**
    * y[yOff + m·ldy + o_i + j] = row m of x (K wide, gathered by perm) · weight i's row j, for j < ns[i]
-   * and o_i = ns[0] + … + ns[i−1]. All weights share K, bits (4 or 8) and perm; at most 8 of them.
+   * and o_i = ns[0] + … + ns[i−1]. All weights share K, bits (2, 4 or 8) and perm; at most 8 of them.
    */
   qmatmul(
     M: number,

@@ -52,6 +52,7 @@ function qquantize(
 /** Code of row r (< 16) at block-local column kk inside the (tile, block) chunk starting at `base`. */
 function code(codes: Uint8Array, bits: number, base: number, r: number, kk: number): number {
   if (bits === 8) return codes[base + (kk >> 2) * 64 + r * 4 + (kk & 3)];
+  if (bits === 2) return (codes[base + ((kk >> 2) & 1) * 64 + r * 4 + (kk & 3)] >> (2 * (kk >> 3))) & 3;
   const k = kk & 15;
   const byte = codes[base + (k >> 2) * 64 + r * 4 + (k & 3)];
   return kk >= 16 ? byte >> 4 : byte & 15;
@@ -78,7 +79,7 @@ function qmatmul(
   const xd = new Float32Array(M * B);
   const xs = new Int32Array(M * B);
   qquantize(M, K, x, xOff, ldx, perm, xq, xd, xs);
-  const BB = bits === 8 ? 512 : 256;
+  const BB = 64 * bits;
   let col = 0;
   for (let w = 0; w < ns.length; w++) {
     const N = ns[w];

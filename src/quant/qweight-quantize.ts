@@ -1,12 +1,22 @@
 // Float matrices quantized straight into QWeight (qweight.ts), a row at a time, no float copy kept:
 //   W8: symmetric per 32, scale d = amax/127 rounded to fp16, code = round(w/d) + 128, zero 128 (Q8_0's
 //       arithmetic); what --head-dtype int8 makes of the LM head / embedding.
-//   W4: SPEC §9's asymmetric min–max group quantizer per 32 (range always includes 0), scale in fp16,
-//       zero = round(−min/scale), code = clamp(round(w/scale) + zero, 0, 15).
+//   W4 and W2: SPEC §9's asymmetric min–max group quantizer per 32 (range always includes 0), scale
+//       (max − min)/maxq in fp16 (maxq 15 or 3), zero = round(−min/scale), code = clamp(round(w/scale) + zero,
+//       0, maxq).
 // And the inverse for one row (the int8 embedding's lookup).
 
 import { bf16ToF32, f16ToF32, f32ToF16 } from '../tensor/index.js';
-import { allocQWeight, blockBytes, paramAt, QBLOCK, QTILE, type QBits, type QWeight } from './qweight.js';
+import {
+  allocQWeight,
+  blockBytes,
+  codeSlot,
+  paramAt,
+  QBLOCK,
+  QTILE,
+  type QBits,
+  type QWeight,
+} from './qweight.js';
 
 /** Row r of an [out, K] matrix given as f32 values or bf16 bits, into `row`. */
 function readRow(
@@ -18,13 +28,6 @@ function readRow(
 ): void {
   if (!bf16) row.set((src as Float32Array).subarray(r * K, (r + 1) * K));
   else for (let i = 0; i < K; i++) row[i] = bf16ToF32(src[r * K + i]);
-}
-
-/** Byte offset inside a (tile, block) chunk of packed column kk (< 32) of tile row rr, and its nibble shift. */
-function slot(bits: QBits, rr: number, kk: number): [number, number] {
-  if (bits === 8) return [(kk >> 2) * 64 + rr * 4 + (kk & 3), 0];
-  const k = kk & 15;
-  return [(k >> 2) * 64 + rr * 4 + (k & 3), kk >= 16 ? 4 : 0];
 }
 
 /**
@@ -42,11 +45,15 @@ export function quantizeToQWeight(
   const w = allocQWeight(bits, out, K, null, name);
   const row = new Float32Array(K);
   const BB = blockBytes(bits);
-  // byte offset and nibble shift of (tile row, block column) inside a (tile, block) chunk
+  // byte offset and code shift of (tile row, block column) inside a (tile, block) chunk
   const slotOff = new Int32Array(QTILE * QBLOCK);
   const slotShift = new Uint8Array(QTILE * QBLOCK);
-  for (let i = 0; i < QTILE * QBLOCK; i++) [slotOff[i], slotShift[i]] = slot(bits, i >> 5, i & 31);
-  const maxq = bits === 8 ? 255 : 15;
+  for (let i = 0; i < QTILE * QBLOCK; i++) {
+    const { offset, shift } = codeSlot(bits, i >> 5, i & 31);
+    slotOff[i] = offset;
+    slotShift[i] = shift;
+  }
+  const maxq = (1 << bits) - 1;
   const minq = bits === 8 ? 1 : 0;
   for (let r = 0; r < out; r++) {
     readRow(src, bf16, r, K, row);
@@ -69,9 +76,9 @@ export function quantizeToQWeight(
         scale = f16ToF32(w.scales[p]);
         zero = 128;
       } else {
-        w.scales[p] = f32ToF16((hi - lo) / 15);
+        w.scales[p] = f32ToF16((hi - lo) / maxq);
         scale = f16ToF32(w.scales[p]);
-        zero = scale > 0 ? Math.min(15, Math.max(0, Math.round(-lo / scale))) : 0;
+        zero = scale > 0 ? Math.min(maxq, Math.max(0, Math.round(-lo / scale))) : 0;
       }
       w.zeros[p] = zero;
       const inv = scale > 0 ? 1 / scale : 0;
@@ -91,14 +98,15 @@ export function dequantizeRow(w: QWeight, r: number, dst: Float32Array, dstOff =
   const t = Math.floor(r / QTILE);
   const rr = r - t * QTILE;
   const BB = blockBytes(w.bits);
+  const mask = (1 << w.bits) - 1;
   for (let b = 0; b < w.blocks; b++) {
     const base = (t * w.blocks + b) * BB;
     const p = paramAt(w, r, b);
     const s = f16ToF32(w.scales[p]);
     const z = w.zeros[p];
     for (let i = 0; i < QBLOCK; i++) {
-      const [off, shift] = slot(w.bits, rr, i);
-      const code = w.bits === 8 ? w.codes[base + off] : (w.codes[base + off] >> shift) & 15;
+      const { offset, shift } = codeSlot(w.bits, rr, i);
+      const code = (w.codes[base + offset] >> shift) & mask;
       const j = b * QBLOCK + i;
       dst[dstOff + (w.perm ? w.perm[j] : j)] = s * (code - z);
     }

@@ -12,6 +12,8 @@ import {
   actOrderPerm,
   allocQWeight,
   blockBytes,
+  codeSlot,
+  maxZero,
   QBLOCK,
   QTILE,
   type QBits,
@@ -72,13 +74,13 @@ export function repackGptq(
   for (let c = 0; c < K; c++)
     expect(t.gIdx[c] >= 0 && t.gIdx[c] < groups, `g_idx[${c}] = ${t.gIdx[c]} is not one of ${groups} groups`);
 
-  const held: QBits = bits === 8 ? 8 : 4;
+  const held = bits as QBits;
   const perm = actOrderPerm(t.gIdx, name);
   const w = allocQWeight(held, out, K, perm, name);
   const BB = blockBytes(held);
   const rowStride = w.blocks * BB; // bytes between tiles
 
-  // Where input column c lands inside a tile: byte offset (block, k position) and nibble shift.
+  // Where input column c lands inside a tile: byte offset (block, k position) and code shift.
   const colByte = new Int32Array(K);
   const colShift = new Uint8Array(K);
   const blockGroup = new Int32Array(w.blocks);
@@ -86,19 +88,16 @@ export function repackGptq(
     const c = perm ? perm[j] : j;
     const b = j >> 5;
     const kk = j & 31;
-    if (held === 8) colByte[c] = b * BB + (kk >> 2) * 64 + (kk & 3);
-    else {
-      const k = kk & 15;
-      colByte[c] = b * BB + (k >> 2) * 64 + (k & 3);
-      colShift[c] = kk >= 16 ? 4 : 0;
-    }
+    const { offset, shift } = codeSlot(held, 0, kk);
+    colByte[c] = b * BB + offset;
+    colShift[c] = shift;
     if (kk === 0) blockGroup[b] = t.gIdx[c];
   }
 
   const k = kernels === undefined ? nativeRepackKernels() : kernels;
   const run = k ?? refRepackKernels;
   run.qrepackGptqCodes(t.qweight, out, K, bits, colByte, colShift, rowStride, w.codes);
-  const zmax = held === 8 ? 255 : 16;
+  const zmax = maxZero(held);
   const bad = run.qrepackGptqParams(
     t.scales,
     t.qzeros,

@@ -1,4 +1,4 @@
-// QWeight: a quantized linear weight as it lives in memory for inference (W4 and W8), repacked once at
+// QWeight: a quantized linear weight as it lives in memory for inference (W2, W4 and W8), repacked once at
 // load into the layout the int8 kernels (native/src/qmatmul*.c, twin: backends/kernels-ref-quant.ts) stream.
 //
 //   value(o, c) = scale(o, b) · (code(o, c) − zero(o, b))     b = the 32-column block of packed column c
@@ -8,16 +8,21 @@
 //   activation is gathered by perm when it is quantized, so no weight column is ever scattered.
 // * Rows are grouped in tiles of 16 output rows (`out` padded up to `tiles`·16 with code 0, scale 0,
 //   zero 0); every 32-bit SIMD lane of a 512-bit register holds 4 consecutive k of one row.
-// * codes, tile t, block b at byte (t·blocks + b)·BB, BB = 256 (W4) or 512 (W8):
-//     W4: byte s·64 + r·4 + i (s < 4, r < 16, i < 4) = code(r, 4s+i) | code(r, 16+4s+i) << 4
+// * codes, tile t, block b at byte (t·blocks + b)·BB, BB = 64·bits (W2 128, W4 256, W8 512):
+//     W2: byte s·64 + r·4 + i (s < 2, r < 16, i < 4) = code(r, 4s+i) | code(r, 8+4s+i) << 2
+//                                                        | code(r, 16+4s+i) << 4 | code(r, 24+4s+i) << 6
+//     W4: byte s·64 + r·4 + i (s < 4)                 = code(r, 4s+i) | code(r, 16+4s+i) << 4
 //     W8: byte s·64 + r·4 + i (s < 8)                 = code(r, 4s+i)
-//   codes are unsigned (W4 0..15, W8 0..255): vpdpbusd multiplies them by the signed int8 activation.
+//   codes are unsigned (W2 0..3, W4 0..15, W8 0..255): vpdpbusd multiplies them by the signed int8
+//   activation. A W2 byte & 0x33 is the W4 byte of the same s, (byte >> 2) & 0x33 the W4 byte of s + 2:
+//   kernels without a W2 loop of their own unpack to W4 that way.
 // * scales: fp16 bits, zeros: uint8, both at (t·blocks + b)·16 + r.
-//   W4 zeros are 0..16 (AutoGPTQ v1 stores zero − 1 in a nibble, so 16 occurs), W8 zeros 0..255.
+//   W2 zeros are 0..4 and W4 zeros 0..16 (AutoGPTQ v1 stores zero − 1 in 2 or 4 bits, so 4 and 16
+//   occur), W8 zeros 0..255.
 //
 // Lossless holders of the common formats (no dequantization at any point):
 //   AutoGPTQ 4-bit g32·n (any act-order): codes, fp16 scales and zeros copied, scales repeated per block.
-//   AutoGPTQ 2-bit: held as W4 (codes 0..3, zeros ≤ 4): twice the bytes of the file, same values.
+//   AutoGPTQ 2-bit: W2, the codes copied, so memory holds the file's bytes (plus the repeated scales).
 //   AutoGPTQ 8-bit: W8 (a v1 zero of 256 cannot be held: QuantFormatError).
 //   GGUF Q4_0 (d·(q − 8)): W4, code = q, zero = 8, scale = d.  GGUF Q8_0 (d·q, q int8): W8, code = q + 128,
 //   zero = 128, scale = d.
@@ -30,7 +35,7 @@ import { QuantFormatError, QuantShapeError } from './errors.js';
 export const QBLOCK = 32;
 export const QTILE = 16;
 
-export type QBits = 4 | 8;
+export type QBits = 2 | 4 | 8;
 
 export interface QWeight {
   readonly bits: QBits;
@@ -51,7 +56,22 @@ export interface QWeight {
 
 /** Bytes of codes per (tile, block). */
 export function blockBytes(bits: QBits): number {
-  return bits === 4 ? 256 : 512;
+  return 64 * bits;
+}
+
+/** The largest zero point the kernels take at each width (the prefill's c − z must fit int8). */
+export function maxZero(bits: QBits): number {
+  return bits === 8 ? 255 : bits === 4 ? 16 : 4;
+}
+
+/**
+ * Where packed column kk (< 32) of tile row r (< 16) lives inside a (tile, block) chunk: its byte
+ * offset and the shift of its code inside that byte (the layout above).
+ */
+export function codeSlot(bits: QBits, r: number, kk: number): { offset: number; shift: number } {
+  if (bits === 8) return { offset: (kk >> 2) * 64 + r * 4 + (kk & 3), shift: 0 };
+  if (bits === 4) return { offset: ((kk & 15) >> 2) * 64 + r * 4 + (kk & 3), shift: kk >= 16 ? 4 : 0 };
+  return { offset: ((kk >> 2) & 1) * 64 + r * 4 + (kk & 3), shift: 2 * (kk >> 3) };
 }
 
 /**
@@ -119,8 +139,8 @@ export function allocQWeight(
   perm: Int32Array | null,
   name = 'weight',
 ): QWeight {
-  if (bits !== 4 && bits !== 8)
-    throw new QuantShapeError(`${name}: in-memory weights are 4- or 8-bit, got ${bits}`);
+  if (bits !== 2 && bits !== 4 && bits !== 8)
+    throw new QuantShapeError(`${name}: in-memory weights are 2-, 4- or 8-bit, got ${bits}`);
   if (!(Number.isInteger(out) && out > 0 && Number.isInteger(cols) && cols > 0) || cols % QBLOCK !== 0) {
     throw new QuantShapeError(
       `${name}: a quantized weight needs a positive out and an input size that is a multiple of 32, got ${out} × ${cols}`,
@@ -143,17 +163,12 @@ export function allocQWeight(
   };
 }
 
-/** Byte index of code (o, j) (j in packed order) and the shift of its nibble (W4) inside that byte. */
+/** Byte index of code (o, j) (j in packed order) and the shift of its code inside that byte. */
 export function codeAt(w: QWeight, o: number, j: number): { byte: number; shift: number } {
   const t = Math.floor(o / QTILE);
-  const r = o - t * QTILE;
   const b = Math.floor(j / QBLOCK);
-  const kk = j - b * QBLOCK;
-  const base = (t * w.blocks + b) * blockBytes(w.bits) + r * 4;
-  if (w.bits === 8) return { byte: base + (kk >> 2) * 64 + (kk & 3), shift: 0 };
-  const hi = kk >= 16 ? 1 : 0;
-  const k = kk - 16 * hi;
-  return { byte: base + (k >> 2) * 64 + (k & 3), shift: 4 * hi };
+  const { offset, shift } = codeSlot(w.bits, o - t * QTILE, j - b * QBLOCK);
+  return { byte: (t * w.blocks + b) * blockBytes(w.bits) + offset, shift };
 }
 
 /** Index into scales/zeros of row o, block b. */
@@ -164,13 +179,13 @@ export function paramAt(w: QWeight, o: number, b: number): number {
 
 export function getCode(w: QWeight, o: number, j: number): number {
   const { byte, shift } = codeAt(w, o, j);
-  return w.bits === 8 ? w.codes[byte] : (w.codes[byte] >> shift) & 15;
+  return (w.codes[byte] >> shift) & ((1 << w.bits) - 1);
 }
 
 export function setCode(w: QWeight, o: number, j: number, code: number): void {
   const { byte, shift } = codeAt(w, o, j);
-  if (w.bits === 8) w.codes[byte] = code;
-  else w.codes[byte] = (w.codes[byte] & ~(15 << shift)) | ((code & 15) << shift);
+  const mask = (1 << w.bits) - 1;
+  w.codes[byte] = (w.codes[byte] & ~(mask << shift)) | ((code & mask) << shift);
 }
 
 /** Bytes the weight occupies in memory (what a decode step streams). */

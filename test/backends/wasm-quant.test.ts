@@ -1,9 +1,10 @@
 /**
  * The wasm module's quantized matmul against the TypeScript twin: the SIMD128 tiles bit for bit (they
  * round as the twin does), the portable path (fused block multiply-add, the native C) to f32 rounding of
- * the block sums; W4 and W8, 1 and 2 threads, token rows 1..9 (the 4-row groups, decode and prefill
+ * the block sums; W2, W4 and W8, 1 and 2 threads, token rows 1..9 (the 4-row groups, decode and prefill
  * splits), rows not a multiple of 16, several fused weights, act-order perm, offsets and padded leading
- * dims, subnormal fp16 scales, operands staged or resident in wasm memory; argument checks.
+ * dims, subnormal fp16 scales, operands staged or resident in wasm memory; W2 through the W4 tiles on
+ * unpacked bit pairs; argument checks.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { wasmKernels } from '../../src/backends/index.js';
@@ -14,7 +15,7 @@ import { rng } from '../native/qprefill-helpers.js';
 const k = wasmKernels();
 
 interface Case {
-  bits: 4 | 8;
+  bits: 2 | 4 | 8;
   M: number;
   K: number;
   ns: number[];
@@ -44,14 +45,14 @@ function operands(c: Case, seed: number): Operands {
     zeros: Uint8Array[] = [];
   for (const n of c.ns) {
     const tiles = Math.ceil(n / 16);
-    const cb = new Uint8Array(tiles * B * (c.bits === 8 ? 512 : 256));
+    const cb = new Uint8Array(tiles * B * 64 * c.bits);
     for (let i = 0; i < cb.length; i++) cb[i] = Math.floor(r() * 256);
     const sc = new Uint16Array(tiles * B * 16),
       z = new Uint8Array(tiles * B * 16);
     for (let i = 0; i < sc.length; i++) {
       // every 11th scale a subnormal half (the exact widening's other branch)
       sc[i] = i % 11 === 3 ? 1 + Math.floor(r() * 1023) : f32ToF16(0.001 + 0.05 * r());
-      z[i] = Math.floor(r() * (c.bits === 8 ? 256 : 17));
+      z[i] = Math.floor(r() * (c.bits === 8 ? 256 : c.bits === 4 ? 17 : 5));
     }
     codes.push(cb);
     scales.push(sc);
@@ -84,7 +85,7 @@ function inWasm<T extends Float32Array | Uint16Array | Uint8Array>(a: T): T {
 }
 
 const cases: Case[] = [];
-for (const bits of [4, 8] as const) {
+for (const bits of [2, 4, 8] as const) {
   for (const M of [1, 2, 3, 4, 5, 9]) {
     cases.push({ bits, M, K: 32, ns: [1], perm: false });
     cases.push({ bits, M, K: 96, ns: [17], perm: true });
@@ -202,7 +203,7 @@ describe('wasm quantized matmul', () => {
         4,
         over.ldy ?? o.ldy,
       );
-    expect(() => call({ bits: 3 })).toThrow(/bits must be 4 or 8/);
+    expect(() => call({ bits: 3 })).toThrow(/bits must be 2, 4 or 8/);
     expect(() => call({ K: 48 })).toThrow(/multiple of 32/);
     expect(() => call({ ns: [17] })).toThrow(/too small/);
     expect(() => call({ ns: [16, 16] })).toThrow(/same length/);

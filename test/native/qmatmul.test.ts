@@ -21,18 +21,18 @@ interface W {
   zeros: Uint8Array;
 }
 
-function randomWeight(bits: 4 | 8, n: number, K: number, seed: number): W {
+function randomWeight(bits: 2 | 4 | 8, n: number, K: number, seed: number): W {
   const r = rng(seed);
   const tiles = Math.ceil(n / 16);
   const B = K / 32;
-  const codes = new Uint8Array(tiles * B * (bits === 8 ? 512 : 256));
+  const codes = new Uint8Array(tiles * B * 64 * bits);
   for (let i = 0; i < codes.length; i++) codes[i] = Math.floor(r() * 256);
   const scales = new Uint16Array(tiles * B * 16);
   const zeros = new Uint8Array(tiles * B * 16);
   for (let i = 0; i < scales.length; i++) {
     scales[i] = f32ToF16(0.001 + 0.05 * r());
-    // W4 zeros up to 16 (AutoGPTQ v1), W8 up to 255
-    zeros[i] = Math.floor(r() * (bits === 8 ? 256 : 17));
+    // W2 zeros up to 4 and W4 up to 16 (AutoGPTQ v1), W8 up to 255
+    zeros[i] = Math.floor(r() * (bits === 8 ? 256 : bits === 4 ? 17 : 5));
   }
   return { n, codes, scales, zeros };
 }
@@ -58,16 +58,17 @@ function randomPerm(K: number, seed: number): Int32Array {
 
 /** Code of row o at packed column j (layout of src/quant/qweight.ts). */
 function codeOf(w: W, bits: number, B: number, o: number, j: number): number {
-  const base = (Math.floor(o / 16) * B + Math.floor(j / 32)) * (bits === 8 ? 512 : 256) + (o % 16) * 4;
+  const base = (Math.floor(o / 16) * B + Math.floor(j / 32)) * 64 * bits + (o % 16) * 4;
   const kk = j % 32;
   if (bits === 8) return w.codes[base + (kk >> 2) * 64 + (kk & 3)];
+  if (bits === 2) return (w.codes[base + ((kk >> 2) & 1) * 64 + (kk & 3)] >> (2 * (kk >> 3))) & 3;
   const k = kk & 15;
   const byte = w.codes[base + (k >> 2) * 64 + (k & 3)];
   return kk >= 16 ? byte >> 4 : byte & 15;
 }
 
 interface Case {
-  bits: 4 | 8;
+  bits: 2 | 4 | 8;
   M: number;
   K: number;
   ns: number[];
@@ -104,7 +105,7 @@ function run(k: typeof ref, c: Case, seed: number) {
 }
 
 const cases: Case[] = [];
-for (const bits of [4, 8] as const) {
+for (const bits of [2, 4, 8] as const) {
   for (const M of [1, 2, 3, 4, 5, 9]) {
     cases.push({ bits, M, K: 32, ns: [1], perm: false });
     cases.push({ bits, M, K: 96, ns: [17], perm: true });
@@ -253,20 +254,20 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
     }
   }
 
-  // The one-row decode GEMV (qgemv-avx512vnni.c) reorders the integer work (high nibbles as 16·hi, −z·Σq
-  // seeded through vpmaddwd) but not the float work, so it must equal the scalar C kernel bit for bit,
-  // also at the integer extremes: codes 15/255, zeros 16/255, block sums ±32·127, and a two-thread split
-  // that falls inside a fused run.
+  // The one-row decode GEMV (qgemv-avx512vnni.c) reorders the integer work (high nibbles as 16·hi, W2 bit
+  // pairs as 4^j·code, −z·Σq seeded through vpmaddwd) but not the float work, so it must equal the scalar
+  // C kernel (for W2: the W4 one on unpacked codes) bit for bit, also at the integer extremes: codes
+  // 3/15/255, zeros 4/16/255, block sums ±32·127, and a two-thread split that falls inside a fused run.
   it.skipIf(!isas.includes('avx512') || !addon?.features().vnni)(
     'the AVX-512 decode GEMV is bit-identical to the scalar kernel, extremes included',
     () => {
-      const decode = (bits: 4 | 8, K: number, ns: number[], extreme: boolean, seed: number) => {
+      const decode = (bits: 2 | 4 | 8, K: number, ns: number[], extreme: boolean, seed: number) => {
         const ws = ns.map((n, i) => randomWeight(bits, n, K, seed * 7 + i));
         const x = randomX(K, seed);
         if (extreme) {
           for (const w of ws) {
             w.codes.fill(0xff, 0, w.codes.length >> 1);
-            w.zeros.fill(bits === 8 ? 255 : 16, 0, w.zeros.length >> 1);
+            w.zeros.fill(bits === 8 ? 255 : bits === 4 ? 16 : 4, 0, w.zeros.length >> 1);
           }
           x.fill(3, 0, K >> 1); // Σq = +32·127 per block
           x.fill(-3, K >> 1); // Σq = −32·127
@@ -298,7 +299,7 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
       };
       for (const t of [1, 2, 3]) {
         addon!.setThreads(t);
-        for (const bits of [4, 8] as const) {
+        for (const bits of [2, 4, 8] as const) {
           for (const [K, ns] of [
             [32, [1]],
             [64, [16, 33, 5]],

@@ -29,7 +29,7 @@ afterAll(() => {
 });
 
 const cases: Case[] = [];
-for (const bits of [4, 8] as const) {
+for (const bits of [2, 4, 8] as const) {
   // 5-7 rows: the tile path; from 8 the panel, with register-block tails 2, 0, 1, 2, 0, 1
   for (const M of [5, 6, 7, 8, 9, 10, 11, 12, 13])
     cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });

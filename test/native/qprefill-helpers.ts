@@ -27,26 +27,26 @@ export interface W {
 }
 
 /**
- * A weight of n rows: random codes and zeros (W4 zeros 0..16), or every code/zero at one end; `zero`
+ * A weight of n rows: random codes and zeros (W2 zeros 0..4, W4 0..16), or every code/zero at one end; `zero`
  * fixes every zero (W8 128: the plain-seed panels), `stray` then sets one zero in the middle to 127.
  */
 export function weight(
-  bits: 4 | 8,
+  bits: 2 | 4 | 8,
   n: number,
   K: number,
   seed: number,
   fill: Fill,
-  zmax = bits === 8 ? 255 : 16,
+  zmax = bits === 8 ? 255 : bits === 4 ? 16 : 4,
   zero?: number,
   stray = false,
 ): W {
   const r = rng(seed);
   const tiles = Math.ceil(n / 16);
   const B = K / 32;
-  const codes = new Uint8Array(tiles * B * (bits === 8 ? 512 : 256));
+  const codes = new Uint8Array(tiles * B * 64 * bits);
   const scales = new Uint16Array(tiles * B * 16);
   const zeros = new Uint8Array(tiles * B * 16);
-  // 'max': codes 15/255 with zero 0 (largest positive c − z); 'min': codes 0 with the largest zero
+  // 'max': codes 3/15/255 with zero 0 (largest positive c − z); 'min': codes 0 with the largest zero
   for (let i = 0; i < codes.length; i++)
     codes[i] = fill === 'random' ? Math.floor(r() * 256) : fill === 'max' ? 255 : 0;
   for (let i = 0; i < scales.length; i++) {
@@ -59,7 +59,7 @@ export function weight(
 }
 
 export interface Case {
-  bits: 4 | 8;
+  bits: 2 | 4 | 8;
   M: number;
   K: number;
   ns: number[];

@@ -6,7 +6,7 @@
  * rows go to the tile kernels), tile counts not a multiple of the 2-tile block, rows not a multiple of
  * 16 (masked stores), several panels per weight, fused weights with odd tile counts, act-order perm,
  * padded leading dims, codes and activations at the ends of their ranges
- * (W4 zero 16 gives c − z = −16; W8 code 255, zero 0), activations that round at exact halves and a
+ * (W4 zero 16 gives c − z = −16, W2 zero 4 −4; W8 code 255, zero 0), W2 panels unpacked from bit pairs, activations that round at exact halves and a
  * NaN (the vectorized activation quantizer against mc_qquantize), a W4 zero above 16 (tile path), and W8
  * weights whose zeros are all 128 (plain-seed panels), alone, beside other zeros and with one stray zero.
  */
@@ -29,7 +29,7 @@ afterAll(() => {
 });
 
 const cases: Case[] = [];
-for (const bits of [4, 8] as const) {
+for (const bits of [2, 4, 8] as const) {
   // 32 rows and up take the panel path (QP_MIN_ROWS): tails 2, 3, 4, 5, 0, 1 of the 6-token block
   for (const M of [32, 33, 34, 35, 36, 37, 47]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
   for (const M of [5, 17, 31]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false }); // tile path

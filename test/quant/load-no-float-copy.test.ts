@@ -95,6 +95,11 @@ describe('loading a quantized folder makes no float copy of a quantized matrix',
         const runner = model!.linearRunner as QuantizedLinears;
         expect(runner.weights.size).toBe(config.numLayers * 7);
         expect([...model!.params.keys()].filter((n) => n.endsWith('_proj.weight'))).toEqual([]);
+        // at the folder's width: 64·bits code bytes per 16 rows × 32 columns (2-bit is not widened)
+        for (const w of runner.weights.values()) {
+          expect(w.bits).toBe(bits);
+          expect(w.codes.byteLength).toBe(w.tiles * w.blocks * 64 * bits);
+        }
         // and the spies saw the loader's buffers (the embedding, its own tensor), so they were in place
         expect(seen.some((s) => s.what === 'tensor buffer' && s.bytes >= 32 * 256 * 2)).toBe(true);
         const big = seen.filter((s) => s.bytes >= smallestBf16);

@@ -83,7 +83,9 @@ describe('repackGptq', () => {
       const p = packAutoGptq(randomLayer(new Rng(bits * 100 + cols), out, cols, bits, gs, act));
       const want = dequantizePacked(p);
       const w = repackGptq(tensors(p), bits, 1, 'layer');
-      expect(w.bits).toBe(bits === 8 ? 8 : 4);
+      expect(w.bits).toBe(bits);
+      // the codes take the file's bytes, out·in·bits/8, with out padded to whole tiles of 16 rows
+      expect(w.codes.byteLength).toBe((w.tiles * 16 * cols * bits) / 8);
       expect(w.perm === null).toBe(!act);
       expect(dequantizeQWeight(w)).toEqual(want);
       // v2: the same values from zeros stored without the −1
@@ -103,6 +105,14 @@ describe('repackGptq', () => {
     p.qzeros.fill(-1); // every nibble 15 → zero 16
     const w = repackGptq(tensors(p), 4, 1, 'l');
     expect(w.zeros[0]).toBe(16);
+    expect(dequantizeQWeight(w)).toEqual(dequantizePacked(p));
+  });
+
+  it('holds a v1 zero of 4 in a 2-bit layer (stored 3)', () => {
+    const p = packAutoGptq(randomLayer(new Rng(15), 16, 64, 2, 32, false));
+    p.qzeros.fill(-1); // every pair 3 → zero 4
+    const w = repackGptq(tensors(p), 2, 1, 'l');
+    expect(w.zeros[0]).toBe(4);
     expect(dequantizeQWeight(w)).toEqual(dequantizePacked(p));
   });
 

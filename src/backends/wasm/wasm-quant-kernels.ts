@@ -73,7 +73,8 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
     ldy: number,
   ): void {
     intArgs('qmatmul', { M, K, xOff, ldx, yOff, ldy });
-    if (bits !== 4 && bits !== 8) throw new RangeError(`qmatmul: bits must be 4 or 8, got ${bits}`);
+    if (bits !== 2 && bits !== 4 && bits !== 8)
+      throw new RangeError(`qmatmul: bits must be 2, 4 or 8, got ${bits}`);
     if (K === 0 || K % QBLOCK) throw new RangeError(`qmatmul: K = ${K} is not a positive multiple of 32`);
     const count = ns.length;
     if (
@@ -99,7 +100,7 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
       if (!Number.isSafeInteger(ns[i]) || ns[i] < 0)
         throw new RangeError(`qmatmul: ns[${i}] must be a non-negative integer, got ${ns[i]}`);
       const tiles = Math.ceil(ns[i] / QTILE);
-      const cb = tiles * B * (bits === 8 ? 512 : 256),
+      const cb = tiles * B * 64 * bits,
         pb = tiles * B * QTILE;
       if (codes[i].length < cb || scales[i].length < pb || zeros[i].length < pb)
         throw new RangeError(

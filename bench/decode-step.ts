@@ -1,7 +1,7 @@
 /**
  * Where one decoded token's time goes, outside the weight GEMVs (issues 13/14, per-token overhead):
  * the 2B-wide model (bench/infer/shape.ts) at reduced depth, bf16 weights and KV cache (or W4 through
- * the infer bench's quantized folder with --w4), a prompt of --ctx tokens prefilled, then greedy
+ * the infer bench's quantized folder with --w4, or that folder at 2 bits with --w2), a prompt of --ctx tokens prefilled, then greedy
  * one-token steps. Each round times, in turn:
  *   token    one forward + the greedy pick (the sampler's, as generate and the server run it),
  *   gemv     the same projections and head alone on a kept [1, 1, d] input (the weight reads),
@@ -10,7 +10,7 @@
  * attention, KV appends, residuals, embedding, casts, allocation). It also prints the bytes a token reads
  * (weights and KV cache) as GB/s, against the DRAM read probe (bench/peers/limits.c) before and after
  * the rounds: at --layers 40 that is MiniCPM-2B's depth, which the infer bench's 4 layers are not. Run:
- *   npm run bench -- decode-step [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4]
+ *   npm run bench -- decode-step [--layers 4] [--ctx 512] [--rounds 9] [--steps 8] [--w4 | --w2]
  *     [--compare]       rounds alternate with the previous step (portable attention, copied JS pick)
  *     [--kernels]       wall time per addon function during the token rounds
  *     [--profile FILE]  a V8 CPU profile of the timed rounds   [--token-only]  skip gemv/argmax rows
@@ -30,7 +30,7 @@ import { Sampler } from '../src/engine/sampler.js';
 import { KVCache } from '../src/models/kv-cache.js';
 import { MiniCPM } from '../src/models/minicpm.js';
 import { cast, linears, noGrad, Rng, scope, slice, Tensor } from '../src/tensor/index.js';
-import { loadW4, writeW4Folder } from './infer/quantized.js';
+import { loadGptq, writeGptqFolder } from './infer/quantized.js';
 import { type DecodeBytes, kvDecodeBytes, layerParams, minicpm2bShape } from './infer/shape.js';
 import { limitsProbeServer } from './lib/machine.js';
 
@@ -117,7 +117,8 @@ export default async function decodeStep(args: string[]): Promise<void> {
   const ctx = arg('ctx', 512);
   const rounds = arg('rounds', 9);
   const steps = arg('steps', 8);
-  const w4 = argv.includes('--w4');
+  const w2 = argv.includes('--w2');
+  const w4 = argv.includes('--w4') || w2;
   // --token-only: time tokens alone (e.g. under node --cpu-prof, so the profile is the decode step's)
   const tokenOnly = argv.includes('--token-only');
   // --tiny: the same layer structure at width 256 and a 1,024-token vocabulary, so the weight reads
@@ -145,9 +146,9 @@ export default async function decodeStep(args: string[]): Promise<void> {
   };
   if (w4) {
     tmp = mkdtempSync(path.join(tmpdir(), 'decode-step-'));
-    await writeW4Folder(f32, tmp);
+    await writeGptqFolder(f32, tmp, w2 ? 2 : 4);
     f32.parameters().forEach((t) => t.dispose());
-    const loaded = await loadW4(tmp);
+    const loaded = await loadGptq(tmp);
     model = loaded.model;
     weightBytes = loaded.bytes;
   } else {
@@ -159,7 +160,7 @@ export default async function decodeStep(args: string[]): Promise<void> {
     }
   }
   console.log(
-    `${backend.name}; ${layers} layers, ${w4 ? 'W4 g32 + int8 head' : 'bf16'} weights, bf16 KV, ctx ${ctx}`,
+    `${backend.name}; ${layers} layers, ${w4 ? `W${w2 ? 2 : 4} g32 + int8 head` : 'bf16'} weights, bf16 KV, ctx ${ctx}`,
   );
   const c = config;
   const rng = new Rng(2);

@@ -51,7 +51,7 @@ import {
   type Nlc,
   type PairedPass,
 } from './infer/decoders.js';
-import { loadW4, w8Copy, writeW4Folder } from './infer/quantized.js';
+import { loadGptq, w8Copy, writeGptqFolder } from './infer/quantized.js';
 import { decodeRow, type Dt, type Measured, prefillRow, printTable, type Row, series } from './infer/rows.js';
 import { folderBytes, rssChild, rssOf, writeBf16Checkpoint } from './infer/rss.js';
 import {
@@ -144,8 +144,8 @@ export default async function infer(args: string[]): Promise<void> {
     };
     if (quant) {
       const t = performance.now();
-      await writeW4Folder(model, w4Dir);
-      ours.q4 = await loadW4(w4Dir);
+      await writeGptqFolder(model, w4Dir);
+      ours.q4 = await loadGptq(w4Dir);
       ours.q8 = w8Copy(model);
       console.log(
         `  W4 folder written and loaded, W8 made in ${((performance.now() - t) / 1000).toFixed(1)} s: ` +

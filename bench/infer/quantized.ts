@@ -1,7 +1,8 @@
 /**
  * The quantized models of the infer benchmark, all from the same f32 weights as its float rows:
  *  - W4: an AutoGPTQ folder (4-bit, group 32, RTN with storable zeros, embedding in BF16, sharded as our
- *    writer shards) loaded by loadAnyModel onto the int4 kernels; the peak-RSS row loads this folder;
+ *    writer shards) loaded by loadAnyModel onto the int4 kernels; the peak-RSS row loads this folder
+ *    (decode-step --w2 writes the same folder at 2 bits);
  *  - W8: every projection quantized symmetric per 32 (Q8_0's arithmetic) straight into W8 weights.
  * Both take --head-dtype int8 (useInt8Head), as llama.cpp's Q4_0/Q8_0 exports keep the tied table in Q8_0.
  * Each returns the bytes one decoded token reads: the layers' projections and the head, apart.
@@ -27,12 +28,12 @@ import {
 
 const isProjection = (name: string): boolean => PROJ.some((p) => name.endsWith(`${p}.weight`));
 
-/** Writes `model` as a 4-bit g32 AutoGPTQ folder (RTN), non-projection tensors in BF16. */
-export async function writeW4Folder(model: MiniCPM, dir: string): Promise<void> {
+/** Writes `model` as a 4-bit (or `bits`) g32 AutoGPTQ folder (RTN), non-projection tensors in BF16. */
+export async function writeGptqFolder(model: MiniCPM, dir: string, bits: 2 | 4 = 4): Promise<void> {
   const tensors: TensorSource[] = [];
   for (const [name, t] of model.params) {
     if (isProjection(name)) {
-      const q = rtnQuantize(matrixFromTensor(t), { groupSize: 32, storableZeros: true });
+      const q = rtnQuantize(matrixFromTensor(t), { bits, groupSize: 32, storableZeros: true });
       tensors.push(...autogptqRecords(name.slice(0, -'.weight'.length), packAutoGptq(q)));
     } else {
       tensors.push({
@@ -43,7 +44,7 @@ export async function writeW4Folder(model: MiniCPM, dir: string): Promise<void> 
       });
     }
   }
-  const qc = quantizeConfigFor({ bits: 4, groupSize: 32, actOrder: false, sym: false });
+  const qc = quantizeConfigFor({ bits, groupSize: 32, actOrder: false, sym: false });
   await saveFolder(dir, {
     config: { ...configToHF(model.config), torch_dtype: 'bfloat16', quantization_config: qc },
     tensors,
@@ -58,8 +59,8 @@ function runnerBytes(runner: QuantizedLinears): DecodeBytes {
   return { layers: runner.bytes() - headBytes, head: headBytes };
 }
 
-/** The W4 folder on the int4 kernels with an int8 head; returns the model and its bytes per decoded token. */
-export async function loadW4(dir: string): Promise<{ model: MiniCPM; bytes: DecodeBytes }> {
+/** A GPTQ folder on the quantized kernels with an int8 head; returns the model and its bytes per decoded token. */
+export async function loadGptq(dir: string): Promise<{ model: MiniCPM; bytes: DecodeBytes }> {
   const model = await loadAnyModel(dir, { weightDtype: 'bf16' });
   useInt8Head(model);
   return { model, bytes: runnerBytes(model.linearRunner as QuantizedLinears) };

@@ -1,11 +1,11 @@
 /*
- * Quantized W4 and W2 prefill GEMM (M > MC_QROWS token rows) on AVX2 without AVX-512 VNNI: the panel scheme of
- * qprefill.c (each task unpacks a panel of weight tiles once and runs every token row over it) with
+ * The AVX2 steps of the quantized prefill (qprefill.h), W4 and W2, for CPUs without AVX-512 VNNI: the panel
+ * scheme qprefill.c drives (each task unpacks a panel of weight tiles once and runs every token row over it) with
  * AVX2's two-step integer dot product, vpmaddubsw (u8 x s8 -> s16 pair sums, saturating) then vpmaddwd
  * (s16 x s16 -> s32 pair sums). The tile path (qmatmul-avx2.c) it replaces unpacks every nibble once per
  * group of 4 tokens and corrects the zero point per token and block with a 32-bit multiply.
  *
- * Panel per (tile, block), W4_CHUNK bytes, rows 8h..8h+7 of the tile in the 8 lanes of a ymm (half h):
+ * Panel per (tile, block), QP_CHUNK bytes, rows 8h..8h+7 of the tile in the 8 lanes of a ymm (half h):
  * codes c − z as int8 at 256·h + 32·s + 4·r + i for column 4s + i (s < 8), 16 int32 seeds
  * −128·Σ_k (c − z), 16 f32 scales. Activations are uint8 u = q + 128, so Σ u·(c − z) + seed = Σ q·(c − z):
  * no per-token zero-point work.
@@ -32,12 +32,6 @@
 #include "qmatmul.h"
 #include "qprefill.h"
 
-#define W4_CHUNK 640 /* 512 codes, 64 seeds, 64 scales */
-#define PANEL2_BYTES (192 * 1024)
-/* Fewer token rows keep the tile path: the panel's unpacked bytes (640 per tile and block against 304
- * packed) are written and read once per call, which few rows do not repay (5 rows 0.88-0.91x the tile
- * path, 8 rows 0.97-1.04x, 16 rows 1.18-1.22x, 32 rows 1.31-1.35x; 2B-wide shapes, 2 threads) */
-#define QP2_MIN_ROWS 8
 /* token rows per register block: 3 x 2 x T4 accumulators, 18 of the 16 ymm at 3 (the float ones spill,
  * touched once per block); 3 ran at 1.03-1.09x the CPU time rate of 2, 4 no faster than 2 (bench
  * prefill-gemm-ab, loaded machine) */
@@ -51,12 +45,12 @@ static inline __m256i w4_half(int bits, const uint8_t *block, int s, int h) {
   return _mm256_and_si256(s < 2 ? v : _mm256_srli_epi16(v, 2), _mm256_set1_epi8(0x33));
 }
 
-static void unpack(int bits, int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
-                   const uint8_t *zeros, uint8_t *panel) {
+int mc_qprefill_unpack_avx2(int bits, int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
+                            const uint8_t *zeros, uint8_t *panel) {
   const __m256i lo = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones = _mm256_set1_epi16(1);
   const size_t nb = (size_t)tiles * blocks;
   for (size_t p = 0; p < nb; p++) {
-    uint8_t *dst = panel + p * W4_CHUNK;
+    uint8_t *dst = panel + p * QP_CHUNK;
     for (int h = 0; h < 2; h++) {
       const __m256i z = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + p * 16 + 8 * h)));
       const __m256i zb = _mm256_mullo_epi32(z, _mm256_set1_epi32(0x01010101));
@@ -76,6 +70,7 @@ static void unpack(int bits, int tiles, int blocks, const uint8_t *codes, const 
     _mm256_storeu_ps((float *)(dst + 576), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + p * 16))));
     _mm256_storeu_ps((float *)(dst + 608), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(scales + p * 16 + 8))));
   }
+  return QP_SEED;
 }
 
 static inline __m256i bcast4(const uint8_t *p) {
@@ -95,7 +90,7 @@ static inline __attribute__((always_inline)) void block4(const int T, int blocks
 #pragma GCC unroll 4
     for (int t = 0; t < T; t++) af[h][t] = _mm256_setzero_ps();
   for (int b = 0; b < blocks; b++) {
-    const uint8_t *c = panel + (size_t)b * W4_CHUNK;
+    const uint8_t *c = panel + (size_t)b * QP_CHUNK;
     const uint8_t *x = xa + (size_t)b * 32;
     __m256i ai[2][T4];
     for (int h = 0; h < 2; h++) {
@@ -140,11 +135,11 @@ static inline __attribute__((always_inline)) void block4(const int T, int blocks
   }
 }
 
-/* Token rows [0, M) over `tiles` unpacked tiles; y at the panel's first column. */
-static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int M, const uint8_t *xa,
-                const float *xd, float *y, long ldy) {
+void mc_qprefill_run_avx2(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
+                          const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy) {
+  (void)form, (void)xn; /* always QP_SEED: no zero-point words */
   const long K = (long)blocks * 32;
-  const size_t tstride = (size_t)blocks * W4_CHUNK;
+  const size_t tstride = (size_t)blocks * QP_CHUNK;
   for (int i0 = 0, T; i0 < M; i0 += T) {
     T = M - i0 >= T4 ? T4 : 1; /* full register blocks, then the last rows one at a time */
     const uint8_t *x = xa + (size_t)i0 * K;
@@ -157,39 +152,6 @@ static void run(int tiles, int last_rows, int blocks, const uint8_t *panel, int 
       else block4(1, blocks, p, x, K, d, yy, ldy, rows);
     }
   }
-}
-
-typedef struct {
-  int M, K, B, bits, ptiles, parts;
-  int first_task[MC_QMAX_WEIGHTS + 1];
-  int col[MC_QMAX_WEIGHTS];
-  const uint8_t *const *codes;
-  const uint16_t *const *scales;
-  const uint8_t *const *zeros;
-  const int *n;
-  const float *x;
-  long ldx;
-  const int32_t *perm;
-  uint8_t *xa; /* activation operands q + 128 */
-  float *xd;
-  float *y;
-  long ldy;
-} job_t;
-
-static void panel_task(void *arg, int task, int tid) {
-  (void)tid;
-  const job_t *J = arg;
-  int w = 0;
-  while (task >= J->first_task[w + 1]) w++;
-  const int t0 = (task - J->first_task[w]) * J->ptiles;
-  const int wtiles = MC_CEIL(J->n[w], MC_QTILE), tiles = MC_MIN(J->ptiles, wtiles - t0);
-  const int last_rows = t0 + tiles == wtiles ? J->n[w] - (wtiles - 1) * MC_QTILE : MC_QTILE;
-  uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * W4_CHUNK);
-  if (!panel) return; /* recorded for the binding */
-  const size_t tb = (size_t)t0 * J->B;
-  unpack(J->bits, tiles, J->B, J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits), J->scales[w] + tb * MC_QTILE,
-         J->zeros[w] + tb * MC_QTILE, panel);
-  run(tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
 }
 
 /*
@@ -231,52 +193,10 @@ static inline float quant_block(const float *row, const int32_t *perm, int b, ui
   return d;
 }
 
-/* Rows [m0, m1) in the kernel's operand form (no block sums: the seeds hold the zero point). */
-static void quant_task(void *arg, int task, int tid) {
-  (void)tid;
-  const job_t *J = arg;
-  const int m0 = (int)((long)J->M * task / J->parts), m1 = (int)((long)J->M * (task + 1) / J->parts);
-  for (long m = m0; m < m1; m++)
-    for (int b = 0; b < J->B; b++)
-      J->xd[m * J->B + b] = quant_block(J->x + m * J->ldx, J->perm, b, J->xa + m * J->K + 32 * b);
-}
-
-int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
-                     const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
-                     const int *n, float *y, long ldy) {
-  if (bits == 8 || M < QP2_MIN_ROWS) return 0; /* W8 and few rows: the tile path (see above) */
-  for (int w = 0; w < count; w++) { /* the int16 bounds above need z <= 16 (qweight.ts makes 0..16) */
-    const size_t nz = (size_t)MC_CEIL(n[w], MC_QTILE) * (K / MC_QBLOCK) * MC_QTILE;
-    for (size_t i = 0; i < nz; i++)
-      if (zeros[w][i] > 16) return 0;
-  }
-  job_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits, .codes = codes, .scales = scales,
-             .zeros = zeros, .n = n, .x = x, .ldx = ldx, .perm = perm, .y = y, .ldy = ldy};
-  const int threads = mc_pool_threads();
-  int tiles = 0;
-  for (int w = 0; w < count; w++) tiles += MC_CEIL(n[w], MC_QTILE);
-  if (tiles == 0) return 1;
-  /* panel: within PANEL2_BYTES (L2-resident while the token rows stream over it), >= 4 tasks per thread */
-  int pt = MC_MAX(1, PANEL2_BYTES / (J.B * W4_CHUNK));
-  pt = MC_MAX(1, MC_MIN(pt, tiles / (4 * threads)));
-  J.ptiles = pt;
-  J.first_task[0] = 0;
-  int col = 0;
-  for (int w = 0; w < count; w++) {
-    J.col[w] = col;
-    col += n[w];
-    J.first_task[w + 1] = J.first_task[w] + MC_CEIL(MC_CEIL(n[w], MC_QTILE), pt);
-  }
-
-  /* activation operands, then 64-byte aligned block scales */
-  const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
-  char *s = mc_scratch(MC_SCRATCH_X, qbytes + bbytes);
-  if (!s) return 1; /* out of memory: recorded for the binding (internal.h) */
-  J.xa = (uint8_t *)s;
-  J.xd = (float *)(s + qbytes);
-  J.parts = MC_MIN(threads, M);
-  if (J.parts > 1) mc_parallel(J.parts, quant_task, &J);
-  else quant_task(&J, 0, 0);
-  mc_parallel(J.first_task[count], panel_task, &J);
-  return 1;
+void mc_qprefill_quantize_avx2(int bits, int M, int K, const float *x, long ldx, const int32_t *perm, uint8_t *xa,
+                               float *xd, int32_t *xn) {
+  (void)bits, (void)xn; /* no block sums: the seeds hold the zero point */
+  const int B = K / MC_QBLOCK;
+  for (long m = 0; m < M; m++)
+    for (int b = 0; b < B; b++) xd[m * B + b] = quant_block(x + m * ldx, perm, b, xa + m * K + 32 * b);
 }

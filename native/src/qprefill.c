@@ -4,9 +4,11 @@
  * runs all M token rows over it, so every weight byte comes from memory once per call and its nibbles
  * are unpacked once, not once per group of 4 tokens as the tile kernels do (which also correct the zero
  * point and convert the scale per token and block; see qprefill-avx512vnni.c for what this costs instead).
+ * The steps are the ISA's (qprefill_isa): AVX-512 VNNI for every width, else AVX2 for W4 and W2.
  *
  * Panel size: as many tiles as keep the panel within PANEL_BYTES (L2-resident while M token rows stream
- * over it), at least QP_R, and no more than leaves every thread several tasks.
+ * over it), a multiple of the ISA's register block of tiles, and no more than leaves every thread several
+ * tasks.
  */
 #include <string.h>
 
@@ -17,17 +19,36 @@
 #ifndef PANEL_BYTES
 #define PANEL_BYTES (192 * 1024)
 #endif
-/* Fewer token rows take the tile kernels: a panel's unpack, written to scratch and read back, is paid
- * over too few rows there. Tiles/panel CPU time, one thread, M 5..128 over the 2B-wide q/k/v, o and down
- * shapes (loaded machine): W4 1.2-1.4x at M 5-8, 1.1-1.15x at 12-16, 1.03-1.06x at 24; even at 32
- * (0.96-1.17x); the panel path ahead from 48 (1.0-1.07x) to 128 (1.12-1.14x); W8 alike. */
-#ifndef QP_MIN_ROWS
-#define QP_MIN_ROWS 32
-#endif
 
 int mc_qprefill_off = 0;
 
+#ifdef MC_X86
 typedef struct {
+  /* Fewer token rows take the tile kernels: a panel's unpack, written to scratch and read back, is paid
+   * over too few rows there (measured per ISA, below). */
+  int min_rows;
+  int w8;          /* has W8 panels */
+  int tile_block;  /* panels hold a multiple of this many tiles (the kernel's register block) */
+  void (*quantize)(int bits, int M, int K, const float *x, long ldx, const int32_t *perm, uint8_t *xa,
+                   float *xd, int32_t *xn);
+  int (*unpack)(int bits, int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
+                const uint8_t *zeros, uint8_t *panel);
+  void (*run)(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M, const uint8_t *xa,
+              const float *xd, const int32_t *xn, float *y, long ldy);
+} qprefill_isa;
+
+/* Tiles/panel CPU time, one thread, M 5..128 over the 2B-wide q/k/v, o and down shapes (loaded machine):
+ * W4 1.2-1.4x at M 5-8, 1.1-1.15x at 12-16, 1.03-1.06x at 24; even at 32 (0.96-1.17x); the panel path
+ * ahead from 48 (1.0-1.07x) to 128 (1.12-1.14x); W8 alike. */
+static const qprefill_isa avx512vnni = {32, 1, QP_R, mc_qprefill_quantize_avx512vnni,
+                                        mc_qprefill_unpack_avx512vnni, mc_qprefill_run_avx512vnni};
+/* AVX2 against its tile path, 2B-wide shapes, 2 threads: 5 rows 0.88-0.91x, 8 rows 0.97-1.04x, 16 rows
+ * 1.18-1.22x, 32 rows 1.31-1.35x. W8 has no AVX2 panel (see qprefill-avx2.c). */
+static const qprefill_isa avx2 = {8, 0, 1, mc_qprefill_quantize_avx2, mc_qprefill_unpack_avx2,
+                                  mc_qprefill_run_avx2};
+
+typedef struct {
+  const qprefill_isa *isa;
   int M, K, B, bits, count, ptiles, tasks;
   int first_task[MC_QMAX_WEIGHTS + 1];
   int col[MC_QMAX_WEIGHTS];
@@ -53,21 +74,21 @@ static void panel_task(void *arg, int task, int tid) {
   uint8_t *panel = mc_scratch(MC_SCRATCH_A, (size_t)tiles * J->B * QP_CHUNK);
   if (!panel) return; /* recorded for the binding */
   const size_t tb = (size_t)t0 * J->B;
-  const int form =
-      mc_qprefill_unpack_avx512vnni(J->bits, tiles, J->B, J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits),
-                                    J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
-  mc_qprefill_run_avx512vnni(form, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn,
-                             J->y + J->col[w] + t0 * MC_QTILE, J->ldy);
+  const int form = J->isa->unpack(J->bits, tiles, J->B, J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits),
+                                  J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE, panel);
+  J->isa->run(form, tiles, last_rows, J->B, panel, J->M, J->xa, J->xd, J->xn, J->y + J->col[w] + t0 * MC_QTILE,
+              J->ldy);
 }
 
 typedef struct {
+  const qprefill_isa *isa;
   int M, K, bits, parts;
   const float *x;
   long ldx;
   const int32_t *perm;
-  int8_t *xq;
+  uint8_t *xa;
   float *xd;
-  int32_t *xs;
+  int32_t *xn;
 } qpquant_t;
 
 /* Rows [m0, m1) quantized into the operand form the kernel wants (qprefill.h). */
@@ -76,19 +97,18 @@ static void quant_task(void *arg, int task, int tid) {
   const qpquant_t *q = arg;
   const int m0 = (int)((long)q->M * task / q->parts), m1 = (int)((long)q->M * (task + 1) / q->parts);
   const long B = q->K / MC_QBLOCK;
-  mc_qprefill_quantize_avx512vnni(q->bits, m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm,
-                                  (uint8_t *)q->xq + (long)m0 * q->K, q->xd + m0 * B, q->xs + m0 * B);
+  q->isa->quantize(q->bits, m1 - m0, q->K, q->x + (long)m0 * q->ldx, q->ldx, q->perm, q->xa + (long)m0 * q->K,
+                   q->xd + m0 * B, q->xn + m0 * B);
 }
+#endif
 
 int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
-  /* AVX2 without AVX-512 VNNI: W4 and W2 through the same panel scheme in vpmaddubsw/vpmaddwd (qprefill-avx2.c) */
-  if (!mc_qprefill_off && M > MC_QROWS && f.isa >= MC_ISA_AVX2 && !(f.isa == MC_ISA_AVX512 && f.vnni))
-    return mc_qprefill_avx2(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy);
-  if (mc_qprefill_off || M < QP_MIN_ROWS || f.isa != MC_ISA_AVX512 || !f.vnni) return 0;
+  const qprefill_isa *isa = f.isa == MC_ISA_AVX512 && f.vnni ? &avx512vnni : f.isa >= MC_ISA_AVX2 ? &avx2 : NULL;
+  if (mc_qprefill_off || !isa || M < isa->min_rows || (bits == 8 && !isa->w8)) return 0;
   if (bits != 8) { /* c − z must fit int8: W4 zeros are 0..16, W2 0..4 (qweight.ts); else the tile path */
     uint8_t zmax = 0;
     for (int w = 0; w < count; w++) {
@@ -97,16 +117,16 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
     }
     if (zmax > 16) return 0;
   }
-  qpjob_t J = {.M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits, .count = count, .codes = codes,
+  qpjob_t J = {.isa = isa, .M = M, .K = K, .B = K / MC_QBLOCK, .bits = bits, .count = count, .codes = codes,
                .scales = scales, .zeros = zeros, .n = n, .y = y, .ldy = ldy};
   const int threads = mc_pool_threads();
   int tiles = 0;
   for (int w = 0; w < count; w++) tiles += MC_CEIL(n[w], MC_QTILE);
   if (tiles == 0) return 1;
-  /* panel: within PANEL_BYTES, a multiple of QP_R tiles, and >= 4 tasks per thread where possible */
+  /* panel: within PANEL_BYTES, a multiple of tile_block tiles, and >= 4 tasks per thread where possible */
   int pt = MC_MAX(1, PANEL_BYTES / (J.B * QP_CHUNK));
   pt = MC_MIN(pt, MC_MAX(1, tiles / (4 * threads)));
-  pt = MC_MAX(QP_R, pt / QP_R * QP_R);
+  pt = MC_MAX(isa->tile_block, pt / isa->tile_block * isa->tile_block);
   J.ptiles = pt;
   J.first_task[0] = 0;
   int col = 0;
@@ -117,16 +137,17 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
   }
   J.tasks = J.first_task[count];
 
+  /* activation operands, then 64-byte aligned block scales and zero-point words */
   const size_t qbytes = MC_CEIL((size_t)M * K, 64) * 64, bbytes = MC_CEIL((size_t)M * J.B * 4, 64) * 64;
   char *s = mc_scratch(MC_SCRATCH_X, qbytes + 2 * bbytes);
   if (!s) return 1; /* out of memory: recorded for the binding (internal.h) */
-  qpquant_t Q = {M, K, bits, MC_MIN(threads, M), x, ldx, perm, (int8_t *)s, (float *)(s + qbytes),
+  qpquant_t Q = {isa, M, K, bits, MC_MIN(threads, M), x, ldx, perm, (uint8_t *)s, (float *)(s + qbytes),
                  (int32_t *)(s + qbytes + bbytes)};
   if (Q.parts > 1) mc_parallel(Q.parts, quant_task, &Q);
   else quant_task(&Q, 0, 0);
-  J.xa = (const uint8_t *)Q.xq;
+  J.xa = Q.xa;
   J.xd = Q.xd;
-  J.xn = bits == 8 ? Q.xs : NULL;
+  J.xn = bits == 8 ? Q.xn : NULL;
   mc_parallel(J.tasks, panel_task, &J);
   return 1;
 #else

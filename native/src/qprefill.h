@@ -34,8 +34,8 @@
 #endif
 
 /* As mc_qmatmul (qmatmul.h) for M > MC_QROWS. Returns 1 when it ran (or recorded an allocation
- * failure), 0 when this CPU or ISA selection has no kernel for it, or on AVX-512 VNNI for fewer than
- * QP_MIN_ROWS token rows (qprefill.c): the caller's tile path runs then. */
+ * failure), 0 when this CPU or ISA selection has no kernel for it (W8 on AVX2 included), or for fewer
+ * token rows than that ISA's panels repay (qprefill.c): the caller's tile path runs then. */
 int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
                 const int *n, float *y, long ldy);
@@ -44,11 +44,9 @@ int mc_qprefill(int M, int K, int bits, const float *x, long ldx, const int32_t 
 extern int mc_qprefill_off;
 
 #if defined(__x86_64__) || defined(_M_X64)
-/* As mc_qprefill for W4 and W2 on AVX2 (qprefill-avx2.c); 0 for W8 or a zero above 16 (the tile path). */
-int mc_qprefill_avx2(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
-                     const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
-                     const int *n, float *y, long ldy);
-
+/* Each ISA's three steps, which qprefill.c drives: quantize (token rows into the operand form), unpack
+ * (a panel of tiles into QP_CHUNK bytes per tile and block; returns the panel's form), run (token rows
+ * over a panel). */
 /* mc_qquantize's codes, scales and sums, bit for bit, in the kernel's operand form: xa = q + 128 as
  * uint8, xd the block scales, xn (W8 only) the zero-point words [Σq | 128 << 16] of the blocks. */
 void mc_qprefill_quantize_avx512vnni(int bits, int M, int K, const float *x, long ldx, const int32_t *perm,
@@ -65,6 +63,15 @@ int mc_qprefill_unpack_avx512vnni(int bits, int tiles, int blocks, const uint8_t
  * zero-point words xn + i·B (read in the QP_ZPOINT form only). */
 void mc_qprefill_run_avx512vnni(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
                                 const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy);
+
+/* The AVX2 steps (qprefill-avx2.c), W4 and W2 only: the same operands without zero-point words (xn is
+ * not written), a panel per half-tile of 8 rows in the same QP_CHUNK bytes, always the QP_SEED form. */
+void mc_qprefill_quantize_avx2(int bits, int M, int K, const float *x, long ldx, const int32_t *perm, uint8_t *xa,
+                               float *xd, int32_t *xn);
+int mc_qprefill_unpack_avx2(int bits, int tiles, int blocks, const uint8_t *codes, const uint16_t *scales,
+                            const uint8_t *zeros, uint8_t *panel);
+void mc_qprefill_run_avx2(int form, int tiles, int last_rows, int blocks, const uint8_t *panel, int M,
+                          const uint8_t *xa, const float *xd, const int32_t *xn, float *y, long ldy);
 #endif
 
 #endif

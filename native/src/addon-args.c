@@ -23,6 +23,14 @@ bool mc_arg_uint(mc_argctx *c, napi_value v, const char *name, double max, doubl
   return mc_arg_fail(c, true, "%s must be an integer in [0, %.0f], got %g", name, max, x);
 }
 
+bool mc_arg_arraybuffer(mc_argctx *c, napi_value v, const char *name, void **data, size_t *len) {
+  bool is = false;
+  if (napi_is_arraybuffer(c->env, v, &is) != napi_ok || !is ||
+      napi_get_arraybuffer_info(c->env, v, data, len) != napi_ok)
+    return mc_arg_fail(c, false, "%s must be an ArrayBuffer", name);
+  return true;
+}
+
 bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
                   void **data, double *len) {
   bool is = false;

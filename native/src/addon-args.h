@@ -26,6 +26,9 @@ bool mc_arg_fail(mc_argctx *c, bool range, const char *fmt, ...) __attribute__((
 /* A number that is an integer in [0, max]. */
 bool mc_arg_uint(mc_argctx *c, napi_value v, const char *name, double max, double *out);
 
+/* An ArrayBuffer: its data and byte length. */
+bool mc_arg_arraybuffer(mc_argctx *c, napi_value v, const char *name, void **data, size_t *len);
+
 /* A typed array of type `want` (named tname in the message): its data and element count. */
 bool mc_arg_typed(mc_argctx *c, napi_value v, const char *name, napi_typedarray_type want, const char *tname,
                   void **data, double *len);

@@ -163,13 +163,7 @@ static napi_value js_huge_align_offset(napi_env env, napi_callback_info info) {
   napi_value a[1], r;
   void *data = NULL;
   size_t len = 0;
-  bool is = false;
-  if (!mc_arg_count(&c, info, 1, a)) return NULL;
-  if (napi_is_arraybuffer(env, a[0], &is) != napi_ok || !is ||
-      napi_get_arraybuffer_info(env, a[0], &data, &len) != napi_ok) {
-    mc_arg_fail(&c, false, "needs an ArrayBuffer");
-    return NULL;
-  }
+  if (!mc_arg_count(&c, info, 1, a) || !mc_arg_arraybuffer(&c, a[0], "buffer", &data, &len)) return NULL;
   const uintptr_t huge = (uintptr_t)2 << 20, p = (uintptr_t)data, at = (p + huge - 1) & ~(huge - 1);
   const double off = at - p < len ? (double)(at - p) : -1.0;
   if (off >= 0) mc_advise_huge((char *)data + (size_t)off, len - (size_t)off);

@@ -278,15 +278,11 @@ static napi_value js_gemv_many(napi_env env, napi_callback_info info) {
  * ArrayBuffer's backing store, so a view at that offset stays aligned; unlike alignedBuffer's external
  * memory, V8 frees such a buffer inside the GC, not in a finalizer deferred to a later event-loop turn. */
 static napi_value js_align_offset(napi_env env, napi_callback_info info) {
-  ctx_t c = {env, "alignOffset"};
+  mc_argctx c = {env, "alignOffset"};
   napi_value a[1], r;
   void *data = NULL;
   size_t len = 0;
-  bool is = false;
-  if (!get_args(&c, info, 1, a)) return NULL;
-  if (napi_is_arraybuffer(env, a[0], &is) != napi_ok || !is ||
-      napi_get_arraybuffer_info(env, a[0], &data, &len) != napi_ok)
-    return throw_type(&c, "alignOffset needs an ArrayBuffer");
+  if (!mc_arg_count(&c, info, 1, a) || !mc_arg_arraybuffer(&c, a[0], "buffer", &data, &len)) return NULL;
   napi_create_uint32(env, (uint32_t)((64 - ((uintptr_t)data & 63)) & 63), &r);
   /* large buffers (weights, activations) on transparent huge pages, as mc_alloc's mappings were:
    * measured 6% faster bf16 decode; asked before the first write, so the first touch gets them */

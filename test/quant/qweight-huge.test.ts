@@ -30,10 +30,13 @@ describe.skipIf(!addon || !q?.hugeAlignOffset)('huge-page buffers for large quan
     }
   });
 
-  it('rejects anything but an ArrayBuffer with a TypeError', () => {
+  it('rejects anything but an ArrayBuffer with a TypeError (alignOffset alike)', () => {
     const f = (b: unknown) => q!.hugeAlignOffset!(b as ArrayBuffer);
     expect(() => f(new Uint8Array(64))).toThrow(TypeError);
-    expect(() => f(undefined)).toThrow(/hugeAlignOffset/);
+    expect(() => f(undefined)).toThrow(/hugeAlignOffset: buffer must be an ArrayBuffer/);
+    const g = (b: unknown) => addon!.alignOffset(b as ArrayBuffer);
+    expect(() => g(new Uint8Array(64))).toThrow(TypeError);
+    expect(() => g(7)).toThrow(/alignOffset: buffer must be an ArrayBuffer/);
   });
 
   it('a W8 5760 x 2304 weight (13 MB of codes, above the arena) is zeroed, sized and independent', () => {

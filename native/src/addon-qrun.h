@@ -9,7 +9,7 @@
 #include "addon-args.h"
 #include "qmatmul.h"
 
-/* bits (4 or 8), perm (null or an Int32Array of K entries in [0, K)) and the arrays codes[], scales[],
+/* bits (2, 4 or 8), perm (null or an Int32Array of K entries in [0, K)) and the arrays codes[], scales[],
  * zeros[] (Uint8Array, Uint16Array, Uint8Array) and ns[] of one to MC_QMAX_WEIGHTS weights over K inputs:
  * every array's type and size is checked against its rows, so the kernels stay inside them. */
 bool mc_arg_qrun(mc_argctx *c, double K, napi_value bits, napi_value perm, napi_value codes, napi_value scales,

@@ -1,11 +1,12 @@
 /*
- * AVX-512 VNNI decode GEMV for the quantized matmul (qgemv.h), W2, W4 and W8: one token row against a run of whole
- * tiles, written straight into y. The arithmetic is the tile kernels' (qmatmul-avx512vnni.c) and the
+ * AVX-512 VNNI decode GEMV for the quantized matmul (qgemv.h), W2, W4 and W8: one token row against a
+ * run of whole tiles, written straight into y. The arithmetic is the tile kernels' (qmatmul-avx512vnni.c) and the
  * scalar twin's, bit for bit — per block the exact integer Σ code·q − z·Σq, then one
  * fma(float(isum), scale·d, acc) in block order — with fewer instructions per byte streamed, because a
  * decode step only streams weights and every instruction it spends competes with the loads:
  *  - the high nibbles are multiplied as (byte & 0xf0) = 16·hi and the sum shifted right by 4 once per
- *    block (exact: every term is a multiple of 16, |sum| < 2^19), instead of a shift per 64 bytes;
+ *    block (exact: every term is a multiple of 16, |sum| < 2^19), instead of a shift per 64 bytes; W2's
+ *    bit pairs likewise as (byte & 3 << 2j) = 4^j·code, one chain per pair, each shifted once per block;
  *  - −z·Σq seeds the dot-product chain through vpmaddwd (z ≤ 255 and |Σq| ≤ 32·127 fit int16; the high
  *    half of each lane is zero), one uop in place of vpmulld and a subtraction;
  *  - no per-tile call, switch on token rows or copy through a stack buffer.

@@ -13,10 +13,11 @@
  * this split ~2% (2 threads, loaded machine, medians of 7). A single row (M = 1) runs through the decode GEMV (qgemv.h)
  * where the CPU has one, which writes y directly. Prefill takes tasks of QGROUP tiles (~64 KiB of W4
  * codes at K = 2304, resident in L2) and runs every group of 4 token rows over them, so the weights come from
- * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens. On AVX-512 VNNI,
- * prefill goes to qprefill.c instead (each panel unpacked once for all token rows, no per-token zero-point
- * work; 1.1-1.5x this path, 1.6-1.8x the bf16 GEMM for W4, one thread, loaded machine) from 32 token rows;
- * fewer stay here, where this path is the faster one (qprefill.c, QP_MIN_ROWS).
+ * memory once per group of tiles and the unpacked nibbles of a block serve 4 tokens (a W2 task unpacks its
+ * tiles to W4 once, for all its token rows). On AVX-512 VNNI prefill goes to qprefill.c instead from 32
+ * token rows (each panel unpacked once for all token rows, no per-token zero-point work; 1.1-1.5x this
+ * path, 1.6-1.8x the bf16 GEMM for W4, one thread, loaded machine), and on AVX2 W4 and W2 from 8; fewer
+ * rows stay here, where this path is the faster one (qprefill.c, qprefill_isa.min_rows).
  *
  * Prefill alternative not taken: dequantizing cache-sized weight panels into the bf16 GEMM costs that GEMM
  * plus the dequantization, and the GEMM alone was slower than this kernel (M 256, K 2304, N 5760, 2 threads,
@@ -162,8 +163,8 @@ static mc_qgemv_fn pick_gemv(int bits) {
   return NULL;
 }
 
-/* W2 takes the W4 tile kernel on codes unpacked per tile (run_tile): at most 4 token rows reuse a tile's
- * codes there, so the unpack is a small share; the one-row GEMV and the prefill panels read W2 directly. */
+/* W2 takes the W4 tile kernel on codes unpacked to W4 (run_tile for decode, qtask once per task of a
+ * prefill); the one-row GEMV and the prefill panels read W2 directly. */
 static mc_qtile_fn pick_kernel(int bits) {
   const mc_features_t f = mc_features();
   if (bits == 2) bits = 4;
@@ -196,20 +197,23 @@ typedef struct {
   int least, spread; /* decode split (decode_run): shortest run in tiles, 0 for an even split; 2·threads */
 } qjob_t;
 
-/* Tile g (global) on token rows [i0, i0 + m), written to y. */
-static void run_tile(const qjob_t *J, int g, int i0, int m) {
+/* Tile g's codes: their place in the weight, or for W2 their W4 form, unpacked into w4 (B·256 bytes). */
+static const uint8_t *tile_codes(const qjob_t *J, int g, uint8_t *w4) {
+  int w = 0;
+  while (g >= J->first_tile[w + 1]) w++;
+  const uint8_t *codes = J->codes[w] + (size_t)(g - J->first_tile[w]) * J->B * MC_QBLOCK_BYTES(J->bits);
+  if (J->bits != 2) return codes;
+  mc_qunpack_w2(J->B, codes, w4);
+  return w4;
+}
+
+/* Tile g (global) on token rows [i0, i0 + m), written to y; codes are tile_codes' (W2 as W4). */
+static void run_tile(const qjob_t *J, int g, int i0, int m, const uint8_t *codes) {
   int w = 0;
   while (g >= J->first_tile[w + 1]) w++;
   const int t = g - J->first_tile[w];
   const size_t tb = (size_t)t * J->B;
   float out[MC_QROWS * MC_QTILE];
-  const uint8_t *codes = J->codes[w] + tb * MC_QBLOCK_BYTES(J->bits);
-  if (J->bits == 2) {
-    uint8_t *w4 = mc_scratch(MC_SCRATCH_A, (size_t)J->B * 256);
-    if (!w4) return; /* recorded for the binding */
-    mc_qunpack_w2(J->B, codes, w4);
-    codes = w4;
-  }
   J->kernel(J->B, m, codes, J->scales[w] + tb * MC_QTILE,
             J->zeros[w] + tb * MC_QTILE, J->xq + (long)i0 * J->K, J->K, J->xd + (long)i0 * J->B,
             J->xs + (long)i0 * J->B, J->B, out);
@@ -276,15 +280,24 @@ static void qtask(void *arg, int task, int tid) {
   int g0, g1;
   if (J->M <= MC_QROWS) { /* decode: one contiguous run of tiles per task */
     decode_run(J, task, &g0, &g1);
-    if (J->gemv) run_gemv(J, g0, g1);
-    else
-      for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M);
+    if (J->gemv) {
+      run_gemv(J, g0, g1);
+      return;
+    }
+    uint8_t *w4 = J->bits == 2 ? mc_scratch(MC_SCRATCH_A, (size_t)J->B * 256) : NULL;
+    if (J->bits == 2 && !w4) return; /* recorded for the binding */
+    for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M, tile_codes(J, g, w4));
     return;
   }
   g0 = task * QGROUP;
   g1 = MC_MIN(J->tiles, g0 + QGROUP);
+  /* the group's codes, W2 unpacked once for every token row */
+  const uint8_t *codes[QGROUP];
+  uint8_t *w4 = J->bits == 2 ? mc_scratch(MC_SCRATCH_A, (size_t)QGROUP * J->B * 256) : NULL;
+  if (J->bits == 2 && !w4) return; /* recorded for the binding */
+  for (int g = g0; g < g1; g++) codes[g - g0] = tile_codes(J, g, w4 ? w4 + (size_t)(g - g0) * J->B * 256 : NULL);
   for (int i0 = 0; i0 < J->M; i0 += MC_QROWS)
-    for (int g = g0; g < g1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0));
+    for (int g = g0; g < g1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0), codes[g - g0]);
 }
 
 typedef struct {

@@ -1,6 +1,8 @@
 /*
- * Quantized prefill GEMM (M > MC_QROWS token rows) on AVX-512 VNNI: the path mc_qmatmul hands its
- * prefill calls to where the CPU has it (qprefill.c drives, qprefill-avx512vnni.c computes).
+ * Quantized prefill GEMM (M > MC_QROWS token rows): the path mc_qmatmul hands its prefill calls to
+ * where the CPU has one (qprefill.c drives; qprefill-avx512vnni.c computes on AVX-512 VNNI, every width,
+ * qprefill-avx2.c on AVX2, W4 and W2, with half-tile panels of its own described there). The panels
+ * below are AVX-512 VNNI's.
  *
  * Each task unpacks a panel of weight tiles once into a cache-resident scratch made for vpdpbusd, then
  * runs every token row over it in register blocks of QP_R tiles x QP_T tokens. Per (tile, block) the

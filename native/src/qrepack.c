@@ -1,5 +1,5 @@
 /*
- * Repacking AutoGPTQ and GGUF Q4_0/Q8_0 matrices into W4/W8 tiles (qrepack.h). Loops run tile by tile
+ * Repacking AutoGPTQ and GGUF Q4_0/Q8_0 matrices into W2/W4/W8 tiles (qrepack.h). Loops run tile by tile
  * (16 output rows), so the writes of one tile stay within its blocks·BB bytes (cache-resident) while the
  * reads are whole 64-byte lines of 16 consecutive words; the TypeScript twin walks the source in file order.
  */

@@ -1,5 +1,5 @@
 /*
- * Repacking stored quantized matrices into the W4/W8 tile layout of the int8 kernels (qmatmul.h; layout
+ * Repacking stored quantized matrices into the W2/W4/W8 tile layout of the int8 kernels (qmatmul.h; layout
  * documented in src/quant/qweight.ts). TypeScript twin: src/quant/qweight-repack.ts (the reference, and
  * the path when the addon is absent). Callers (addon-qrepack.c) check every window beforehand.
  */

@@ -1,7 +1,7 @@
 /**
  * The quantized-matmul ABI (W2/W4/W8 weights × f32 activations via int8), flat over typed arrays like
  * GemmKernels. The weight layout is documented in src/quant/qweight.ts; in short, per weight: `codes`
- * (tiles × blocks × 256 bytes for W4, 512 for W8), fp16 `scales` and uint8 `zeros` (tiles × blocks × 16),
+ * (tiles × blocks × 128 bytes for W2, 256 for W4, 512 for W8), fp16 `scales` and uint8 `zeros` (tiles × blocks × 16),
  * tiles of 16 output rows, blocks of 32 input columns in packed order.
  *
  * Arithmetic (both implementations): each 32-element block of an activation row, gathered by `perm`

@@ -1,5 +1,5 @@
 /**
- * The AVX2 prefill path of the quantized matmul (native/src/qprefill-avx2.c: W4 with M >= 8 token rows
+ * The AVX2 prefill path of the quantized matmul (native/src/qprefill-avx2.c: W4 and W2 with M >= 8 token rows
  * when the ISA is AVX2, or AVX-512 without VNNI; selected here with setIsa('avx2')): bit-identical to the
  * scalar C tile kernel (exact integer block sums, the same fma per block in block order) and within f32
  * rounding of the TypeScript twin, on shapes that hit every remainder path: token rows not a multiple of

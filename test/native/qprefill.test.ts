@@ -30,7 +30,7 @@ afterAll(() => {
 
 const cases: Case[] = [];
 for (const bits of [2, 4, 8] as const) {
-  // 32 rows and up take the panel path (QP_MIN_ROWS): tails 2, 3, 4, 5, 0, 1 of the 6-token block
+  // 32 rows and up take the panel path (qprefill.c's min_rows on AVX-512 VNNI): tails 2, 3, 4, 5, 0, 1 of the 6-token block
   for (const M of [32, 33, 34, 35, 36, 37, 47]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false });
   for (const M of [5, 17, 31]) cases.push({ bits, M, K: 64, ns: [16, 33, 5], perm: false }); // tile path
   cases.push({ bits, M: 39, K: 96, ns: [17], perm: true });

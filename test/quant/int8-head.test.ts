@@ -1,4 +1,4 @@
-// Float rows into W4/W8 (quantizeToQWeight) within half a step of every value, and --head-dtype int8: the
+// Float rows into W2/W4/W8 (quantizeToQWeight) within half a step of every value, and --head-dtype int8: the
 // tied head and embedding as int8 rows, logits within 1% of their range and the same top-1.
 
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { f16ToF32, f32ToBf16, noGrad, Rng, Tensor } from '../../src/tensor/index
 useBackend('auto');
 
 describe('quantizeToQWeight', () => {
-  for (const bits of [4, 8] as const) {
+  for (const bits of [2, 4, 8] as const) {
     it(`W${bits}: every value within half a step, rows dequantize alone to the same values`, () => {
       const rng = new Rng(bits);
       const out = 37;

@@ -42,7 +42,7 @@ const config = configFromHF({
 const isProjection = (name: string): boolean => PROJ.some((p) => name.endsWith(`${p}.weight`));
 
 /** The model with every projection as `bits(name)`-bit rows (RTN per 32); null keeps it in f32. */
-function quantized(bits: (name: string) => 4 | 8 | null, seed = 3): MiniCPM {
+function quantized(bits: (name: string) => 2 | 4 | 8 | null, seed = 3): MiniCPM {
   const f = MiniCPM.init(config, new Rng(seed));
   const params = new Map([...f.params].filter(([n]) => !isProjection(n) || bits(n) === null));
   const weights = new Map<string, QWeight>();
@@ -145,7 +145,7 @@ const steps = prompt.length - 5;
 
 describe.skipIf(!k?.qdecodeLayers)('the fused quantized decode layers', () => {
   for (const dtype of ['bf16', 'f32'] as const)
-    for (const bits of [4, 8] as const)
+    for (const bits of [2, 4, 8] as const)
       it(`W${bits}, ${dtype} cache: the per-op step's logits and cache, bit for bit, whole stack and layer by layer`, () => {
         compare(
           quantized(() => bits),

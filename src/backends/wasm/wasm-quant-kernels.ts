@@ -1,5 +1,5 @@
 /**
- * The quantized matmul (kernels-quant.ts: W4/W8 weights × int8-quantized activations) over the wasm
+ * The quantized matmul (kernels-quant.ts: W2/W4/W8 weights × int8-quantized activations) over the wasm
  * module, with the N-API addon's argument checks. Weights made by allocQWeight live in the module's
  * memory under the wasm backend's allocator, so decode streams them in place; other arrays are staged
  * per call like any operand.

@@ -3,13 +3,13 @@
  * between them (bench/peers/limits.c 'read', the probe the infer bench's decode bounds use):
  *
  *   npm run bench -- decode-gemv [--rounds 5] [--threads 1,2] [--gap-us 0] [--only w2|w4|w8|head]
- *                                [--out FILE]
+ *                                [--set-mb 128] [--out FILE]
  *
  * One token row (M = 1) through the native qmatmul, as a decode step calls it, at MiniCPM-2B's shapes
  * (bench/infer/shape.ts): W2, W4 g32 and W8 q/k/v fused (3 x 2304 <- 2304), o (2304 <- 2304), gate/up fused
  * (2 x 5760 <- 2304), down (2304 <- 5760), and the int8 head (122,753 <- 2,304, W8). Random codes, scales
  * and zeros in the engine's memory (huge pages, as loaded weights are); each layer shape cycles through
- * enough copies (>= 128 MiB, four times this machine's L3) that every call reads DRAM, as a decode step
+ * enough copies (>= 128 MiB by default, four times this machine's L3; --set-mb) that every call reads DRAM, as a decode step
  * does. Bytes counted: codes + fp16 scales + u8 zeros (what the kernel streams). Each round probes the
  * bandwidth, then times every kernel; rows are medians over rounds, the fraction is against the median
  * probe at the same thread count. `--gap-us N` spins N µs on the calling thread between calls, as a
@@ -37,7 +37,7 @@ export interface Kernel {
 }
 
 const PROBE_BYTES = 512 << 20;
-const MIN_SET_BYTES = 128 << 20;
+const MIN_SET_MB = 128;
 
 export function kernels(): Kernel[] {
   const c = minicpm2bShape(1);
@@ -65,12 +65,12 @@ export function randomWeight(bits: 2 | 4 | 8, n: number, K: number): QWeight {
 }
 
 /** Copies of a kernel's weights (one set per copy: the fused ones share an input). */
-export function weightSets(k: Kernel): QWeight[][] {
+export function weightSets(k: Kernel, minMB = MIN_SET_MB): QWeight[][] {
   const one = () => k.ns.map((n) => randomWeight(k.bits, n, k.K));
   const first = one();
   const bytes = first.reduce((a, w) => a + qweightBytes(w), 0);
   const sets = [first];
-  while (sets.length * bytes < MIN_SET_BYTES) sets.push(one());
+  while (sets.length * bytes < minMB * 2 ** 20) sets.push(one());
   return sets;
 }
 
@@ -98,6 +98,9 @@ export default function main(argv: string[]): void {
   const threadList = arg('threads', '1,2').split(',').map(Number);
   const gapUs = Number(arg('gap-us', '0'));
   const only = arg('only', '');
+  // --set-mb N: each shape's copies fill at least N MiB (default 128, 4x this machine's L3); 1500 is
+  // the layer weights of a W4 MiniCPM-2B at its 40 layers
+  const setMB = Number(arg('set-mb', String(MIN_SET_MB)));
   useBackend('native');
   const addon = loadNativeKernels();
   const q = nativeQuantKernels();
@@ -109,7 +112,7 @@ export default function main(argv: string[]): void {
   const rows: Row[] = [];
   // one kernel's copies at a time, so memory stays at ~128 MiB plus the head
   for (const k of list) {
-    const sets = weightSets(k);
+    const sets = weightSets(k, setMB);
     const bytes = sets[0].reduce((a, w) => a + qweightBytes(w), 0);
     const x = Float32Array.from({ length: k.K }, (_, i) => Math.sin(i * 0.37) * (i % 7 === 0 ? 3 : 1));
     const total = k.ns.reduce((a, b) => a + b, 0);

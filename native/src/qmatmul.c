@@ -163,8 +163,8 @@ static mc_qgemv_fn pick_gemv(int bits) {
   return NULL;
 }
 
-/* W2 takes the W4 tile kernel on codes unpacked to W4 (run_tile for decode, qtask once per task of a
- * prefill); the one-row GEMV and the prefill panels read W2 directly. */
+/* W2 takes the W4 tile kernel on codes qtask unpacks to W4, QGROUP tiles at a time, once for all the
+ * task's token rows; the one-row GEMV and the prefill panels read W2 directly. */
 static mc_qtile_fn pick_kernel(int bits) {
   const mc_features_t f = mc_features();
   if (bits == 2) bits = 4;
@@ -284,20 +284,20 @@ static void qtask(void *arg, int task, int tid) {
       run_gemv(J, g0, g1);
       return;
     }
-    uint8_t *w4 = J->bits == 2 ? mc_scratch(MC_SCRATCH_A, (size_t)J->B * 256) : NULL;
-    if (J->bits == 2 && !w4) return; /* recorded for the binding */
-    for (int g = g0; g < g1; g++) run_tile(J, g, 0, J->M, tile_codes(J, g, w4));
-    return;
+  } else { /* prefill: QGROUP tiles per task */
+    g0 = task * QGROUP;
+    g1 = MC_MIN(J->tiles, g0 + QGROUP);
   }
-  g0 = task * QGROUP;
-  g1 = MC_MIN(J->tiles, g0 + QGROUP);
-  /* the group's codes, W2 unpacked once for every token row */
-  const uint8_t *codes[QGROUP];
   uint8_t *w4 = J->bits == 2 ? mc_scratch(MC_SCRATCH_A, (size_t)QGROUP * J->B * 256) : NULL;
   if (J->bits == 2 && !w4) return; /* recorded for the binding */
-  for (int g = g0; g < g1; g++) codes[g - g0] = tile_codes(J, g, w4 ? w4 + (size_t)(g - g0) * J->B * 256 : NULL);
-  for (int i0 = 0; i0 < J->M; i0 += MC_QROWS)
-    for (int g = g0; g < g1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0), codes[g - g0]);
+  /* QGROUP tiles at a time, their codes (W2 unpacked once) serving every group of token rows */
+  for (int c0 = g0; c0 < g1; c0 += QGROUP) {
+    const int c1 = MC_MIN(g1, c0 + QGROUP);
+    const uint8_t *codes[QGROUP];
+    for (int g = c0; g < c1; g++) codes[g - c0] = tile_codes(J, g, w4 ? w4 + (size_t)(g - c0) * J->B * 256 : NULL);
+    for (int i0 = 0; i0 < J->M; i0 += MC_QROWS)
+      for (int g = c0; g < c1; g++) run_tile(J, g, i0, MC_MIN(MC_QROWS, J->M - i0), codes[g - c0]);
+  }
 }
 
 typedef struct {

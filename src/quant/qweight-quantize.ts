@@ -99,13 +99,15 @@ export function dequantizeRow(w: QWeight, r: number, dst: Float32Array, dstOff =
   const rr = r - t * QTILE;
   const BB = blockBytes(w.bits);
   const mask = (1 << w.bits) - 1;
+  // the row's slots are the same in every block: looked up once, not once per element
+  const slots = Array.from({ length: QBLOCK }, (_, i) => codeSlot(w.bits, rr, i));
   for (let b = 0; b < w.blocks; b++) {
     const base = (t * w.blocks + b) * BB;
     const p = paramAt(w, r, b);
     const s = f16ToF32(w.scales[p]);
     const z = w.zeros[p];
     for (let i = 0; i < QBLOCK; i++) {
-      const { offset, shift } = codeSlot(w.bits, rr, i);
+      const { offset, shift } = slots[i];
       const code = (w.codes[base + offset] >> shift) & mask;
       const j = b * QBLOCK + i;
       dst[dstOff + (w.perm ? w.perm[j] : j)] = s * (code - z);

@@ -100,21 +100,18 @@ describe('repackGptq', () => {
     });
   }
 
-  it('holds a v1 zero of 16 in a 4-bit layer (stored 15)', () => {
-    const p = packAutoGptq(randomLayer(new Rng(5), 8, 32, 4, 32, false));
-    p.qzeros.fill(-1); // every nibble 15 → zero 16
-    const w = repackGptq(tensors(p), 4, 1, 'l');
-    expect(w.zeros[0]).toBe(16);
-    expect(dequantizeQWeight(w)).toEqual(dequantizePacked(p));
-  });
-
-  it('holds a v1 zero of 4 in a 2-bit layer (stored 3)', () => {
-    const p = packAutoGptq(randomLayer(new Rng(15), 16, 64, 2, 32, false));
-    p.qzeros.fill(-1); // every pair 3 → zero 4
-    const w = repackGptq(tensors(p), 2, 1, 'l');
-    expect(w.zeros[0]).toBe(4);
-    expect(dequantizeQWeight(w)).toEqual(dequantizePacked(p));
-  });
+  // every stored zero all ones (a nibble 15, a pair 3) → v1 zero 16 / 4
+  for (const [bits, out, cols, seed, zero] of [
+    [4, 8, 32, 5, 16],
+    [2, 16, 64, 15, 4],
+  ] as const)
+    it(`holds a v1 zero of ${zero} in a ${bits}-bit layer (stored ${zero - 1})`, () => {
+      const p = packAutoGptq(randomLayer(new Rng(seed), out, cols, bits, 32, false));
+      p.qzeros.fill(-1);
+      const w = repackGptq(tensors(p), bits, 1, 'l');
+      expect(w.zeros[0]).toBe(zero);
+      expect(dequantizeQWeight(w)).toEqual(dequantizePacked(p));
+    });
 
   it('names the tensor and what is supported in its errors', () => {
     const p = packAutoGptq(randomLayer(new Rng(6), 8, 64, 4, 32, false));

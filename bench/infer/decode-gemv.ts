@@ -7,10 +7,11 @@
  *
  * One token row (M = 1) through the native qmatmul, as a decode step calls it, at MiniCPM-2B's shapes
  * (bench/infer/shape.ts): W2, W4 g32 and W8 q/k/v fused (3 x 2304 <- 2304), o (2304 <- 2304), gate/up fused
- * (2 x 5760 <- 2304), down (2304 <- 5760), and the int8 head (122,753 <- 2,304, W8). Random codes, scales
- * and zeros in the engine's memory (huge pages, as loaded weights are); each layer shape cycles through
+ * (2 x 5760 <- 2304), down (2304 <- 5760), the W4 gate/up symmetric (every zero 8, as Q4_0 and AutoGPTQ
+ * sym=True make it: its zeros are not read), and the int8 head (122,753 <- 2,304, W8, symmetric as the
+ * engine quantizes it). Random codes, scales and (asymmetric shapes) zeros in the engine's memory (huge pages, as loaded weights are); each layer shape cycles through
  * enough copies (>= 128 MiB by default, four times this machine's L3; --set-mb) that every call reads DRAM, as a decode step
- * does. Bytes counted: codes + fp16 scales + u8 zeros (what the kernel streams). Each round probes the
+ * does. Bytes counted: codes + fp16 scales + u8 zeros, less a symmetric weight's zeros (what the kernel streams). Each round probes the
  * bandwidth, then times every kernel; rows are medians over rounds, the fraction is against the median
  * probe at the same thread count. `--gap-us N` spins N µs on the calling thread between calls, as a
  * decode step's other work does (long gaps let the pool's workers fall asleep, so each call pays their
@@ -25,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { useBackend } from '../../src/backends/index.js';
 import { loadNativeKernels } from '../../src/backends/kernels-native.js';
 import { nativeQuantKernels } from '../../src/backends/quant.js';
-import { allocQWeight, qweightBytes, type QWeight } from '../../src/quant/qweight.js';
+import { allocQWeight, type QWeight, streamedBytes } from '../../src/quant/qweight.js';
 import { limitsProbe, median } from '../lib/machine.js';
 import { minicpm2bShape } from './shape.js';
 
@@ -34,6 +35,8 @@ export interface Kernel {
   bits: 2 | 4 | 8;
   K: number;
   ns: number[];
+  /** Every zero 2^(bits−1), passed to the kernel as symmetric. */
+  sym?: boolean;
 }
 
 const PROBE_BYTES = 512 << 20;
@@ -50,25 +53,28 @@ export function kernels(): Kernel[] {
     out.push({ name: `W${bits} gate/up`, bits, K: d, ns: [ff, ff] });
     out.push({ name: `W${bits} down`, bits, K: ff, ns: [d] });
   }
-  out.push({ name: 'int8 head', bits: 8, K: d, ns: [c.vocabSize] });
+  out.push({ name: 'W4 sym gate/up', bits: 4, K: d, ns: [ff, ff], sym: true });
+  out.push({ name: 'int8 head', bits: 8, K: d, ns: [c.vocabSize], sym: true });
   return out;
 }
 
-/** A weight with random codes, fp16 scales in [2^-7, 2^-6) and zeros in the bit width's range. */
-export function randomWeight(bits: 2 | 4 | 8, n: number, K: number): QWeight {
+/** A weight with random codes, fp16 scales in [2^-7, 2^-6) and zeros in the bit width's range (all
+ * 2^(bits−1) when `sym`). */
+export function randomWeight(bits: 2 | 4 | 8, n: number, K: number, sym = false): QWeight {
   const w = allocQWeight(bits, n, K, null);
   for (let i = 0; i < w.codes.length; i += 65536) randomFillSync(w.codes.subarray(i, i + 65536));
   for (let i = 0; i < w.zeros.length; i += 65536) randomFillSync(w.zeros.subarray(i, i + 65536));
   if (bits !== 8) for (let i = 0; i < w.zeros.length; i++) w.zeros[i] &= bits === 4 ? 15 : 3;
+  if (sym) w.zeros.fill(1 << (bits - 1));
   for (let i = 0; i < w.scales.length; i++) w.scales[i] = 0x2000 + ((i * 2654435761) >>> 22);
   return w;
 }
 
 /** Copies of a kernel's weights (one set per copy: the fused ones share an input). */
 export function weightSets(k: Kernel, minMB = MIN_SET_MB): QWeight[][] {
-  const one = () => k.ns.map((n) => randomWeight(k.bits, n, k.K));
+  const one = () => k.ns.map((n) => randomWeight(k.bits, n, k.K, k.sym));
   const first = one();
-  const bytes = first.reduce((a, w) => a + qweightBytes(w), 0);
+  const bytes = first.reduce((a, w) => a + streamedBytes(w), 0);
   const sets = [first];
   while (sets.length * bytes < minMB * 2 ** 20) sets.push(one());
   return sets;
@@ -113,7 +119,7 @@ export default function main(argv: string[]): void {
   // one kernel's copies at a time, so memory stays at ~128 MiB plus the head
   for (const k of list) {
     const sets = weightSets(k, setMB);
-    const bytes = sets[0].reduce((a, w) => a + qweightBytes(w), 0);
+    const bytes = sets[0].reduce((a, w) => a + streamedBytes(w), 0);
     const x = Float32Array.from({ length: k.K }, (_, i) => Math.sin(i * 0.37) * (i % 7 === 0 ? 3 : 1));
     const total = k.ns.reduce((a, b) => a + b, 0);
     const y = new Float32Array(total);
@@ -133,6 +139,7 @@ export default function main(argv: string[]): void {
         y,
         0,
         total,
+        k.sym ? (1 << k.ns.length) - 1 : 0,
       );
     // every copy at least once, and ~0.25 s of streaming per round at 30 GB/s
     const calls = Math.max(sets.length, Math.ceil((0.25 * 30e9) / bytes));

@@ -14,7 +14,7 @@ import { MiniCPM, PROJ } from '../../src/models/minicpm.js';
 import { tensorToRecord } from '../../src/models/weights.js';
 import { useInt8Head } from '../../src/quant/int8-head.js';
 import { QuantizedLinears } from '../../src/quant/qlinear.js';
-import { qweightBytes, type QWeight } from '../../src/quant/qweight.js';
+import { type QWeight, streamedBytes } from '../../src/quant/qweight.js';
 import { quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
 import type { DecodeBytes } from './shape.js';
 import {
@@ -52,11 +52,11 @@ export async function writeGptqFolder(model: MiniCPM, dir: string, bits: 2 | 4 =
   });
 }
 
-/** Bytes of a runner's quantized weights: the head ('lm_head') and everything else. */
+/** Bytes a decoded token streams from a runner's quantized weights: the head ('lm_head') and the rest. */
 function runnerBytes(runner: QuantizedLinears): DecodeBytes {
   const head = runner.weights.get('lm_head');
-  const headBytes = head ? qweightBytes(head) : 0;
-  return { layers: runner.bytes() - headBytes, head: headBytes };
+  const headBytes = head ? streamedBytes(head) : 0;
+  return { layers: runner.streamedBytes() - headBytes, head: headBytes };
 }
 
 /** A GPTQ folder on the quantized kernels with an int8 head; returns the model and its bytes per decoded token. */

@@ -118,8 +118,11 @@ export function decodeRow(m: Measured, dt: Dt): Row {
       `DRAM read bandwidth probed before and after each pass's decode (bench/peers/limits.c, best of 5 reads), ` +
       `median over passes; *_weights: the weight bytes alone` +
       (quant
-        ? `; bytes per token, ours: layers ${gb(both.ours.layers)} (${dt === 'q4' ? 'W4' : 'W8'} codes, fp16 ` +
-          `scales, u8 zeros) + head ${gb(both.ours.head)} (int8 W8 rows); llama.cpp: layers ` +
+        ? `; bytes per token, ours: layers ${gb(both.ours.layers)} (` +
+          (dt === 'q4'
+            ? 'W4 codes, fp16 scales, u8 zeros'
+            : 'W8 codes and fp16 scales: symmetric, zeros unread') +
+          `) + head ${gb(both.ours.head)} (int8 W8 rows, codes and fp16 scales: symmetric, zeros unread); llama.cpp: layers ` +
           `${gb(both.peer.layers)} (${dt === 'q4' ? 'Q4_0' : 'Q8_0'}) + head ${gb(both.peer.head)} (Q8_0); ` +
           `both heads 8-bit per 32 with an fp16 scale; each side's fraction of the bound uses its own bytes`
         : ''),

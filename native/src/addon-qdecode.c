@@ -51,19 +51,21 @@ static void plan_free(napi_env env, void *data, void *hint) {
   free(p);
 }
 
-/* Run array v = [bits, perm, codes[], scales[], zeros[], ns[]] over K inputs into r; its typed arrays are
- * appended to `keep` from *at on (unless keep is NULL: a run used within the call only). */
+/* Run array v = [bits, perm, codes[], scales[], zeros[], ns[], sym?] over K inputs into r (sym: the mask of
+ * symmetric weights, mc_qmatmul); its typed arrays are appended to `keep` from *at on (unless keep is NULL:
+ * a run used within the call only). */
 static bool run_arg(mc_argctx *c, napi_value v, const char *name, double K, mc_qrun *r, napi_value keep,
                     uint32_t *at) {
   napi_env env = c->env;
   bool is = false;
   uint32_t len = 0;
-  napi_value e[6];
-  if (napi_is_array(env, v, &is) != napi_ok || !is || napi_get_array_length(env, v, &len) != napi_ok || len != 6)
-    return mc_arg_fail(c, false, "%s must be [bits, perm, codes[], scales[], zeros[], ns[]]", name);
-  for (uint32_t i = 0; i < 6; i++)
+  napi_value e[7] = {NULL};
+  if (napi_is_array(env, v, &is) != napi_ok || !is || napi_get_array_length(env, v, &len) != napi_ok ||
+      (len != 6 && len != 7))
+    return mc_arg_fail(c, false, "%s must be [bits, perm, codes[], scales[], zeros[], ns[], sym?]", name);
+  for (uint32_t i = 0; i < len; i++)
     if (napi_get_element(env, v, i, &e[i]) != napi_ok) return mc_arg_fail(c, false, "%s cannot be read", name);
-  if (!mc_arg_qrun(c, K, e[0], e[1], e[2], e[3], e[4], e[5], r)) return false;
+  if (!mc_arg_qrun(c, K, e[0], e[1], e[2], e[3], e[4], e[5], e[6], r)) return false;
   if (!keep) return true;
   napi_valuetype pt = napi_null;
   napi_typeof(env, e[1], &pt);

@@ -76,9 +76,12 @@ static bool element(mc_argctx *c, napi_value arr, uint32_t i, napi_value *out) {
 }
 
 bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, napi_value codesV, napi_value scalesV,
-                 napi_value zerosV, napi_value nsV, mc_qrun *r) {
+                 napi_value zerosV, napi_value nsV, napi_value symV, mc_qrun *r) {
   napi_env env = c->env;
-  double bits = 0;
+  double bits = 0, sym = 0;
+  napi_valuetype st = napi_undefined;
+  if (symV) napi_typeof(env, symV, &st);
+  if (st != napi_undefined && !mc_arg_uint(c, symV, "sym", (1 << MC_QMAX_WEIGHTS) - 1, &sym)) return false;
   if (!mc_arg_uint(c, bitsV, "bits", 8, &bits)) return false;
   if (bits != 2 && bits != 4 && bits != 8) return mc_arg_fail(c, true, "bits must be 2, 4 or 8, got %.0f", bits);
   if ((long)K % MC_QBLOCK || K == 0) return mc_arg_fail(c, true, "K = %.0f is not a positive multiple of 32", K);
@@ -117,6 +120,9 @@ bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, nap
     total += ni;
   }
   if (total > MAX_DIM) return mc_arg_fail(c, true, "the %.0f outputs exceed %.0f", total, (double)MAX_DIM);
+  if ((unsigned)sym >> count)
+    return mc_arg_fail(c, true, "sym = %.0f names a weight past the %u given", sym, count);
+  r->sym = (unsigned)sym;
   r->bits = (int)bits;
   r->K = (int)K;
   r->count = (int)count;
@@ -124,11 +130,15 @@ bool mc_arg_qrun(mc_argctx *c, double K, napi_value bitsV, napi_value permV, nap
   return true;
 }
 
-/* qmatmul(M, K, bits, x, xOff, ldx, perm, codes[], scales[], zeros[], ns[], y, yOff, ldy) */
+/* qmatmul(M, K, bits, x, xOff, ldx, perm, codes[], scales[], zeros[], ns[], y, yOff, ldy[, sym]) */
 static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
   mc_argctx c = {env, "qmatmul"};
-  napi_value a[14];
-  if (!mc_arg_count(&c, info, 14, a)) return NULL;
+  napi_value a[15];
+  size_t argc = 15; /* N-API fills a missing sym with undefined */
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < 14) {
+    mc_arg_fail(&c, false, "expected 14 or 15 arguments");
+    return NULL;
+  }
   double M = 0, K = 0, xOff = 0, ldx = 0, xLen = 0, yOff = 0, ldy = 0, yLen = 0;
   void *x, *y;
   mc_qrun r;
@@ -137,7 +147,7 @@ static napi_value js_qmatmul(napi_env env, napi_callback_info info) {
       !mc_arg_uint(&c, a[4], "xOff", 9007199254740991.0, &xOff) || !mc_arg_uint(&c, a[5], "ldx", MAX_DIM, &ldx) ||
       !mc_arg_typed(&c, a[11], "y", napi_float32_array, "Float32Array", &y, &yLen) ||
       !mc_arg_uint(&c, a[12], "yOff", 9007199254740991.0, &yOff) || !mc_arg_uint(&c, a[13], "ldy", MAX_DIM, &ldy) ||
-      !mc_arg_qrun(&c, K, a[2], a[6], a[7], a[8], a[9], a[10], &r) || !qx(&c, xLen, xOff, M, K, ldx))
+      !mc_arg_qrun(&c, K, a[2], a[6], a[7], a[8], a[9], a[10], a[14], &r) || !qx(&c, xLen, xOff, M, K, ldx))
     return NULL;
   const double total = r.total;
   if (M > 1 && ldy < total) {

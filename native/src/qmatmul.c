@@ -152,14 +152,19 @@ void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t 
   qtile_scalar(8, blocks, m, codes, scales, zeros, xq, ldq, xd, xs, ldb, out);
 }
 
-/* The one-row decode GEMV (qgemv.h) where this CPU has one, else NULL (the tile kernels serve M = 1). */
-static mc_qgemv_fn pick_gemv(int bits) {
+/* The one-row decode GEMV (qgemv.h) where this CPU has one, else NULL (the tile kernels serve M = 1); sym:
+ * the entry point for symmetric weights, which does not read their zeros. */
+static mc_qgemv_fn pick_gemv(int bits, int sym) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
+  if (f.isa == MC_ISA_AVX512 && f.vnni && sym)
+    return bits == 8   ? mc_qgemv_w8_sym_avx512vnni
+           : bits == 4 ? mc_qgemv_w4_sym_avx512vnni
+                       : mc_qgemv_w2_sym_avx512vnni;
   if (f.isa == MC_ISA_AVX512 && f.vnni)
     return bits == 8 ? mc_qgemv_w8_avx512vnni : bits == 4 ? mc_qgemv_w4_avx512vnni : mc_qgemv_w2_avx512vnni;
 #endif
-  (void)bits;
+  (void)bits, (void)sym;
   return NULL;
 }
 
@@ -181,7 +186,8 @@ static mc_qtile_fn pick_kernel(int bits) {
 
 typedef struct {
   mc_qtile_fn kernel;
-  mc_qgemv_fn gemv; /* M = 1 only */
+  mc_qgemv_fn gemv, gemv_sym; /* M = 1 only; gemv_sym for the weights whose bit is set in sym */
+  unsigned sym;
   int M, K, B, bits, count, tiles, parts;
   int first_tile[MC_QMAX_WEIGHTS + 1]; /* global index of each weight's tile 0 */
   int col[MC_QMAX_WEIGHTS];            /* output column of each weight's row 0 */
@@ -230,7 +236,8 @@ static void run_gemv(const qjob_t *J, int g0, int g1) {
     const int t0 = g0 - J->first_tile[w], t1 = MC_MIN(g1, J->first_tile[w + 1]) - J->first_tile[w];
     if (t0 >= t1) continue;
     const size_t tb = (size_t)t0 * J->B;
-    J->gemv(t1 - t0, J->B, J->codes[w] + tb * BB, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE,
+    const mc_qgemv_fn gemv = J->sym >> w & 1 ? J->gemv_sym : J->gemv;
+    gemv(t1 - t0, J->B, J->codes[w] + tb * BB, J->scales[w] + tb * MC_QTILE, J->zeros[w] + tb * MC_QTILE,
             J->xq, J->xd, J->xs, J->y + J->col[w] + t0 * MC_QTILE, J->n[w] - t0 * MC_QTILE);
     g0 = J->first_tile[w] + t1;
   }
@@ -322,15 +329,16 @@ static void qquant_task(void *arg, int task, int tid) {
 
 void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
-                const int *n, float *y, long ldy) {
+                unsigned sym, const int *n, float *y, long ldy) {
   mc_init();
   if (M <= 0 || count <= 0) return;
 #ifdef MC_X86 /* prefill on AVX-512 VNNI, W4/W2 on AVX2: panel-unpacked register-blocked kernels (qprefill*.c) */
   if (M > MC_QROWS && mc_qprefill(M, K, bits, x, ldx, perm, count, codes, scales, zeros, n, y, ldy)) return;
 #endif
-  qjob_t J = {.kernel = pick_kernel(bits), .gemv = M == 1 ? pick_gemv(bits) : NULL, .M = M, .K = K,
-              .B = K / MC_QBLOCK, .bits = bits, .count = count, .codes = codes, .scales = scales,
-              .zeros = zeros, .n = n, .y = y, .ldy = ldy};
+  qjob_t J = {.kernel = pick_kernel(bits), .gemv = M == 1 ? pick_gemv(bits, 0) : NULL,
+              .gemv_sym = M == 1 ? pick_gemv(bits, 1) : NULL, .sym = sym, .M = M, .K = K, .B = K / MC_QBLOCK,
+              .bits = bits, .count = count, .codes = codes, .scales = scales, .zeros = zeros, .n = n, .y = y,
+              .ldy = ldy};
   int col = 0;
   J.first_tile[0] = 0;
   for (int w = 0; w < count; w++) {

@@ -24,10 +24,11 @@
 void mc_qquantize(int M, int K, const float *x, long ldx, const int32_t *perm, int8_t *xq, float *xd,
                   int32_t *xs);
 
-/* y[i·ldy + o_w + j] = x row i · weight w row j (see kernels-quant.ts). bits 2, 4 or 8, count <= 8. */
+/* y[i·ldy + o_w + j] = x row i · weight w row j (see kernels-quant.ts). bits 2, 4 or 8, count <= 8. Bit w
+ * of `sym` says every zero of weight w is 2^(bits−1): the one-row GEMV then leaves its zeros unread. */
 void mc_qmatmul(int M, int K, int bits, const float *x, long ldx, const int32_t *perm, int count,
                 const uint8_t *const *codes, const uint16_t *const *scales, const uint8_t *const *zeros,
-                const int *n, float *y, long ldy);
+                unsigned sym, const int *n, float *y, long ldy);
 
 /* One call's weights (what mc_qmatmul takes besides the activations and the output): K inputs, count
  * weights of n[i] rows each, total = Σ n[i] outputs. A decode layer's plan keeps one per projection group. */
@@ -37,11 +38,12 @@ typedef struct {
   const uint8_t *codes[MC_QMAX_WEIGHTS];
   const uint16_t *scales[MC_QMAX_WEIGHTS];
   const uint8_t *zeros[MC_QMAX_WEIGHTS];
+  unsigned sym; /* bit i: weight i is symmetric (mc_qmatmul) */
   int n[MC_QMAX_WEIGHTS];
 } mc_qrun;
 
 static inline void mc_qmatmul_run(int M, const float *x, long ldx, const mc_qrun *r, float *y, long ldy) {
-  mc_qmatmul(M, r->K, r->bits, x, ldx, r->perm, r->count, r->codes, r->scales, r->zeros, r->n, y, ldy);
+  mc_qmatmul(M, r->K, r->bits, x, ldx, r->perm, r->count, r->codes, r->scales, r->zeros, r->sym, r->n, y, ldy);
 }
 
 /* One tile (16 rows) over all `blocks` for m <= MC_QROWS token rows: out[i·16 + r]. Token row i's codes

@@ -58,6 +58,22 @@ function code(codes: Uint8Array, bits: number, base: number, r: number, kk: numb
   return kk >= 16 ? byte >> 4 : byte & 15;
 }
 
+/** The twin reads every zero; a weight marked symmetric whose zeros (of its real rows) are not all
+ * 2^(bits−1) is a caller's bug, which this reports instead of computing around it. */
+function checkSymmetric(bits: number, B: number, zeros: Uint8Array[], ns: number[], sym: number): void {
+  for (let w = 0; w < ns.length; w++) {
+    if (!((sym >> w) & 1)) continue;
+    for (let o = 0; o < ns[w]; o++)
+      for (let b = 0; b < B; b++) {
+        const z = zeros[w][((o >> 4) * B + b) * 16 + (o & 15)];
+        if (z !== 1 << (bits - 1))
+          throw new RangeError(
+            `qmatmul: weight ${w} is marked symmetric but row ${o} block ${b} has zero ${z}`,
+          );
+      }
+  }
+}
+
 function qmatmul(
   M: number,
   K: number,
@@ -73,8 +89,10 @@ function qmatmul(
   y: Float32Array,
   yOff: number,
   ldy: number,
+  sym = 0,
 ): void {
   const B = K / 32;
+  checkSymmetric(bits, B, zeros, ns, sym);
   const xq = new Int8Array(M * K);
   const xd = new Float32Array(M * B);
   const xs = new Int32Array(M * B);

@@ -31,7 +31,7 @@ function layerModules(l: number): string[] {
   ];
 }
 
-const runArgs = (r: QRun): QRunArgs => [r.bits, r.perm, r.codes, r.scales, r.zeros, r.ns];
+const runArgs = (r: QRun): QRunArgs => [r.bits, r.perm, r.codes, r.scales, r.zeros, r.ns, r.sym];
 
 /** One call's worth of weights when they make exactly one run, else null. */
 function oneRun(ws: QWeight[]): QRun | null {

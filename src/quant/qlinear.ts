@@ -18,7 +18,7 @@ import {
 import type { DecodeLayerStep, DecodeStackStep, DecodeTokenStep, LinearRunner } from '../models/minicpm.js';
 import { DecodeLayers } from './qdecode-layer.js';
 import { planRuns, QPlan } from './qplan.js';
-import type { QWeight } from './qweight.js';
+import { qweightBytes, type QWeight, streamedBytes } from './qweight.js';
 import { dequantizeRow } from './qweight-quantize.js';
 import { qlinearInputGrad } from './qlinear-backward.js';
 
@@ -66,6 +66,7 @@ export function qlinears(
       y.data as Float32Array,
       y.offset,
       total,
+      run.sym,
     );
     if (ns.length === 1) outs.push(y);
     else if (M > 1) outs.push(...splitColumns(y, M, ns, lead));
@@ -172,8 +173,14 @@ export class QuantizedLinears implements LinearRunner {
   /** Bytes of all quantized weights in memory. */
   bytes(): number {
     let n = 0;
-    for (const w of this.weights.values())
-      n += w.codes.byteLength + w.scales.byteLength + w.zeros.byteLength + (w.perm?.byteLength ?? 0);
+    for (const w of this.weights.values()) n += qweightBytes(w);
+    return n;
+  }
+
+  /** Bytes a decoded token streams from them (symmetric weights' zeros left unread). */
+  streamedBytes(): number {
+    let n = 0;
+    for (const w of this.weights.values()) n += streamedBytes(w);
     return n;
   }
 }

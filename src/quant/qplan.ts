@@ -2,7 +2,7 @@
 // into one qmatmul call, with the arrays that call takes, kept per group so a token does not rebuild them.
 
 import { QMATMUL_MAX_WEIGHTS } from '../backends/quant.js';
-import type { QWeight } from './qweight.js';
+import { isSymmetric, type QWeight } from './qweight.js';
 
 function samePerm(a: Int32Array | null, b: Int32Array | null): boolean {
   if (a === b) return true;
@@ -20,6 +20,8 @@ export interface QRun {
   zeros: Uint8Array[];
   ns: number[];
   total: number;
+  /** Bit i: weight i is symmetric (isSymmetric), so the decode GEMV need not read its zeros. */
+  sym: number;
 }
 
 /**
@@ -49,6 +51,7 @@ export function planRuns(ws: readonly QWeight[], fuse: boolean): QRun[] {
       zeros: run.map((w) => w.zeros),
       ns,
       total: ns.reduce((a, b) => a + b, 0),
+      sym: run.reduce((m, w, k) => m | (isSymmetric(w) ? 1 << k : 0), 0),
     });
     i = j;
   }

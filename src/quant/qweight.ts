@@ -18,7 +18,8 @@
 //   kernels without a W2 loop of their own unpack to W4 that way.
 // * scales: fp16 bits, zeros: uint8, both at (t·blocks + b)·16 + r.
 //   W2 zeros are 0..4 and W4 zeros 0..16 (AutoGPTQ v1 stores zero − 1 in 2 or 4 bits, so 4 and 16
-//   occur), W8 zeros 0..255.
+//   occur), W8 zeros 0..255. A weight whose zeros are all 2^(bits−1) is symmetric (isSymmetric): the
+//   decode GEMV then leaves its zeros unread (streamedBytes).
 //
 // Lossless holders of the common formats (no dequantization at any point):
 //   AutoGPTQ 4-bit g32·n (any act-order): codes, fp16 scales and zeros copied, scales repeated per block.
@@ -188,9 +189,43 @@ export function setCode(w: QWeight, o: number, j: number, code: number): void {
   w.codes[byte] = (w.codes[byte] & ~(mask << shift)) | ((code & mask) << shift);
 }
 
-/** Bytes the weight occupies in memory (what a decode step streams). */
+/** Bytes the weight occupies in memory. */
 export function qweightBytes(w: QWeight): number {
   return w.codes.byteLength + w.scales.byteLength + w.zeros.byteLength + (w.perm?.byteLength ?? 0);
+}
+
+/** Bytes one decoded token streams from the weight: all of it, but a symmetric weight's zeros. */
+export function streamedBytes(w: QWeight): number {
+  return qweightBytes(w) - (isSymmetric(w) ? w.zeros.byteLength : 0);
+}
+
+const symmetric = new WeakMap<QWeight, boolean>();
+
+/**
+ * Whether every zero of the weight's real rows (not a last tile's padding) is 2^(bits−1): the int8 head
+ * and W8 layers (symmetric per 32), GGUF Q4_0/Q8_0, AutoGPTQ sym=True. Such weights go to the kernels
+ * with their bit set in qmatmul's `sym` mask. Scanned once, when the weight is first planned: a loaded
+ * weight's arrays do not change.
+ */
+export function isSymmetric(w: QWeight): boolean {
+  let known = symmetric.get(w);
+  if (known === undefined) {
+    const mid = 1 << (w.bits - 1);
+    const z = w.zeros;
+    const block = w.blocks * QTILE; // one tile's zeros
+    known = true;
+    for (let t = 0; t < w.tiles && known; t++) {
+      const rows = Math.min(QTILE, w.out - t * QTILE);
+      for (let i = t * block, end = i + block; i < end; i += QTILE)
+        for (let r = 0; r < rows; r++)
+          if (z[i + r] !== mid) {
+            known = false;
+            break;
+          }
+    }
+    symmetric.set(w, known);
+  }
+  return known;
 }
 
 /**

@@ -171,6 +171,37 @@ describe('quantized matmul twin', () => {
       col += w.n;
     }
   });
+
+  // A sym bit is a promise that the zeros of the weight's real rows are 2^(bits−1) (the native GEMV does not
+  // read them); the twin, which does, holds the caller to it. A last tile's padding rows are not real.
+  it('rejects a weight marked symmetric whose zeros are not 2^(bits−1)', () => {
+    for (const bits of [2, 4, 8] as const) {
+      const w = randomWeight(bits, 17, 64, bits);
+      w.zeros.fill(1 << (bits - 1));
+      w.zeros.fill(0, 2 * 16 + 1, 2 * 16 + 16); // tile 1's padding rows (block 0)
+      const call = () =>
+        ref.qmatmul(
+          1,
+          64,
+          bits,
+          randomX(64, 1),
+          0,
+          64,
+          null,
+          [w.codes],
+          [w.scales],
+          [w.zeros],
+          [17],
+          new Float32Array(17),
+          0,
+          17,
+          1,
+        );
+      expect(call).not.toThrow();
+      w.zeros[2 * 16] = 0; // tile 1, block 0, row 16: a real row
+      expect(call).toThrow(/weight 0 is marked symmetric but row 16 block 0 has zero 0/);
+    }
+  });
 });
 
 // read before probing the ISAs below (probing leaves the last one selected)
@@ -223,8 +254,10 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
           expect(got).toEqual(want);
         }
         // exact halves round away from zero, the float just below a half rounds down (amax 127: scale 1)
-        const ties = Float32Array.from({ length: 32 }, (_, i) =>
-          [127, -126.5, 0.5, -0.5, 1.5, -2.5, Math.fround(0.49999997), -Math.fround(0.49999997)][i % 8],
+        const ties = Float32Array.from(
+          { length: 32 },
+          (_, i) =>
+            [127, -126.5, 0.5, -0.5, 1.5, -2.5, Math.fround(0.49999997), -Math.fround(0.49999997)][i % 8],
         );
         const q = new Int8Array(32);
         native!.qquantize(1, 32, ties, 0, 32, null, q, new Float32Array(1), new Int32Array(1));
@@ -258,10 +291,12 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
   // pairs as 4^j·code, −z·Σq seeded through vpmaddwd) but not the float work, so it must equal the scalar
   // C kernel (for W2: the W4 one on unpacked codes) bit for bit, also at the integer extremes: codes
   // 3/15/255, zeros 4/16/255, block sums ±32·127, and a two-thread split that falls inside a fused run.
+  // Weights in the `sym` mask have every zero at 2^(bits−1) and go through the GEMV's symmetric entry
+  // points, which seed the chain with that constant instead of reading the zeros.
   it.skipIf(!isas.includes('avx512') || !addon?.features().vnni)(
-    'the AVX-512 decode GEMV is bit-identical to the scalar kernel, extremes included',
+    'the AVX-512 decode GEMV is bit-identical to the scalar kernel, extremes and symmetric weights included',
     () => {
-      const decode = (bits: 2 | 4 | 8, K: number, ns: number[], extreme: boolean, seed: number) => {
+      const decode = (bits: 2 | 4 | 8, K: number, ns: number[], extreme: boolean, seed: number, sym = 0) => {
         const ws = ns.map((n, i) => randomWeight(bits, n, K, seed * 7 + i));
         const x = randomX(K, seed);
         if (extreme) {
@@ -272,9 +307,14 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
           x.fill(3, 0, K >> 1); // Σq = +32·127 per block
           x.fill(-3, K >> 1); // Σq = −32·127
         }
+        ws.forEach((w, i) => (sym >> i) & 1 && w.zeros.fill(1 << (bits - 1)));
         const total = ns.reduce((a, b) => a + b, 0);
-        const outs = (['avx512', 'scalar'] as const).map((isa) => {
-          addon!.setIsa(isa);
+        // with symmetric weights, a third AVX-512 pass with their zeros overwritten: the symmetric entry
+        // points must not read them (the scalar kernel, which does, runs before the overwrite)
+        const passes = sym ? (['avx512', 'scalar', 'unread'] as const) : (['avx512', 'scalar'] as const);
+        const outs = passes.map((isa) => {
+          if (isa === 'unread') ws.forEach((w, i) => (sym >> i) & 1 && w.zeros.fill(0));
+          addon!.setIsa(isa === 'unread' ? 'avx512' : isa);
           const y = new Float32Array(total + 2).fill(NaN);
           native!.qmatmul(
             1,
@@ -291,6 +331,7 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
             y,
             1,
             total,
+            sym,
           );
           return y;
         });
@@ -309,6 +350,13 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
             for (const extreme of [false, true]) {
               const [fast, scalar] = decode(bits, K, [...ns], extreme, K + ns.length);
               expect(fast, `W${bits} K ${K} ${ns} ${extreme ? 'extreme' : 'random'} ${t}t`).toEqual(scalar);
+              // every weight symmetric, then the first and last only (a run mixing both entry points)
+              for (const sym of [(1 << ns.length) - 1, 1 | (1 << (ns.length - 1))]) {
+                const [fs, ss, unread] = decode(bits, K, [...ns], extreme, K + ns.length, sym);
+                const at = `W${bits} K ${K} ${ns} sym ${sym} ${extreme ? 'extreme' : 'random'} ${t}t`;
+                expect(fs, at).toEqual(ss);
+                expect(unread, `${at}, zeros overwritten`).toEqual(ss);
+              }
             }
           }
         }
@@ -363,6 +411,7 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
         over.y ?? y,
         0,
         16,
+        over.sym,
       );
     expect(call({})).not.toThrow();
     expect(call({ bits: 3 })).toThrow(RangeError);
@@ -373,5 +422,9 @@ describe.skipIf(!native)('native quantized matmul vs its twin', () => {
     expect(call({ x: new Float32Array(31) })).toThrow(/x needs/);
     expect(call({ perm: new Int32Array(32).fill(32) })).toThrow(/outside/);
     expect(call({ codes: new Float32Array(256) })).toThrow(TypeError);
+    expect(call({ sym: 1 })).not.toThrow();
+    expect(call({ sym: 2 })).toThrow(/sym = 2 names a weight past the 1 given/);
+    expect(call({ sym: -1 })).toThrow(RangeError);
+    expect(call({ sym: 1.5 })).toThrow(RangeError);
   });
 });

@@ -11,7 +11,17 @@ import {
   type PackedLinear,
   type QuantizedLinear,
 } from '../../src/quant/index.js';
-import { dequantizeQWeight, getCode, paramAt, QBLOCK } from '../../src/quant/qweight.js';
+import { planRuns } from '../../src/quant/qplan.js';
+import {
+  dequantizeQWeight,
+  getCode,
+  isSymmetric,
+  paramAt,
+  QBLOCK,
+  qweightBytes,
+  streamedBytes,
+} from '../../src/quant/qweight.js';
+import { quantizeToQWeight } from '../../src/quant/qweight-quantize.js';
 import { repackGptq, repackQ4_0, repackQ8_0, type GptqTensors } from '../../src/quant/qweight-repack.js';
 import { f16ToF32, f32ToF16, Rng } from '../../src/tensor/index.js';
 import { thrown } from './helpers.js';
@@ -189,5 +199,39 @@ describe('GGUF Q4_0 / Q8_0 rows', () => {
       }
     }
     expect(() => repackQ8_0(data, out, 48)).toThrow(QuantShapeError);
+  });
+});
+
+// Symmetric weights (every zero of the real rows 2^(bits−1)) go to the kernels with their bit set in the
+// `sym` mask, and a decode token does not stream their zeros: GGUF Q4_0/Q8_0, AutoGPTQ sym=True (v1 zero
+// 2^(bits−1) stored as 2^(bits−1) − 1), and the int8 head, whose last tile's padding rows hold zero 0.
+describe('symmetric weights', () => {
+  it('are recognized in every format that makes them, and only those', () => {
+    const q4 = repackQ4_0(bytes(19 * 3 * 18, 3), 19, 96);
+    const q8 = repackQ8_0(bytes(17 * 2 * 34, 4), 17, 64);
+    const layer = (bits: number, mid: boolean) => {
+      const l = randomLayer(new Rng(bits), 48, 64, bits, 32, false);
+      if (mid) l.zeros.fill(2 ** (bits - 1));
+      return repackGptq(tensors(packAutoGptq(l)), bits, 1, 'layer');
+    };
+    const head = quantizeToQWeight(
+      Float32Array.from({ length: 19 * 64 }, (_, i) => Math.sin(i)),
+      19,
+      64,
+      8,
+    );
+    for (const w of [q4, q8, layer(2, true), layer(4, true), layer(8, true), head]) {
+      expect(isSymmetric(w)).toBe(true);
+      expect(streamedBytes(w)).toBe(qweightBytes(w) - w.zeros.byteLength);
+    }
+    expect(head.zeros[paramAt(head, 18, 0) + 1]).toBe(0); // a padding row: not looked at
+    for (const w of [layer(2, false), layer(4, false), layer(8, false)]) {
+      expect(isSymmetric(w)).toBe(false);
+      expect(streamedBytes(w)).toBe(qweightBytes(w));
+    }
+    // a run's mask has the bits of its symmetric weights
+    const sym = [q8, layer(8, false), head];
+    expect(planRuns(sym, true).map((r) => r.sym)).toEqual([0b101]);
+    expect(planRuns(sym, false).map((r) => r.sym)).toEqual([1, 0, 1]);
   });
 });

@@ -71,8 +71,9 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
     y: Float32Array,
     yOff: number,
     ldy: number,
+    sym = 0,
   ): void {
-    intArgs('qmatmul', { M, K, xOff, ldx, yOff, ldy });
+    intArgs('qmatmul', { M, K, xOff, ldx, yOff, ldy, sym });
     if (bits !== 2 && bits !== 4 && bits !== 8)
       throw new RangeError(`qmatmul: bits must be 2, 4 or 8, got ${bits}`);
     if (K === 0 || K % QBLOCK) throw new RangeError(`qmatmul: K = ${K} is not a positive multiple of 32`);
@@ -131,6 +132,7 @@ export class WasmQuantKernels extends WasmGemmKernels implements QuantKernels {
         s,
         s + 32,
         s + 64,
+        sym,
         s + 96,
         p[2],
         ldy,

@@ -3,7 +3,8 @@
  * rather than a spec sheet:
  *   limits fma  <threads>          fp32 FMA peak with 512-bit (or 256-bit without AVX-512) registers
  *   limits bf16 <threads>          vdpbf16ps peak (prints 0 when the CPU lacks AVX512_BF16)
- *   limits read <threads> <bytes>  read bandwidth over a buffer of that size (huge pages), split across threads
+ *   limits read <threads> <bytes>  read bandwidth over a buffer of that size (huge pages), split across threads,
+ *                                  each reading its share as two streams in step
  * Prints one number (GFLOP/s or GB/s): the best of a few short repeats (noise only slows a probe down).
  */
 #include <immintrin.h>

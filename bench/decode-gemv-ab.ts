@@ -2,7 +2,7 @@
  * A/B of the decode GEMVs between addon builds, in one process (a tuning tool; results print only):
  *
  *   npm run bench -- decode-gemv-ab --addons name=path,name=path [--turns 7] [--threads 2] [--only w8]
- *                                   [--mb 1500]
+ *                                   [--mb 1500] [--isa avx2]   (--isa: every addon on that ISA's kernels)
  *
  * The same weights as `bench decode-gemv` (bench/infer/decode-gemv.ts: MiniCPM-2B's W4/W8 layer shapes
  * and the int8 head, random codes in the engine's huge-page memory, enough copies that every call reads
@@ -16,7 +16,7 @@
  */
 import { useBackend } from '../src/backends/index.js';
 import type { QuantKernels } from '../src/backends/kernels-quant.js';
-import { loadNativeKernels, type NativeKernels } from '../src/backends/kernels-native.js';
+import { loadNativeKernels, type NativeIsa, type NativeKernels } from '../src/backends/kernels-native.js';
 import { type QWeight, streamedBytes } from '../src/quant/qweight.js';
 import { kernels, weightSets, type Kernel } from './infer/decode-gemv.js';
 import { type Addon, arg, loadAddons } from './lib/addons.js';
@@ -49,17 +49,22 @@ export default function run(args: string[]): void {
   const threads = Number(arg(args, 'threads', '2'));
   const mb = Number(arg(args, 'mb', '1500'));
   const only = arg(args, 'only', '').toLowerCase();
+  const isa = arg(args, 'isa', '');
   const spec = arg(args, 'addons', '');
   useBackend('native');
   if (!loadNativeKernels()) throw new Error('decode-gemv-ab needs the native addon (npm run build-native)');
   const addons: Addon[] = spec
     ? loadAddons(spec)
     : [{ name: 'this', k: loadNativeKernels() as NativeKernels & QuantKernels }];
-  for (const a of addons) a.k.setThreads(threads);
+  for (const a of addons) {
+    a.k.setThreads(threads);
+    if (isa && !a.k.setIsa(isa as NativeIsa))
+      throw new Error(`addon ${a.name} cannot run ${isa} kernels here`);
+  }
   const probe = limitsProbe();
   const dram = () => (probe ? probe('read', String(threads), String(256 << 20)) : NaN);
   console.log(
-    `decode GEMVs, ${threads} threads, ${turns} turns; addons: ${addons.map((a) => a.name).join(', ')}`,
+    `decode GEMVs, ${threads} threads, ${turns} turns${isa ? `, ${isa} kernels` : ''}; addons: ${addons.map((a) => a.name).join(', ')}`,
   );
   for (const kn of kernels().filter((k) => !only || k.name.toLowerCase().includes(only))) {
     const sets = weightSets(kn);

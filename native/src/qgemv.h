@@ -27,6 +27,15 @@ void mc_qgemv_w4_sym_avx512vnni(int, int, const uint8_t *, const uint16_t *, con
                                 const float *, const int32_t *, float *, int);
 void mc_qgemv_w8_sym_avx512vnni(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
                                 const float *, const int32_t *, float *, int);
+/* AVX2 (qgemv-avx2.c): W4 and W8; W2 runs through the tile kernels there */
+void mc_qgemv_w4_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, const float *,
+                      const int32_t *, float *, int);
+void mc_qgemv_w8_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *, const float *,
+                      const int32_t *, float *, int);
+void mc_qgemv_w4_sym_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
+                          const float *, const int32_t *, float *, int);
+void mc_qgemv_w8_sym_avx2(int, int, const uint8_t *, const uint16_t *, const uint8_t *, const int8_t *,
+                          const float *, const int32_t *, float *, int);
 #endif
 
 #endif

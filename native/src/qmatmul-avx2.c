@@ -4,8 +4,9 @@
  * activations into int16 pairs (|15·127·2| per pair, and the 8 products of a block stay below 2^15),
  * vpmaddwd sums the pairs to int32. W8 codes are split into their two nibbles, hi·16 + lo, so that no
  * int16 sum can saturate. W4 and W2 prefill from 8 rows (qprefill.c) runs through the panel kernel of
- * qprefill-avx2.c instead; these tiles serve decode, 5-7 rows, W8 prefill, zeros above 16 and W2 (whose
- * codes qmatmul.c unpacks to W4 first).
+ * qprefill-avx2.c instead, and one-row W4/W8 decode through the GEMV of qgemv-avx2.c (the same arithmetic
+ * per tile); these tiles serve 2-7 rows, W8 prefill, zeros above 16 and W2 (whose codes qmatmul.c unpacks
+ * to W4 first).
  */
 #include <immintrin.h>
 #include <string.h>

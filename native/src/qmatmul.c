@@ -152,8 +152,9 @@ void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t 
   qtile_scalar(8, blocks, m, codes, scales, zeros, xq, ldq, xd, xs, ldb, out);
 }
 
-/* The one-row decode GEMV (qgemv.h) where this CPU has one, else NULL (the tile kernels serve M = 1); sym:
- * the entry point for symmetric weights, which does not read their zeros. */
+/* The one-row decode GEMV (qgemv.h) where this CPU has one, else NULL (the tile kernels serve M = 1: W2 on
+ * AVX2, the scalar and wasm builds); sym: the entry point for symmetric weights, which does not read their
+ * zeros. */
 static mc_qgemv_fn pick_gemv(int bits, int sym) {
 #ifdef MC_X86
   const mc_features_t f = mc_features();
@@ -163,6 +164,9 @@ static mc_qgemv_fn pick_gemv(int bits, int sym) {
                        : mc_qgemv_w2_sym_avx512vnni;
   if (f.isa == MC_ISA_AVX512 && f.vnni)
     return bits == 8 ? mc_qgemv_w8_avx512vnni : bits == 4 ? mc_qgemv_w4_avx512vnni : mc_qgemv_w2_avx512vnni;
+  if (f.isa >= MC_ISA_AVX2 && bits != 2)
+    return bits == 8 ? (sym ? mc_qgemv_w8_sym_avx2 : mc_qgemv_w8_avx2)
+                     : (sym ? mc_qgemv_w4_sym_avx2 : mc_qgemv_w4_avx2);
 #endif
   (void)bits, (void)sym;
   return NULL;

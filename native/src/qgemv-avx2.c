@@ -1,52 +1,20 @@
 /*
  * AVX2 decode GEMV for the quantized matmul (qgemv.h), W4 and W8, for CPUs without AVX-512 VNNI: one token
- * row against a run of whole tiles, written straight into y. Per tile and block it is the AVX2 tile
- * kernel's arithmetic (qmatmul-avx2.c: vpmaddubsw on nibbles, vpmaddwd to int32, −z·Σq by vpmulld, one
- * fma(float(isum), scale·d, acc) per half tile in block order), so the results are that kernel's and the
- * scalar one's, bit for bit. What differs is the order of the reads: the run's tiles go as two
+ * row against a run of whole tiles, written straight into y. Per tile and block it runs the AVX2 tile
+ * kernel's block arithmetic (qmatmul-avx2.h: vpmaddubsw on nibbles, vpmaddwd to int32, −z·Σq by vpmulld,
+ * one fma(float(isum), scale·d, acc) per half tile in block order), so the results are that kernel's and
+ * the scalar one's, bit for bit. What differs is the order of the reads: the run's tiles go as two
  * sequential streams in step, its first half and its second, as in the AVX-512 GEMV
  * (qgemv-avx512vnni.c, where two streams read 1.03-1.29x one), instead of one tile after another. W2 stays
  * on the tile path (qmatmul.c unpacks it to W4 there). The _sym entry points take every zero as
  * 2^(bits−1) and do not read the zeros.
  */
-#include <immintrin.h>
 #include <string.h>
 
 #include "qgemv.h"
+#include "qmatmul-avx2.h"
 
 #define PF_BYTES 4096
-
-static inline __m256i bcast4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
-/* Σ over nibble steps of (16-bit pair sums), widened to int32 by vpmaddwd with ones. */
-static inline __m256i widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
-
-/* Half h of a tile (rows 8h..8h+7): the block's integer dot product at W4 or W8 (as qmatmul-avx2.c). */
-static inline __m256i dot(int bits, const uint8_t *c, int h, const int8_t *x) {
-  const __m256i lo = _mm256_set1_epi8(0x0f);
-  if (bits == 4) {
-    __m256i s = _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
-      const __m256i v = _mm256_loadu_si256((const __m256i *)(c + 64 * k + 32 * h));
-      s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(v, lo), bcast4(x + 4 * k)));
-      s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), lo),
-                                                   bcast4(x + 16 + 4 * k)));
-    }
-    return widen(s);
-  }
-  __m256i sl = _mm256_setzero_si256(), sh = _mm256_setzero_si256();
-  for (int k = 0; k < 8; k++) {
-    const __m256i v = _mm256_loadu_si256((const __m256i *)(c + 64 * k + 32 * h));
-    const __m256i xb = bcast4(x + 4 * k);
-    sl = _mm256_add_epi16(sl, _mm256_maddubs_epi16(_mm256_and_si256(v, lo), xb));
-    sh = _mm256_add_epi16(sh, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), lo), xb));
-  }
-  return _mm256_add_epi32(widen(sl), _mm256_slli_epi32(widen(sh), 4));
-}
 
 /* One tile's block: both halves' accumulators advanced by it. */
 static inline __attribute__((always_inline)) void step(int sym, int bits, const uint8_t *c, const uint16_t *sc,
@@ -54,14 +22,12 @@ static inline __attribute__((always_inline)) void step(int sym, int bits, const 
                                                        __m256 *acc) {
   const size_t BB = (size_t)64 * bits;
   for (size_t s = 0; s < BB; s += 64) _mm_prefetch((const char *)(c + PF_BYTES + s), _MM_HINT_NTA);
-  const __m256 dv = _mm256_set1_ps(d);
-  const __m256i sv = _mm256_set1_epi32(sum);
   for (int h = 0; h < 2; h++) {
     const __m256i zh = sym ? _mm256_set1_epi32(1 << (bits - 1))
                            : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(z + 8 * h)));
-    const __m256i isum = _mm256_sub_epi32(dot(bits, c, h, x), _mm256_mullo_epi32(zh, sv));
+    const __m256i dot = bits == 8 ? mc_q2_dot_w8(c, h, x) : mc_q2_dot_w4(c, h, x);
     const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sc + 8 * h)));
-    acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(s, dv), acc[h]);
+    acc[h] = mc_q2_finish(acc[h], dot, zh, s, d, sum);
   }
 }
 

@@ -157,16 +157,15 @@ void mc_qtile_w8_scalar(int blocks, int m, const uint8_t *codes, const uint16_t 
  * zeros. */
 static mc_qgemv_fn pick_gemv(int bits, int sym) {
 #ifdef MC_X86
+  /* [sym][bits >> 2]: W2, W4, W8 */
+  static const mc_qgemv_fn vnni[2][3] = {
+      {mc_qgemv_w2_avx512vnni, mc_qgemv_w4_avx512vnni, mc_qgemv_w8_avx512vnni},
+      {mc_qgemv_w2_sym_avx512vnni, mc_qgemv_w4_sym_avx512vnni, mc_qgemv_w8_sym_avx512vnni}};
+  static const mc_qgemv_fn avx2[2][3] = {{NULL, mc_qgemv_w4_avx2, mc_qgemv_w8_avx2},
+                                         {NULL, mc_qgemv_w4_sym_avx2, mc_qgemv_w8_sym_avx2}};
   const mc_features_t f = mc_features();
-  if (f.isa == MC_ISA_AVX512 && f.vnni && sym)
-    return bits == 8   ? mc_qgemv_w8_sym_avx512vnni
-           : bits == 4 ? mc_qgemv_w4_sym_avx512vnni
-                       : mc_qgemv_w2_sym_avx512vnni;
-  if (f.isa == MC_ISA_AVX512 && f.vnni)
-    return bits == 8 ? mc_qgemv_w8_avx512vnni : bits == 4 ? mc_qgemv_w4_avx512vnni : mc_qgemv_w2_avx512vnni;
-  if (f.isa >= MC_ISA_AVX2 && bits != 2)
-    return bits == 8 ? (sym ? mc_qgemv_w8_sym_avx2 : mc_qgemv_w8_avx2)
-                     : (sym ? mc_qgemv_w4_sym_avx2 : mc_qgemv_w4_avx2);
+  if (f.isa == MC_ISA_AVX512 && f.vnni) return vnni[!!sym][bits >> 2];
+  if (f.isa >= MC_ISA_AVX2) return avx2[!!sym][bits >> 2];
 #endif
   (void)bits, (void)sym;
   return NULL;

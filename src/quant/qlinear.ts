@@ -18,7 +18,7 @@ import {
 import type { DecodeLayerStep, DecodeStackStep, DecodeTokenStep, LinearRunner } from '../models/minicpm.js';
 import { DecodeLayers } from './qdecode-layer.js';
 import { planRuns, QPlan } from './qplan.js';
-import { qweightBytes, type QWeight, streamedBytes } from './qweight.js';
+import { type QWeight, streamedBytes } from './qweight.js';
 import { dequantizeRow } from './qweight-quantize.js';
 import { qlinearInputGrad } from './qlinear-backward.js';
 
@@ -168,13 +168,6 @@ export class QuantizedLinears implements LinearRunner {
 
   decodeToken(step: DecodeTokenStep): Tensor | null {
     return this.layers.runToken(step);
-  }
-
-  /** Bytes of all quantized weights in memory. */
-  bytes(): number {
-    let n = 0;
-    for (const w of this.weights.values()) n += qweightBytes(w);
-    return n;
   }
 
   /** Bytes a decoded token streams from them (symmetric weights' zeros left unread). */

@@ -209,23 +209,19 @@ const symmetric = new WeakMap<QWeight, boolean>();
  */
 export function isSymmetric(w: QWeight): boolean {
   let known = symmetric.get(w);
-  if (known === undefined) {
-    const mid = 1 << (w.bits - 1);
-    const z = w.zeros;
-    const block = w.blocks * QTILE; // one tile's zeros
-    known = true;
-    for (let t = 0; t < w.tiles && known; t++) {
-      const rows = Math.min(QTILE, w.out - t * QTILE);
-      for (let i = t * block, end = i + block; i < end; i += QTILE)
-        for (let r = 0; r < rows; r++)
-          if (z[i + r] !== mid) {
-            known = false;
-            break;
-          }
-    }
-    symmetric.set(w, known);
-  }
+  if (known === undefined) symmetric.set(w, (known = zerosAllMid(w)));
   return known;
+}
+
+function zerosAllMid(w: QWeight): boolean {
+  const mid = 1 << (w.bits - 1);
+  const block = w.blocks * QTILE; // one tile's zeros
+  for (let t = 0; t < w.tiles; t++) {
+    const rows = Math.min(QTILE, w.out - t * QTILE);
+    for (let i = t * block, end = i + block; i < end; i += QTILE)
+      for (let r = 0; r < rows; r++) if (w.zeros[i + r] !== mid) return false;
+  }
+  return true;
 }
 
 /**
